@@ -1,0 +1,430 @@
+/* config.c -- YAML config loader. The file is one flat mapping of scalar keys.
+ * Each key is described once in key_table: its type, default, and which
+ * programs accept it; unknown keys, wrong types and missing required keys are
+ * errors that name the file, line and key. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+enum key_type { T_STR, T_NAME, T_ENDPOINT, T_REDIS, T_INT, T_SECONDS, T_RATE, T_MODE, T_LEVEL };
+
+struct key_spec {
+    const char *name;
+    enum key_type type;
+    size_t offset;
+    int roles;    /* programs that accept the key */
+    int required; /* programs that need it */
+    const char *def;
+};
+
+#define UP CONFIG_UP
+#define DOWN CONFIG_DOWN
+#define BOTH (CONFIG_UP | CONFIG_DOWN)
+#define F(field) offsetof(struct config, field)
+
+static const struct key_spec key_table[] = {
+    {"cluster", T_NAME, F(cluster), BOTH, BOTH, NULL},
+    {"redis", T_REDIS, F(redis), BOTH, BOTH, NULL},
+    {"mode", T_MODE, F(mode), BOTH, 0, "stream"},
+    {"log_level", T_LEVEL, F(log_level), BOTH, 0, "info"},
+    {"log_file", T_STR, F(log_file), BOTH, 0, ""},
+    {"metrics_bind", T_STR, F(metrics_bind), BOTH, 0, ""},
+    {"request_timeout", T_SECONDS, F(request_timeout_ms), BOTH, 0, "60"},
+    {"max_frame_size", T_INT, F(max_frame_size), BOTH, 0, "67108864"},
+    {"stale_after", T_SECONDS, F(stale_after_ms), BOTH, 0, "10"},
+    {"master_publish", T_ENDPOINT, F(master_publish), UP, UP, NULL},
+    {"master_ret", T_ENDPOINT, F(master_ret), UP, UP, NULL},
+    {"stream_maxlen", T_INT, F(stream_maxlen), UP, 0, "100000"},
+    {"pub_buffer", T_INT, F(pub_buffer), UP, 0, "100000"},
+    {"req_pool", T_INT, F(req_pool), UP, 0, "64"},
+    {"auth_rate", T_RATE, F(auth_rate), UP, 0, "50"},
+    {"datacenter", T_NAME, F(datacenter), DOWN, DOWN, NULL},
+    {"redis_primary", T_REDIS, F(redis_primary), DOWN, 0, ""},
+    {"publish_bind", T_ENDPOINT, F(publish_bind), DOWN, DOWN, NULL},
+    {"ret_bind", T_ENDPOINT, F(ret_bind), DOWN, DOWN, NULL},
+    {"state_dir", T_STR, F(state_dir), DOWN, DOWN, NULL},
+    {"replay_max_age", T_SECONDS, F(replay_max_age_ms), DOWN, 0, "60"},
+    {"subscriber_grace", T_SECONDS, F(subscriber_grace_ms), DOWN, 0, "15"},
+    {"read_batch", T_INT, F(read_batch), DOWN, 0, "512"},
+    {"max_pending", T_INT, F(max_pending), DOWN, 0, "20000"},
+    {"report_interval", T_SECONDS, F(report_interval_ms), DOWN, 0, "1"},
+};
+#define NKEYS (sizeof key_table / sizeof key_table[0])
+
+size_t config_key_count(void) { return NKEYS; }
+const char *config_key_name(size_t i) { return i < NKEYS ? key_table[i].name : NULL; }
+int config_key_roles(size_t i) { return i < NKEYS ? key_table[i].roles : 0; }
+
+static void seterr(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+}
+
+int redis_url_parse(const char *s, struct redis_url *u, char *err, size_t errlen)
+{
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+    if (strncmp(s, "redis://", 8) != 0) {
+        seterr(err, errlen, "expected redis://[:password@]host[:port][/db], got '%s'", s);
+        return -1;
+    }
+    const char *p = s + 8;
+    const char *at = strrchr(p, '@');
+    if (at) {
+        const char *pw = (*p == ':') ? p + 1 : p; /* user part is ignored (no ACL users yet) */
+        if (*p != ':' && memchr(p, ':', (size_t)(at - p)))
+            pw = (const char *)memchr(p, ':', (size_t)(at - p)) + 1;
+        size_t n = (size_t)(at - pw);
+        if (n >= sizeof u->password) {
+            seterr(err, errlen, "redis password too long");
+            return -1;
+        }
+        memcpy(u->password, pw, n);
+        p = at + 1;
+    }
+    size_t hl = strcspn(p, ":/");
+    if (hl == 0 || hl >= sizeof u->host) {
+        seterr(err, errlen, "missing or too long host in '%s'", s);
+        return -1;
+    }
+    memcpy(u->host, p, hl);
+    p += hl;
+    char *end;
+    if (*p == ':') {
+        errno = 0;
+        long port = strtol(p + 1, &end, 10);
+        if (errno || end == p + 1 || port < 1 || port > 65535 || (*end && *end != '/')) {
+            seterr(err, errlen, "bad port in '%s'", s);
+            return -1;
+        }
+        u->port = (int)port;
+        p = end;
+    }
+    if (*p == '/' && p[1]) {
+        long db = strtol(p + 1, &end, 10);
+        if (end == p + 1 || *end || db < 0 || db > 10000) {
+            seterr(err, errlen, "bad database number in '%s'", s);
+            return -1;
+        }
+        u->db = (int)db;
+    } else if (*p && strcmp(p, "/") != 0) {
+        seterr(err, errlen, "unexpected '%s' in '%s'", p, s);
+        return -1;
+    }
+    return 0;
+}
+
+static int valid_name(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 64)
+        return 0;
+    for (const char *c = v; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
+            return 0;
+    return 1;
+}
+
+static int valid_endpoint(const char *v)
+{
+    if (strncmp(v, "ipc://", 6) == 0)
+        return v[6] != '\0';
+    if (strncmp(v, "tcp://", 6) != 0)
+        return 0;
+    const char *colon = strrchr(v + 6, ':');
+    if (!colon || colon == v + 6)
+        return 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    return *end == '\0' && end != colon + 1 && port >= 1 && port <= 65535;
+}
+
+/* Store VALUE into the field of SPEC; on error fill WHY. */
+static int set_value(struct config *cfg, const struct key_spec *spec, const char *value, char *why,
+                     size_t whylen)
+{
+    char *field = (char *)cfg + spec->offset;
+    char *end;
+    switch (spec->type) {
+    case T_INT: {
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end || v < 0) {
+            seterr(why, whylen, "expected a non-negative integer, got '%s'", value);
+            return -1;
+        }
+        *(long long *)field = v;
+        return 0;
+    }
+    case T_SECONDS:
+    case T_RATE: {
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !isfinite(v) || v < 0 || v > 1e9) {
+            seterr(why, whylen, "expected a non-negative number%s, got '%s'",
+                   spec->type == T_SECONDS ? " of seconds" : " per second", value);
+            return -1;
+        }
+        if (spec->type == T_RATE)
+            *(double *)field = v;
+        else
+            *(long long *)field = llround(v * 1000.0);
+        return 0;
+    }
+    case T_NAME:
+        if (!valid_name(value)) {
+            seterr(why, whylen, "expected 1-64 characters of [A-Za-z0-9._-], got '%s'", value);
+            return -1;
+        }
+        break;
+    case T_ENDPOINT:
+        if (!valid_endpoint(value)) {
+            seterr(why, whylen, "expected tcp://host:port or ipc://path, got '%s'", value);
+            return -1;
+        }
+        break;
+    case T_REDIS: {
+        struct redis_url u;
+        if (*value && redis_url_parse(value, &u, why, whylen) < 0)
+            return -1;
+        break;
+    }
+    case T_MODE:
+        if (strcmp(value, "stream") != 0 && strcmp(value, "channel") != 0) {
+            seterr(why, whylen, "expected 'stream' or 'channel', got '%s'", value);
+            return -1;
+        }
+        break;
+    case T_LEVEL:
+        if (strcmp(value, "debug") && strcmp(value, "info") && strcmp(value, "warning") &&
+            strcmp(value, "error")) {
+            seterr(why, whylen, "expected debug, info, warning or error, got '%s'", value);
+            return -1;
+        }
+        break;
+    case T_STR:
+        break;
+    }
+    char **s = (char **)field;
+    free(*s);
+    *s = strdup(value);
+    return 0;
+}
+
+static const struct key_spec *find_key(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(key_table[i].name, name) == 0)
+            return &key_table[i];
+    return NULL;
+}
+
+static int apply_defaults(struct config *cfg)
+{
+    char why[256];
+    for (size_t i = 0; i < NKEYS; i++)
+        if (key_table[i].def && set_value(cfg, &key_table[i], key_table[i].def, why, sizeof why) < 0)
+            return -1; /* a bad default is a programming error; the selftest catches it */
+    return 0;
+}
+
+/* Walk the YAML events of a flat mapping, setting keys; SEEN marks keys given. */
+static int parse_mapping(struct config *cfg, yaml_parser_t *parser, unsigned char *seen,
+                         const char *path, char *err, size_t errlen)
+{
+    yaml_event_t ev;
+    int depth_state = 0; /* 0: before mapping, 1: in mapping expecting key */
+    char key[128];
+    size_t key_line = 0;
+    for (;;) {
+        if (!yaml_parser_parse(parser, &ev)) {
+            seterr(err, errlen, "%s:%zu: YAML syntax error: %s", path, parser->problem_mark.line + 1,
+                   parser->problem ? parser->problem : "unknown");
+            return -1;
+        }
+        size_t line = ev.start_mark.line + 1;
+        int rc = 0;
+        switch (ev.type) {
+        case YAML_STREAM_START_EVENT:
+        case YAML_DOCUMENT_START_EVENT:
+        case YAML_DOCUMENT_END_EVENT:
+            break;
+        case YAML_STREAM_END_EVENT:
+            yaml_event_delete(&ev);
+            return 0;
+        case YAML_MAPPING_START_EVENT:
+            if (depth_state != 0) {
+                seterr(err, errlen, "%s:%zu: key '%s': expected a scalar value, got a mapping", path,
+                       line, key);
+                rc = -1;
+            }
+            depth_state = 1;
+            key[0] = '\0';
+            break;
+        case YAML_MAPPING_END_EVENT:
+            depth_state = 2;
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+            if (depth_state == 1 && key[0])
+                seterr(err, errlen, "%s:%zu: key '%s': expected a scalar value, got a list", path,
+                       line, key);
+            else
+                seterr(err, errlen, "%s:%zu: expected a mapping of keys, got a list", path, line);
+            rc = -1;
+            break;
+        case YAML_SCALAR_EVENT: {
+            const char *v = (const char *)ev.data.scalar.value;
+            if (depth_state != 1) {
+                seterr(err, errlen, "%s:%zu: expected a mapping of 'key: value' lines", path, line);
+                rc = -1;
+            } else if (!key[0]) {
+                snprintf(key, sizeof key, "%s", v);
+                key_line = line;
+                const struct key_spec *spec = find_key(key);
+                if (!spec || !(spec->roles & cfg->role)) {
+                    seterr(err, errlen, "%s:%zu: key '%s': unknown key%s", path, line, key,
+                           spec ? " for this program" : "");
+                    rc = -1;
+                } else if (seen[spec - key_table]) {
+                    seterr(err, errlen, "%s:%zu: key '%s': given twice", path, line, key);
+                    rc = -1;
+                }
+            } else {
+                const struct key_spec *spec = find_key(key);
+                char why[300];
+                if (ev.data.scalar.length != strlen(v)) {
+                    seterr(err, errlen, "%s:%zu: key '%s': value contains a NUL byte", path,
+                           key_line, key);
+                    rc = -1;
+                } else if (set_value(cfg, spec, v, why, sizeof why) < 0) {
+                    seterr(err, errlen, "%s:%zu: key '%s': %s", path, key_line, key, why);
+                    rc = -1;
+                } else {
+                    seen[spec - key_table] = 1;
+                }
+                key[0] = '\0';
+            }
+            break;
+        }
+        case YAML_ALIAS_EVENT:
+            seterr(err, errlen, "%s:%zu: aliases are not supported", path, line);
+            rc = -1;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+        if (rc < 0)
+            return -1;
+    }
+}
+
+int config_load(struct config *cfg, int role, const char *path, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->role = role;
+    cfg->path = strdup(path);
+    if (apply_defaults(cfg) < 0) {
+        seterr(err, errlen, "internal error: bad built-in default");
+        return -1;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    unsigned char seen[NKEYS] = {0};
+    int rc = parse_mapping(cfg, &parser, seen, path, err, errlen);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    if (rc < 0)
+        return -1;
+    for (size_t i = 0; i < NKEYS; i++)
+        if ((key_table[i].required & role) && !seen[i]) {
+            seterr(err, errlen, "%s:1: key '%s': missing required key", path, key_table[i].name);
+            return -1;
+        }
+    if (role == CONFIG_DOWN && !*cfg->redis_primary) {
+        free(cfg->redis_primary);
+        cfg->redis_primary = strdup(cfg->redis);
+    }
+    redis_url_parse(cfg->redis, &cfg->redis_url, err, errlen);
+    if (cfg->redis_primary)
+        redis_url_parse(cfg->redis_primary, &cfg->redis_primary_url, err, errlen);
+    if (role == CONFIG_UP && cfg->req_pool < 1) {
+        seterr(err, errlen, "%s:1: key 'req_pool': must be at least 1", path);
+        return -1;
+    }
+    if (role == CONFIG_DOWN && cfg->read_batch < 1) {
+        seterr(err, errlen, "%s:1: key 'read_batch': must be at least 1", path);
+        return -1;
+    }
+    return 0;
+}
+
+void config_free(struct config *cfg)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        enum key_type t = key_table[i].type;
+        if (t != T_INT && t != T_SECONDS && t != T_RATE) {
+            char **s = (char **)((char *)cfg + key_table[i].offset);
+            free(*s);
+            *s = NULL;
+        }
+    }
+    free(cfg->path);
+    cfg->path = NULL;
+}
+
+/* Redis URLs may carry a password: print them with it masked. */
+static void print_masked_url(FILE *f, const char *url)
+{
+    const char *at = strrchr(url, '@');
+    if (at && strncmp(url, "redis://", 8) == 0)
+        fprintf(f, "redis://:***@%s", at + 1);
+    else
+        fputs(url, f);
+}
+
+void config_print(const struct config *cfg, void *file)
+{
+    FILE *f = file;
+    fprintf(f, "# effective configuration of %s\n", cfg->path);
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key_spec *k = &key_table[i];
+        if (!(k->roles & cfg->role))
+            continue;
+        const char *field = (const char *)cfg + k->offset;
+        fprintf(f, "%s: ", k->name);
+        switch (k->type) {
+        case T_INT:
+            fprintf(f, "%lld\n", *(const long long *)field);
+            break;
+        case T_SECONDS:
+            fprintf(f, "%g\n", (double)*(const long long *)field / 1000.0);
+            break;
+        case T_RATE:
+            fprintf(f, "%g\n", *(const double *)field);
+            break;
+        case T_REDIS:
+            print_masked_url(f, *(char *const *)field);
+            fputc('\n', f);
+            break;
+        default:
+            fprintf(f, "\"%s\"\n", *(char *const *)field);
+        }
+    }
+}

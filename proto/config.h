@@ -1,0 +1,69 @@
+/* config.h -- the daemons' YAML configuration: flat keys, each with a type,
+ * a default and the programs it applies to (one table in config.c).
+ *
+ * Errors name file, line and key; the caller prints them and exits 2. */
+#ifndef SALTRELAY_CONFIG_H
+#define SALTRELAY_CONFIG_H
+
+#include <stddef.h>
+
+enum config_role { CONFIG_UP = 1, CONFIG_DOWN = 2 };
+
+struct redis_url {
+    char host[256];
+    int port;
+    char password[256];
+    int db;
+};
+
+struct config {
+    int role;
+    char *path;
+    /* both */
+    char *cluster;
+    char *redis;
+    char *mode;          /* "stream" (default) or "channel" */
+    char *log_level;
+    char *log_file;
+    char *metrics_bind;  /* "" = off */
+    long long request_timeout_ms;
+    long long max_frame_size;
+    long long stale_after_ms;
+    /* saltrelay-up */
+    char *master_publish;
+    char *master_ret;
+    long long stream_maxlen;
+    long long pub_buffer;
+    long long req_pool;
+    double auth_rate;
+    /* saltrelay-down */
+    char *datacenter;
+    char *redis_primary; /* defaults to redis */
+    char *publish_bind;
+    char *ret_bind;
+    char *state_dir;
+    long long replay_max_age_ms;
+    long long subscriber_grace_ms;
+    long long read_batch;
+    long long max_pending;
+    long long report_interval_ms;
+    /* derived */
+    struct redis_url redis_url;
+    struct redis_url redis_primary_url;
+};
+
+/* Load PATH for ROLE. On error returns -1 and writes "FILE:LINE: key 'K': why" to err. */
+int config_load(struct config *cfg, int role, const char *path, char *err, size_t errlen);
+void config_free(struct config *cfg);
+/* Print the effective configuration (passwords masked) as YAML. */
+void config_print(const struct config *cfg, void *file);
+
+/* The key table, for the conf/-vs-loader consistency test and --help. */
+size_t config_key_count(void);
+const char *config_key_name(size_t i);
+int config_key_roles(size_t i);
+
+/* "redis://[:password@]host[:port][/db]" */
+int redis_url_parse(const char *s, struct redis_url *u, char *err, size_t errlen);
+
+#endif

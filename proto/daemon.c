@@ -1,0 +1,159 @@
+/* daemon.c -- program skeleton shared by both daemons; see daemon.h.
+ *
+ * The main thread owns no data path: it loads the config, starts the parts,
+ * tells systemd when they are up and fed, and on SIGTERM/SIGINT stops them in
+ * order (each stores or answers what it holds before it returns). */
+#include "daemon.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "clock.h"
+#include "log.h"
+#include "rconn.h"
+
+#define MAX_PARTS 8
+#define STALL_MS 10000 /* a part silent this long starves the watchdog */
+
+static volatile sig_atomic_t got_hup;
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    got_hup = 1;
+}
+
+static void usage(FILE *f, const char *prog)
+{
+    fprintf(f,
+            "Usage: %s -c FILE [--check-config]\n"
+            "  -c, --config FILE   YAML configuration (see /etc/saltrelay/)\n"
+            "      --check-config  validate FILE, print the effective configuration, exit 0 or 2\n"
+            "  -V, --version       print the version\n"
+            "  -h, --help          this text\n"
+            "Runs in the foreground and logs to stderr (or log_file). SIGTERM/SIGINT drain and\n"
+            "exit 0; SIGHUP reopens the log file. A bad config exits 2.\n",
+            prog);
+}
+
+/* Wait (bounded, interruptible) until Redis answers, so READY=1 means it. */
+static void wait_for_redis(const struct config *cfg)
+{
+    struct rconn *rc = rconn_new(cfg->role == CONFIG_DOWN ? &cfg->redis_primary_url : &cfg->redis_url,
+                                 "startup check", 2000);
+    while (!zsys_interrupted && !rconn_get(rc))
+        zclock_sleep(rconn_retry_in_ms(rc) > 200 ? 200 : rconn_retry_in_ms(rc) + 1);
+    rconn_destroy(&rc);
+}
+
+static int parts_alive(struct part_ctx *ctx, size_t n, long long now)
+{
+    for (size_t i = 0; i < n; i++)
+        if (now - atomic_load(&ctx[i].alive_ms) > STALL_MS)
+            return 0;
+    return 1;
+}
+
+static void run_until_signal(const struct config *cfg, struct part_ctx *ctx, size_t n)
+{
+    uint64_t wd_usec = 0;
+    int watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+    int stalled = 0;
+    while (!zsys_interrupted) {
+        zclock_sleep(watchdog && wd_usec / 4000 < 500 ? (int)(wd_usec / 4000) + 1 : 500);
+        long long now = clock_mono_ms();
+        int ok = parts_alive(ctx, n, now);
+        if (watchdog && ok)
+            sd_notify(0, "WATCHDOG=1");
+        if ((!ok) != stalled)
+            log_msg(ok ? LOG_LVL_INFO : LOG_LVL_ERROR, "worker threads %s", ok ? "running again" : "stalled");
+        stalled = !ok;
+        if (got_hup) {
+            got_hup = 0;
+            if (log_open_file(cfg->log_file) < 0)
+                log_error("SIGHUP: cannot reopen log_file %s", cfg->log_file);
+            else
+                log_info("SIGHUP: log file reopened (other keys need a restart)");
+        }
+    }
+}
+
+int daemon_main(int argc, char **argv, int role, const char *progname, part_picker pick)
+{
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"check-config", no_argument, 0, 'k'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *path = NULL;
+    int check = 0, c;
+    while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 'k': check = 1; break;
+        case 'V': printf("%s %s\n", progname, SALTRELAY_VERSION); return 0;
+        case 'h': usage(stdout, progname); return 0;
+        default: usage(stderr, progname); return 2;
+        }
+    }
+    if (!path || optind != argc) {
+        usage(stderr, progname);
+        return 2;
+    }
+    struct config cfg;
+    char err[600];
+    if (config_load(&cfg, role, path, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", progname, err);
+        config_free(&cfg);
+        return 2;
+    }
+    if (check) {
+        config_print(&cfg, stdout);
+        config_free(&cfg);
+        return 0;
+    }
+    log_init(progname, (enum log_level)log_level_parse(cfg.log_level));
+    if (log_open_file(cfg.log_file) < 0) {
+        fprintf(stderr, "%s: cannot open log_file %s\n", progname, cfg.log_file);
+        config_free(&cfg);
+        return 2;
+    }
+    signal(SIGHUP, on_hup);
+    signal(SIGPIPE, SIG_IGN);
+    zsys_init();
+    zsys_set_logstream(NULL); /* czmq's own messages would break our line format */
+
+    struct part parts[MAX_PARTS];
+    size_t n = pick(&cfg, parts, MAX_PARTS);
+    struct part_ctx ctx[MAX_PARTS];
+    zactor_t *actors[MAX_PARTS] = {0};
+    int rc = 0;
+    log_info("%s %s starting (cluster %s, mode %s)", progname, SALTRELAY_VERSION, cfg.cluster, cfg.mode);
+    for (size_t i = 0; i < n; i++) {
+        ctx[i].cfg = &cfg;
+        atomic_store(&ctx[i].alive_ms, clock_mono_ms());
+        atomic_store(&ctx[i].failed, 0);
+        actors[i] = zactor_new(parts[i].fn, &ctx[i]);
+        if (!actors[i] || atomic_load(&ctx[i].failed)) {
+            log_error("cannot start %s; stopping", parts[i].name);
+            rc = 1;
+            break;
+        }
+    }
+    if (rc == 0) {
+        wait_for_redis(&cfg);
+        sd_notify(0, "READY=1");
+        log_info("ready");
+        run_until_signal(&cfg, ctx, n);
+        sd_notify(0, "STOPPING=1");
+        log_info("stopping: draining what is in flight");
+    }
+    for (size_t i = n; i-- > 0;)
+        zactor_destroy(&actors[i]);
+    log_info("stopped");
+    config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,28 @@
+/* keys.h -- names of every Redis key of a cluster. The "{cluster}" hash tag
+ * keeps one cluster's keys in one Redis Cluster slot, so multi-key commands
+ * and MULTI work there too. Lifetimes are in docs/architecture.md. */
+#ifndef SALTRELAY_KEYS_H
+#define SALTRELAY_KEYS_H
+
+#include <stdio.h>
+
+#define KEY_MAX 200
+
+/* Publication stream (stream mode), written by saltrelay-up. */
+#define key_pub_stream(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pub", cluster)
+/* Publication channel (channel mode). */
+#define key_pub_channel(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubch", cluster)
+/* Request stream: every DC's requests, read by saltrelay-up's consumer group. */
+#define key_req_stream(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:req", cluster)
+/* Reply stream of one DC. */
+#define key_rep_stream(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:rep:%s", cluster, dc)
+/* Hash of one DC's last report (cursor, subscribers, counters). */
+#define key_dc_status(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:dc:%s", cluster, dc)
+/* Set of DC names that ever reported. */
+#define key_dc_set(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:dcs", cluster)
+/* Hash of one minion's registry entry (dc, first_auth, last_auth, last_request). */
+#define key_minion(buf, cluster, id) snprintf(buf, KEY_MAX, "saltrelay:{%s}:minion:%s", cluster, id)
+/* Set of the minion ids seen by one DC. */
+#define key_dc_minions(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:minions:%s", cluster, dc)
+
+#endif

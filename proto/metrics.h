@@ -1,0 +1,75 @@
+/* metrics.h -- process-wide counters and gauges. Any thread may bump them
+ * (relaxed atomics); the status reporter and the Prometheus endpoint read them.
+ * Each has a role mask so a daemon only exports what applies to it. */
+#ifndef SALTRELAY_METRICS_H
+#define SALTRELAY_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* X(id, name, kind, roles, help); roles: 1 = up, 2 = down */
+#define METRICS_LIST(X)                                                                            \
+    X(PUB_IN_MSGS, "pub_in_messages_total", "counter", 1, "Publications received from the MoM")    \
+    X(PUB_IN_BYTES, "pub_in_bytes_total", "counter", 1, "Publication bytes received from the MoM") \
+    X(PUB_STORED, "pub_stored_total", "counter", 1, "Publications appended to Redis")              \
+    X(PUB_DUP_SKIPPED, "pub_retry_duplicates_total", "counter", 1,                                  \
+      "Publications already in Redis when re-sent after a lost connection")                       \
+    X(PUB_DROPPED, "pub_dropped_total", "counter", 1,                                             \
+      "Publications dropped because the Redis buffer was full")                                    \
+    X(PUB_BAD, "pub_bad_frames_total", "counter", 1, "Publications refused (too many or too large frames)") \
+    X(PUB_BUFFERED, "pub_buffered", "gauge", 1, "Publications waiting for Redis")                   \
+    X(MASTER_CONNECTS, "master_connects_total", "counter", 1, "Connections made to the MoM publish port") \
+    X(MASTER_DISCONNECTS, "master_disconnects_total", "counter", 1,                                \
+      "Connections lost to the MoM publish port (publications in that window are lost at the MoM)") \
+    X(PUB_OUT_MSGS, "pub_out_messages_total", "counter", 2, "Publications sent to local subscribers") \
+    X(PUB_OUT_BYTES, "pub_out_bytes_total", "counter", 2, "Publication bytes sent to local subscribers") \
+    X(PUB_EXPIRED, "pub_expired_total", "counter", 2, "Publications older than replay_max_age, not sent") \
+    X(PUB_GAP, "pub_gap_entries_total", "counter", 2, "Publications trimmed from Redis before delivery") \
+    X(PUB_DECODE_ERR, "pub_decode_errors_total", "counter", 2, "Malformed stream entries skipped")  \
+    X(SUBSCRIBERS, "subscribers", "gauge", 2, "Connected subscribers on the PUB socket")           \
+    X(CURSOR_LAG_MS, "cursor_lag_milliseconds", "gauge", 2, "Age of the last delivered publication when it was sent") \
+    X(CURSOR_MS, "cursor_id_milliseconds", "gauge", 2, "Time part of the delivered cursor (stream ID)") \
+    X(CURSOR_SEQ, "cursor_id_sequence", "gauge", 2, "Sequence part of the delivered cursor (stream ID)") \
+    X(CURSOR_SERIAL, "cursor_serial", "gauge", 2, "Serial number of the last delivered publication") \
+    X(DELIVERED_AT_MS, "delivered_at_milliseconds", "gauge", 2, "Wall time the cursor last moved") \
+    X(REDIS_RECONNECTS, "redis_reconnects_total", "counter", 3, "Redis connections re-established") \
+    X(REQ_IN, "requests_in_total", "counter", 3, "Requests received")                               \
+    X(REQ_ANSWERED, "requests_answered_total", "counter", 3, "Requests answered")                   \
+    X(REQ_TIMEOUT, "requests_timeout_total", "counter", 3, "Requests given up at their deadline")   \
+    X(REQ_EXPIRED, "requests_expired_total", "counter", 3, "Requests dropped unsent, already past deadline") \
+    X(REQ_REFUSED, "requests_refused_total", "counter", 3, "Requests refused (queue full)")        \
+    X(REQ_OVERSIZE, "requests_oversize_total", "counter", 3, "Requests or replies over max_frame_size") \
+    X(REQ_BAD, "requests_bad_total", "counter", 3, "Malformed requests or reply records")            \
+    X(REQ_REDIS_ERR, "requests_redis_errors_total", "counter", 3, "Requests failed because Redis was unreachable") \
+    X(REQ_LATE, "replies_late_total", "counter", 3, "Replies that arrived after their request was given up") \
+    X(REQ_INFLIGHT, "requests_inflight", "gauge", 3, "Requests waiting for a reply")                \
+    X(AUTH_IN, "auth_requests_total", "counter", 3, "Clear _auth requests")
+
+enum metric_id {
+#define METRIC_ENUM(id, name, kind, roles, help) M_##id,
+    METRICS_LIST(METRIC_ENUM)
+#undef METRIC_ENUM
+    M__COUNT
+};
+
+extern _Atomic int64_t metrics[M__COUNT];
+
+static inline void metric_add(enum metric_id m, int64_t n)
+{
+    atomic_fetch_add_explicit(&metrics[m], n, memory_order_relaxed);
+}
+static inline void metric_set(enum metric_id m, int64_t v)
+{
+    atomic_store_explicit(&metrics[m], v, memory_order_relaxed);
+}
+static inline int64_t metric_get(enum metric_id m)
+{
+    return atomic_load_explicit(&metrics[m], memory_order_relaxed);
+}
+
+const char *metric_name(enum metric_id m);
+const char *metric_kind(enum metric_id m);
+const char *metric_help(enum metric_id m);
+int metric_roles(enum metric_id m);
+
+#endif

@@ -1,0 +1,153 @@
+/* pubrec.c -- encode and decode publication records; see pubrec.h.
+ * Decoding trusts nothing: every field of a Redis reply or channel message
+ * is checked for type, order and count before a frame pointer is handed out. */
+#include "pubrec.h"
+
+#include <inttypes.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const frame_field[PUBREC_MAX_FRAMES] = {"f0", "f1", "f2", "f3",
+                                                           "f4", "f5", "f6", "f7"};
+
+int pubrec_xadd_argv(const struct pubrec *rec, const char *key, long long maxlen,
+                     struct pubrec_scratch *scratch, const char **argv, size_t *argvlen)
+{
+    if (rec->nframes < 1 || rec->nframes > PUBREC_MAX_FRAMES)
+        return -1;
+    size_t n = 0;
+#define ARG(s, l) (argv[n] = (s), argvlen[n] = (l), n++)
+#define ARGS(s) ARG(s, strlen(s))
+    ARGS("XADD");
+    ARGS(key);
+    if (maxlen > 0) {
+        snprintf(scratch->maxlen, sizeof scratch->maxlen, "%lld", maxlen);
+        ARGS("MAXLEN");
+        ARGS("~");
+        ARGS(scratch->maxlen);
+    }
+    ARGS(streamid_format(rec->id, scratch->id));
+    ARGS("v");
+    ARGS("1");
+    snprintf(scratch->serial, sizeof scratch->serial, "%" PRIu64, rec->serial);
+    ARGS("s");
+    ARGS(scratch->serial);
+    for (size_t i = 0; i < rec->nframes; i++) {
+        ARGS(frame_field[i]);
+        ARG(rec->frame[i], rec->len[i]);
+    }
+#undef ARG
+#undef ARGS
+    return (int)n;
+}
+
+static int is_str(const redisReply *r, const char *s)
+{
+    size_t l = strlen(s);
+    return r->type == REDIS_REPLY_STRING && (size_t)r->len == l && memcmp(r->str, s, l) == 0;
+}
+
+int pubrec_from_entry(const redisReply *entry, struct pubrec *rec, const char **why)
+{
+    memset(rec, 0, sizeof *rec);
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+        entry->element[0]->type != REDIS_REPLY_STRING) {
+        *why = "entry is not [id, fields]";
+        return -1;
+    }
+    if (streamid_parse(entry->element[0]->str, (size_t)entry->element[0]->len, &rec->id) < 0) {
+        *why = "bad entry id";
+        return -1;
+    }
+    const redisReply *f = entry->element[1];
+    if (f->type != REDIS_REPLY_ARRAY || f->elements % 2 || f->elements < 6) {
+        *why = "field list is missing or truncated";
+        return -1;
+    }
+    for (size_t i = 0; i < f->elements; i++)
+        if (f->element[i]->type != REDIS_REPLY_STRING) {
+            *why = "field is not a string";
+            return -1;
+        }
+    if (!is_str(f->element[0], "v") || !is_str(f->element[1], "1")) {
+        *why = "unknown record version";
+        return -1;
+    }
+    if (!is_str(f->element[2], "s") || decimal_parse(f->element[3]->str, f->element[3]->len, &rec->serial) < 0) {
+        *why = "missing or bad serial";
+        return -1;
+    }
+    size_t nframes = (f->elements - 4) / 2;
+    if (nframes > PUBREC_MAX_FRAMES) {
+        *why = "too many frames";
+        return -1;
+    }
+    for (size_t i = 0; i < nframes; i++) {
+        if (!is_str(f->element[4 + 2 * i], frame_field[i])) {
+            *why = "frames out of order";
+            return -1;
+        }
+        rec->frame[i] = f->element[5 + 2 * i]->str;
+        rec->len[i] = (size_t)f->element[5 + 2 * i]->len;
+    }
+    rec->nframes = nframes;
+    return 0;
+}
+
+char *pubrec_pack(const struct pubrec *rec, size_t *outlen)
+{
+    msgpack_sbuffer sbuf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sbuf);
+    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 3 + rec->nframes);
+    msgpack_pack_uint8(&pk, 1);
+    msgpack_pack_uint64(&pk, rec->serial);
+    msgpack_pack_uint64(&pk, rec->id.ms);
+    for (size_t i = 0; i < rec->nframes; i++) {
+        msgpack_pack_bin(&pk, rec->len[i]);
+        msgpack_pack_bin_body(&pk, rec->frame[i], rec->len[i]);
+    }
+    *outlen = sbuf.size;
+    return sbuf.data; /* ownership passes to the caller */
+}
+
+int pubrec_unpack(const char *buf, size_t len, struct pubrec *rec, const char **why)
+{
+    memset(rec, 0, sizeof *rec);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    int rc = -1;
+    *why = "not a msgpack document";
+    if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS)
+        goto out;
+    msgpack_object o = up.data;
+    *why = "trailing bytes after the record";
+    if (off != len)
+        goto out;
+    *why = "not an array of 4 to 11 items";
+    if (o.type != MSGPACK_OBJECT_ARRAY || o.via.array.size < 4 ||
+        o.via.array.size > 3 + PUBREC_MAX_FRAMES)
+        goto out;
+    msgpack_object *a = o.via.array.ptr;
+    *why = "bad version, serial or time";
+    if (a[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[0].via.u64 != 1 ||
+        a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        goto out;
+    rec->serial = a[1].via.u64;
+    rec->id.ms = a[2].via.u64;
+    rec->nframes = o.via.array.size - 3;
+    *why = "frame is not bin";
+    for (size_t i = 0; i < rec->nframes; i++) {
+        if (a[3 + i].type != MSGPACK_OBJECT_BIN)
+            goto out;
+        rec->frame[i] = a[3 + i].via.bin.ptr; /* msgpack-c references BUF, not the zone */
+        rec->len[i] = a[3 + i].via.bin.size;
+    }
+    rc = 0;
+out:
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}

@@ -1,0 +1,52 @@
+/* pubrec.h -- the publication record: one Salt PUB message (1..8 ZeroMQ
+ * frames, kept byte for byte) as stored in Redis.
+ *
+ * Stream mode, one entry per message (ID chosen by saltrelay-up, so a
+ * re-sent XADD after a lost connection is refused as a duplicate):
+ *     XADD saltrelay:{C}:pub MAXLEN ~ N <ms>-<seq> v 1 s <serial> f0 <frame> [f1 <frame> ...]
+ * "s" is a serial number that grows by one per publication; a jump tells
+ * saltrelay-down how many entries were trimmed before it read them.
+ *
+ * Channel mode, one PUBLISH per message: a msgpack array
+ *     [1, serial, wall_ms, bin frame0, bin frame1, ...]
+ */
+#ifndef SALTRELAY_PUBREC_H
+#define SALTRELAY_PUBREC_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "streamid.h"
+
+#define PUBREC_MAX_FRAMES 8
+
+struct pubrec {
+    struct streamid id; /* stream mode; in channel mode {wall_ms, 0} */
+    uint64_t serial;
+    size_t nframes;
+    const char *frame[PUBREC_MAX_FRAMES]; /* point into the reply or buffer */
+    size_t len[PUBREC_MAX_FRAMES];
+};
+
+/* Fill ARGV/ARGVLEN (room for PUBREC_ARGC_MAX) for XADD of REC to KEY.
+ * MAXLEN 0 means no trimming. Scratch holds the formatted numbers. */
+#define PUBREC_ARGC_MAX (8 + 2 * PUBREC_MAX_FRAMES)
+struct pubrec_scratch {
+    char id[STREAMID_STRLEN];
+    char maxlen[24];
+    char serial[24];
+};
+int pubrec_xadd_argv(const struct pubrec *rec, const char *key, long long maxlen,
+                     struct pubrec_scratch *scratch, const char **argv, size_t *argvlen);
+
+/* Decode one stream entry (a 2-element array: ID, field list) from an XREAD
+ * reply. Returns 0, or -1 with a reason that names what was wrong. */
+int pubrec_from_entry(const redisReply *entry, struct pubrec *rec, const char **why);
+
+/* Channel mode. pack: returns a malloc'd buffer (caller frees) or NULL.
+ * unpack: frames point into BUF, which must outlive REC. */
+char *pubrec_pack(const struct pubrec *rec, size_t *outlen);
+int pubrec_unpack(const char *buf, size_t len, struct pubrec *rec, const char **why);
+
+#endif

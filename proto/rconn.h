@@ -1,0 +1,35 @@
+/* rconn.h -- one synchronous hiredis connection owned by one thread, with
+ * reconnect and exponential backoff. Logs only state changes: connected,
+ * lost (once), and back (with how long it was down).
+ *
+ * Each saltrelay thread that talks to Redis owns an rconn; blocking calls on
+ * it block only that thread's own path, never another's. */
+#ifndef SALTRELAY_RCONN_H
+#define SALTRELAY_RCONN_H
+
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+
+struct rconn;
+
+/* LABEL names the connection in logs ("publications", "requests", ...).
+ * TIMEOUT_MS bounds every command; blocking reads must use a shorter BLOCK. */
+struct rconn *rconn_new(const struct redis_url *url, const char *label, int timeout_ms);
+void rconn_destroy(struct rconn **rc);
+
+/* A connected context, or NULL while Redis is unreachable. Never waits
+ * longer than the connect timeout; between failed attempts returns NULL at
+ * once until the backoff has passed (see rconn_retry_in_ms). */
+redisContext *rconn_get(struct rconn *rc);
+/* Milliseconds until the next connection attempt is due (0 if connected). */
+int rconn_retry_in_ms(const struct rconn *rc);
+/* The connection broke or answered nonsense: close it and back off. */
+void rconn_fail(struct rconn *rc, const char *why);
+/* Run a command; on an I/O error fails the connection and returns NULL.
+ * An error reply is returned as is (the caller decides). */
+redisReply *rconn_command(struct rconn *rc, const char *fmt, ...);
+/* Read one pipelined reply (after redisAppendCommand*); NULL on I/O error. */
+redisReply *rconn_reply(struct rconn *rc);
+
+#endif

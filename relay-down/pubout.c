@@ -1,0 +1,399 @@
+/* pubout.c -- saltrelay-down's publication output.
+ *
+ * Reads the cluster's publication stream (XREAD, batches, from `redis`, which
+ * may be a read-only replica) and sends each record's frames unchanged on the
+ * PUB socket at publish_bind, so that ZeroMQ topic filtering at the minions
+ * and syndics works as with a direct MoM.
+ *
+ * Delivery is tracked by a cursor (last stream ID handled) saved in
+ * state_dir/pub.state after every batch; a restart resumes right after it.
+ * The cursor is saved after the batch was handed to ZeroMQ, so a SIGKILL in
+ * between can repeat that batch (Salt minions ignore a jid they have already
+ * run) but never skip it. After a restart the backlog is held until as many
+ * subscribers as were connected before are back, or subscriber_grace passed:
+ * a PUB socket drops what it sends to nobody. */
+#include "pubout.h"
+
+#include <poll.h>
+#include <string.h>
+
+#include "clock.h"
+#include "config.h"
+#include "daemon.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "pubrec.h"
+#include "rconn.h"
+#include "statefile.h"
+
+#define STATE_FILE "pub.state"
+#define READ_BLOCK_MS 500
+#define SYNC_EVERY_MS 1000 /* fsync of the state file, for power loss */
+#define SETTLE_MS 200      /* lets reconnected subscribers send their subscriptions */
+#define PUB_SNDHWM 100000
+
+struct pubout {
+    struct part_ctx *ctx;
+    const struct config *cfg;
+    int channel_mode;
+    zsock_t *pipe;
+    zsock_t *pub;
+    zactor_t *monitor;
+    struct rconn *rc;
+    char key[KEY_MAX];
+    int have_cursor;
+    struct streamid cursor;
+    uint64_t serial; /* of the record at the cursor, 0 if unknown */
+    int subscribers, expected;
+    long long synced_at;
+    int state_error;      /* saving the cursor fails (log once) */
+    uint64_t expired_run; /* expired records in the current run (one log line per run) */
+    int subscribed;       /* channel mode: SUBSCRIBE sent on this connection */
+    int stop;
+};
+
+static void save_state(struct pubout *p, int sync)
+{
+    char text[160], id[STREAMID_STRLEN];
+    snprintf(text, sizeof text, "cursor %s\nserial %llu\nsubscribers %d\n",
+             p->have_cursor ? streamid_format(p->cursor, id) : "none", (unsigned long long)p->serial,
+             p->subscribers);
+    int rc = statefile_write(p->cfg->state_dir, STATE_FILE, text, sync);
+    if ((rc < 0) != p->state_error)
+        log_msg(rc < 0 ? LOG_LVL_ERROR : LOG_LVL_INFO, "saving the cursor in %s/%s %s",
+                p->cfg->state_dir, STATE_FILE, rc < 0 ? "fails; a restart would resend" : "works again");
+    p->state_error = rc < 0;
+    if (sync)
+        p->synced_at = clock_mono_ms();
+}
+
+static int load_state(struct pubout *p)
+{
+    char text[512], v[64];
+    long n = statefile_read(p->cfg->state_dir, STATE_FILE, text, sizeof text);
+    if (n < 0) {
+        log_error("cannot read %s/%s", p->cfg->state_dir, STATE_FILE);
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+    if (statefile_get(text, "cursor", v, sizeof v) == 0 && strcmp(v, "none") != 0) {
+        if (streamid_parse(v, strlen(v), &p->cursor) < 0) {
+            log_error("%s/%s: bad cursor '%s'; remove the file to start at the stream's end",
+                      p->cfg->state_dir, STATE_FILE, v);
+            return -1;
+        }
+        p->have_cursor = 1;
+    }
+    if (statefile_get(text, "serial", v, sizeof v) == 0)
+        p->serial = strtoull(v, NULL, 10);
+    if (statefile_get(text, "subscribers", v, sizeof v) == 0)
+        p->expected = atoi(v);
+    return 0;
+}
+
+static void publish_cursor(struct pubout *p, long long now_wall)
+{
+    metric_set(M_CURSOR_MS, (int64_t)p->cursor.ms);
+    metric_set(M_CURSOR_SEQ, (int64_t)p->cursor.seq);
+    metric_set(M_CURSOR_SERIAL, (int64_t)p->serial);
+    metric_set(M_DELIVERED_AT_MS, now_wall);
+}
+
+static void note_monitor_event(struct pubout *p)
+{
+    zmsg_t *ev = zmsg_recv(p->monitor);
+    char *name = ev ? zmsg_popstr(ev) : NULL;
+    if (name && strcmp(name, "ACCEPTED") == 0)
+        p->subscribers++;
+    else if (name && strcmp(name, "DISCONNECTED") == 0 && p->subscribers > 0)
+        p->subscribers--;
+    metric_set(M_SUBSCRIBERS, p->subscribers);
+    free(name);
+    zmsg_destroy(&ev);
+    save_state(p, 0);
+}
+
+/* Handle commands and monitor events without waiting more than TIMEOUT. */
+static void poll_control(struct pubout *p, zpoller_t *poller, int timeout)
+{
+    void *which;
+    while ((which = zpoller_wait(poller, timeout)) != NULL) {
+        if (which == p->pipe) {
+            char *cmd = zstr_recv(p->pipe);
+            if (!cmd || strcmp(cmd, "$TERM") == 0)
+                p->stop = 1;
+            free(cmd);
+        } else {
+            note_monitor_event(p);
+        }
+        timeout = 0;
+    }
+    part_alive(p->ctx, clock_mono_ms());
+}
+
+/* After a restart: wait for the subscribers that were connected before. */
+static void hold_for_subscribers(struct pubout *p, zpoller_t *poller)
+{
+    if (p->expected <= 0)
+        return;
+    long long until = clock_mono_ms() + p->cfg->subscriber_grace_ms;
+    log_info("holding publications until %d subscriber(s) reconnect (at most %.0f s)", p->expected,
+             p->cfg->subscriber_grace_ms / 1000.0);
+    while (!p->stop && p->subscribers < p->expected && clock_mono_ms() < until)
+        poll_control(p, poller, 100);
+    if (p->subscribers >= p->expected)
+        poll_control(p, poller, SETTLE_MS);
+    log_info("delivering: %d subscriber(s) connected%s", p->subscribers,
+             p->subscribers < p->expected ? " (grace period over)" : "");
+}
+
+static void send_frames(struct pubout *p, const struct pubrec *rec)
+{
+    void *sock = zsock_resolve(p->pub);
+    size_t bytes = 0;
+    for (size_t i = 0; i < rec->nframes; i++) {
+        zmq_send(sock, rec->frame[i], rec->len[i], i + 1 < rec->nframes ? ZMQ_SNDMORE : 0);
+        bytes += rec->len[i];
+    }
+    metric_add(M_PUB_OUT_MSGS, 1);
+    metric_add(M_PUB_OUT_BYTES, (int64_t)bytes);
+}
+
+static void end_expired_run(struct pubout *p)
+{
+    if (p->expired_run)
+        log_warn("skipped %llu publication(s) older than replay_max_age (%.0f s); delivering again",
+                 (unsigned long long)p->expired_run, p->cfg->replay_max_age_ms / 1000.0);
+    p->expired_run = 0;
+}
+
+/* Check serial continuity: a jump means entries were trimmed unread. */
+static void check_serial(struct pubout *p, uint64_t serial)
+{
+    if (p->serial && serial > p->serial + 1) {
+        uint64_t lost = serial - p->serial - 1;
+        metric_add(M_PUB_GAP, (int64_t)lost);
+        log_error("%llu publication(s) were trimmed from Redis before this DC read them "
+                  "(stream_maxlen too small for the outage); continuing with the oldest available",
+                  (unsigned long long)lost);
+    } else if (p->serial && serial <= p->serial) {
+        log_warn("publication serials restarted at %llu (stream recreated?); continuing",
+                 (unsigned long long)serial);
+    }
+}
+
+static void deliver(struct pubout *p, const struct pubrec *rec)
+{
+    long long now = clock_wall_ms();
+    long long age = now - (long long)rec->id.ms;
+    if (p->cfg->replay_max_age_ms > 0 && age > p->cfg->replay_max_age_ms) {
+        if (!p->expired_run++)
+            log_warn("publication %.1f s old is past replay_max_age: not sending it, nor any "
+                     "other that old", age / 1000.0);
+        metric_add(M_PUB_EXPIRED, 1);
+    } else {
+        end_expired_run(p);
+        send_frames(p, rec);
+        metric_set(M_CURSOR_LAG_MS, age > 0 ? age : 0);
+    }
+    publish_cursor(p, now);
+}
+
+/* One XREAD entry: decode, deliver, move the cursor. -1 if the reply is unusable. */
+static int handle_entry(struct pubout *p, const redisReply *e)
+{
+    struct pubrec rec;
+    const char *why;
+    if (pubrec_from_entry(e, &rec, &why) < 0) {
+        struct streamid id;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING ||
+            streamid_parse(e->element[0]->str, (size_t)e->element[0]->len, &id) < 0)
+            return -1;
+        metric_add(M_PUB_DECODE_ERR, 1);
+        log_warn("skipping malformed entry %.*s of %s: %s (counted in pub_decode_errors_total)",
+                 (int)e->element[0]->len, e->element[0]->str, p->key, why);
+        p->cursor = id;
+        p->have_cursor = 1;
+        return 0;
+    }
+    check_serial(p, rec.serial);
+    deliver(p, &rec);
+    p->cursor = rec.id;
+    p->serial = rec.serial;
+    p->have_cursor = 1;
+    return 0;
+}
+
+/* A first start has no cursor: begin at the stream's current end. */
+static int init_cursor(struct pubout *p)
+{
+    redisReply *r = rconn_command(p->rc, "XREVRANGE %s + - COUNT 1", p->key);
+    if (!r)
+        return -1;
+    struct pubrec rec;
+    const char *why;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && pubrec_from_entry(r->element[0], &rec, &why) == 0) {
+        p->cursor = rec.id;
+        p->serial = rec.serial;
+    }
+    freeReplyObject(r);
+    p->have_cursor = 1;
+    char id[STREAMID_STRLEN];
+    log_info("no cursor in %s: starting at the end of the stream (%s)", p->cfg->state_dir,
+             streamid_format(p->cursor, id));
+    save_state(p, 1);
+    return 0;
+}
+
+static void read_stream(struct pubout *p)
+{
+    if (!p->have_cursor && init_cursor(p) < 0)
+        return;
+    char id[STREAMID_STRLEN];
+    redisReply *r = rconn_command(p->rc, "XREAD COUNT %lld BLOCK %d STREAMS %s %s", p->cfg->read_batch,
+                                  READ_BLOCK_MS, p->key, streamid_format(p->cursor, id));
+    if (!r)
+        return;
+    int bad = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+        r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
+        const redisReply *entries = r->element[0]->element[1];
+        for (size_t i = 0; i < entries->elements && !bad; i++)
+            bad = handle_entry(p, entries->element[i]) < 0;
+        save_state(p, 0);
+    } else if (r->type != REDIS_REPLY_NIL) {
+        bad = 1;
+    }
+    if (bad) {
+        metric_add(M_PUB_DECODE_ERR, 1);
+        log_error("unexpected XREAD reply from redis (%s); reconnecting",
+                  r->type == REDIS_REPLY_ERROR ? r->str : "wrong shape");
+        rconn_fail(p->rc, "unexpected XREAD reply");
+    }
+    freeReplyObject(r);
+}
+
+static void handle_channel_message(struct pubout *p, redisReply *m)
+{
+    struct pubrec rec;
+    const char *why;
+    if (m->type != REDIS_REPLY_ARRAY || m->elements != 3 || m->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(m->element[0]->str, "message") != 0 || m->element[2]->type != REDIS_REPLY_STRING)
+        return; /* subscribe confirmations */
+    if (pubrec_unpack(m->element[2]->str, (size_t)m->element[2]->len, &rec, &why) < 0) {
+        metric_add(M_PUB_DECODE_ERR, 1);
+        log_warn("skipping malformed message on %s: %s", p->key, why);
+        return;
+    }
+    check_serial(p, rec.serial);
+    p->serial = rec.serial;
+    deliver(p, &rec);
+}
+
+/* Channel mode: no cursor; wait on the socket, never past READ_BLOCK_MS. */
+static void read_channel(struct pubout *p)
+{
+    redisContext *c = rconn_get(p->rc);
+    if (!c)
+        return;
+    if (!p->subscribed) {
+        redisAppendCommand(c, "SUBSCRIBE %s", p->key);
+        p->subscribed = 1;
+        p->serial = 0; /* messages published while unsubscribed are gone anyway */
+    }
+    int done = 0;
+    if (redisBufferWrite(c, &done) != REDIS_OK) {
+        rconn_fail(p->rc, "write failed");
+        p->subscribed = 0;
+        return;
+    }
+    void *reply = NULL;
+    if (redisGetReplyFromReader(c, &reply) == REDIS_OK && !reply) {
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        if (poll(&pfd, 1, READ_BLOCK_MS) > 0 &&
+            (redisBufferRead(c) != REDIS_OK || redisGetReplyFromReader(c, &reply) != REDIS_OK)) {
+            rconn_fail(p->rc, c->errstr[0] ? c->errstr : "read failed");
+            p->subscribed = 0;
+            return;
+        }
+    }
+    if (reply) {
+        handle_channel_message(p, reply);
+        freeReplyObject(reply);
+    }
+}
+
+static int pubout_open(struct pubout *p, struct part_ctx *ctx, zsock_t *pipe)
+{
+    p->ctx = ctx;
+    p->cfg = ctx->cfg;
+    p->pipe = pipe;
+    p->channel_mode = strcmp(p->cfg->mode, "channel") == 0;
+    if (p->channel_mode)
+        key_pub_channel(p->key, p->cfg->cluster);
+    else
+        key_pub_stream(p->key, p->cfg->cluster);
+    if (!p->channel_mode && load_state(p) < 0)
+        return -1;
+    save_state(p, 1);
+    if (p->state_error)
+        return -1;
+    /* blocking reads need a socket timeout longer than their BLOCK */
+    p->rc = rconn_new(&p->cfg->redis_url, "publications", READ_BLOCK_MS + 2000);
+    p->pub = zsock_new(ZMQ_PUB);
+    if (!p->rc || !p->pub)
+        return -1;
+    zsock_set_sndhwm(p->pub, PUB_SNDHWM);
+    zsock_set_linger(p->pub, 2000);
+    p->monitor = zactor_new(zmonitor, p->pub);
+    zstr_sendx(p->monitor, "LISTEN", "ACCEPTED", "DISCONNECTED", NULL);
+    zstr_sendx(p->monitor, "START", NULL);
+    zsock_wait(p->monitor);
+    if (zsock_bind(p->pub, "%s", p->cfg->publish_bind) < 0) {
+        log_error("cannot bind publish_bind %s: %s", p->cfg->publish_bind, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+static void pubout_close(struct pubout *p)
+{
+    if (p->state_error == 0 && p->cfg)
+        save_state(p, 1);
+    zactor_destroy(&p->monitor);
+    zsock_destroy(&p->pub);
+    rconn_destroy(&p->rc);
+}
+
+void pubout_actor(zsock_t *pipe, void *args)
+{
+    struct part_ctx *ctx = args;
+    struct pubout p = {0};
+    if (pubout_open(&p, ctx, pipe) < 0) {
+        pubout_close(&p);
+        atomic_store(&ctx->failed, 1);
+        zsock_signal(pipe, 1);
+        return;
+    }
+    zsock_signal(pipe, 0);
+    zpoller_t *poller = zpoller_new(pipe, p.monitor, NULL);
+    zpoller_set_nonstop(poller, true);
+    hold_for_subscribers(&p, poller);
+    while (!p.stop) {
+        int wait = rconn_retry_in_ms(p.rc);
+        poll_control(&p, poller, wait > 200 ? 200 : wait);
+        if (p.stop)
+            break;
+        if (p.channel_mode)
+            read_channel(&p);
+        else
+            read_stream(&p);
+        if (clock_mono_ms() - p.synced_at > SYNC_EVERY_MS && !p.channel_mode)
+            save_state(&p, 1);
+    }
+    end_expired_run(&p);
+    zpoller_destroy(&poller);
+    pubout_close(&p);
+}

@@ -1,0 +1,20 @@
+/* main.c -- saltrelay-up: runs beside the MoM. Its parts: publication intake
+ * (MoM PUB -> Redis, pubin.c) and request forwarding (Redis -> MoM request
+ * port -> Redis, returner/reqout.c). */
+#include "daemon.h"
+#include "pubin.h"
+#include "reqout.h"
+
+static size_t pick_parts(const struct config *cfg, struct part *parts, size_t max)
+{
+    (void)cfg;
+    (void)max;
+    parts[0] = (struct part){"publication intake", pubin_actor};
+    parts[1] = (struct part){"request forwarding", reqout_actor};
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    return daemon_main(argc, argv, CONFIG_UP, "saltrelay-up", pick_parts);
+}
