@@ -1,0 +1,222 @@
+"""harness.py -- fixtures for saltrelay's tests: free loopback ports, real
+redis-server processes, real saltrelay daemons (killed with real signals) and
+the ZeroMQ test tools in tests/tools/. Every wait is bounded in time.
+
+A test file defines test functions and ends with harness.main(globals());
+ctest runs `python3 tests/FILE.py TESTNAME` (see tests/CMakeLists.txt).
+
+Environment: SALTRELAY_BUILD (build dir, set by ctest), SALTRELAY_WIRE (the
+salt-wire captures, default ../shared/salt-wire beside the repository),
+SALTRELAY_VALGRIND=1 runs the daemons under valgrind (slow)."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+BUILD = os.environ.get("SALTRELAY_BUILD", os.path.join(REPO, "build"))
+WIRE = os.environ.get("SALTRELAY_WIRE", os.path.join(os.path.dirname(REPO), "shared", "salt-wire"))
+BIN = {
+    "up": os.path.join(BUILD, "relay-up", "saltrelay-up"),
+    "down": os.path.join(BUILD, "relay-down", "saltrelay-down"),
+}
+_procs = []
+
+
+def tool(name):
+    return os.path.join(BUILD, "tests", name)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def spawn(argv, **kw):
+    p = subprocess.Popen(argv, **kw)
+    _procs.append(p)
+    return p
+
+
+class Redis:
+    """A real redis-server on a free loopback port, in its own directory."""
+
+    def __init__(self, tmp, name="redis", aof=False, replicaof=None):
+        self.dir = os.path.join(tmp, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.aof = aof
+        self.replicaof = replicaof
+        self.proc = None
+        self.start()
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def start(self):
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+                "--save", "", "--appendonly", "yes" if self.aof else "no", "--appendfsync", "always",
+                "--logfile", os.path.join(self.dir, "redis.log")]
+        if self.replicaof:
+            argv += ["--replicaof", "127.0.0.1", str(self.replicaof.port)]
+        self.proc = spawn(argv)
+        wait_until(self.ping, 10, "redis on port %d" % self.port)
+
+    def ping(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def cli(self, *args, raw=False):
+        out = subprocess.run(["redis-cli", "-p", str(self.port)] + (["--raw"] if raw else []) +
+                             [str(a) for a in args], capture_output=True, timeout=20, check=True)
+        return out.stdout.decode(errors="replace").strip()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=20)
+
+    def restart(self, sig=signal.SIGTERM):
+        self.stop(sig)
+        self.start()
+
+
+class Daemon:
+    """saltrelay-up or saltrelay-down with a config written from keyword args."""
+
+    def __init__(self, kind, tmp, name, **cfg):
+        self.kind, self.name = kind, name
+        self.cfg_path = os.path.join(tmp, name + ".yaml")
+        self.log_path = os.path.join(tmp, name + ".log")
+        with open(self.cfg_path, "w") as f:
+            for k, v in cfg.items():
+                f.write("%s: %s\n" % (k, v))
+        self.proc = None
+        self._log = None
+
+    def start(self, wait_ready=True):
+        argv = [BIN[self.kind], "-c", self.cfg_path]
+        if os.environ.get("SALTRELAY_VALGRIND") == "1":
+            argv = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+                    "--errors-for-leak-kinds=definite"] + argv
+        self._log = open(self.log_path, "a")
+        self.proc = spawn(argv, stderr=self._log, stdout=self._log)
+        if wait_ready:
+            self.wait_log("ready", 30)
+        return self
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, text, timeout, count=1):
+        def seen():
+            if self.proc.poll() is not None and self.log().count(text) < count:
+                raise AssertionError("%s exited (%s) before logging %r:\n%s" %
+                                     (self.name, self.proc.returncode, text, self.log()[-3000:]))
+            return self.log().count(text) >= count
+        wait_until(seen, timeout, "%r in %s's log" % (text, self.name))
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def term(self, timeout=30):
+        """SIGTERM; returns the exit status."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+
+class Sub:
+    """tests/tools/zsub in the background; .lines() after it ended."""
+
+    def __init__(self, endpoint, *opts):
+        self.out = tempfile.TemporaryFile()
+        self.proc = spawn([tool("zsub"), endpoint] + [str(o) for o in opts], stdout=self.out,
+                          stderr=subprocess.PIPE)
+        # connected is printed after zmq_connect; the subscription travels on the first handshake
+        line = self.proc.stderr.readline()
+        check(b"connected" in line, "zsub did not start: %r" % line)
+
+    def lines(self, timeout=120):
+        self.proc.wait(timeout=timeout)
+        self.out.seek(0)
+        return self.out.read().decode().splitlines()
+
+
+def zpub(endpoint, *opts, timeout=300):
+    r = subprocess.run([tool("zpub"), endpoint] + [str(o) for o in opts], capture_output=True,
+                       timeout=timeout)
+    check(r.returncode == 0, "zpub failed: %s" % r.stderr.decode())
+
+
+def wire_lines(capture, direction, peer=None):
+    """Records of one salt-wire capture as lines (tests/tools/wirecat)."""
+    path = os.path.join(WIRE, capture)
+    check(os.path.exists(path), "missing capture %s (is ../shared/salt-wire there?)" % path)
+    argv = [tool("wirecat"), path, direction] + ([peer] if peer else [])
+    return subprocess.run(argv, capture_output=True, check=True, timeout=30).stdout.decode().splitlines()
+
+
+def cleanup():
+    for p in _procs:
+        if p.poll() is None:
+            p.kill()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def main(namespace):
+    """Run the test named on the command line (or all) from NAMESPACE."""
+    names = sys.argv[1:] or sorted(k for k in namespace if k.startswith("test_"))
+    failed = 0
+    for name in names:
+        tmp = tempfile.mkdtemp(prefix="saltrelay-%s-" % name)
+        t0 = time.monotonic()
+        try:
+            namespace[name](tmp)
+            print("PASS %s (%.1f s)" % (name, time.monotonic() - t0))
+            shutil.rmtree(tmp, ignore_errors=True)
+        except Exception:
+            failed += 1
+            traceback.print_exc()
+            print("FAIL %s (%.1f s); files kept in %s" % (name, time.monotonic() - t0, tmp))
+            for f in sorted(os.listdir(tmp)):
+                if f.endswith(".log"):
+                    print("---- %s (last 40 lines)" % f)
+                    with open(os.path.join(tmp, f), errors="replace") as fh:
+                        print("".join(fh.readlines()[-40:]))
+        finally:
+            cleanup()
+    sys.exit(1 if failed else 0)
