@@ -4,14 +4,18 @@
 #include "daemon.h"
 #include "pubout.h"
 #include "reqin.h"
+#include "report.h"
 
 static size_t pick_parts(const struct config *cfg, struct part *parts, size_t max)
 {
     (void)cfg;
     (void)max;
-    parts[0] = (struct part){"publication output", pubout_actor};
-    parts[1] = (struct part){"request intake", reqin_actor};
-    return 2;
+    /* the report comes first so that it stops last: its final report then
+     * holds the cursor and counters after the other parts drained */
+    parts[0] = (struct part){"DC report", report_actor};
+    parts[1] = (struct part){"publication output", pubout_actor};
+    parts[2] = (struct part){"request intake", reqin_actor};
+    return 3;
 }
 
 int main(int argc, char **argv)
