@@ -1,0 +1,152 @@
+"""test_conf.py -- conf/ and the man pages match the config loader.
+
+Every key of proto/config.c's key_table appears in conf/up.yaml or
+conf/down.yaml (for the program that accepts it) and nothing else does; every
+documented default is the loader's default; the example files pass
+--check-config; the man pages name every option of --help and every key."""
+
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import BIN, REPO, check  # noqa: E402
+
+CONF = {"up": os.path.join(REPO, "conf", "up.yaml"), "down": os.path.join(REPO, "conf", "down.yaml")}
+MAN = {"up": os.path.join(REPO, "docs", "man", "saltrelay-up.8"),
+       "down": os.path.join(REPO, "docs", "man", "saltrelay-down.8")}
+# "key: value" (set) or "#key: value" (optional, shown at its default); prose is "# text"
+KEY_LINE = re.compile(r"^(#?)([a-z][a-z0-9_]*):(?:\s+(.*?))?\s*$")
+
+
+def conf_keys(path):
+    """{key: (commented, value)} in file order, value with quotes removed."""
+    keys = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            m = KEY_LINE.match(line)
+            if not m:
+                continue
+            name = m.group(2)
+            check(name not in keys, "%s:%d: key %s documented twice" % (path, n, name))
+            keys[name] = (m.group(1) == "#", unquote(m.group(3) or ""))
+    return keys
+
+
+def unquote(v):
+    return v[1:-1] if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'" else v
+
+
+def check_config(kind, path):
+    """Run --check-config; returns {key: printed value}."""
+    r = subprocess.run([BIN[kind], "--check-config", "-c", path], capture_output=True, timeout=30)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    check(r.returncode == 0, "saltrelay-%s --check-config -c %s exited %d: %s" % (kind, path, r.returncode, err))
+    printed = {}
+    for line in out.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        m = re.match(r"^([a-z][a-z0-9_]*): ?(.*)$", line)
+        check(m, "unexpected --check-config line %r" % line)
+        printed[m.group(1)] = unquote(m.group(2))
+    return printed
+
+
+def same_value(documented, printed):
+    if documented == printed:
+        return True
+    try:
+        return float(documented) == float(printed)
+    except ValueError:
+        return False
+
+
+def test_every_loader_key_in_conf(tmp):
+    for kind, path in sorted(CONF.items()):
+        documented = set(conf_keys(path))
+        loader = set(check_config(kind, path))
+        missing = sorted(loader - documented)
+        extra = sorted(documented - loader)
+        check(not missing, "keys of saltrelay-%s missing from %s: %s" % (kind, path, ", ".join(missing)))
+        check(not extra, "keys in %s that saltrelay-%s does not have: %s" % (path, kind, ", ".join(extra)))
+
+
+def test_documented_defaults(tmp):
+    """The example as shipped (optional keys commented) and with every key set
+    to its documented default give the same effective config, equal to the
+    documented values."""
+    for kind, path in sorted(CONF.items()):
+        keys = conf_keys(path)
+        as_shipped = check_config(kind, path)
+        uncommented = os.path.join(tmp, kind + "-all.yaml")
+        with open(path) as src, open(uncommented, "w") as dst:
+            for line in src:
+                dst.write(line[1:] if KEY_LINE.match(line) and line.startswith("#") else line)
+        all_set = check_config(kind, uncommented)
+        check(as_shipped == all_set, "saltrelay-%s: documented defaults differ from the built-in ones:\n"
+              "shipped: %s\nall set: %s" % (kind, as_shipped, all_set))
+        for name, (commented, value) in keys.items():
+            if name in ("redis", "redis_primary"):
+                continue  # printed with the password masked
+            check(same_value(value, as_shipped[name]),
+                  "%s: %s documented as %r, saltrelay-%s uses %r" % (path, name, value, kind, as_shipped[name]))
+
+
+def test_up_and_down_share_common_keys(tmp):
+    """A key both programs accept is documented with the same default in both files."""
+    up, down = conf_keys(CONF["up"]), conf_keys(CONF["down"])
+    for name in sorted(set(up) & set(down)):
+        if up[name][0] and down[name][0]:
+            check(up[name][1] == down[name][1], "%s: default %r in up.yaml but %r in down.yaml" %
+                  (name, up[name][1], down[name][1]))
+
+
+def roff_text(path):
+    with open(path) as f:
+        text = f.read()
+    return text.replace("\\-", "-").replace("\\(em", "-").replace("\\fB", "").replace("\\fI", "") \
+        .replace("\\fR", "").replace("\\fP", "")
+
+
+def test_man_pages_match_help(tmp):
+    for kind, man in sorted(MAN.items()):
+        check(os.path.exists(man), "missing man page %s" % man)
+        text = roff_text(man)
+        r = subprocess.run([BIN[kind], "--help"], capture_output=True, timeout=30)
+        check(r.returncode == 0, "saltrelay-%s --help exited %d" % (kind, r.returncode))
+        options = re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", r.stdout.decode())
+        check("--check-config" in options, "--help of saltrelay-%s lists no --check-config" % kind)
+        for opt in sorted(set(options)):
+            check(re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(opt), text),
+                  "%s does not describe %s from saltrelay-%s --help" % (man, opt, kind))
+        for name in check_config(kind, CONF[kind]):
+            check(re.search(r"(?m)^\.(?:IP|TP|B)?.*\b%s\b" % name, text) or
+                  re.search(r"(?m)^%s\b" % name, text),
+                  "%s does not describe config key %s" % (man, name))
+
+
+def test_redis_replica_conf_loads(tmp):
+    """redis-server accepts conf/redis-replica.conf (primary pointed at loopback)."""
+    primary = harness.Redis(tmp, "primary")
+    port = harness.free_port()
+    data = os.path.join(tmp, "replica")
+    os.makedirs(data)
+    harness.spawn(["redis-server", os.path.join(REPO, "conf", "redis-replica.conf"), "--port", str(port),
+                   "--bind", "127.0.0.1", "--dir", data, "--logfile", os.path.join(data, "redis.log"),
+                   "--replicaof", "127.0.0.1", str(primary.port), "--masterauth", ""])
+
+    def cli(*args):
+        r = subprocess.run(["redis-cli", "-p", str(port), "-a", "CHANGE-ME", "--no-auth-warning", "--raw"] +
+                           list(args), capture_output=True, timeout=10)
+        return r.stdout.decode().split()
+
+    harness.wait_until(lambda: cli("PING") == ["PONG"], 10, "the replica to answer")
+    check(cli("CONFIG", "GET", "repl-backlog-size")[1] == str(1 << 30), "repl-backlog-size is not 1 GB")
+    check(cli("CONFIG", "GET", "replica-read-only")[1] == "yes", "replica is not read-only")
+    primary.cli("SET", "k", "v")
+    harness.wait_until(lambda: cli("GET", "k") == ["v"], 10, "the replica to copy the primary")
+
+
+harness.main(globals())
