@@ -122,9 +122,8 @@ def test_man_pages_match_help(tmp):
             check(re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(opt), text),
                   "%s does not describe %s from saltrelay-%s --help" % (man, opt, kind))
         for name in check_config(kind, CONF[kind]):
-            check(re.search(r"(?m)^\.(?:IP|TP|B)?.*\b%s\b" % name, text) or
-                  re.search(r"(?m)^%s\b" % name, text),
-                  "%s does not describe config key %s" % (man, name))
+            check(re.search(r"(?m)^\.TP\n\.B %s\s*$" % name, text),
+                  "%s does not describe config key %s (a '.TP' then '.B %s' line)" % (man, name, name))
 
 
 def test_redis_replica_conf_loads(tmp):
