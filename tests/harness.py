@@ -57,7 +57,7 @@ def check(cond, msg):
 
 
 def spawn(argv, **kw):
-    p = subprocess.Popen(argv, **kw)
+    p = subprocess.Popen([str(a) for a in argv], **kw)
     _procs.append(p)
     return p
 

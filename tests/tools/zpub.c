@@ -2,7 +2,9 @@
  *   zpub ENDPOINT --lines FILE [--rate N] [--wait-ms N]
  *   zpub ENDPOINT --gen COUNT [--size BYTES] [--topic T] [--rate N] [--wait-ms N]
  * --gen payloads start with the 10-digit message number, padded to BYTES.
- * --wait-ms waits before the first message (PUB drops until the SUB joined). */
+ * The socket is an XPUB: it waits for the first subscription (at most
+ * --wait-ms, default 10000) before sending, since a PUB drops what it sends
+ * before a subscriber joined. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +33,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *lines = NULL, *topic = NULL;
-    long gen = -1, size = 100, wait_ms = 1000;
+    long gen = -1, size = 100, wait_ms = 10000;
     double rate = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--lines")) lines = argv[i + 1];
@@ -43,7 +45,7 @@ int main(int argc, char **argv)
         else { fprintf(stderr, "zpub: unknown option %s\n", argv[i]); return 2; }
     }
     void *ctx = zmq_ctx_new();
-    void *pub = zmq_socket(ctx, ZMQ_PUB);
+    void *pub = zmq_socket(ctx, ZMQ_XPUB);
     int hwm = 0, linger = 5000;
     zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(pub, ZMQ_LINGER, &linger, sizeof linger);
@@ -51,8 +53,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "zpub: bind %s: %s\n", argv[1], zmq_strerror(zmq_errno()));
         return 1;
     }
-    struct timespec d = {wait_ms / 1000, (wait_ms % 1000) * 1000000L}, t0;
-    nanosleep(&d, NULL);
+    zmq_pollitem_t it = {pub, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, wait_ms) == 1) {
+        char sub[256];
+        zmq_recv(pub, sub, sizeof sub, 0);
+    } else {
+        fprintf(stderr, "zpub: no subscriber after %ld ms; sending anyway\n", wait_ms);
+    }
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     long sent = 0;
     if (lines) {

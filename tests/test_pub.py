@@ -1,0 +1,277 @@
+"""test_pub.py -- the publication path end to end: a test MoM PUB socket ->
+saltrelay-up -> real Redis (primary, and a replica for dc1) -> saltrelay-down
+per DC -> SUB sockets. Replays the real Salt captures and checks order,
+completeness, restarts (SIGKILL, Redis restart with AOF), max age, gaps and
+malformed stream entries."""
+
+import hashlib
+import os
+import time
+
+import harness as h
+
+CLUSTER = "t"
+STREAM = "saltrelay:{%s}:pub" % CLUSTER
+
+
+class Cluster:
+    """One Redis primary (optionally a replica), saltrelay-up and one
+    saltrelay-down per DC. DCs listed in REPLICA_DCS read from the replica."""
+
+    def __init__(self, tmp, dcs=("dc1", "dc2"), replica_dcs=("dc1",), aof=False, up=None, down=None):
+        self.tmp = tmp
+        self.primary = h.Redis(tmp, "primary", aof=aof)
+        self.replica = None
+        if replica_dcs:
+            self.replica = h.Redis(tmp, "replica", replicaof=self.primary)
+            h.wait_until(lambda: "master_link_status:up" in self.replica.cli("info", "replication"),
+                         20, "replica link up")
+        self.mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
+        self.up = h.Daemon("up", tmp, "up", cluster=CLUSTER, master_publish=self.mom_pub,
+                           master_ret="tcp://127.0.0.1:%d" % h.free_port(), redis=self.primary.url,
+                           **(up or {})).start()
+        self.dcs = {}
+        for dc in dcs:
+            state = os.path.join(tmp, "state-" + dc)
+            os.makedirs(state, exist_ok=True)
+            src = self.replica if dc in replica_dcs else self.primary
+            d = h.Daemon("down", tmp, dc, cluster=CLUSTER, datacenter=dc, redis=src.url,
+                         redis_primary=self.primary.url,
+                         publish_bind="tcp://127.0.0.1:%d" % h.free_port(),
+                         ret_bind="tcp://127.0.0.1:%d" % h.free_port(), state_dir=state,
+                         **(down or {}))
+            d.state = state
+            d.endpoint = d.cfg_path and None
+            self.dcs[dc] = d.start()
+            d.endpoint = self._read_cfg(d, "publish_bind")
+
+    @staticmethod
+    def _read_cfg(d, key):
+        with open(d.cfg_path) as f:
+            for line in f:
+                k, _, v = line.partition(": ")
+                if k == key:
+                    return v.strip()
+        raise KeyError(key)
+
+    def subscribers(self, dc):
+        try:
+            with open(os.path.join(self.dcs[dc].state, "pub.state")) as f:
+                for line in f:
+                    if line.startswith("subscribers "):
+                        return int(line.split()[1])
+        except FileNotFoundError:
+            pass
+        return 0
+
+    def subscribe(self, dc, *opts, expect=1):
+        s = h.Sub(self.dcs[dc].endpoint, *opts)
+        h.wait_until(lambda: self.subscribers(dc) >= expect, 10, "%s subscriber connected" % dc)
+        time.sleep(0.2)  # the subscription message follows the handshake
+        return s
+
+
+def numbers(lines):
+    """Message numbers of zpub --gen payloads (the first 10 bytes)."""
+    return [int(bytes.fromhex(line.split()[-1][:20]).decode()) for line in lines]
+
+
+def check_exactly_once(got, count, who):
+    h.check(got == list(range(count)),
+            "%s: expected 0..%d once each in order; got %d messages, first problems: %s" %
+            (who, count - 1, len(got), [(i, g) for i, g in enumerate(got) if g != i][:5]))
+
+
+def test_replay_captures(tmp):
+    """Every recorded Salt publication reaches each DC byte for byte, in
+    order, topics included; ZeroMQ topic filtering still works downstream."""
+    c = Cluster(tmp)
+    pubs = []
+    for cap in sorted(os.listdir(h.WIRE)):
+        if cap.startswith("s") and cap.endswith(".msgpack"):
+            pubs += h.wire_lines(cap, "pub", "flat")  # each publish appears once per leg
+    h.check(len(pubs) >= 10, "too few recorded publications: %d" % len(pubs))
+    lines = os.path.join(tmp, "pubs.txt")
+    with open(lines, "w") as f:
+        f.write("\n".join(pubs) + "\n")
+    flat_topic = hashlib.sha1(b"cap-flat-1").hexdigest()
+    wanted = [p for p in pubs if len(p.split()) == 2 and
+              bytes.fromhex(p.split()[0]).decode() in (flat_topic, "broadcast")]
+    h.check(wanted and len(wanted) < len(pubs), "captures lack filtered topics")
+    subs = {dc: c.subscribe(dc, "--count", len(pubs), "--max-ms", 30000) for dc in c.dcs}
+    filtered = c.subscribe("dc2", "--topic", flat_topic, "--topic", "broadcast",
+                           "--idle-ms", 3000, "--max-ms", 30000, expect=2)
+    h.zpub(c.mom_pub, "--lines", lines, "--rate", 200)
+    for dc, s in subs.items():
+        got = s.lines()
+        h.check(got == pubs, "%s: %d of %d publications arrived identical" %
+                (dc, sum(a == b for a, b in zip(got, pubs)), len(pubs)))
+    got = filtered.lines()
+    h.check(got == wanted, "filtered subscriber got %d messages, expected %d" % (len(got), len(wanted)))
+
+
+def test_kill9_down_mid_stream(tmp):
+    """SIGKILL of dc1's saltrelay-down in the middle of 10,000 publications:
+    after the restart every DC has seen every publication, in order. At most
+    the batch handed to ZeroMQ just before the kill may arrive twice (the
+    cursor is saved after the send; Salt minions ignore a repeated jid)."""
+    n = 10000
+    c = Cluster(tmp)
+    subs = {dc: c.subscribe(dc, "--count", n + 600, "--idle-ms", 8000, "--max-ms", 120000)
+            for dc in c.dcs}
+    pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 200, "--rate", 2000])
+    time.sleep(2.5)
+    c.dcs["dc1"].kill9()
+    time.sleep(0.5)
+    c.dcs["dc1"].start()
+    pub.wait(timeout=60)
+    check_exactly_once(numbers(subs["dc2"].lines()), n, "dc2")
+    got = numbers(subs["dc1"].lines())
+    dedup = [x for i, x in enumerate(got) if i == 0 or x > got[i - 1]]
+    check_exactly_once(dedup, n, "dc1 (repeats removed)")
+    repeats = len(got) - len(dedup)
+    h.check(repeats <= 512, "dc1 repeated %d messages, more than one read batch" % repeats)
+    print("dc1 repeated %d publication(s) at the kill" % repeats)
+    h.check("holding publications until 1 subscriber(s) reconnect" in c.dcs["dc1"].log(),
+            "restarted relay did not wait for its subscriber")
+
+
+def test_sigterm_restart_exactly_once(tmp):
+    """A clean stop (SIGTERM) and start in the middle of a stream: exit 0, and
+    every publication exactly once."""
+    n = 3000
+    c = Cluster(tmp, dcs=("dc1",))
+    sub = c.subscribe("dc1", "--count", n, "--idle-ms", 8000, "--max-ms", 60000)
+    pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 100, "--rate", 1500])
+    time.sleep(1.5)
+    h.check(c.dcs["dc1"].term() == 0, "saltrelay-down did not exit 0 on SIGTERM")
+    c.dcs["dc1"].start()
+    pub.wait(timeout=60)
+    check_exactly_once(numbers(sub.lines()), n, "dc1")
+    h.check(c.up.term() == 0, "saltrelay-up did not exit 0 on SIGTERM")
+
+
+def test_redis_restart_aof(tmp):
+    """The Redis primary restarts (AOF on) in the middle of 10,000
+    publications: saltrelay-up keeps them buffered and re-sends with the same
+    IDs, the DCs resume at their cursors: exactly once, in order."""
+    n = 10000
+    c = Cluster(tmp, aof=True)
+    subs = {dc: c.subscribe(dc, "--count", n, "--idle-ms", 10000, "--max-ms", 120000) for dc in c.dcs}
+    pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 200, "--rate", 2000])
+    time.sleep(2)
+    c.primary.restart()
+    pub.wait(timeout=60)
+    for dc, s in subs.items():
+        check_exactly_once(numbers(s.lines()), n, dc)
+    h.check("connected again" in c.up.log(), "saltrelay-up did not log its Redis reconnect")
+    h.check(c.primary.cli("XLEN", STREAM) == str(n), "stream does not hold exactly %d entries" % n)
+
+
+def test_replay_max_age(tmp):
+    """After a 3 s outage with replay_max_age 1 s, publications made during
+    the outage are not sent, are counted and logged; later ones are."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), down={"replay_max_age": 1})
+    d = c.dcs["dc1"]
+    h.check(d.term() == 0, "stop failed")
+    h.zpub(c.mom_pub, "--gen", 50, "--size", 64)
+    h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == "50", 10, "50 entries stored")
+    time.sleep(3)
+    d.start()
+    sub = c.subscribe("dc1", "--idle-ms", 3000, "--max-ms", 20000, expect=1)
+    d.wait_log("past replay_max_age", 10)
+    h.zpub(c.mom_pub, "--gen", 5, "--size", 64)
+    got = numbers(sub.lines())
+    h.check(got == list(range(5)), "expected only the 5 fresh publications, got %s" % got[:10])
+    h.check(d.term() == 0, "stop failed")
+    h.check("skipped 50 publication(s) older than replay_max_age" in d.log(),
+            "expired publications were not counted in the log:\n" + d.log()[-2000:])
+
+
+def test_gap_after_trim(tmp):
+    """A DC down while the stream was trimmed past its cursor logs how many
+    publications it lost, counts them and continues with the oldest one."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), up={"stream_maxlen": 100})
+    d = c.dcs["dc1"]
+    sub = c.subscribe("dc1", "--idle-ms", 1000, "--max-ms", 20000)
+    h.zpub(c.mom_pub, "--gen", 10, "--size", 64)
+    h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == "10", 10, "warm-up stored")
+    h.check(d.term() == 0, "stop failed")  # with its subscriber connected
+    h.check(numbers(sub.lines()) == list(range(10)), "warm-up publications missing")
+    h.zpub(c.mom_pub, "--gen", 2000, "--size", 64, "--rate", 5000)
+    h.wait_until(lambda: c.primary.cli("XREVRANGE", STREAM, "+", "-", "COUNT", 1, raw=True)
+                 .split("\n")[4:5] == ["2010"], 10, "all publications stored")
+    left = int(c.primary.cli("XLEN", STREAM))
+    h.check(left < 2010, "stream was not trimmed (%d entries)" % left)
+    d.start(wait_ready=False)
+    sub = c.subscribe("dc1", "--idle-ms", 3000, "--max-ms", 30000)
+    got = numbers(sub.lines())
+    lost = 2000 - len(got)
+    h.check(got == list(range(lost, 2000)), "after the gap expected %d..1999 in order" % lost)
+    h.check("%d publication(s) were trimmed" % lost in d.log(),
+            "gap of %d not logged:\n%s" % (lost, d.log()[-2000:]))
+
+
+def test_malformed_entries_skipped(tmp):
+    """Truncated or wrong-typed stream entries are skipped with a log line;
+    the good ones around them are delivered."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=())
+    sub = c.subscribe("dc1", "--count", 4, "--idle-ms", 3000, "--max-ms", 20000)
+    h.zpub(c.mom_pub, "--gen", 2, "--size", 32)
+    h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == "2", 10, "2 entries")
+    bad = [["v", "2", "s", "3", "f0", "x"],      # unknown version
+           ["v", "1", "s", "abc", "f0", "x"],    # serial not a number
+           ["v", "1", "s", "3"],                 # no frame
+           ["v", "1", "s", "3", "f1", "x"],      # frames out of order
+           ["payload", "x"]]                     # not a saltrelay record
+    for fields in bad:
+        c.primary.cli("XADD", STREAM, "*", *fields)
+    # saltrelay-up continues after the newest ID, whatever it is
+    h.zpub(c.mom_pub, "--gen", 2, "--size", 32)
+    got = numbers(sub.lines())
+    h.check(got == [0, 1, 0, 1], "good publications around the bad ones: %s" % got)
+    log = c.dcs["dc1"].log()
+    h.check(log.count("skipping malformed entry") == len(bad),
+            "expected %d malformed-entry lines:\n%s" % (len(bad), log[-3000:]))
+
+
+def test_channel_mode(tmp):
+    """mode: channel relays live through Redis PUBLISH/SUBSCRIBE."""
+    c = Cluster(tmp, replica_dcs=(), up={"mode": "channel"}, down={"mode": "channel"})
+    subs = {dc: c.subscribe(dc, "--count", 500, "--max-ms", 20000) for dc in c.dcs}
+    time.sleep(0.5)
+    h.zpub(c.mom_pub, "--gen", 500, "--size", 100, "--rate", 1000)
+    for dc, s in subs.items():
+        check_exactly_once(numbers(s.lines()), 500, dc)
+
+
+def test_backlog_held_for_subscribers(tmp):
+    """After a restart the backlog waits for the subscriber that was
+    connected before, even if it comes back seconds later."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=())
+    d = c.dcs["dc1"]
+    first = c.subscribe("dc1", "--max-ms", 60000)
+    h.check(d.term() == 0, "stop failed")  # one subscriber was connected at the stop
+    first.proc.kill()
+    h.zpub(c.mom_pub, "--gen", 20, "--size", 32)
+    d.start()
+    time.sleep(2)
+    sub = c.subscribe("dc1", "--count", 20, "--max-ms", 20000)
+    h.check(numbers(sub.lines()) == list(range(20)), "held backlog not delivered in full")
+
+
+def test_bad_config_exit_2(tmp):
+    """A bad config exits 2 with one line naming file, line and key."""
+    path = os.path.join(tmp, "bad.yaml")
+    with open(path, "w") as f:
+        f.write("cluster: t\nredis: redis://127.0.0.1:1\nmaster_publish: tcp://127.0.0.1:1\n"
+                "master_ret: tcp://127.0.0.1:2\nstream_maxlen: lots\n")
+    import subprocess
+    r = subprocess.run([h.BIN["up"], "-c", path], capture_output=True, timeout=10)
+    h.check(r.returncode == 2, "exit status %d" % r.returncode)
+    h.check(r.stderr.decode().strip() == "saltrelay-up: %s:5: key 'stream_maxlen': expected a "
+            "non-negative integer, got 'lots'" % path, "message: %r" % r.stderr)
+
+
+if __name__ == "__main__":
+    h.main(globals())
