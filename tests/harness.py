@@ -197,6 +197,21 @@ def cleanup():
                 pass
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "Invalid read of size", "Invalid write of size", "definitely lost in",
+                   "Conditional jump or move depends")
+
+
+def sanitizer_reports(tmp):
+    """Lines in the daemons' logs where ASan, UBSan or valgrind found a bug."""
+    found = []
+    for f in sorted(os.listdir(tmp)):
+        if f.endswith(".log"):
+            with open(os.path.join(tmp, f), errors="replace") as fh:
+                found += ["%s: %s" % (f, l.strip()) for l in fh if any(m in l for m in SANITIZER_MARKS)]
+    return found
+
+
 def main(namespace):
     """Run the test named on the command line (or all) from NAMESPACE."""
     names = sys.argv[1:] or sorted(k for k in namespace if k.startswith("test_"))
@@ -206,6 +221,9 @@ def main(namespace):
         t0 = time.monotonic()
         try:
             namespace[name](tmp)
+            cleanup()
+            bugs = sanitizer_reports(tmp)
+            check(not bugs, "memory/UB errors reported:\n" + "\n".join(bugs[:20]))
             print("PASS %s (%.1f s)" % (name, time.monotonic() - t0))
             shutil.rmtree(tmp, ignore_errors=True)
         except Exception:

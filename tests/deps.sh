@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# deps.sh -- install what saltrelay needs to build and test, from Debian 12's
+# packages only. Does nothing when everything is already installed.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config
+      libzmq3-dev libczmq-dev libhiredis-dev libmsgpack-dev libyaml-dev libsystemd-dev libmicrohttpd-dev
+      redis-server python3 curl valgrind clang systemd dpkg-dev file)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps.sh: installing ${missing[*]}"
+  [ "$(id -u)" = 0 ] || { echo "deps.sh: run as root (apt-get install)" >&2; exit 1; }
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# run.sh -- the whole test suite, as CI runs it (.ci/run calls this):
+# installs what is missing, builds a release build and a Debug build with
+# AddressSanitizer/UBSan, runs every ctest test on both, a subset under
+# valgrind, and the fuzzers briefly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/deps.sh
+jobs=$(nproc)
+
+build() { # DIR CMAKE-ARGS...
+  local dir=$1; shift
+  cmake -S . -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs" >/dev/null
+}
+
+echo "== release build"
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "== sanitizer build (ASan + UBSan)"
+build build-asan -DCMAKE_BUILD_TYPE=Debug -DSALTRELAY_SANITIZE=ON
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=98
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+status=0
+echo "== tests, release build"
+(cd build && ctest --output-on-failure --timeout 600) || status=1
+echo "== tests, sanitizer build"
+(cd build-asan && ctest --output-on-failure --timeout 600) || status=1
+
+echo "== valgrind (memcheck) on the daemons, a subset"
+(cd build && SALTRELAY_VALGRIND=1 ctest --output-on-failure --timeout 900 \
+   -R 'test_pub.test_sigterm_restart_exactly_once|test_return.test_capture_replay') || status=1
+
+if [ -x tests/fuzz/run.sh ] || [ -f tests/fuzz/run.sh ]; then
+  echo "== fuzzers (short runs)"
+  bash tests/fuzz/run.sh || status=1
+fi
+exit $status
