@@ -263,11 +263,14 @@ static int parse_mapping(struct config *cfg, yaml_parser_t *parser, unsigned cha
             yaml_event_delete(&ev);
             return 0;
         case YAML_MAPPING_START_EVENT:
-            if (depth_state != 0) {
+            if (depth_state == 1 && key[0])
                 seterr(err, errlen, "%s:%zu: key '%s': expected a scalar value, got a mapping", path,
                        line, key);
-                rc = -1;
-            }
+            else if (depth_state == 1)
+                seterr(err, errlen, "%s:%zu: expected a scalar key, got a mapping", path, line);
+            else if (depth_state == 2)
+                seterr(err, errlen, "%s:%zu: expected one YAML document, got another", path, line);
+            rc = depth_state != 0 ? -1 : 0;
             depth_state = 1;
             key[0] = '\0';
             break;

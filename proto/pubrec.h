@@ -31,7 +31,8 @@ struct pubrec {
 
 /* Fill ARGV/ARGVLEN (room for PUBREC_ARGC_MAX) for XADD of REC to KEY.
  * MAXLEN 0 means no trimming. Scratch holds the formatted numbers. */
-#define PUBREC_ARGC_MAX (8 + 2 * PUBREC_MAX_FRAMES)
+/* XADD key MAXLEN ~ n id v 1 s serial: 10, then a name and a value per frame */
+#define PUBREC_ARGC_MAX (10 + 2 * PUBREC_MAX_FRAMES)
 struct pubrec_scratch {
     char id[STREAMID_STRLEN];
     char maxlen[24];

@@ -1,0 +1,284 @@
+/* unit_config.c -- the YAML config loader (proto/config.c): valid files of
+ * both programs, and one test per class of error, each asserting the exact
+ * one-line message (file, line, key) that the daemons print before exit 2.
+ * Also redis_url_parse. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "unit.h"
+
+#define UP_OK                                                                                      \
+    "cluster: c1\nredis: redis://127.0.0.1:6379/0\nmaster_publish: tcp://127.0.0.1:4505\n"        \
+    "master_ret: tcp://127.0.0.1:4506\n"
+#define DOWN_OK                                                                                    \
+    "cluster: c1\ndatacenter: dc1\nredis: redis://127.0.0.1:6380\npublish_bind: tcp://127.0.0.1:4505\n" \
+    "ret_bind: tcp://127.0.0.1:4506\nstate_dir: /var/lib/saltrelay\n"
+
+/* Load TEXT as ROLE's config file; returns config_load's result, with the
+ * message in ERR where "%F" stands for the file's path. */
+static int load(int role, const char *text, struct config *cfg, char *err, size_t errlen)
+{
+    char *dir = unit_tmpdir();
+    char *path = unit_write_file(dir, "relay.yaml", text);
+    char raw[600] = "";
+    int rc = config_load(cfg, role, path, raw, sizeof raw);
+    const char *at = strstr(raw, path);
+    if (at)
+        snprintf(err, errlen, "%.*s%%F%s", (int)(at - raw), raw, at + strlen(path));
+    else
+        snprintf(err, errlen, "%s", raw);
+    free(path);
+    unit_rmdir(dir);
+    return rc;
+}
+
+/* TEXT must fail to load for ROLE with exactly WANT ("%F" is the file). */
+static void expect_error(int role, const char *text, const char *want)
+{
+    struct config cfg;
+    char err[700];
+    int rc = load(role, text, &cfg, err, sizeof err);
+    config_free(&cfg);
+    if (rc == 0)
+        unit_fail(__FILE__, __LINE__, "loaded, expected: %s\n---\n%s---", want, text);
+    if (strcmp(err, want) != 0)
+        unit_fail(__FILE__, __LINE__, "message\n  got:      %s\n  expected: %s\n---\n%s---", err, want, text);
+}
+
+UNIT_TEST(valid_up_with_defaults)
+{
+    struct config cfg;
+    char err[700];
+    CHECK_INT(load(CONFIG_UP, UP_OK "request_timeout: 1.5\nauth_rate: 2.5\n", &cfg, err, sizeof err), 0);
+    CHECK_STR(cfg.cluster, "c1");
+    CHECK_STR(cfg.mode, "stream");
+    CHECK_INT(cfg.stream_maxlen, 100000);
+    CHECK_INT(cfg.request_timeout_ms, 1500);
+    CHECK(cfg.auth_rate == 2.5);
+    CHECK_STR(cfg.redis_url.host, "127.0.0.1");
+    CHECK_INT(cfg.redis_url.port, 6379);
+    config_free(&cfg);
+}
+
+UNIT_TEST(valid_down_primary_defaults_to_redis)
+{
+    struct config cfg;
+    char err[700];
+    CHECK_INT(load(CONFIG_DOWN, DOWN_OK "# a comment\nmode: channel\nreplay_max_age: 0\n", &cfg, err, sizeof err), 0);
+    CHECK_STR(cfg.redis_primary, "redis://127.0.0.1:6380");
+    CHECK_INT(cfg.redis_primary_url.port, 6380);
+    CHECK_STR(cfg.mode, "channel");
+    CHECK_INT(cfg.replay_max_age_ms, 0);
+    CHECK_INT(cfg.subscriber_grace_ms, 15000);
+    config_free(&cfg);
+    CHECK_INT(load(CONFIG_DOWN, DOWN_OK "redis_primary: redis://:pw@10.0.0.9:7000/2\n", &cfg, err, sizeof err), 0);
+    CHECK_STR(cfg.redis_primary_url.host, "10.0.0.9");
+    CHECK_STR(cfg.redis_primary_url.password, "pw");
+    CHECK_INT(cfg.redis_primary_url.db, 2);
+    config_free(&cfg);
+}
+
+UNIT_TEST(print_masks_passwords)
+{
+    struct config cfg;
+    char err[700], *text = NULL;
+    size_t len = 0;
+    CHECK_INT(load(CONFIG_DOWN, DOWN_OK "redis_primary: redis://:s3cret@h:1\n", &cfg, err, sizeof err), 0);
+    FILE *f = open_memstream(&text, &len);
+    config_print(&cfg, f);
+    fclose(f);
+    CHECK(strstr(text, "redis_primary: redis://:***@h:1\n") != NULL);
+    CHECK(strstr(text, "s3cret") == NULL);
+    CHECK(strstr(text, "datacenter: \"dc1\"\n") != NULL);
+    CHECK(strstr(text, "master_publish") == NULL); /* only this program's keys */
+    free(text);
+    config_free(&cfg);
+}
+
+UNIT_TEST(error_unknown_key)
+{
+    expect_error(CONFIG_UP, UP_OK "colour: blue\n", "%F:5: key 'colour': unknown key");
+}
+
+UNIT_TEST(error_key_of_the_other_program)
+{
+    expect_error(CONFIG_UP, UP_OK "datacenter: dc1\n", "%F:5: key 'datacenter': unknown key for this program");
+    expect_error(CONFIG_DOWN, "master_publish: tcp://127.0.0.1:1\n" DOWN_OK,
+                 "%F:1: key 'master_publish': unknown key for this program");
+}
+
+UNIT_TEST(error_wrong_type_int)
+{
+    expect_error(CONFIG_UP, UP_OK "stream_maxlen: lots\n",
+                 "%F:5: key 'stream_maxlen': expected a non-negative integer, got 'lots'");
+    expect_error(CONFIG_UP, UP_OK "pub_buffer: -1\n",
+                 "%F:5: key 'pub_buffer': expected a non-negative integer, got '-1'");
+    expect_error(CONFIG_UP, UP_OK "pub_buffer: 99999999999999999999\n",
+                 "%F:5: key 'pub_buffer': expected a non-negative integer, got '99999999999999999999'");
+}
+
+UNIT_TEST(error_wrong_type_seconds)
+{
+    expect_error(CONFIG_DOWN, DOWN_OK "replay_max_age: 60s\n",
+                 "%F:7: key 'replay_max_age': expected a non-negative number of seconds, got '60s'");
+    expect_error(CONFIG_DOWN, DOWN_OK "subscriber_grace: nan\n",
+                 "%F:7: key 'subscriber_grace': expected a non-negative number of seconds, got 'nan'");
+    expect_error(CONFIG_UP, UP_OK "auth_rate: -5\n",
+                 "%F:5: key 'auth_rate': expected a non-negative number per second, got '-5'");
+}
+
+UNIT_TEST(error_wrong_type_endpoint)
+{
+    expect_error(CONFIG_UP, "master_publish: 10.0.0.1:4505\n",
+                 "%F:1: key 'master_publish': expected tcp://host:port or ipc://path, got '10.0.0.1:4505'");
+    expect_error(CONFIG_DOWN, DOWN_OK "publish_bind: tcp://0.0.0.0:99999\n",
+                 "%F:7: key 'publish_bind': given twice");
+    expect_error(CONFIG_DOWN, "ret_bind: tcp://0.0.0.0:x\n",
+                 "%F:1: key 'ret_bind': expected tcp://host:port or ipc://path, got 'tcp://0.0.0.0:x'");
+}
+
+UNIT_TEST(error_wrong_type_name)
+{
+    expect_error(CONFIG_UP, "cluster: my cluster\n",
+                 "%F:1: key 'cluster': expected 1-64 characters of [A-Za-z0-9._-], got 'my cluster'");
+    expect_error(CONFIG_DOWN, "datacenter:\n",
+                 "%F:1: key 'datacenter': expected 1-64 characters of [A-Za-z0-9._-], got ''");
+    expect_error(CONFIG_DOWN, "datacenter: dc/1\n",
+                 "%F:1: key 'datacenter': expected 1-64 characters of [A-Za-z0-9._-], got 'dc/1'");
+}
+
+UNIT_TEST(error_wrong_type_mode)
+{
+    expect_error(CONFIG_UP, UP_OK "mode: pubsub\n",
+                 "%F:5: key 'mode': expected 'stream' or 'channel', got 'pubsub'");
+}
+
+UNIT_TEST(error_wrong_type_redis_url)
+{
+    expect_error(CONFIG_UP, "redis: localhost:6379\n",
+                 "%F:1: key 'redis': expected redis://[:password@]host[:port][/db], got 'localhost:6379'");
+    expect_error(CONFIG_DOWN, "redis_primary: redis://h:0\n",
+                 "%F:1: key 'redis_primary': bad port in 'redis://h:0'");
+}
+
+UNIT_TEST(error_missing_required_key)
+{
+    expect_error(CONFIG_UP, "cluster: c1\nredis: redis://h\nmaster_publish: tcp://h:1\n",
+                 "%F:1: key 'master_ret': missing required key");
+    expect_error(CONFIG_DOWN, "", "%F:1: key 'cluster': missing required key");
+    expect_error(CONFIG_DOWN, "# only a comment\n", "%F:1: key 'cluster': missing required key");
+}
+
+UNIT_TEST(error_key_given_twice)
+{
+    expect_error(CONFIG_UP, UP_OK "cluster: c2\n", "%F:5: key 'cluster': given twice");
+}
+
+UNIT_TEST(error_yaml_syntax)
+{
+    expect_error(CONFIG_UP, "cluster: c1\nredis: \"unterminated\n",
+                 "%F:3: YAML syntax error: found unexpected end of stream");
+    expect_error(CONFIG_UP, "cluster: c1\nredis: redis://h: y\n",
+                 "%F:2: YAML syntax error: mapping values are not allowed in this context");
+    expect_error(CONFIG_UP, "cluster: c1\nredis: redis://h\n\tx: 1\n",
+                 "%F:3: YAML syntax error: found a tab character that violates indentation");
+}
+
+UNIT_TEST(error_list_as_value)
+{
+    expect_error(CONFIG_UP, "cluster: c1\nredis:\n  - a\n",
+                 "%F:3: key 'redis': expected a scalar value, got a list");
+    expect_error(CONFIG_UP, "cluster: [a, b]\n", "%F:1: key 'cluster': expected a scalar value, got a list");
+}
+
+UNIT_TEST(error_mapping_as_value)
+{
+    expect_error(CONFIG_UP, "cluster: c1\nredis:\n  host: a\n",
+                 "%F:3: key 'redis': expected a scalar value, got a mapping");
+    expect_error(CONFIG_DOWN, "cluster: {a: b}\n", "%F:1: key 'cluster': expected a scalar value, got a mapping");
+}
+
+UNIT_TEST(error_not_a_mapping)
+{
+    expect_error(CONFIG_UP, "- cluster\n- c1\n", "%F:1: expected a mapping of keys, got a list");
+    expect_error(CONFIG_UP, "just some text\n", "%F:1: expected a mapping of 'key: value' lines");
+    expect_error(CONFIG_UP, "cluster: c1\n---\nredis: redis://h\n",
+                 "%F:3: expected one YAML document, got another");
+    expect_error(CONFIG_UP, "? {a: b}\n: c\n", "%F:1: expected a scalar key, got a mapping");
+    expect_error(CONFIG_UP, "cluster: &a c1\nredis: *a\n", "%F:2: aliases are not supported");
+}
+
+UNIT_TEST(error_nonexistent_file)
+{
+    struct config cfg;
+    char err[700];
+    CHECK_INT(config_load(&cfg, CONFIG_UP, "/nonexistent/saltrelay.yaml", err, sizeof err), -1);
+    CHECK_STR(err, "/nonexistent/saltrelay.yaml: cannot open: No such file or directory");
+    config_free(&cfg);
+}
+
+UNIT_TEST(error_value_out_of_range)
+{
+    expect_error(CONFIG_UP, UP_OK "req_pool: 0\n", "%F:1: key 'req_pool': must be at least 1");
+    expect_error(CONFIG_DOWN, DOWN_OK "read_batch: 0\n", "%F:1: key 'read_batch': must be at least 1");
+}
+
+UNIT_TEST(key_table_defaults_load)
+{
+    for (size_t i = 0; i < config_key_count(); i++)
+        CHECK(config_key_name(i) != NULL && config_key_roles(i) != 0);
+    CHECK(config_key_name(config_key_count()) == NULL);
+}
+
+static void url_ok(const char *s, const char *host, int port, const char *pw, int db)
+{
+    struct redis_url u;
+    char err[300] = "";
+    if (redis_url_parse(s, &u, err, sizeof err) != 0)
+        unit_fail(__FILE__, __LINE__, "'%s' refused: %s", s, err);
+    CHECK_STR(u.host, host);
+    CHECK_INT(u.port, port);
+    CHECK_STR(u.password, pw);
+    CHECK_INT(u.db, db);
+}
+
+static void url_bad(const char *s, const char *want)
+{
+    struct redis_url u;
+    char err[600] = "";
+    if (redis_url_parse(s, &u, err, sizeof err) == 0)
+        unit_fail(__FILE__, __LINE__, "'%s' accepted", s);
+    if (strcmp(err, want) != 0)
+        unit_fail(__FILE__, __LINE__, "'%s': message '%s', expected '%s'", s, err, want);
+}
+
+UNIT_TEST(redis_url_forms)
+{
+    url_ok("redis://h", "h", 6379, "", 0);
+    url_ok("redis://h/", "h", 6379, "", 0);
+    url_ok("redis://127.0.0.1:7000/15", "127.0.0.1", 7000, "", 15);
+    url_ok("redis://:pw@h:1", "h", 1, "pw", 0);
+    url_ok("redis://user:pw@h", "h", 6379, "pw", 0);
+    url_ok("redis://:p@ss:w@rd@h:65535/3", "h", 65535, "p@ss:w@rd", 3);
+}
+
+UNIT_TEST(redis_url_errors)
+{
+    url_bad("http://h", "expected redis://[:password@]host[:port][/db], got 'http://h'");
+    url_bad("redis://", "missing or too long host in 'redis://'");
+    url_bad("redis://:6379", "missing or too long host in 'redis://:6379'");
+    url_bad("redis://h:0", "bad port in 'redis://h:0'");
+    url_bad("redis://h:65536", "bad port in 'redis://h:65536'");
+    url_bad("redis://h:12x", "bad port in 'redis://h:12x'");
+    url_bad("redis://h:", "bad port in 'redis://h:'");
+    url_bad("redis://h/x", "bad database number in 'redis://h/x'");
+    url_bad("redis://h/-1", "bad database number in 'redis://h/-1'");
+    url_bad("redis://h/1/2", "bad database number in 'redis://h/1/2'");
+    char big[400] = "redis://:";
+    memset(big + 9, 'p', 300);
+    strcpy(big + 309, "@h");
+    url_bad(big, "redis password too long");
+}

@@ -1,0 +1,200 @@
+/* unit_envelope.c -- envelope_peek (proto/envelope.c) on every request of
+ * the salt-wire captures (clear _auth: minion id and is_auth; aes v3: the
+ * top-level id) and on malformed or hostile frames. */
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "unit.h"
+#include "wire.h"
+
+struct tally {
+    const char *capture;
+    long reqs, auths, tokens;
+};
+
+static void check_request(const struct wire_record *rec, void *arg)
+{
+    struct tally *t = arg;
+    struct salt_envelope env;
+    const char *why = NULL;
+    const char *want_id = strcmp(rec->peer, "flat") == 0 ? "cap-flat-1" : "cap-syndic-1";
+    CHECK_INT(rec->nframes, 1);
+    if (envelope_peek(rec->frame[0], rec->len[0], &env, &why) != 0)
+        unit_fail(__FILE__, __LINE__, "%s: request %ld refused: %s", t->capture, t->reqs, why);
+    CHECK_INT(env.version, 3);
+    CHECK_STR(env.id, want_id);
+    if (env.enc == ENC_CLEAR) {
+        CHECK(env.is_auth);
+        t->auths++;
+        t->tokens += env.has_token;
+    } else {
+        CHECK_INT(env.enc, ENC_AES);
+        CHECK(!env.is_auth && !env.has_token);
+    }
+    t->reqs++;
+}
+
+UNIT_TEST(every_captured_request)
+{
+    struct tally all = {0};
+    for (const char *const *c = wire_captures; *c; c++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", unit_wire_dir(), *c);
+        struct tally t = {.capture = *c};
+        if (wire_each(path, "req", check_request, &t) < 0)
+            unit_fail(__FILE__, __LINE__, "cannot read %s (set SALTRELAY_WIRE)", path);
+        all.reqs += t.reqs;
+        all.auths += t.auths;
+        all.tokens += t.tokens;
+    }
+    CHECK_INT(all.reqs, 58);  /* the salt-wire README: 58 requests */
+    CHECK_INT(all.auths, 6);  /* s1, s4 first auths; s3a, s7 re-auths of flat and syndic */
+    CHECK_INT(all.tokens, 4); /* re-auths carry a token */
+}
+
+/* A msgpack document built with msgpack-c; text of BUF is valid until freed. */
+struct doc {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+};
+
+static void doc_init(struct doc *d)
+{
+    msgpack_sbuffer_init(&d->sb);
+    msgpack_packer_init(&d->pk, &d->sb, msgpack_sbuffer_write);
+}
+
+static void put_str(struct doc *d, const char *s, size_t n)
+{
+    msgpack_pack_str(&d->pk, n);
+    msgpack_pack_str_body(&d->pk, s, n);
+}
+
+static void put_cstr(struct doc *d, const char *s) { put_str(d, s, strlen(s)); }
+
+/* {enc: ENC, load: {cmd: CMD, id: LOAD_ID}, id: TOP_ID, version: 3}; NULLs are left out. */
+static void request(struct doc *d, const char *enc, const char *cmd, const char *load_id, const char *top_id)
+{
+    doc_init(d);
+    msgpack_pack_map(&d->pk, 3 + (top_id != NULL));
+    put_cstr(d, "enc");
+    put_cstr(d, enc);
+    put_cstr(d, "load");
+    msgpack_pack_map(&d->pk, (cmd != NULL) + (load_id != NULL));
+    if (cmd) {
+        put_cstr(d, "cmd");
+        put_cstr(d, cmd);
+    }
+    if (load_id) {
+        put_cstr(d, "id");
+        put_cstr(d, load_id);
+    }
+    if (top_id) {
+        put_cstr(d, "id");
+        put_cstr(d, top_id);
+    }
+    put_cstr(d, "version");
+    msgpack_pack_uint32(&d->pk, 3);
+}
+
+static struct salt_envelope peek_ok(const struct doc *d)
+{
+    struct salt_envelope env;
+    const char *why = NULL;
+    if (envelope_peek(d->sb.data, d->sb.size, &env, &why) != 0)
+        unit_fail(__FILE__, __LINE__, "refused: %s", why);
+    return env;
+}
+
+UNIT_TEST(clear_auth_and_aes)
+{
+    struct doc d;
+    request(&d, "clear", "_auth", "m1", NULL);
+    struct salt_envelope env = peek_ok(&d);
+    CHECK(env.enc == ENC_CLEAR && env.is_auth && !env.has_token);
+    CHECK_STR(env.id, "m1");
+    msgpack_sbuffer_destroy(&d.sb);
+
+    request(&d, "aes", "_auth", NULL, "m2"); /* cmd of an aes load is not believed */
+    env = peek_ok(&d);
+    CHECK(env.enc == ENC_AES && !env.is_auth);
+    CHECK_STR(env.id, "m2");
+    msgpack_sbuffer_destroy(&d.sb);
+
+    request(&d, "clear", "_pillar", "m3", "other"); /* the load's id wins */
+    env = peek_ok(&d);
+    CHECK(!env.is_auth);
+    CHECK_STR(env.id, "m3");
+    msgpack_sbuffer_destroy(&d.sb);
+}
+
+UNIT_TEST(ids_that_cannot_be_minions)
+{
+    static const char *const bad[] = {"", "a/b", "../x", "tab\there", "nl\n", "del\x7f"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct doc d;
+        request(&d, "aes", NULL, NULL, bad[i]);
+        struct salt_envelope env = peek_ok(&d);
+        if (env.id[0])
+            unit_fail(__FILE__, __LINE__, "id %zu accepted as '%s'", i, env.id);
+        msgpack_sbuffer_destroy(&d.sb);
+    }
+    char longid[ENVELOPE_ID_MAX + 1];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[ENVELOPE_ID_MAX] = '\0';
+    struct doc d;
+    request(&d, "aes", NULL, NULL, longid);
+    CHECK_STR(peek_ok(&d).id, "");
+    msgpack_sbuffer_destroy(&d.sb);
+    longid[ENVELOPE_ID_MAX - 1] = '\0'; /* the longest kept */
+    request(&d, "aes", NULL, NULL, longid);
+    CHECK_STR(peek_ok(&d).id, longid);
+    msgpack_sbuffer_destroy(&d.sb);
+}
+
+UNIT_TEST(non_utf8_id_kept_as_bytes)
+{
+    struct doc d;
+    request(&d, "aes", NULL, NULL, "caf\xc3\xa9-\xff\xfe");
+    CHECK_STR(peek_ok(&d).id, "caf\xc3\xa9-\xff\xfe");
+    msgpack_sbuffer_destroy(&d.sb);
+}
+
+static void expect_refused(const char *buf, size_t len, const char *want, const char *label)
+{
+    struct salt_envelope env;
+    const char *why = NULL;
+    int rc = envelope_peek(buf, len, &env, &why); /* before WHY is read */
+    CHECK_REFUSED(rc, why, want, label);
+    CHECK_STR(env.id, "");
+}
+
+#define REFUSED(lit, want, label) expect_refused(lit, sizeof lit - 1, want, label)
+
+UNIT_TEST(malformed_frames)
+{
+    REFUSED("", "not a msgpack document", "empty");
+    REFUSED("\xc1", "not a msgpack document", "reserved byte");
+    REFUSED("\x82\xa3" "enc\xa5" "clear\xa4" "load", "not a msgpack document", "truncated");
+    REFUSED("\xdf\xff\xff\xff\xff", "not a msgpack document", "map32 header only");
+    REFUSED("\x92\x01\x02", "not a msgpack map", "an array");
+    REFUSED("\xa4" "load", "not a msgpack map", "a str");
+    REFUSED("\x81\xa3" "enc\xa5" "clear", "no 'load' key", "no load");
+    REFUSED("\x80", "no 'load' key", "empty map");
+}
+
+UNIT_TEST(odd_but_accepted)
+{
+    struct salt_envelope env;
+    const char *why;
+    /* load not a map, version absent, enc unknown, keys as bin */
+    static const char a[] = "\x82\xc4\x03" "enc\xa3" "rsa\xc4\x04" "load\x01";
+    CHECK_INT(envelope_peek(a, sizeof a - 1, &env, &why), 0);
+    CHECK(env.enc == ENC_OTHER && env.version == -1 && !env.is_auth);
+    static const char b[] = "\x83\xa3" "enc\xa5" "clear\xa4" "load\xc0\xa7" "version\xcd\x13\x88";
+    CHECK_INT(envelope_peek(b, sizeof b - 1, &env, &why), 0);
+    CHECK(env.enc == ENC_CLEAR && env.version == -1 && !env.is_auth); /* version 5000 ignored */
+}

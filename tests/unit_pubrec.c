@@ -1,0 +1,292 @@
+/* unit_pubrec.c -- the publication record (proto/pubrec.c): XADD argv,
+ * decoding of well-formed and malformed stream entries (replies built from
+ * RESP bytes with hiredis's reader, as saltrelay-down gets them), and the
+ * channel-mode msgpack record. Frames are arbitrary bytes: not UTF-8, NUL,
+ * empty. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pubrec.h"
+#include "resp.h"
+#include "unit.h"
+
+/* Frames no text codec would pass: invalid UTF-8, NUL, 0xff, and empty. */
+static const char f_bin[] = "\xff\xfe\x00\xc3\x28\x80";
+static const char f_topic[] = "ccef3b504e540b9402f1e8b6a93928fb436710c6";
+
+static struct pubrec sample(size_t nframes)
+{
+    struct pubrec rec = {.id = {1700000000123ULL, 42}, .serial = 18446744073709551615ULL, .nframes = nframes};
+    for (size_t i = 0; i < nframes; i++) {
+        rec.frame[i] = i % 3 == 0 ? f_bin : i % 3 == 1 ? "" : f_topic;
+        rec.len[i] = i % 3 == 0 ? sizeof f_bin - 1 : i % 3 == 1 ? 0 : strlen(f_topic);
+    }
+    return rec;
+}
+
+static void check_same(const struct pubrec *a, const struct pubrec *b)
+{
+    CHECK_INT(a->nframes, b->nframes);
+    CHECK_INT(a->serial, b->serial);
+    for (size_t i = 0; i < a->nframes; i++)
+        CHECK_MEM(a->frame[i], a->len[i], b->frame[i], b->len[i]);
+}
+
+static void check_args(const char **argv, const size_t *argvlen, int argc, const char *const *want)
+{
+    for (int i = 0; i < argc; i++) {
+        if (!want[i])
+            unit_fail(__FILE__, __LINE__, "argv has more than the expected %d items", i);
+        CHECK_MEM(argv[i], argvlen[i], want[i], strlen(want[i]));
+    }
+    CHECK(want[argc] == NULL);
+}
+
+UNIT_TEST(xadd_argv_with_maxlen)
+{
+    struct pubrec rec = {.id = {1700000000123ULL, 7}, .serial = 99, .nframes = 2,
+                         .frame = {"syndic", "payload"}, .len = {6, 7}};
+    const char *argv[PUBREC_ARGC_MAX];
+    size_t argvlen[PUBREC_ARGC_MAX];
+    struct pubrec_scratch s;
+    int argc = pubrec_xadd_argv(&rec, "saltrelay:{c}:pub", 100000, &s, argv, argvlen);
+    static const char *const want[] = {"XADD", "saltrelay:{c}:pub", "MAXLEN", "~", "100000",
+                                       "1700000000123-7", "v", "1", "s", "99", "f0", "syndic",
+                                       "f1", "payload", NULL};
+    CHECK_INT(argc, 14);
+    check_args(argv, argvlen, argc, want);
+}
+
+UNIT_TEST(xadd_argv_without_maxlen)
+{
+    struct pubrec rec = {.id = {5, 0}, .serial = 1, .nframes = 1, .frame = {""}, .len = {0}};
+    const char *argv[PUBREC_ARGC_MAX];
+    size_t argvlen[PUBREC_ARGC_MAX];
+    struct pubrec_scratch s;
+    int argc = pubrec_xadd_argv(&rec, "k", 0, &s, argv, argvlen);
+    static const char *const want[] = {"XADD", "k", "5-0", "v", "1", "s", "1", "f0", "", NULL};
+    check_args(argv, argvlen, argc, want);
+}
+
+UNIT_TEST(xadd_argv_refuses_frame_counts)
+{
+    const char *argv[PUBREC_ARGC_MAX];
+    size_t argvlen[PUBREC_ARGC_MAX];
+    struct pubrec_scratch s;
+    struct pubrec none = sample(0), nine = sample(PUBREC_MAX_FRAMES);
+    nine.nframes = PUBREC_MAX_FRAMES + 1;
+    CHECK_INT(pubrec_xadd_argv(&none, "k", 10, &s, argv, argvlen), -1);
+    CHECK_INT(pubrec_xadd_argv(&nine, "k", 10, &s, argv, argvlen), -1);
+}
+
+/* XADD argv -> the entry Redis would return -> decoded record. */
+static void stream_round_trip(size_t nframes, long long maxlen)
+{
+    struct pubrec in = sample(nframes), out;
+    const char *argv[PUBREC_ARGC_MAX], *why = NULL;
+    size_t argvlen[PUBREC_ARGC_MAX];
+    struct pubrec_scratch s;
+    int argc = pubrec_xadd_argv(&in, "saltrelay:{c}:pub", maxlen, &s, argv, argvlen);
+    CHECK(argc > 0 && argc <= PUBREC_ARGC_MAX); /* 8 frames + MAXLEN once overflowed argv */
+    struct resp r = {0};
+    resp_entry_from_xadd(&r, argc, argv, argvlen);
+    redisReply *e = unit_resp(r.buf, r.len);
+    if (pubrec_from_entry(e, &out, &why) != 0)
+        unit_fail(__FILE__, __LINE__, "%zu frames: decoding failed: %s", nframes, why);
+    CHECK_INT(out.id.ms, in.id.ms);
+    CHECK_INT(out.id.seq, in.id.seq);
+    check_same(&in, &out);
+    freeReplyObject(e);
+    resp_free(&r);
+}
+
+UNIT_TEST(stream_round_trip_binary_and_empty_frames)
+{
+    for (size_t n = 1; n <= PUBREC_MAX_FRAMES; n++) {
+        stream_round_trip(n, 0);
+        stream_round_trip(n, 100000);
+    }
+}
+
+/* An entry "<id>" with the fields of SPEC, space-separated tokens; "<int>"
+ * is an integer reply, "<nil>" a nil, "<empty>" an empty string. */
+static redisReply *entry(const char *id, const char *spec)
+{
+    char *copy = strdup(spec), *save = NULL;
+    const char *tok[64];
+    long n = 0;
+    for (char *t = strtok_r(copy, " ", &save); t && n < 64; t = strtok_r(NULL, " ", &save))
+        tok[n++] = t;
+    struct resp r = {0};
+    resp_array(&r, 2);
+    resp_str(&r, id);
+    resp_array(&r, n);
+    for (long i = 0; i < n; i++) {
+        if (strcmp(tok[i], "<int>") == 0)
+            resp_raw(&r, ":1\r\n");
+        else if (strcmp(tok[i], "<nil>") == 0)
+            resp_raw(&r, "$-1\r\n");
+        else
+            resp_str(&r, strcmp(tok[i], "<empty>") == 0 ? "" : tok[i]);
+    }
+    redisReply *e = unit_resp(r.buf, r.len);
+    resp_free(&r);
+    free(copy);
+    return e;
+}
+
+UNIT_TEST(entry_well_formed)
+{
+    redisReply *e = entry("1700000000000-3", "v 1 s 12 f0 broadcast f1 <empty>");
+    struct pubrec rec;
+    const char *why = NULL;
+    CHECK_INT(pubrec_from_entry(e, &rec, &why), 0);
+    CHECK_INT(rec.id.ms, 1700000000000LL);
+    CHECK_INT(rec.id.seq, 3);
+    CHECK_INT(rec.serial, 12);
+    CHECK_INT(rec.nframes, 2);
+    CHECK_MEM(rec.frame[0], rec.len[0], "broadcast", 9);
+    CHECK_INT(rec.len[1], 0);
+    freeReplyObject(e);
+}
+
+static void expect_bad(redisReply *e, const char *want, const char *label)
+{
+    struct pubrec rec;
+    const char *why = NULL;
+    int rc = pubrec_from_entry(e, &rec, &why); /* before WHY is read */
+    CHECK_REFUSED(rc, why, want, label);
+    CHECK_INT(rec.nframes, 0);
+    freeReplyObject(e);
+}
+
+UNIT_TEST(entry_wrong_shape)
+{
+    const char *want = "entry is not [id, fields]";
+    expect_bad(unit_resps("$3\r\n1-1\r\n"), want, "a string");
+    expect_bad(unit_resps(":7\r\n"), want, "an integer");
+    expect_bad(unit_resps("*-1\r\n"), want, "a nil array");
+    expect_bad(unit_resps("*0\r\n"), want, "an empty array");
+    expect_bad(unit_resps("*1\r\n$3\r\n1-1\r\n"), want, "[id]");
+    expect_bad(unit_resps("*3\r\n$3\r\n1-1\r\n*0\r\n*0\r\n"), want, "[id, fields, extra]");
+    expect_bad(unit_resps("*2\r\n:1\r\n*0\r\n"), want, "integer id");
+    expect_bad(unit_resps("*2\r\n$-1\r\n*0\r\n"), want, "nil id");
+    expect_bad(unit_resps("*2\r\n*0\r\n*0\r\n"), want, "array id");
+}
+
+UNIT_TEST(entry_bad_id)
+{
+    const char *f = "v 1 s 1 f0 x", *want = "bad entry id";
+    expect_bad(entry("17", f), want, "no dash");
+    expect_bad(entry("1-", f), want, "no sequence");
+    expect_bad(entry("-1", f), want, "no time");
+    expect_bad(entry("1-2-3", f), want, "two dashes");
+    expect_bad(entry("x-1", f), want, "letters");
+    expect_bad(entry("+1-1", f), want, "sign");
+    expect_bad(entry("18446744073709551616-0", f), want, "time overflows 64 bits");
+    expect_bad(entry("1-000000000000000000001", f), want, "21 digits");
+    expect_bad(entry("<empty>", f), want, "empty");
+}
+
+UNIT_TEST(entry_truncated_fields)
+{
+    const char *want = "field list is missing or truncated";
+    expect_bad(unit_resps("*2\r\n$3\r\n1-1\r\n$-1\r\n"), want, "nil field list");
+    expect_bad(unit_resps("*2\r\n$3\r\n1-1\r\n$2\r\nv1\r\n"), want, "string field list");
+    expect_bad(entry("1-1", "<empty>"), want, "one field");
+    expect_bad(entry("1-1", "v 1 s 1"), want, "no frame");
+    expect_bad(entry("1-1", "v 1 s 1 f0"), want, "odd count");
+    expect_bad(entry("1-1", "v 1 s 1 f0 x f1"), want, "odd count after a frame");
+    expect_bad(unit_resps("*2\r\n$3\r\n1-1\r\n*0\r\n"), want, "no fields");
+}
+
+UNIT_TEST(entry_field_not_string)
+{
+    const char *want = "field is not a string";
+    expect_bad(entry("1-1", "v 1 s 1 f0 <int>"), want, "integer frame");
+    expect_bad(entry("1-1", "v 1 s 1 f0 <nil>"), want, "nil frame");
+    expect_bad(entry("1-1", "<int> 1 s 1 f0 x"), want, "integer key");
+    expect_bad(entry("1-1", "v 1 s <nil> f0 x"), want, "nil serial");
+    expect_bad(unit_resps("*2\r\n$3\r\n1-1\r\n*6\r\n$1\r\nv\r\n$1\r\n1\r\n$1\r\ns\r\n$1\r\n1\r\n"
+                          "$2\r\nf0\r\n*1\r\n$1\r\nx\r\n"), want, "array frame");
+}
+
+UNIT_TEST(entry_unknown_version)
+{
+    const char *want = "unknown record version";
+    expect_bad(entry("1-1", "v 2 s 1 f0 x"), want, "version 2");
+    expect_bad(entry("1-1", "v <empty> s 1 f0 x"), want, "empty version");
+    expect_bad(entry("1-1", "s 1 v 1 f0 x"), want, "serial first");
+    expect_bad(entry("1-1", "V 1 s 1 f0 x"), want, "capital V");
+}
+
+UNIT_TEST(entry_bad_serial)
+{
+    const char *want = "missing or bad serial";
+    expect_bad(entry("1-1", "v 1 t 1 f0 x"), want, "key t");
+    expect_bad(entry("1-1", "v 1 f0 x s 1"), want, "frame before serial");
+    expect_bad(entry("1-1", "v 1 s <empty> f0 x"), want, "empty");
+    expect_bad(entry("1-1", "v 1 s -1 f0 x"), want, "negative");
+    expect_bad(entry("1-1", "v 1 s 1x f0 x"), want, "trailing letter");
+    expect_bad(entry("1-1", "v 1 s 18446744073709551616 f0 x"), want, "overflow");
+}
+
+UNIT_TEST(entry_too_many_frames)
+{
+    expect_bad(entry("1-1", "v 1 s 1 f0 a f1 a f2 a f3 a f4 a f5 a f6 a f7 a f8 a"), "too many frames",
+               "nine frames");
+}
+
+UNIT_TEST(entry_frames_out_of_order)
+{
+    const char *want = "frames out of order";
+    expect_bad(entry("1-1", "v 1 s 1 f1 a f0 b"), want, "f1 first");
+    expect_bad(entry("1-1", "v 1 s 1 f0 a f0 b"), want, "f0 twice");
+    expect_bad(entry("1-1", "v 1 s 1 f0 a f2 b"), want, "f1 missing");
+    expect_bad(entry("1-1", "v 1 s 1 g0 a"), want, "g0");
+    expect_bad(entry("1-1", "v 1 s 1 f00 a"), want, "f00");
+}
+
+UNIT_TEST(channel_round_trip_binary_and_empty_frames)
+{
+    for (size_t n = 1; n <= PUBREC_MAX_FRAMES; n++) {
+        struct pubrec in = sample(n), out;
+        size_t len;
+        const char *why = NULL;
+        char *buf = pubrec_pack(&in, &len);
+        CHECK(buf != NULL);
+        if (pubrec_unpack(buf, len, &out, &why) != 0)
+            unit_fail(__FILE__, __LINE__, "%zu frames: unpack failed: %s", n, why);
+        CHECK_INT(out.id.ms, in.id.ms);
+        CHECK_INT(out.id.seq, 0);
+        check_same(&in, &out);
+        free(buf);
+    }
+}
+
+static void expect_bad_channel(const char *buf, size_t len, const char *want, const char *label)
+{
+    struct pubrec rec;
+    const char *why = NULL;
+    int rc = pubrec_unpack(buf, len, &rec, &why); /* before WHY is read */
+    CHECK_REFUSED(rc, why, want, label);
+}
+
+#define BAD_CHANNEL(lit, want, label) expect_bad_channel(lit, sizeof lit - 1, want, label)
+
+UNIT_TEST(channel_malformed)
+{
+    BAD_CHANNEL("", "not a msgpack document", "empty");
+    BAD_CHANNEL("\xc1", "not a msgpack document", "reserved byte");
+    BAD_CHANNEL("\x94\x01\x01\x01\xc4\x05" "ab", "not a msgpack document", "truncated frame");
+    BAD_CHANNEL("\x94\x01\x01\x01\xc4\x00\x00", "trailing bytes after the record", "trailing byte");
+    BAD_CHANNEL("\x81\x01\x01", "not an array of 4 to 11 items", "a map");
+    BAD_CHANNEL("\x93\x01\x01\x01", "not an array of 4 to 11 items", "no frame");
+    BAD_CHANNEL("\x9c\x01\x01\x01\xc4\x00\xc4\x00\xc4\x00\xc4\x00\xc4\x00\xc4\x00\xc4\x00\xc4\x00\xc4\x00",
+                "not an array of 4 to 11 items", "nine frames");
+    BAD_CHANNEL("\x94\x02\x01\x01\xc4\x00", "bad version, serial or time", "version 2");
+    BAD_CHANNEL("\x94\x01\xff\x01\xc4\x00", "bad version, serial or time", "negative serial");
+    BAD_CHANNEL("\x94\x01\x01\xa1x\xc4\x00", "bad version, serial or time", "time as str");
+    BAD_CHANNEL("\x94\x01\x01\x01\xa1x", "frame is not bin", "frame as str");
+    BAD_CHANNEL("\x95\x01\x01\x01\xc4\x00\xc0", "frame is not bin", "nil frame");
+}
