@@ -138,19 +138,18 @@ int rconn_retry_in_ms(const struct rconn *rc)
 
 void rconn_fail(struct rconn *rc, const char *why)
 {
+    char copy[128]; /* WHY may be the errstr of the context freed here */
+    snprintf(copy, sizeof copy, "%s", why);
     if (rc->ctx)
         redisFree(rc->ctx);
     rc->ctx = NULL;
-    note_failure(rc, why);
+    note_failure(rc, copy);
 }
 
 static redisReply *checked(struct rconn *rc, void *reply)
 {
-    if (!reply) {
-        char why[128]; /* copied: rconn_fail frees the context that holds errstr */
-        snprintf(why, sizeof why, "%s", rc->ctx && rc->ctx->errstr[0] ? rc->ctx->errstr : "I/O error");
-        rconn_fail(rc, why);
-    }
+    if (!reply)
+        rconn_fail(rc, rc->ctx && rc->ctx->errstr[0] ? rc->ctx->errstr : "I/O error");
     return reply;
 }
 
