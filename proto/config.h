@@ -36,6 +36,12 @@ struct config {
     long long pub_buffer;
     long long req_pool;
     double auth_rate;
+    /* saltrelay-status (reads saltrelay-up's file) */
+    char *job_cache_dir;
+    long long status_warn_lag_ms;
+    long long status_crit_lag_ms;
+    long long status_warn_entries;
+    long long status_crit_entries;
     /* saltrelay-down */
     char *datacenter;
     char *redis_primary; /* defaults to redis */

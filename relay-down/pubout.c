@@ -219,10 +219,10 @@ static int handle_entry(struct pubout *p, const redisReply *e)
         return 0;
     }
     check_serial(p, rec.serial);
-    deliver(p, &rec);
-    p->cursor = rec.id;
+    p->cursor = rec.id; /* before deliver(), which exports the cursor */
     p->serial = rec.serial;
     p->have_cursor = 1;
+    deliver(p, &rec);
     return 0;
 }
 

@@ -1,0 +1,245 @@
+/* dcstate.c -- read the DC reports and the stream head back from Redis and
+ * judge each DC (see dcstate.h).
+ *
+ * Everything read here was written by another program and may be damaged or
+ * from another version: each reply's type is checked, each number parsed
+ * strictly; what is wrong is named on stderr and treated as unknown. */
+#include "dcstate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "pubrec.h"
+
+static const char *const field_names[DCF__COUNT] = {
+#define REPORT_FIELD_NAME(name, id) name,
+    REPORT_FIELDS(REPORT_FIELD_NAME)
+#undef REPORT_FIELD_NAME
+};
+
+const char *dc_field_name(enum dc_field f) { return field_names[f]; }
+
+const char *health_name(enum health h)
+{
+    return h == HEALTH_OK ? "ok" : h == HEALTH_WARN ? "warning" : "critical";
+}
+
+static int valid_dc_name(const char *s, size_t len)
+{
+    if (len == 0 || len >= DC_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", s[i]) || !s[i])
+            return 0;
+    return 1;
+}
+
+static int cmp_names(const void *a, const void *b) { return strcmp(a, b); }
+
+int dc_list(struct rconn *rc, const struct config *cfg, char names[][DC_NAME_MAX], int max)
+{
+    char key[KEY_MAX];
+    key_dc_set(key, cfg->cluster);
+    redisReply *r = rconn_command(rc, "SMEMBERS %s", key);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        fprintf(stderr, "saltrelay-status: SMEMBERS %s: %s\n", key,
+                r && r->type == REDIS_REPLY_ERROR ? r->str : "no usable reply");
+        freeReplyObject(r);
+        return -1;
+    }
+    int n = 0;
+    for (size_t i = 0; i < r->elements && n < max; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING || !valid_dc_name(e->str, e->len)) {
+            fprintf(stderr, "saltrelay-status: %s holds an invalid DC name; ignored\n", key);
+            continue;
+        }
+        memcpy(names[n], e->str, e->len);
+        names[n++][e->len] = '\0';
+    }
+    if (r->elements > (size_t)max)
+        fprintf(stderr, "saltrelay-status: more than %d DCs; only the first are shown\n", max);
+    freeReplyObject(r);
+    qsort(names, (size_t)n, DC_NAME_MAX, cmp_names);
+    return n;
+}
+
+/* A non-negative decimal that fits a long long, or -1. */
+static long long parse_count(const redisReply *v)
+{
+    uint64_t x;
+    if (v->type != REDIS_REPLY_STRING || decimal_parse(v->str, v->len, &x) < 0 || x > INT64_MAX)
+        return -1;
+    return (long long)x;
+}
+
+/* Store one hash field; returns 0, or -1 if the field is known but its value bad. */
+static int set_field(struct dc_state *dc, const char *f, const redisReply *v)
+{
+    if (!strcmp(f, "cursor"))
+        return v->type == REDIS_REPLY_STRING && streamid_parse(v->str, v->len, &dc->cursor) == 0 ? 0 : -1;
+    if (!strcmp(f, "state")) {
+        dc->stopped = v->type == REDIS_REPLY_STRING && v->len == 7 && !memcmp(v->str, "stopped", 7);
+        return 0;
+    }
+    long long *slot = !strcmp(f, "cursor_serial")     ? &dc->cursor_serial
+                      : !strcmp(f, "delivered_at_ms") ? &dc->delivered_at_ms
+                      : !strcmp(f, "reported_at_ms")  ? &dc->reported_at_ms
+                                                      : NULL;
+    for (int i = 0; !slot && i < DCF__COUNT; i++)
+        if (!strcmp(f, field_names[i]))
+            slot = &dc->counter[i];
+    if (!slot)
+        return 0; /* fields of another version are not ours to judge */
+    *slot = parse_count(v);
+    return *slot < 0 ? -1 : 0;
+}
+
+static void parse_report(struct dc_state *dc, const redisReply *r)
+{
+    int cursor_ok = 0;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i];
+        char f[32];
+        if (k->type != REDIS_REPLY_STRING || k->len >= sizeof f)
+            continue;
+        memcpy(f, k->str, k->len);
+        f[k->len] = '\0';
+        if (set_field(dc, f, r->element[i + 1]) < 0)
+            fprintf(stderr, "saltrelay-status: DC %s: report field %s has a bad value; shown as unknown\n",
+                    dc->name, f);
+        else if (!strcmp(f, "cursor"))
+            cursor_ok = 1;
+    }
+    dc->reported = cursor_ok && dc->reported_at_ms > 0;
+}
+
+static long long scard(struct rconn *rc, const char *key)
+{
+    redisReply *r = rconn_command(rc, "SCARD %s", key);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+int dc_load(struct rconn *rc, const struct config *cfg, const char *name, long long now_ms,
+            struct dc_state *dc)
+{
+    memset(dc, 0, sizeof *dc);
+    snprintf(dc->name, sizeof dc->name, "%s", name);
+    dc->cursor_serial = dc->delivered_at_ms = dc->reported_at_ms = -1;
+    for (int i = 0; i < DCF__COUNT; i++)
+        dc->counter[i] = -1;
+    char key[KEY_MAX];
+    key_dc_status(key, cfg->cluster, name);
+    redisReply *r = rconn_command(rc, "HGETALL %s", key);
+    if (!r)
+        return -1;
+    if (r->type == REDIS_REPLY_ARRAY)
+        parse_report(dc, r);
+    else
+        fprintf(stderr, "saltrelay-status: HGETALL %s: unexpected reply\n", key);
+    freeReplyObject(r);
+    key_dc_minions(key, cfg->cluster, name);
+    dc->minions = scard(rc, key);
+    dc->report_age_ms = dc->reported ? now_ms - dc->reported_at_ms : -1;
+    dc->stale = !dc->reported || dc->report_age_ms > cfg->stale_after_ms;
+    return 0;
+}
+
+/* The single entry of "CMD KEY FROM TO COUNT 1": 1 found, 0 none, -1 bad. */
+static int one_entry(struct rconn *rc, const char *cmd, const char *key, const char *from, const char *to,
+                     struct pubrec *rec)
+{
+    redisReply *r = rconn_command(rc, "%s %s %s %s COUNT 1", cmd, key, from, to);
+    if (!r)
+        return -1;
+    const char *why = "unexpected reply";
+    int rv = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 0)
+        rv = 0;
+    else if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && pubrec_from_entry(r->element[0], rec, &why) == 0)
+        rv = 1;
+    if (rv < 0)
+        fprintf(stderr, "saltrelay-status: %s %s %s %s: %s\n", cmd, key, from, to,
+                r->type == REDIS_REPLY_ERROR ? r->str : why);
+    freeReplyObject(r);
+    return rv;
+}
+
+int stream_head_load(struct rconn *rc, const struct config *cfg, struct stream_head *head)
+{
+    memset(head, 0, sizeof *head);
+    if (strcmp(cfg->mode, "stream") != 0)
+        return 0; /* channel mode keeps no stream: no lag to measure */
+    char key[KEY_MAX];
+    key_pub_stream(key, cfg->cluster);
+    struct pubrec rec;
+    int rv = one_entry(rc, "XREVRANGE", key, "+", "-", &rec);
+    if (rv < 0)
+        return rconn_get(rc) ? 0 : -1;
+    head->known = 1;
+    head->empty = rv == 0;
+    head->id = rec.id;
+    head->serial = rec.serial;
+    return 0;
+}
+
+/* Entries after the DC's cursor: the first one tells their age and, by its
+ * serial, their number (serials grow by one per publication). */
+static int measure_lag(struct rconn *rc, const struct config *cfg, const struct stream_head *head,
+                       struct dc_state *dc, long long now_ms)
+{
+    if (!head->known || !dc->reported)
+        return 0;
+    dc->lag_known = 1;
+    if (head->empty || streamid_cmp(dc->cursor, head->id) >= 0)
+        return 0;
+    char key[KEY_MAX], from[STREAMID_STRLEN + 1] = "(";
+    key_pub_stream(key, cfg->cluster);
+    streamid_format(dc->cursor, from + 1);
+    struct pubrec first;
+    int rv = one_entry(rc, "XRANGE", key, from, "+", &first);
+    dc->lag_known = rv > 0 && first.serial <= head->serial;
+    if (rv < 0)
+        return rconn_get(rc) ? 0 : -1;
+    if (dc->lag_known) {
+        dc->lag_entries = (long long)(head->serial - first.serial) + 1;
+        dc->lag_ms = now_ms > (long long)first.id.ms ? now_ms - (long long)first.id.ms : 0;
+    }
+    return 0;
+}
+
+static void judge(const struct config *cfg, struct dc_state *dc)
+{
+    enum health h = HEALTH_OK;
+    if (!dc->reported) {
+        h = HEALTH_CRIT;
+        snprintf(dc->problem, sizeof dc->problem, "no valid report");
+    } else if (dc->stale) {
+        h = HEALTH_CRIT;
+        snprintf(dc->problem, sizeof dc->problem, "stale: last report %.1f s ago", dc->report_age_ms / 1000.0);
+    } else if (dc->stopped) {
+        h = HEALTH_CRIT;
+        snprintf(dc->problem, sizeof dc->problem, "stopped %.1f s ago", dc->report_age_ms / 1000.0);
+    } else if (dc->lag_known && (dc->lag_entries >= cfg->status_crit_entries || dc->lag_ms >= cfg->status_crit_lag_ms)) {
+        h = HEALTH_CRIT;
+    } else if (dc->lag_known && (dc->lag_entries >= cfg->status_warn_entries || dc->lag_ms >= cfg->status_warn_lag_ms)) {
+        h = HEALTH_WARN;
+    }
+    if (h != HEALTH_OK && !dc->problem[0])
+        snprintf(dc->problem, sizeof dc->problem, "behind by %lld publication(s), %.1f s", dc->lag_entries,
+                 dc->lag_ms / 1000.0);
+    dc->health = h;
+}
+
+int dc_assess(struct rconn *rc, const struct config *cfg, const struct stream_head *head,
+              struct dc_state *dc, long long now_ms)
+{
+    if (measure_lag(rc, cfg, head, dc, now_ms) < 0)
+        return -1;
+    judge(cfg, dc);
+    return 0;
+}

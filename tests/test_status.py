@@ -1,0 +1,149 @@
+"""test_status.py -- acknowledgements and saltrelay-status: the DC reports
+saltrelay-down writes to Redis, the status table and its exit codes, per-job
+accounting against real Salt job caches (tests/data/jobcache*), and the
+Prometheus endpoint, all with real Redis and real daemons."""
+
+import json
+import os
+import subprocess
+import time
+
+import harness as h
+
+CLUSTER = "st"
+STATUS = os.path.join(h.BUILD, "returner", "saltrelay-status")
+
+
+def key(*parts):
+    return "saltrelay:{%s}:%s" % (CLUSTER, ":".join(parts))
+
+
+class Relay:
+    """One Redis, saltrelay-up and saltrelay-down per DC; the status tool
+    reads saltrelay-up's config file, as on the MoM host."""
+
+    def __init__(self, tmp, dcs=("dc1", "dc2"), up=None, down=None):
+        self.tmp = tmp
+        self.redis = h.Redis(tmp)
+        self.mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
+        upcfg = dict(cluster=CLUSTER, master_publish=self.mom_pub, redis=self.redis.url,
+                     master_ret="tcp://127.0.0.1:%d" % h.free_port(), stale_after=2)
+        upcfg.update(up or {})
+        self.up = h.Daemon("up", tmp, "up", **upcfg).start()
+        self.dcs = {}
+        for dc in dcs:
+            state = os.path.join(tmp, "state-" + dc)
+            os.makedirs(state, exist_ok=True)
+            self.dcs[dc] = h.Daemon("down", tmp, dc, cluster=CLUSTER, datacenter=dc,
+                                    redis=self.redis.url, state_dir=state, report_interval=0.2,
+                                    publish_bind="tcp://127.0.0.1:%d" % h.free_port(),
+                                    ret_bind="tcp://127.0.0.1:%d" % h.free_port(),
+                                    **(down or {})).start()
+
+    def status(self, *args):
+        r = subprocess.run([STATUS, "-c", self.up.cfg_path] + list(args), capture_output=True,
+                           timeout=30)
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    def status_json(self, *args):
+        rc, out, err = self.status("--json", *args)
+        try:
+            return rc, json.loads(out)
+        except ValueError:
+            raise AssertionError("status --json printed no JSON (rc %d):\n%s\n%s" % (rc, out, err))
+
+    def report(self, dc):
+        out = self.redis.cli("hgetall", key("dc", dc), raw=True).split("\n")
+        return dict(zip(out[0::2], out[1::2]))
+
+    def wait_delivered(self, dc, serial):
+        h.wait_until(lambda: self.report(dc).get("cursor_serial") == str(serial), 20,
+                     "%s reporting serial %d" % (dc, serial))
+
+
+def by_name(doc):
+    return {d["name"]: d for d in doc["dcs"]}
+
+
+def test_report_fields(tmp):
+    r = Relay(tmp, dcs=("dc1",))
+    h.zpub(r.mom_pub, "--gen", 3)
+    r.wait_delivered("dc1", 3)
+    rep = r.report("dc1")
+    for f in ("cursor", "cursor_ms", "delivered_at_ms", "reported_at_ms", "subscribers",
+              "requests_inflight", "delivered", "expired", "gaps", "timeouts", "refused"):
+        h.check(f in rep, "report lacks %s: %r" % (f, rep))
+    h.check(rep["state"] == "running" and rep["delivered"] == "3", "report: %r" % rep)
+    h.check(r.redis.cli("smembers", key("dcs")) == "dc1", "DC set")
+    h.check(r.dcs["dc1"].term() == 0, "saltrelay-down exit status")
+    h.check(r.report("dc1")["state"] == "stopped", "final report at shutdown")
+
+
+def test_status_stale_dc_catches_up(tmp):
+    r = Relay(tmp)
+    h.zpub(r.mom_pub, "--gen", 1)
+    for dc in r.dcs:
+        r.wait_delivered(dc, 1)
+    rc, doc = r.status_json()
+    h.check(rc == 0 and doc["health"] == "ok", "all up to date: %d %r" % (rc, doc))
+    h.check(r.dcs["dc2"].term() == 0, "dc2 stops cleanly")
+    h.zpub(r.mom_pub, "--gen", 20)
+    r.wait_delivered("dc1", 21)
+    time.sleep(2.5)  # stale_after is 2 s
+    rc, out, err = r.status()
+    h.check(rc == 2, "exit 2 with a stale DC, got %d:\n%s%s" % (rc, out, err))
+    h.check(out.startswith("SALTRELAY CRITICAL - dc2: stale"), "summary line: %r" % out)
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    h.check(rows["dc2"][1:3] == ["stale", "20"] and rows["dc1"][1:3] == ["ok", "0"], "table:\n" + out)
+    header = out.splitlines()[1]
+    h.check(header.index("LAG ") == out.splitlines()[2].index(rows["dc1"][2] + " "),
+            "aligned columns:\n" + out)
+    rc, doc = r.status_json()
+    dc2 = by_name(doc)["dc2"]
+    h.check(dc2["lag_entries"] == 20 and dc2["stale"] and dc2["health"] == "critical", "json: %r" % dc2)
+    r.dcs["dc2"].start()
+    r.wait_delivered("dc2", 21)
+    h.wait_until(lambda: r.status()[0] == 0, 10, "status back to 0 after dc2 caught up")
+    rc, doc = r.status_json()
+    h.check(by_name(doc)["dc2"]["lag_entries"] == 0, "dc2 caught up: %r" % doc)
+
+
+def test_status_thresholds_warn(tmp):
+    r = Relay(tmp, dcs=("dc1",), up=dict(status_warn_entries=5, status_crit_entries=50,
+                                         status_warn_lag=100, status_crit_lag=200, stale_after=60))
+    h.zpub(r.mom_pub, "--gen", 1)
+    r.wait_delivered("dc1", 1)
+    r.dcs["dc1"].kill9()  # its report stays "running" but stops moving
+    h.zpub(r.mom_pub, "--gen", 7)
+    h.wait_until(lambda: r.redis.cli("xlen", key("pub")) == "8", 10, "8 entries in the stream")
+    rc, out, err = r.status()
+    h.check(rc == 1 and out.startswith("SALTRELAY WARNING - dc1: behind by 7"), "warning: %d %s%s" % (rc, out, err))
+
+
+def test_status_bad_reports(tmp):
+    """Damaged or foreign data in Redis is named on stderr, never a crash."""
+    redis = h.Redis(tmp)
+    cfg = os.path.join(tmp, "up.yaml")
+    with open(cfg, "w") as f:
+        f.write("cluster: %s\nmaster_publish: tcp://127.0.0.1:1\nmaster_ret: tcp://127.0.0.1:2\n"
+                "redis: %s\n" % (CLUSTER, redis.url))
+    redis.cli("sadd", key("dcs"), "good", "bad", "../x", "a b")
+    redis.cli("hset", key("dc", "bad"), "cursor", "nope", "reported_at_ms", "-5", "subscribers", "9" * 30)
+    redis.cli("set", key("dc", "good"), "not a hash")
+    redis.cli("set", key("pub"), "not a stream")
+    r = subprocess.run([STATUS, "-c", cfg, "--json"], capture_output=True, timeout=30)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    h.check(r.returncode == 2, "critical: %d %s %s" % (r.returncode, out, err))
+    doc = json.loads(out)
+    h.check(sorted(by_name(doc)) == ["bad", "good"], "invalid DC names skipped: %r" % doc)
+    h.check("invalid DC name" in err and "report field cursor has a bad value" in err and
+            "WRONGTYPE" in err, "stderr names the problems:\n" + err)
+    redis.stop()
+    r = subprocess.run([STATUS, "-c", cfg], capture_output=True, timeout=30)
+    h.check(r.returncode == 2 and b"unreachable" in r.stdout, "Redis down: %r" % (r,))
+    r = subprocess.run([STATUS, "-c", cfg + ".missing"], capture_output=True, timeout=30)
+    h.check(r.returncode == 2 and b"cannot open" in r.stderr, "bad config: %r" % (r,))
+
+
+if __name__ == "__main__":
+    h.main(globals())
