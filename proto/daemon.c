@@ -26,6 +26,21 @@ static void on_hup(int sig)
     got_hup = 1;
 }
 
+void part_started(zsock_t *pipe, struct part_ctx *ctx, int ok)
+{
+    if (!ok)
+        atomic_store(&ctx->failed, 1);
+    zsock_signal(pipe, ok ? 0 : 1);
+}
+
+int part_stop_requested(zsock_t *pipe)
+{
+    char *cmd = zstr_recv(pipe);
+    int stop = !cmd || strcmp(cmd, "$TERM") == 0;
+    free(cmd);
+    return stop;
+}
+
 static void usage(FILE *f, const char *prog)
 {
     fprintf(f,

@@ -24,6 +24,11 @@ static inline void part_alive(struct part_ctx *ctx, long long now_mono_ms)
     atomic_store_explicit(&ctx->alive_ms, now_mono_ms, memory_order_relaxed);
 }
 
+/* Tell zactor_new, which waits for it, whether the part came up. */
+void part_started(zsock_t *pipe, struct part_ctx *ctx, int ok);
+/* Read the command waiting on PIPE; 1 if it is $TERM (or the pipe broke). */
+int part_stop_requested(zsock_t *pipe);
+
 struct part {
     const char *name;
     zactor_fn *fn;

@@ -324,26 +324,21 @@ void pubin_actor(zsock_t *pipe, void *args)
 {
     struct part_ctx *ctx = args;
     struct pubin p = {0};
-    if (pubin_open(&p, ctx->cfg) < 0) {
+    int ok = pubin_open(&p, ctx->cfg) == 0;
+    part_started(pipe, ctx, ok);
+    if (!ok) {
         pubin_close(&p);
-        atomic_store(&ctx->failed, 1);
-        zsock_signal(pipe, 1);
         return;
     }
-    zsock_signal(pipe, 0);
     zpoller_t *poller = zpoller_new(pipe, p.sub, p.monitor, NULL);
     zpoller_set_nonstop(poller, true); /* the main thread decides when to stop */
     for (;;) {
         int timeout = p.count ? (rconn_retry_in_ms(p.rc) > 0 ? rconn_retry_in_ms(p.rc) : 10) : 1000;
         void *which = zpoller_wait(poller, timeout);
         part_alive(ctx, clock_mono_ms());
-        if (which == pipe) {
-            char *cmd = zstr_recv(pipe);
-            int term = cmd && strcmp(cmd, "$TERM") == 0;
-            free(cmd);
-            if (term)
-                break;
-        } else if (which == p.monitor) {
+        if (which == pipe && part_stop_requested(pipe))
+            break;
+        else if (which == p.monitor) {
             note_monitor_event(&p);
         } else if (which == p.sub) {
             drain_sub(&p);
