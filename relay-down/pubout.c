@@ -121,10 +121,7 @@ static void poll_control(struct pubout *p, zpoller_t *poller, int timeout)
     void *which;
     while ((which = zpoller_wait(poller, timeout)) != NULL) {
         if (which == p->pipe) {
-            char *cmd = zstr_recv(p->pipe);
-            if (!cmd || strcmp(cmd, "$TERM") == 0)
-                p->stop = 1;
-            free(cmd);
+            p->stop |= part_stop_requested(p->pipe);
         } else {
             note_monitor_event(p);
         }
@@ -371,13 +368,12 @@ void pubout_actor(zsock_t *pipe, void *args)
 {
     struct part_ctx *ctx = args;
     struct pubout p = {0};
-    if (pubout_open(&p, ctx, pipe) < 0) {
+    int ok = pubout_open(&p, ctx, pipe) == 0;
+    part_started(pipe, ctx, ok);
+    if (!ok) {
         pubout_close(&p);
-        atomic_store(&ctx->failed, 1);
-        zsock_signal(pipe, 1);
         return;
     }
-    zsock_signal(pipe, 0);
     zpoller_t *poller = zpoller_new(pipe, p.monitor, NULL);
     zpoller_set_nonstop(poller, true);
     hold_for_subscribers(&p, poller);
