@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "rconn.h"
 
 #define MAX_PARTS 8
@@ -141,6 +142,14 @@ int daemon_main(int argc, char **argv, int role, const char *progname, part_pick
     zsys_init();
     zsys_set_logstream(NULL); /* czmq's own messages would break our line format */
 
+    struct metrics_http *mh = NULL;
+    if (*cfg.metrics_bind && !(mh = metrics_http_start(&cfg, err, sizeof err))) {
+        log_error("%s", err);
+        config_free(&cfg);
+        return 1;
+    }
+    if (mh)
+        log_info("serving Prometheus metrics on %s (GET /metrics)", cfg.metrics_bind);
     struct part parts[MAX_PARTS];
     size_t n = pick(&cfg, parts, MAX_PARTS);
     struct part_ctx ctx[MAX_PARTS];
@@ -168,6 +177,7 @@ int daemon_main(int argc, char **argv, int role, const char *progname, part_pick
     }
     for (size_t i = n; i-- > 0;)
         zactor_destroy(&actors[i]);
+    metrics_http_stop(&mh);
     log_info("stopped");
     config_free(&cfg);
     return rc;

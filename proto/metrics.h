@@ -67,6 +67,46 @@ static inline int64_t metric_get(enum metric_id m)
     return atomic_load_explicit(&metrics[m], memory_order_relaxed);
 }
 
+/* Histograms: X(id, name, roles, help). Every histogram has the same bucket
+ * bounds (HIST_BOUNDS_US, microseconds; exported in seconds); each bucket
+ * counts only its own range, the exporter makes them cumulative. */
+#define HISTOGRAMS_LIST(X)                                                                         \
+    X(REQ_LATENCY, "request_latency_seconds", 3,                                                   \
+      "Time from a request's arrival to its reply (down: at the ROUTER; up: at the MoM)")
+#define HIST_BOUNDS_US                                                                             \
+    {1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,    \
+     10000000, 30000000, 60000000}
+#define HIST_NBOUNDS 15
+
+enum hist_id {
+#define HIST_ENUM(id, name, roles, help) H_##id,
+    HISTOGRAMS_LIST(HIST_ENUM)
+#undef HIST_ENUM
+    H__COUNT
+};
+
+struct histogram {
+    _Atomic int64_t bucket[HIST_NBOUNDS + 1]; /* the last one: above every bound (+Inf) */
+    _Atomic int64_t sum_us;
+};
+
+extern struct histogram histograms[H__COUNT];
+extern const int64_t hist_bounds_us[HIST_NBOUNDS];
+
+/* Record one observation of US microseconds. */
+static inline void hist_observe_us(enum hist_id h, int64_t us)
+{
+    int i = 0;
+    while (i < HIST_NBOUNDS && us > hist_bounds_us[i])
+        i++;
+    atomic_fetch_add_explicit(&histograms[h].bucket[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&histograms[h].sum_us, us > 0 ? us : 0, memory_order_relaxed);
+}
+
+const char *hist_name(enum hist_id h);
+const char *hist_help(enum hist_id h);
+int hist_roles(enum hist_id h);
+
 const char *metric_name(enum metric_id m);
 const char *metric_kind(enum metric_id m);
 const char *metric_help(enum metric_id m);

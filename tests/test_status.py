@@ -145,5 +145,44 @@ def test_status_bad_reports(tmp):
     h.check(r.returncode == 2 and b"cannot open" in r.stderr, "bad config: %r" % (r,))
 
 
+def scrape(port, path="/metrics"):
+    r = subprocess.run(["curl", "-sS", "-w", "\\n%{http_code}", "http://127.0.0.1:%d%s" % (port, path)],
+                       capture_output=True, timeout=20)
+    h.check(r.returncode == 0, "curl failed: %s" % r.stderr.decode())
+    body, _, code = r.stdout.decode().rpartition("\n")
+    values = {}
+    for line in body.splitlines() if code == "200" else ():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return int(code), values
+
+
+def test_metrics_endpoint(tmp):
+    up_port, down_port = h.free_port(), h.free_port()
+    r = Relay(tmp, dcs=("dc1",), up=dict(metrics_bind="tcp://127.0.0.1:%d" % up_port),
+              down=dict(metrics_bind="127.0.0.1:%d" % down_port))
+    code, down = scrape(down_port)
+    h.check(code == 200 and down["saltrelay_pub_out_messages_total"] == 0, "before: %r" % down)
+    h.check('saltrelay_info{role="down",cluster="st",datacenter="dc1",version="0.1.0"}' in down,
+            "info metric: %r" % sorted(down))
+    h.check("saltrelay_pub_in_messages_total" not in down, "only the down role's metrics")
+    h.check('saltrelay_request_latency_seconds_bucket{le="+Inf"}' in down, "latency histogram")
+    h.zpub(r.mom_pub, "--gen", 5, "--size", 200)
+    r.wait_delivered("dc1", 5)
+    code, down = scrape(down_port)
+    h.check(down["saltrelay_pub_out_messages_total"] == 5 and down["saltrelay_pub_out_bytes_total"] == 1000
+            and down["saltrelay_cursor_serial"] == 5, "after 5 publications: %r" % down)
+    code, up = scrape(up_port)
+    h.check(code == 200 and up["saltrelay_pub_in_messages_total"] == 5 and
+            "saltrelay_pub_out_messages_total" not in up, "saltrelay-up: %r" % up)
+    h.check(scrape(up_port, "/nothing")[0] == 404, "other paths are 404")
+    bad = h.Daemon("down", tmp, "bad", cluster=CLUSTER, datacenter="dc9", redis=r.redis.url,
+                   state_dir=tmp, publish_bind="tcp://127.0.0.1:%d" % h.free_port(),
+                   ret_bind="tcp://127.0.0.1:%d" % h.free_port(), metrics_bind="127.0.0.1:%d" % down_port)
+    bad.start(wait_ready=False)
+    h.check(bad.proc.wait(timeout=20) != 0 and "cannot listen" in bad.log(), "port in use: " + bad.log())
+
+
 if __name__ == "__main__":
     h.main(globals())

@@ -1,0 +1,20 @@
+/* metrics_http.h -- the Prometheus endpoint of a daemon: GET /metrics on
+ * metrics_bind serves the text exposition format of the metrics (metrics.h)
+ * whose role matches the daemon, with libmicrohttpd's own thread.
+ *
+ * metrics_bind is "host:port" or "tcp://host:port", host an IPv4 address or
+ * a name resolving to one (e.g. 127.0.0.1:9105). */
+#ifndef SALTRELAY_METRICS_HTTP_H
+#define SALTRELAY_METRICS_HTTP_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+struct metrics_http;
+
+/* Start serving for CFG's role. NULL on error, with the reason in ERR. */
+struct metrics_http *metrics_http_start(const struct config *cfg, char *err, size_t errlen);
+void metrics_http_stop(struct metrics_http **mh);
+
+#endif
