@@ -148,4 +148,23 @@ def test_redis_replica_conf_loads(tmp):
     harness.wait_until(lambda: cli("GET", "k") == ["v"], 10, "the replica to copy the primary")
 
 
+def test_status_man_page_matches_help(tmp):
+    """saltrelay-status(1) names every option and command of its --help, and
+    the config keys it documents exist in saltrelay-up's file."""
+    status = os.path.join(harness.BUILD, "returner", "saltrelay-status")
+    man = os.path.join(REPO, "docs", "man", "saltrelay-status.1")
+    text = roff_text(man)
+    r = subprocess.run([status, "--help"], capture_output=True, timeout=30)
+    check(r.returncode == 0, "saltrelay-status --help exited %d" % r.returncode)
+    usage = r.stdout.decode()
+    options = set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", usage)) | {"--version"}
+    for opt in sorted(options):
+        check(re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(opt), text),
+              "%s does not describe %s from saltrelay-status --help" % (man, opt))
+    check("job" in usage and re.search(r"(?m)^\.B job$", text), "the job command is not in %s" % man)
+    up_keys = conf_keys(CONF["up"])
+    for name in re.findall(r"(?m)^\.B (\w+)$", text.split(".SH CONFIGURATION")[1].split(".SH")[0]):
+        check(name in up_keys, "%s documents key %s that conf/up.yaml does not have" % (man, name))
+
+
 harness.main(globals())
