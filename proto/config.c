@@ -67,12 +67,17 @@ size_t config_key_count(void) { return NKEYS; }
 const char *config_key_name(size_t i) { return i < NKEYS ? key_table[i].name : NULL; }
 int config_key_roles(size_t i) { return i < NKEYS ? key_table[i].roles : 0; }
 
+/* Messages are one line: a value or path holding a newline or another
+ * control character shows it as '?'. */
 static void seterr(char *err, size_t len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, len, fmt, ap);
     va_end(ap);
+    for (char *c = err; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
 }
 
 int redis_url_parse(const char *s, struct redis_url *u, char *err, size_t errlen)

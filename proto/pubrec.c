@@ -3,6 +3,8 @@
  * is checked for type, order and count before a frame pointer is handed out. */
 #include "pubrec.h"
 
+#include "envelope.h"
+
 #include <inttypes.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -116,11 +118,13 @@ char *pubrec_pack(const struct pubrec *rec, size_t *outlen)
 int pubrec_unpack(const char *buf, size_t len, struct pubrec *rec, const char **why)
 {
     memset(rec, 0, sizeof *rec);
+    *why = "not a msgpack document";
+    if (!msgpack_plausible(buf, len))
+        return -1;
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
     int rc = -1;
-    *why = "not a msgpack document";
     if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS)
         goto out;
     msgpack_object o = up.data;

@@ -211,6 +211,14 @@ UNIT_TEST(error_not_a_mapping)
     expect_error(CONFIG_UP, "cluster: &a c1\nredis: *a\n", "%F:2: aliases are not supported");
 }
 
+UNIT_TEST(error_is_one_line)
+{
+    expect_error(CONFIG_DOWN, "datacenter: \"dc\\n1\\t\"\n",
+                 "%F:1: key 'datacenter': expected 1-64 characters of [A-Za-z0-9._-], got 'dc?1?'");
+    expect_error(CONFIG_DOWN, "datacenter: dc1\n\n  more text\n",
+                 "%F:1: key 'datacenter': expected 1-64 characters of [A-Za-z0-9._-], got 'dc1?more text'");
+}
+
 UNIT_TEST(error_nonexistent_file)
 {
     struct config cfg;

@@ -184,6 +184,61 @@ UNIT_TEST(malformed_frames)
     REFUSED("\xa4" "load", "not a msgpack map", "a str");
     REFUSED("\x81\xa3" "enc\xa5" "clear", "no 'load' key", "no load");
     REFUSED("\x80", "no 'load' key", "empty map");
+    /* containers claiming more items than bytes follow: msgpack-c would
+     * reserve memory for them all (the map32 one asks for 256 GB) */
+    REFUSED("\xdd\x00\x10\x00\x00\x01\x02", "not a msgpack document", "array32 of 1M with 2 items");
+    REFUSED("\x81\xa4" "load\xde\x00\x03\x01\x01\x01\x01", "not a msgpack document", "map16 of 3 with 2 items");
+}
+
+/* Every msgpack type, as msgpack-c packs it. */
+static void pack_all_types(struct doc *d)
+{
+    static const char bytes[300] = {0};
+    doc_init(d);
+    msgpack_pack_array(&d->pk, 20);
+    msgpack_pack_nil(&d->pk);
+    msgpack_pack_true(&d->pk);
+    msgpack_pack_int8(&d->pk, -100);
+    msgpack_pack_int16(&d->pk, -1000);
+    msgpack_pack_int32(&d->pk, -100000);
+    msgpack_pack_int64(&d->pk, -10000000000LL);
+    msgpack_pack_uint8(&d->pk, 200);
+    msgpack_pack_uint16(&d->pk, 60000);
+    msgpack_pack_uint32(&d->pk, 4000000000U);
+    msgpack_pack_uint64(&d->pk, 10000000000ULL);
+    msgpack_pack_float(&d->pk, 1.5f);
+    msgpack_pack_double(&d->pk, 2.5);
+    put_str(d, bytes, 40);  /* str8 */
+    put_str(d, bytes, 300); /* str16 */
+    msgpack_pack_bin(&d->pk, 3);
+    msgpack_pack_bin_body(&d->pk, bytes, 3);
+    msgpack_pack_ext(&d->pk, 4, 7); /* fixext4 */
+    msgpack_pack_ext_body(&d->pk, bytes, 4);
+    msgpack_pack_ext(&d->pk, 5, 7); /* ext8 */
+    msgpack_pack_ext_body(&d->pk, bytes, 5);
+    msgpack_pack_array(&d->pk, 17); /* array16 */
+    for (int i = 0; i < 17; i++)
+        msgpack_pack_int(&d->pk, i - 8);
+    msgpack_pack_map(&d->pk, 0);
+    msgpack_pack_map(&d->pk, 16); /* map16 */
+    for (int i = 0; i < 16; i++) {
+        msgpack_pack_int(&d->pk, i);
+        msgpack_pack_nil(&d->pk);
+    }
+}
+
+UNIT_TEST(plausible_every_type_and_truncation)
+{
+    struct doc d;
+    pack_all_types(&d);
+    CHECK(msgpack_plausible(d.sb.data, d.sb.size));
+    for (size_t n = 0; n < d.sb.size; n++)
+        if (msgpack_plausible(d.sb.data, n))
+            unit_fail(__FILE__, __LINE__, "a document cut at %zu of %zu bytes passed", n, d.sb.size);
+    msgpack_sbuffer_destroy(&d.sb);
+    CHECK(!msgpack_plausible("\xc1", 1));
+    CHECK(!msgpack_plausible("\xdf\xff\xff\xff\xff", 5));
+    CHECK(msgpack_plausible("\x90", 1) && msgpack_plausible("\x01trailing", 9));
 }
 
 UNIT_TEST(odd_but_accepted)

@@ -289,4 +289,5 @@ UNIT_TEST(channel_malformed)
     BAD_CHANNEL("\x94\x01\x01\xa1x\xc4\x00", "bad version, serial or time", "time as str");
     BAD_CHANNEL("\x94\x01\x01\x01\xa1x", "frame is not bin", "frame as str");
     BAD_CHANNEL("\x95\x01\x01\x01\xc4\x00\xc0", "frame is not bin", "nil frame");
+    BAD_CHANNEL("\xdd\x40\x00\x00\x00\x01\x01\x01", "not a msgpack document", "array32 claiming 1G items");
 }

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# run.sh -- build the libFuzzer targets in their own build dir and run each
+# for a bounded time from seed corpora made of the salt-wire captures and
+# conf/*.yaml. Exit 0 with "skipped: no clang" if clang is missing, 1 if a
+# fuzzer found a crash, a leak or a broken invariant (the input is kept in
+# BUILD/fuzz-artifacts/ and its log printed).
+#   tests/fuzz/run.sh [SECONDS_PER_TARGET]    (default 20)
+# Environment: SALTRELAY_FUZZ_BUILD (default build-fuzz), SALTRELAY_WIRE.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+secs=${1:-20}
+build=${SALTRELAY_FUZZ_BUILD:-$repo/build-fuzz}
+wire=${SALTRELAY_WIRE:-$(cd "$repo/.." && pwd)/shared/salt-wire}
+targets="entry channel envelope config"
+
+if ! command -v clang >/dev/null 2>&1; then
+  echo "fuzz: skipped: no clang"
+  exit 0
+fi
+cmake -S "$repo" -B "$build" -DCMAKE_C_COMPILER=clang -DSALTRELAY_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
+  >"$build.cmake.log" 2>&1 || { cat "$build.cmake.log"; echo "fuzz: cmake failed"; exit 1; }
+cmake --build "$build" -j"$(nproc)" --target fuzz_seeds $(printf 'fuzz_%s ' $targets) >"$build.make.log" 2>&1 ||
+  { tail -40 "$build.make.log"; echo "fuzz: build failed"; exit 1; }
+
+# Seeds are rewritten each run; what the fuzzers learn stays in corpus/.
+seeds=$build/fuzz-seeds
+rm -rf "$seeds" && mkdir -p "$seeds"/{entry,channel,envelope,config} "$build/fuzz-artifacts"
+"$build/tests/fuzz/fuzz_seeds" "$wire" "$seeds" || { echo "fuzz: no seeds (is $wire there?)"; exit 1; }
+cp "$repo"/conf/*.yaml "$seeds/config/" 2>/dev/null || true
+cp "$here"/seeds-config/* "$seeds/config/"
+
+export ASAN_OPTIONS=detect_leaks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+status=0
+for t in $targets; do
+  corpus=$build/fuzz-corpus/$t
+  mkdir -p "$corpus"
+  dict=()
+  [ "$t" = config ] && dict=(-dict="$seeds/config.dict")
+  log=$build/fuzz-$t.log
+  "$build/tests/fuzz/fuzz_$t" "$corpus" "$seeds/$t" "${dict[@]}" -max_total_time="$secs" -timeout=10 \
+    -rss_limit_mb=2048 -artifact_prefix="$build/fuzz-artifacts/$t-" \
+    -print_final_stats=1 >"$log" 2>&1
+  rc=$?
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+  if [ $rc -ne 0 ]; then
+    echo "fuzz_$t: FAILED (exit $rc) after ${runs:-?} runs; log $log:"
+    grep -v '^#' "$log" | tail -40
+    status=1
+  else
+    echo "fuzz_$t: ok, ${runs:-?} runs in ${secs} s, ${cov:-cov: ?}, corpus $(ls "$corpus" | wc -l) files"
+  fi
+done
+exit $status
