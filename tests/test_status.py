@@ -3,8 +3,10 @@ saltrelay-down writes to Redis, the status table and its exit codes, per-job
 accounting against real Salt job caches (tests/data/jobcache*), and the
 Prometheus endpoint, all with real Redis and real daemons."""
 
+import glob
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -143,6 +145,118 @@ def test_status_bad_reports(tmp):
     h.check(r.returncode == 2 and b"unreachable" in r.stdout, "Redis down: %r" % (r,))
     r = subprocess.run([STATUS, "-c", cfg + ".missing"], capture_output=True, timeout=30)
     h.check(r.returncode == 2 and b"cannot open" in r.stderr, "bad config: %r" % (r,))
+
+
+DATA = os.path.join(h.HERE, "data")
+
+
+def job_caches():
+    """(jobs dir, jid) of each real Salt job cache under tests/data."""
+    found = []
+    for jobs in (os.path.join(DATA, "jobcache", "jobs"), os.path.join(DATA, "jobcache-3006", "jobs")):
+        for jid_file in glob.glob(os.path.join(jobs, "*", "*", "jid")):
+            with open(jid_file) as f:
+                found.append((jobs, f.read().strip()))
+    h.check(found, "no job cache under %s" % DATA)
+    return found
+
+
+def jid_ms(jid):
+    """Salt jids are the MoM's local time, as saltrelay-status reads them."""
+    return int(time.mktime(time.strptime(jid[:14], "%Y%m%d%H%M%S")) * 1000) + int(jid[14:20]) // 1000
+
+
+class JobFixture:
+    """A Redis holding what the saltrelay-downs would have written (DC reports,
+    minion registry) around one job of a real Salt job cache."""
+
+    def __init__(self, tmp, jobs):
+        self.redis = h.Redis(tmp)
+        self.cfg = os.path.join(tmp, "up.yaml")
+        with open(self.cfg, "w") as f:
+            f.write("cluster: %s\nmaster_publish: tcp://127.0.0.1:1\nmaster_ret: tcp://127.0.0.1:2\n"
+                    "redis: %s\njob_cache_dir: %s\nstale_after: 5\n" % (CLUSTER, self.redis.url, jobs))
+
+    def dc(self, name, cursor_ms, report_age_s=0.0):
+        now = int(time.time() * 1000)
+        self.redis.cli("hset", key("dc", name), "cursor", "%d-0" % cursor_ms, "cursor_ms", cursor_ms,
+                       "reported_at_ms", now - int(report_age_s * 1000), "state", "running")
+        self.redis.cli("sadd", key("dcs"), name)
+
+    def minion(self, mid, dc):
+        self.redis.cli("hset", key("minion", mid), "dc", dc, "first_auth", 1, "last_auth", 1, "last_request", 1)
+        self.redis.cli("sadd", key("minions", dc), mid)
+
+    def job(self, jid, *args):
+        r = subprocess.run([STATUS, "-c", self.cfg, "--json", "job", jid] + list(args), capture_output=True,
+                           timeout=30)
+        try:
+            return r.returncode, json.loads(r.stdout), r.stderr.decode()
+        except ValueError:
+            raise AssertionError("no JSON (rc %d): %r %r" % (r.returncode, r.stdout, r.stderr))
+
+
+def reasons(doc):
+    return {m["minion"]: m["reason"] for m in doc["missing_minions"]}
+
+
+def test_job_accounting(tmp):
+    """Expected 5, returned 3 (real Salt 3008 and 3006 job caches); each missing
+    minion with its reason, as the DC reports and the registry say."""
+    for n, (jobs, jid) in enumerate(job_caches()):
+        fx = JobFixture(os.path.join(tmp, str(n)), jobs)
+        t = jid_ms(jid)
+        fx.dc("dc1", t + 500)
+        fx.dc("dc2", t + 500)
+        for m in ("web1.dc1", "web2.dc1", "web3.dc1"):
+            fx.minion(m, "dc1")
+        fx.minion("db1.dc2", "dc2")
+        rc, doc, err = fx.job(jid)
+        h.check(rc == 1 and (doc["expected"], doc["returned"], doc["missing"]) == (5, 3, 2), "%s: %r %s" % (jobs, doc, err))
+        h.check(reasons(doc) == {"db2.dc2": "never seen by its relay", "web3.dc1": "no return"}, "%r" % doc)
+        per_dc = {d["name"]: (d["expected"], d["returned"], d["missing"]) for d in doc["dcs"]}
+        h.check(per_dc == {"dc1": (3, 2, 1), "dc2": (1, 1, 0), "(unknown)": (1, 0, 1)}, "per DC: %r" % per_dc)
+        fx.minion("db2.dc2", "dc2")
+        fx.dc("dc2", t - 5000)  # dc2's relay has not reached the job
+        rc, doc, err = fx.job(jid)
+        h.check(reasons(doc) == {"db2.dc2": "DC not delivered", "web3.dc1": "no return"}, "behind: %r" % doc)
+        fx.dc("dc2", t + 500, report_age_s=60)  # delivered once, but its relay went silent
+        rc, doc, err = fx.job(jid)
+        h.check(reasons(doc)["db2.dc2"] == "DC not delivered" and "stale" in str(doc), "stale: %r" % doc)
+        r = subprocess.run([STATUS, "-c", fx.cfg, "job", jid], capture_output=True, timeout=30)
+        text = r.stdout.decode()
+        h.check(r.returncode == 1 and "expected 5, returned 3, missing 2" in text and
+                "db2.dc2         dc2  DC not delivered" in text, "text output:\n" + text)
+
+
+def test_job_cache_damaged(tmp):
+    """Damaged job cache files: a clear message and exit 2, or a warning and
+    the rest of the job; odd minion ids are escaped, never a crash."""
+    jobs, jid = job_caches()[0]
+    copy = os.path.join(tmp, "jobs")
+    shutil.copytree(jobs, copy)
+    jobdir = os.path.dirname(glob.glob(os.path.join(copy, "*", "*", "jid"))[0])
+    fx = JobFixture(tmp, copy)
+    fx.dc("dc1", jid_ms(jid) + 500)
+    with open(os.path.join(jobdir, ".load.p"), "wb") as f:
+        f.write(b"\xde\xff\xff")  # truncated map
+    with open(os.path.join(jobdir, ".minions.p"), "wb") as f:
+        # msgpack ["ok.dc1", "\xff\xfe bad\n", 7, "a/b", "x" * 300], str as Salt writes it
+        f.write(b"\x95\xa6ok.dc1\xa7\xff\xfe bad\n\x07\xa3a/b\xda\x01\x2c" + b"x" * 300)
+    rc, doc, err = fx.job(jid)
+    h.check(rc == 1 and doc["expected"] == 2 and doc["fun"] == "", "odd ids: %r %s" % (doc, err))
+    h.check("the job load is not" in err or "not a valid msgpack" in err, "load named: " + err)
+    h.check("3 entries are not usable minion ids" in err, "bad ids named: " + err)
+    h.check(any(m["minion"] == "\u00ff\u00fe bad\n" for m in doc["missing_minions"]), "escaped id: %r" % doc)
+    for bad in (b"\xdd\xff\xff\xff\xff", b"", b"\x93\x01", b"\xc1", b"\x91" * 100000 + b"\x01"):
+        with open(os.path.join(jobdir, ".minions.p"), "wb") as f:
+            f.write(bad)
+        r = subprocess.run([STATUS, "-c", fx.cfg, "job", jid], capture_output=True, timeout=30)
+        h.check(r.returncode == 2 and b"no readable list of expected minions" in r.stderr,
+                "%r -> %r" % (bad[:8], r))
+    for arg in ("12345", "../../etc", "2026112211114734151x"):
+        r = subprocess.run([STATUS, "-c", fx.cfg, "job", arg], capture_output=True, timeout=30)
+        h.check(r.returncode == 2 and b"not a Salt jid" in r.stderr, "%s -> %r" % (arg, r))
 
 
 def scrape(port, path="/metrics"):

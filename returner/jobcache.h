@@ -1,0 +1,53 @@
+/* jobcache.h -- read one job from the MoM's Salt job cache (the default
+ * local_cache returner, identical in layout on Salt 3006 and 3008):
+ *
+ *   <job_cache_dir>/<h[0:2]>/<h[2:]>/    h = hash_type(jid) in hex
+ *       jid                    the jid, ASCII
+ *       .load.p                msgpack map: fun, tgt, jid, ...
+ *       .minions.p             msgpack array of the expected minion ids
+ *       .minions.<syndic>.p    more expected ids, reported through a syndic
+ *       nocache                marker: returns are not stored
+ *       <minion id>/return.p   one per minion that returned
+ *
+ * The job directory is found by its jid file, so any hash_type works. */
+#ifndef SALTRELAY_JOBCACHE_H
+#define SALTRELAY_JOBCACHE_H
+
+#include <stddef.h>
+
+#define JID_MAX 64
+#define MINION_ID_MAX 256
+
+/* A sorted set of minion ids (each a NUL-free string). */
+struct idset {
+    char **ids;
+    size_t n, cap;
+};
+
+struct job {
+    char jid[JID_MAX];
+    char fun[128]; /* printable; "" if the load did not say */
+    char tgt[256];
+    int nocache;
+    struct idset expected, returned;
+};
+
+/* A Salt jid: 20 digits (YYYYMMDDhhmmssffffff), optionally "_<digits>". */
+int jid_valid(const char *jid);
+/* The jid's time in ms since the epoch, read in the local time zone (Salt
+ * writes jids in the MoM's local time unless utc_jid is set). -1 if invalid. */
+long long jid_time_ms(const char *jid);
+
+/* Load JID from JOBS_DIR. Returns 0, or -1 with a one-line reason in ERR.
+ * Damaged files are named on stderr and skipped where the rest still makes
+ * sense (a damaged .minions.<syndic>.p), fatal otherwise. */
+int jobcache_load(const char *jobs_dir, const char *jid, struct job *job, char *err, size_t errlen);
+void job_free(struct job *job);
+int idset_has(const struct idset *s, const char *id);
+/* Append ID (-1 when out of memory); idset_finish sorts and removes
+ * duplicates, which idset_has needs. */
+int idset_add(struct idset *s, const char *id);
+void idset_finish(struct idset *s);
+void idset_free(struct idset *s);
+
+#endif
