@@ -193,18 +193,15 @@ static unsigned char *slurp(const char *path, size_t *len, char *err, size_t err
     return buf;
 }
 
-/* Unpack PATH into U; -1 with ERR if it is not one bounded msgpack document. */
-static int load_msgpack(const char *path, msgpack_unpacked *u, unsigned char **buf, char *err, size_t errlen)
+/* Unpack BUF into U (initialised here; the caller destroys it in every
+ * case). -1 unless BUF is exactly one bounded msgpack document. */
+static int unpack_bounded(const unsigned char *buf, size_t len, msgpack_unpacked *u)
 {
-    size_t len, off = 0;
-    msgpack_unpacked_init(u); /* the caller destroys it in every case */
-    if (!(*buf = slurp(path, &len, err, errlen)))
+    size_t off = 0;
+    msgpack_unpacked_init(u);
+    if (mp_bounded(buf, len) < 0)
         return -1;
-    if (mp_bounded(*buf, len) < 0 || msgpack_unpack_next(u, (const char *)*buf, len, &off) != MSGPACK_UNPACK_SUCCESS) {
-        snprintf(err, errlen, "%s: not a valid msgpack document", path);
-        return -1;
-    }
-    return 0;
+    return msgpack_unpack_next(u, (const char *)buf, len, &off) == MSGPACK_UNPACK_SUCCESS ? 0 : -1;
 }
 
 static const char *obj_bytes(const msgpack_object *o, size_t *len)
@@ -247,26 +244,33 @@ static void obj_text(const msgpack_object *o, char *out, size_t outlen)
     out[i] = '\0';
 }
 
-static int read_minions(const char *path, struct idset *set, char *err, size_t errlen)
+int jobcache_parse_minions(const unsigned char *buf, size_t len, struct idset *set, size_t *bad)
 {
     msgpack_unpacked u;
-    unsigned char *buf;
-    int rc = load_msgpack(path, &u, &buf, err, errlen);
-    if (rc == 0 && u.data.type != MSGPACK_OBJECT_ARRAY) {
-        snprintf(err, errlen, "%s: expected a list of minion ids", path);
-        rc = -1;
-    }
+    int rc = unpack_bounded(buf, len, &u) == 0 && u.data.type == MSGPACK_OBJECT_ARRAY ? 0 : -1;
     char id[MINION_ID_MAX];
-    size_t bad = 0;
+    *bad = 0;
     for (uint32_t i = 0; rc == 0 && i < u.data.via.array.size; i++) {
         if (!obj_id(&u.data.via.array.ptr[i], id))
-            bad++;
+            ++*bad;
         else if (idset_add(set, id) < 0)
             rc = -1;
     }
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+static int read_minions(const char *path, struct idset *set, char *err, size_t errlen)
+{
+    size_t len, bad = 0;
+    unsigned char *buf = slurp(path, &len, err, errlen);
+    if (!buf)
+        return -1;
+    int rc = jobcache_parse_minions(buf, len, set, &bad);
+    if (rc < 0)
+        snprintf(err, errlen, "%s: not a valid msgpack list of minion ids", path);
     if (bad)
         fprintf(stderr, "saltrelay-status: %s: %zu entries are not usable minion ids; ignored\n", path, bad);
-    msgpack_unpacked_destroy(&u);
     free(buf);
     return rc;
 }
@@ -276,9 +280,11 @@ static void read_load(const char *path, struct job *job)
     msgpack_unpacked u;
     unsigned char *buf;
     char err[PATH_LEN + 100];
-    int rc = load_msgpack(path, &u, &buf, err, sizeof err);
-    if (rc == 0 && u.data.type != MSGPACK_OBJECT_MAP) {
-        snprintf(err, sizeof err, "%s: the job load is not a map", path);
+    size_t len;
+    msgpack_unpacked_init(&u);
+    int rc = (buf = slurp(path, &len, err, sizeof err)) ? 0 : -1;
+    if (rc == 0 && (unpack_bounded(buf, len, &u) < 0 || u.data.type != MSGPACK_OBJECT_MAP)) {
+        snprintf(err, sizeof err, "%s: not a valid msgpack map", path);
         rc = -1;
     }
     if (rc < 0) {

@@ -43,6 +43,10 @@ long long jid_time_ms(const char *jid);
  * sense (a damaged .minions.<syndic>.p), fatal otherwise. */
 int jobcache_load(const char *jobs_dir, const char *jid, struct job *job, char *err, size_t errlen);
 void job_free(struct job *job);
+/* Parse the content of a .minions*.p file into SET; BAD counts entries that
+ * are no usable minion id (skipped). -1 unless BUF is a msgpack list.
+ * Separate from jobcache_load so that it can be fuzzed. */
+int jobcache_parse_minions(const unsigned char *buf, size_t len, struct idset *set, size_t *bad);
 int idset_has(const struct idset *s, const char *id);
 /* Append ID (-1 when out of memory); idset_finish sorts and removes
  * duplicates, which idset_has needs. */

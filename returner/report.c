@@ -142,12 +142,8 @@ static void run_reports(struct report *r, struct part_ctx *ctx, zsock_t *pipe)
             due = now + interval;
         }
         long long wait = due - clock_mono_ms();
-        if (!zpoller_wait(poller, wait > TURN_MAX_MS ? TURN_MAX_MS : wait < 0 ? 0 : (int)wait))
-            continue;
-        char *cmd = zstr_recv(pipe);
-        int term = !cmd || strcmp(cmd, "$TERM") == 0;
-        free(cmd);
-        if (term)
+        if (zpoller_wait(poller, wait > TURN_MAX_MS ? TURN_MAX_MS : wait < 0 ? 0 : (int)wait) &&
+            part_stop_requested(pipe))
             break;
     }
     zpoller_destroy(&poller);
@@ -160,12 +156,9 @@ void report_actor(zsock_t *pipe, void *args)
     key_dc_status(r.key, r.cfg->cluster, r.cfg->datacenter);
     key_dc_set(r.set_key, r.cfg->cluster);
     r.rc = rconn_new(&r.cfg->redis_primary_url, "reports", REDIS_TIMEOUT_MS);
-    if (!r.rc) {
-        atomic_store(&ctx->failed, 1);
-        zsock_signal(pipe, 1);
+    part_started(pipe, ctx, r.rc != NULL);
+    if (!r.rc)
         return;
-    }
-    zsock_signal(pipe, 0);
     run_reports(&r, ctx, pipe);
     send_report(&r, "stopped");
     rconn_destroy(&r.rc);
