@@ -1,0 +1,1 @@
+Š£cmd§publish£tgt¡*£fun©test.ping£arg¨tgt_type¤glob£ret §timeout£jid´20261122110723925705¦kwargsƒ¬show_timeoutÃ¨show_jidÂ©delimiter¡:¤user¤root

@@ -1,0 +1,1 @@
+•§db1.dc2§db2.dc2¨web1.dc1¨web2.dc1¨web3.dc1
