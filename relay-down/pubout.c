@@ -68,6 +68,16 @@ static void save_state(struct pubout *p, int sync)
         p->synced_at = clock_mono_ms();
 }
 
+/* Export the cursor for the DC report; NOW_WALL 0 when nothing was delivered. */
+static void publish_cursor(struct pubout *p, long long now_wall)
+{
+    metric_set(M_CURSOR_MS, (int64_t)p->cursor.ms);
+    metric_set(M_CURSOR_SEQ, (int64_t)p->cursor.seq);
+    metric_set(M_CURSOR_SERIAL, (int64_t)p->serial);
+    if (now_wall)
+        metric_set(M_DELIVERED_AT_MS, now_wall);
+}
+
 static int load_state(struct pubout *p)
 {
     char text[512], v[64];
@@ -90,15 +100,8 @@ static int load_state(struct pubout *p)
         p->serial = strtoull(v, NULL, 10);
     if (statefile_get(text, "subscribers", v, sizeof v) == 0)
         p->expected = atoi(v);
+    publish_cursor(p, 0);
     return 0;
-}
-
-static void publish_cursor(struct pubout *p, long long now_wall)
-{
-    metric_set(M_CURSOR_MS, (int64_t)p->cursor.ms);
-    metric_set(M_CURSOR_SEQ, (int64_t)p->cursor.seq);
-    metric_set(M_CURSOR_SERIAL, (int64_t)p->serial);
-    metric_set(M_DELIVERED_AT_MS, now_wall);
 }
 
 static void note_monitor_event(struct pubout *p)
@@ -237,6 +240,7 @@ static int init_cursor(struct pubout *p)
     }
     freeReplyObject(r);
     p->have_cursor = 1;
+    publish_cursor(p, 0);
     char id[STREAMID_STRLEN];
     log_info("no cursor in %s: starting at the end of the stream (%s)", p->cfg->state_dir,
              streamid_format(p->cursor, id));
