@@ -59,6 +59,7 @@ static const struct key_spec key_table[] = {
     {"subscriber_grace", T_SECONDS, F(subscriber_grace_ms), DOWN, 0, "15"},
     {"read_batch", T_INT, F(read_batch), DOWN, 0, "512"},
     {"max_pending", T_INT, F(max_pending), DOWN, 0, "20000"},
+    {"max_pending_bytes", T_INT, F(max_pending_bytes), DOWN, 0, "268435456"},
     {"report_interval", T_SECONDS, F(report_interval_ms), DOWN, 0, "1"},
 };
 #define NKEYS (sizeof key_table / sizeof key_table[0])

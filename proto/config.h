@@ -52,6 +52,7 @@ struct config {
     long long subscriber_grace_ms;
     long long read_batch;
     long long max_pending;
+    long long max_pending_bytes;
     long long report_interval_ms;
     /* derived */
     struct redis_url redis_url;

@@ -42,6 +42,10 @@
     X(REQ_BAD, "requests_bad_total", "counter", 3, "Malformed requests or reply records")            \
     X(REQ_REDIS_ERR, "requests_redis_errors_total", "counter", 3, "Requests failed because Redis was unreachable") \
     X(REQ_LATE, "replies_late_total", "counter", 3, "Replies that arrived after their request was given up") \
+    X(REQ_MOM_UNREACHABLE, "requests_mom_unreachable_total", "counter", 3,                         \
+      "Requests not sent before their deadline because the MoM request port was not connected")  \
+    X(REQ_GONE, "replies_undeliverable_total", "counter", 2,                                      \
+      "Replies whose requesting socket had disconnected")                                          \
     X(REQ_INFLIGHT, "requests_inflight", "gauge", 3, "Requests waiting for a reply")                \
     X(AUTH_IN, "auth_requests_total", "counter", 3, "Clear _auth requests")
 

@@ -1,0 +1,516 @@
+/* reqin.c -- saltrelay-down's request intake (see reqin.h).
+ *
+ * A ROUTER at ret_bind takes each minion's or syndic's [identity, "", payload]
+ * and keeps the identity in a table of pending requests (bounded by
+ * max_pending, and by max_pending_bytes for payloads not yet in Redis). The
+ * payload goes, unchanged, into the cluster's request stream on redis_primary
+ * in pipelined batches, together with the minion registry updates. A child
+ * reader (sreader.c) follows this DC's reply stream; each reply record is
+ * matched by its rid to the pending request and its payload sent back to the
+ * very socket that asked.
+ *
+ * A rid is "<boot id>-<sequence>-<slot>": a random 64-bit id drawn at start,
+ * so no incarnation can take another's reply, plus the slot in the table, so
+ * a lookup is one index and one comparison. A request is given up at its
+ * deadline plus GRACE_MS (saltrelay-up reports the MoM's timeout itself at the
+ * deadline; the grace lets that record arrive first and name the reason).
+ *
+ * At most once into Redis: a batch whose XADD replies were lost with the
+ * connection is not sent again (it may be stored); its requests wait for a
+ * reply until their deadline like the others. */
+#include "reqin.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "daemon.h"
+#include "envelope.h"
+#include "frames.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "rconn.h"
+#include "registry.h"
+#include "reqrec.h"
+#include "sreader.h"
+
+#define BATCH_MAX 256        /* requests per pipelined round trip */
+#define DRAIN_MAX 1024       /* messages taken from a socket per loop turn */
+#define GRACE_MS 1000
+#define REDIS_TIMEOUT_MS 1000 /* the longest the ROUTER loop may wait on Redis */
+#define READER_CREDIT 512
+#define STOP_WAIT_MS 5000    /* how long a stop waits for replies in flight */
+#define WARN_EVERY_MS 10000  /* at most one line per kind of bad input this often */
+#define REP_FRAMES_MAX 9     /* entry id + v 1 rid R st S p P */
+
+struct pend {
+    uint64_t seq;   /* 0: free */
+    zmq_msg_t ident;
+    zmq_msg_t payload; /* until appended to the request stream */
+    long long give_up; /* monotonic */
+    long long dl_wall;
+    int stored;
+    int auth;
+    char id[ENVELOPE_ID_MAX];
+    int prev, next; /* arrival order, which is deadline order */
+};
+
+struct reqin {
+    struct part_ctx *ctx;
+    const struct config *cfg;
+    zsock_t *router;
+    zactor_t *reader;
+    struct rconn *rc;
+    char req_key[KEY_MAX], rep_key[KEY_MAX];
+    uint64_t boot, seq;
+    struct pend *slot;
+    int *free_list;
+    size_t cap, nfree;
+    int head, tail, unstored; /* -1: none */
+    long long unstored_bytes;
+    char trim_to[32]; /* last reply entry handled: the reply stream is trimmed up to it */
+    long long warned_at;
+    int refusing, redis_refusing;
+};
+
+/* At most one warning line per WARN_EVERY_MS, whatever the input does. */
+static void warn_throttled(struct reqin *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn_throttled(struct reqin *q, const char *fmt, ...)
+{
+    long long now = clock_mono_ms();
+    if (q->warned_at && now - q->warned_at < WARN_EVERY_MS)
+        return;
+    q->warned_at = now;
+    char line[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log_warn("%s (further such lines suppressed for %d s; see the counters)", line, WARN_EVERY_MS / 1000);
+}
+
+static uint64_t random_boot_id(void)
+{
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(&v, sizeof v, 1, f) != 1)
+            v = 0;
+        fclose(f);
+    }
+    /* never 0; without /dev/urandom, time and pid still differ per start */
+    return v ? v : ((uint64_t)clock_wall_ms() << 20) ^ (uint64_t)getpid() ^ 1;
+}
+
+static int rid_format(const struct reqin *q, int i, char *buf, size_t len)
+{
+    return snprintf(buf, len, "%016" PRIx64 "-%" PRIx64 "-%x", q->boot, q->slot[i].seq, (unsigned)i);
+}
+
+/* The slot of a pending request of this incarnation named by RID, or -1. */
+static int rid_lookup(const struct reqin *q, const char *rid, size_t len)
+{
+    char buf[REQREC_RID_MAX + 1];
+    memcpy(buf, rid, len);
+    buf[len] = '\0';
+    char *end;
+    if (len < 18 || buf[16] != '-' || strtoull(buf, &end, 16) != q->boot || end != buf + 16)
+        return -1;
+    uint64_t seq = strtoull(buf + 17, &end, 16);
+    if (*end != '-')
+        return -1;
+    unsigned long i = strtoul(end + 1, &end, 16);
+    if (*end || i >= q->cap || q->slot[i].seq != seq || seq == 0)
+        return -1;
+    return (int)i;
+}
+
+static void list_unlink(struct reqin *q, int i)
+{
+    struct pend *p = &q->slot[i];
+    if (q->unstored == i)
+        q->unstored = p->next;
+    if (p->prev >= 0)
+        q->slot[p->prev].next = p->next;
+    else
+        q->head = p->next;
+    if (p->next >= 0)
+        q->slot[p->next].prev = p->prev;
+    else
+        q->tail = p->prev;
+}
+
+static void pend_release(struct reqin *q, int i)
+{
+    struct pend *p = &q->slot[i];
+    list_unlink(q, i);
+    if (!p->stored) {
+        q->unstored_bytes -= (long long)zmq_msg_size(&p->payload);
+        zmq_msg_close(&p->payload);
+    }
+    zmq_msg_close(&p->ident);
+    p->seq = 0;
+    q->free_list[q->nfree++] = i;
+    metric_set(M_REQ_INFLIGHT, (int64_t)(q->cap - q->nfree));
+}
+
+/* Take a request into the table; returns 0, or -1 if the table is full. */
+static int pend_add(struct reqin *q, zmq_msg_t *frames, const struct salt_envelope *env)
+{
+    long long size = (long long)zmq_msg_size(&frames[2]);
+    if (!q->nfree || q->unstored_bytes + size > q->cfg->max_pending_bytes)
+        return -1;
+    int i = q->free_list[--q->nfree];
+    struct pend *p = &q->slot[i];
+    p->seq = ++q->seq;
+    zmq_msg_init(&p->ident);
+    zmq_msg_move(&p->ident, &frames[0]);
+    zmq_msg_init(&p->payload);
+    zmq_msg_move(&p->payload, &frames[2]);
+    q->unstored_bytes += size;
+    p->give_up = clock_mono_ms() + q->cfg->request_timeout_ms + GRACE_MS;
+    p->dl_wall = clock_wall_ms() + q->cfg->request_timeout_ms;
+    p->stored = 0;
+    p->auth = env->is_auth;
+    memcpy(p->id, env->id, sizeof p->id);
+    p->prev = q->tail;
+    p->next = -1;
+    if (q->tail >= 0)
+        q->slot[q->tail].next = i;
+    else
+        q->head = i;
+    q->tail = i;
+    if (q->unstored < 0)
+        q->unstored = i;
+    metric_set(M_REQ_INFLIGHT, (int64_t)(q->cap - q->nfree));
+    return 0;
+}
+
+/* Check one received message; takes it into the table if it is a request. */
+static void accept_request(struct reqin *q, zmq_msg_t *m, size_t n)
+{
+    metric_add(M_REQ_IN, 1);
+    struct salt_envelope env;
+    const char *why = NULL;
+    if (n != 3 || zmq_msg_size(&m[1]) != 0) {
+        metric_add(M_REQ_BAD, 1);
+        warn_throttled(q, "request refused: not [identity, empty, payload] (%zu frames)", n);
+    } else if (zmq_msg_size(&m[2]) > (size_t)q->cfg->max_frame_size) {
+        metric_add(M_REQ_OVERSIZE, 1);
+        warn_throttled(q, "request of %zu bytes refused: larger than max_frame_size", zmq_msg_size(&m[2]));
+    } else if (envelope_peek(zmq_msg_data(&m[2]), zmq_msg_size(&m[2]), &env, &why) < 0) {
+        metric_add(M_REQ_BAD, 1);
+        warn_throttled(q, "request refused: not a Salt request (%s)", why);
+    } else if (pend_add(q, m, &env) < 0) {
+        metric_add(M_REQ_REFUSED, 1);
+        if (!q->refusing)
+            log_error("request table full (max_pending %lld, max_pending_bytes %lld): refusing new "
+                      "requests (counted in requests_refused_total)", q->cfg->max_pending,
+                      q->cfg->max_pending_bytes);
+        q->refusing = 1;
+    } else {
+        metric_add(M_AUTH_IN, env.is_auth);
+        if (q->refusing && q->nfree > q->cap / 2) {
+            log_info("request table below half full again: accepting requests");
+            q->refusing = 0;
+        }
+    }
+}
+
+static void drain_router(struct reqin *q)
+{
+    void *sock = zsock_resolve(q->router);
+    for (int k = 0; k < DRAIN_MAX; k++) {
+        zmq_msg_t m[3];
+        size_t n = frames_recv(sock, m, 3);
+        if (n == 0)
+            return;
+        accept_request(q, m, n);
+        frames_close(m, n, 3);
+    }
+}
+
+/* Send the reply payload M back to the requester of slot I. */
+static void answer(struct reqin *q, int i, zmq_msg_t *payload)
+{
+    void *sock = zsock_resolve(q->router);
+    struct pend *p = &q->slot[i];
+    zmq_msg_t empty;
+    zmq_msg_init(&empty);
+    if (zmq_msg_send(&p->ident, sock, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        metric_add(M_REQ_GONE, 1); /* ROUTER_MANDATORY: the socket that asked is gone */
+        zmq_msg_close(&empty);
+        return;
+    }
+    zmq_msg_init(&p->ident); /* sent: the slot's copy is empty now */
+    zmq_msg_send(&empty, sock, ZMQ_SNDMORE);
+    zmq_msg_send(payload, sock, 0);
+    metric_add(M_REQ_ANSWERED, 1);
+}
+
+static void count_failure(enum reprec_status st)
+{
+    static const enum metric_id by_status[ST__COUNT] = {
+        [ST_TIMEOUT] = M_REQ_TIMEOUT, [ST_OVERSIZE] = M_REQ_OVERSIZE, [ST_EXPIRED] = M_REQ_EXPIRED,
+        [ST_MOM_UNREACHABLE] = M_REQ_MOM_UNREACHABLE};
+    metric_add(by_status[st], 1);
+}
+
+static void handle_reply(struct reqin *q, zmq_msg_t *m, size_t n)
+{
+    const char *fv[REP_FRAMES_MAX];
+    size_t fl[REP_FRAMES_MAX];
+    struct reprec rec;
+    const char *why = "too many fields";
+    if (n <= REP_FRAMES_MAX) {
+        frames_view(m, 0, n, fv, fl);
+        snprintf(q->trim_to, sizeof q->trim_to, "%.*s", (int)fl[0], fv[0]);
+    }
+    if (n > REP_FRAMES_MAX || reprec_decode(fv + 1, fl + 1, n - 1, &rec, &why) < 0) {
+        metric_add(M_REQ_BAD, 1);
+        warn_throttled(q, "skipping malformed entry of %s: %s", q->rep_key, why);
+        return;
+    }
+    int i = rid_lookup(q, rec.rid, rec.ridlen);
+    if (i < 0) {
+        metric_add(M_REQ_LATE, 1); /* given up, or asked of another incarnation */
+        return;
+    }
+    if (rec.st == ST_OK)
+        answer(q, i, &m[n - 1]);
+    else
+        count_failure(rec.st);
+    pend_release(q, i);
+}
+
+static void drain_replies(struct reqin *q)
+{
+    void *sock = zsock_resolve(q->reader);
+    long long taken = 0;
+    for (int k = 0; k < DRAIN_MAX; k++) {
+        zmq_msg_t m[REP_FRAMES_MAX];
+        size_t n = frames_recv(sock, m, REP_FRAMES_MAX);
+        if (n == 0)
+            break;
+        taken++;
+        handle_reply(q, m, n);
+        frames_close(m, n, REP_FRAMES_MAX);
+    }
+    if (taken)
+        sreader_credit(q->reader, taken);
+}
+
+/* Give up the requests whose deadline (plus grace) has passed. */
+static void expire(struct reqin *q, long long now)
+{
+    while (q->head >= 0 && q->slot[q->head].give_up <= now) {
+        metric_add(q->slot[q->head].stored ? M_REQ_TIMEOUT : M_REQ_REDIS_ERR, 1);
+        pend_release(q, q->head);
+    }
+}
+
+static void append_request(struct reqin *q, redisContext *c, int i, long long minid)
+{
+    struct pend *p = &q->slot[i];
+    char rid[REQREC_RID_MAX + 1];
+    struct reqrec rec = {.dc = q->cfg->datacenter, .dclen = strlen(q->cfg->datacenter), .rid = rid,
+                         .dl_ms = p->dl_wall, .cmd = p->auth ? REQREC_AUTH : REQREC_REQ,
+                         .payload = zmq_msg_data(&p->payload), .len = zmq_msg_size(&p->payload)};
+    rec.ridlen = (size_t)rid_format(q, i, rid, sizeof rid);
+    const char *argv[REQREC_ARGC_MAX];
+    size_t argvlen[REQREC_ARGC_MAX];
+    struct reqrec_scratch scratch;
+    int argc = reqrec_xadd_argv(&rec, q->req_key, minid, &scratch, argv, argvlen);
+    redisAppendCommandArgv(c, argc, argv, argvlen); /* copies: the payload can go */
+    q->unstored_bytes -= (long long)rec.len;
+    zmq_msg_close(&p->payload);
+    p->stored = 1;
+}
+
+/* Read the replies of a batch: the XADDs' (one per slot in IDX, -1 for a
+ * registry or trim command). A Redis error reply means not stored. */
+static void read_batch_replies(struct reqin *q, const int *idx, const uint64_t *seq, size_t n)
+{
+    int refused = 0;
+    for (size_t k = 0; k < n; k++) {
+        redisReply *r = rconn_reply(q->rc);
+        if (!r)
+            return; /* connection lost: the requests may be stored; they wait for their deadline */
+        if (r->type == REDIS_REPLY_ERROR && idx[k] >= 0 && q->slot[idx[k]].seq == seq[k]) {
+            metric_add(M_REQ_REDIS_ERR, 1);
+            pend_release(q, idx[k]);
+            if (!refused && !q->redis_refusing)
+                log_error("redis refuses requests (%s); they are dropped and counted in "
+                          "requests_redis_errors_total", r->str);
+            refused = 1;
+        }
+        freeReplyObject(r);
+    }
+    if (!refused && q->redis_refusing)
+        log_info("redis accepts requests again");
+    q->redis_refusing = refused;
+}
+
+/* Store up to BATCH_MAX waiting requests (and registry updates, and the
+ * reply stream's trim) in one pipelined round trip. */
+static void flush_batch(struct reqin *q)
+{
+    if (q->unstored < 0 && !q->trim_to[0])
+        return;
+    redisContext *c = rconn_get(q->rc);
+    if (!c)
+        return;
+    int idx[BATCH_MAX * 4 + 1];
+    uint64_t seq[BATCH_MAX * 4 + 1];
+    size_t n = 0;
+    long long now = clock_wall_ms();
+    /* requests older than their deadline are of no use to anyone: trim them */
+    long long minid = now - q->cfg->request_timeout_ms - 60000;
+    for (int b = 0; b < BATCH_MAX && q->unstored >= 0; b++) {
+        int i = q->unstored;
+        q->unstored = q->slot[i].next;
+        append_request(q, c, i, minid > 0 ? minid : 0);
+        idx[n] = i;
+        seq[n++] = q->slot[i].seq;
+        int extra = registry_append(c, q->cfg->cluster, q->cfg->datacenter, q->slot[i].id, q->slot[i].auth, now);
+        for (; extra > 0; extra--)
+            idx[n++] = -1;
+    }
+    if (q->trim_to[0]) {
+        /* replies read are done with: only this DC reads its stream */
+        redisAppendCommand(c, "XTRIM %s MINID %s", q->rep_key, q->trim_to);
+        idx[n++] = -1;
+        q->trim_to[0] = '\0';
+    }
+    read_batch_replies(q, idx, seq, n);
+}
+
+static int reqin_open(struct reqin *q, struct part_ctx *ctx)
+{
+    q->ctx = ctx;
+    q->cfg = ctx->cfg;
+    q->boot = random_boot_id();
+    q->head = q->tail = q->unstored = -1;
+    q->cap = (size_t)(q->cfg->max_pending > 0 ? q->cfg->max_pending : 1);
+    q->slot = calloc(q->cap, sizeof *q->slot); /* untouched pages cost no memory */
+    q->free_list = malloc(q->cap * sizeof *q->free_list);
+    if (!q->slot || !q->free_list)
+        return -1;
+    for (size_t i = 0; i < q->cap; i++)
+        q->free_list[q->nfree++] = (int)(q->cap - 1 - i);
+    key_req_stream(q->req_key, q->cfg->cluster);
+    key_rep_stream(q->rep_key, q->cfg->cluster, q->cfg->datacenter);
+    q->rc = rconn_new(&q->cfg->redis_primary_url, "primary (requests)", REDIS_TIMEOUT_MS);
+    struct sreader_cfg rcfg = {.url = q->cfg->redis_primary_url, .credit = READER_CREDIT};
+    snprintf(rcfg.label, sizeof rcfg.label, "primary (replies)");
+    snprintf(rcfg.key, sizeof rcfg.key, "%s", q->rep_key);
+    q->reader = sreader_new(&rcfg);
+    q->router = zsock_new(ZMQ_ROUTER);
+    if (!q->rc || !q->reader || !q->router)
+        return -1;
+    zsock_set_router_mandatory(q->router, 1);
+    zsock_set_rcvhwm(q->router, 100000);
+    zsock_set_sndhwm(q->router, 100000);
+    zsock_set_linger(q->router, 1000);
+    if (zsock_bind(q->router, "%s", q->cfg->ret_bind) < 0) {
+        log_error("cannot bind ret_bind %s: %s", q->cfg->ret_bind, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    log_info("requests: accepting at %s (request ids %016" PRIx64 "-*)", q->cfg->ret_bind, q->boot);
+    return 0;
+}
+
+static void log_totals(void)
+{
+    log_info("requests: %lld in, %lld answered, %lld timed out, %lld expired, %lld mom unreachable, "
+             "%lld oversize, %lld refused, %lld bad, %lld redis errors, %lld undeliverable, %lld late",
+             (long long)metric_get(M_REQ_IN), (long long)metric_get(M_REQ_ANSWERED),
+             (long long)metric_get(M_REQ_TIMEOUT), (long long)metric_get(M_REQ_EXPIRED),
+             (long long)metric_get(M_REQ_MOM_UNREACHABLE), (long long)metric_get(M_REQ_OVERSIZE),
+             (long long)metric_get(M_REQ_REFUSED), (long long)metric_get(M_REQ_BAD),
+             (long long)metric_get(M_REQ_REDIS_ERR), (long long)metric_get(M_REQ_GONE),
+             (long long)metric_get(M_REQ_LATE));
+}
+
+static void reqin_close(struct reqin *q)
+{
+    while (q->head >= 0)
+        pend_release(q, q->head);
+    zactor_destroy(&q->reader);
+    zsock_destroy(&q->router);
+    rconn_destroy(&q->rc);
+    free(q->slot);
+    free(q->free_list);
+}
+
+static void turn(struct reqin *q)
+{
+    drain_router(q);
+    drain_replies(q);
+    expire(q, clock_mono_ms());
+    flush_batch(q);
+}
+
+/* After $TERM: store what waits, and wait (bounded) for the replies in flight. */
+static void drain_before_stop(struct reqin *q)
+{
+    long long until = clock_mono_ms() + STOP_WAIT_MS;
+    zpoller_t *poller = zpoller_new(q->reader, NULL);
+    while (q->head >= 0 && clock_mono_ms() < until) {
+        zpoller_wait(poller, 50);
+        part_alive(q->ctx, clock_mono_ms());
+        drain_replies(q);
+        expire(q, clock_mono_ms());
+        flush_batch(q);
+    }
+    zpoller_destroy(&poller);
+    size_t left = q->cap - q->nfree;
+    if (left)
+        log_warn("stopping with %zu request(s) unanswered (counted as timed out)", left);
+    metric_add(M_REQ_TIMEOUT, (int64_t)left);
+    log_totals();
+}
+
+static int next_wait(struct reqin *q)
+{
+    if (q->unstored >= 0)
+        return rconn_retry_in_ms(q->rc) > 0 ? rconn_retry_in_ms(q->rc) : 1;
+    if (q->head < 0)
+        return 500;
+    long long d = q->slot[q->head].give_up - clock_mono_ms();
+    return d < 0 ? 0 : d > 500 ? 500 : (int)d;
+}
+
+void reqin_actor(zsock_t *pipe, void *args)
+{
+    struct part_ctx *ctx = args;
+    struct reqin q = {0};
+    if (reqin_open(&q, ctx) < 0) {
+        reqin_close(&q);
+        atomic_store(&ctx->failed, 1);
+        zsock_signal(pipe, 1);
+        return;
+    }
+    zsock_signal(pipe, 0);
+    zpoller_t *poller = zpoller_new(pipe, q.router, q.reader, NULL);
+    zpoller_set_nonstop(poller, true);
+    for (;;) {
+        void *which = zpoller_wait(poller, next_wait(&q));
+        part_alive(ctx, clock_mono_ms());
+        if (which == pipe) {
+            char *cmd = zstr_recv(pipe);
+            int term = !cmd || strcmp(cmd, "$TERM") == 0;
+            free(cmd);
+            if (term)
+                break;
+        }
+        turn(&q);
+    }
+    zpoller_destroy(&poller);
+    drain_before_stop(&q);
+    reqin_close(&q);
+}

@@ -1,0 +1,575 @@
+/* reqout.c -- saltrelay-up's request forwarding (see reqout.h).
+ *
+ * A child reader (sreader.c) takes the cluster's request stream through the
+ * consumer group "saltrelay-up" (this host's pending entries first, after a
+ * restart), at most HOLD_MAX entries ahead of what was sent. Each request
+ * goes to the MoM's request port on a REQ socket of a pool (req_pool), one
+ * request in flight per socket, the payload frame byte for byte: to the MoM
+ * it is a minion's own REQ exchange. The reply goes to the requesting DC's
+ * reply stream.
+ *
+ * At most once: an entry is acknowledged (XACK, then XDEL) in the pipelined
+ * round trip right before its request is sent; only when that succeeded is it
+ * sent. A crash before loses nothing (the entry is still pending and is read
+ * again), a crash after cannot send it twice (the MoM would refuse a replayed
+ * request anyway; see docs/return-path.md).
+ *
+ * Every request read ends in exactly one reply record: ok, timeout (no reply
+ * by the deadline: the socket is destroyed and replaced, never reused),
+ * oversize (reply over max_frame_size), expired (already past the deadline
+ * when its turn came) or mom_unreachable (no connected socket until the
+ * deadline). _auth requests are paced by a token bucket (auth_rate/s) so a
+ * backlog after an outage does not burst at the MoM. */
+#include "reqout.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "daemon.h"
+#include "frames.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "rconn.h"
+#include "reqrec.h"
+#include "sreader.h"
+#include "streamid.h"
+
+#define GROUP "saltrelay-up"
+#define JOB_FRAMES 13       /* entry id + v 1 dc D rid R dl L c C p P */
+#define HOLD_MAX 256        /* requests read from Redis and not yet sent */
+#define REDIS_TIMEOUT_MS 2000
+#define STOP_WAIT_MS 5000   /* how long a stop waits for the MoM's replies in flight */
+#define WARN_EVERY_MS 10000
+#define TRIM_MARGIN_MS 60000 /* reply records older than deadline + this are of no use */
+#define DC_MAX 65
+
+struct job {               /* a request read and not yet sent */
+    int used;
+    uint64_t order;
+    zmq_msg_t m[JOB_FRAMES];
+    size_t n;
+    struct reqrec rec;     /* points into m */
+    int conn;              /* chosen for this turn's send, -1 */
+};
+
+struct conn {              /* one REQ socket to the MoM */
+    zsock_t *sock;
+    int busy;
+    long long dl_wall;
+    char dc[DC_MAX], rid[REQREC_RID_MAX + 1];
+};
+
+struct out {               /* a reply record waiting for Redis */
+    int used;
+    enum reprec_status st;
+    long long dl_wall;
+    zmq_msg_t payload;
+    char dc[DC_MAX], rid[REQREC_RID_MAX + 1];
+};
+
+struct reqout {
+    struct part_ctx *ctx;
+    const struct config *cfg;
+    zsock_t *pipe;
+    zactor_t *reader;
+    struct rconn *rc;
+    char req_key[KEY_MAX];
+    struct job job[HOLD_MAX];
+    uint64_t order;
+    struct conn *conn;
+    size_t nconn;
+    struct out *out;
+    size_t nout;
+    char (*ack)[STREAMID_STRLEN]; /* entries to acknowledge in the next round trip */
+    size_t nack;
+    long long credit_due;
+    double tokens;
+    long long tokens_at;
+    int mom_down, stop;
+    long long warned_at;
+};
+
+static void warn_throttled(struct reqout *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn_throttled(struct reqout *o, const char *fmt, ...)
+{
+    long long now = clock_mono_ms();
+    if (o->warned_at && now - o->warned_at < WARN_EVERY_MS)
+        return;
+    o->warned_at = now;
+    char line[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log_warn("%s (further such lines suppressed for %d s; see the counters)", line, WARN_EVERY_MS / 1000);
+}
+
+static int conn_open(struct reqout *o, struct conn *c)
+{
+    memset(c, 0, sizeof *c);
+    c->sock = zsock_new(ZMQ_REQ);
+    if (!c->sock)
+        return -1;
+    zsock_set_immediate(c->sock, 1); /* not writable until connected: "MoM unreachable" is visible */
+    zsock_set_linger(c->sock, 0);
+    zsock_set_reconnect_ivl_max(c->sock, 5000);
+    if (zsock_connect(c->sock, "%s", o->cfg->master_ret) < 0) {
+        log_error("cannot connect to master_ret %s: %s", o->cfg->master_ret, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+/* Queue reply record ST for the request RID of DC (PAYLOAD moved in if ok). */
+static void reply(struct reqout *o, const char *dc, const char *rid, long long dl, enum reprec_status st,
+                  zmq_msg_t *payload)
+{
+    size_t i = 0;
+    while (i < o->nout && o->out[i].used)
+        i++;
+    if (i == o->nout) { /* cannot happen: nout covers every request held or in flight */
+        metric_add(M_REQ_REDIS_ERR, 1);
+        return;
+    }
+    struct out *r = &o->out[i];
+    *r = (struct out){.used = 1, .st = st, .dl_wall = dl};
+    snprintf(r->dc, sizeof r->dc, "%s", dc);
+    snprintf(r->rid, sizeof r->rid, "%s", rid);
+    zmq_msg_init(&r->payload);
+    if (payload)
+        zmq_msg_move(&r->payload, payload);
+}
+
+static void job_free(struct reqout *o, struct job *j)
+{
+    frames_close(j->m, j->n, JOB_FRAMES);
+    j->used = 0;
+    o->credit_due++;
+}
+
+static void ack_later(struct reqout *o, const char *entry, size_t len)
+{
+    snprintf(o->ack[o->nack++], STREAMID_STRLEN, "%.*s", (int)len, entry);
+}
+
+/* Drop job J unsent with reply ST (counted in METRIC). */
+static void job_drop(struct reqout *o, struct job *j, enum reprec_status st, enum metric_id metric)
+{
+    char dc[DC_MAX], rid[REQREC_RID_MAX + 1];
+    snprintf(dc, sizeof dc, "%.*s", (int)j->rec.dclen, j->rec.dc);
+    snprintf(rid, sizeof rid, "%.*s", (int)j->rec.ridlen, j->rec.rid);
+    reply(o, dc, rid, j->rec.dl_ms, st, NULL);
+    metric_add(metric, 1);
+    ack_later(o, zmq_msg_data(&j->m[0]), zmq_msg_size(&j->m[0]));
+    job_free(o, j);
+}
+
+static int held(struct reqout *o, zmq_msg_t *entry)
+{
+    for (size_t i = 0; i < HOLD_MAX; i++)
+        if (o->job[i].used && zmq_msg_size(&o->job[i].m[0]) == zmq_msg_size(entry) &&
+            memcmp(zmq_msg_data(&o->job[i].m[0]), zmq_msg_data(entry), zmq_msg_size(entry)) == 0)
+            return 1;
+    return 0;
+}
+
+/* Take one entry from the reader into job J (a free slot). */
+static void take_entry(struct reqout *o, struct job *j)
+{
+    const char *fv[JOB_FRAMES];
+    size_t fl[JOB_FRAMES];
+    const char *why = "too many fields";
+    j->used = 1;
+    j->conn = -1;
+    j->order = ++o->order;
+    if (j->n == 1) { /* trimmed while pending: past any deadline */
+        metric_add(M_REQ_EXPIRED, 1);
+        ack_later(o, zmq_msg_data(&j->m[0]), zmq_msg_size(&j->m[0]));
+        job_free(o, j);
+        return;
+    }
+    metric_add(M_REQ_IN, 1);
+    if (j->n <= JOB_FRAMES) {
+        frames_view(j->m, 0, j->n, fv, fl);
+        if (reqrec_decode(fv + 1, fl + 1, j->n - 1, &j->rec, &why) == 0) {
+            metric_add(M_AUTH_IN, j->rec.cmd == REQREC_AUTH);
+            return;
+        }
+    }
+    metric_add(M_REQ_BAD, 1);
+    warn_throttled(o, "skipping malformed entry of %s: %s", o->req_key, why);
+    ack_later(o, zmq_msg_data(&j->m[0]), zmq_msg_size(&j->m[0]));
+    job_free(o, j);
+}
+
+static void drain_reader(struct reqout *o)
+{
+    void *sock = zsock_resolve(o->reader);
+    for (size_t i = 0; i < HOLD_MAX; i++) {
+        struct job *j = &o->job[i];
+        if (j->used)
+            continue;
+        j->n = frames_recv(sock, j->m, JOB_FRAMES);
+        if (j->n == 0)
+            return;
+        if (held(o, &j->m[0])) { /* read again after a reconnect: already ours */
+            frames_close(j->m, j->n, JOB_FRAMES);
+            o->credit_due++;
+            continue;
+        }
+        take_entry(o, j);
+    }
+}
+
+/* The MoM answered connection C. */
+static void take_reply(struct reqout *o, struct conn *c)
+{
+    zmq_msg_t m[1];
+    size_t n = frames_recv(zsock_resolve(c->sock), m, 1);
+    if (n == 0)
+        return;
+    c->busy = 0;
+    if (n > 1) {
+        metric_add(M_REQ_BAD, 1);
+        warn_throttled(o, "MoM reply of more than one frame: not forwarded (st timeout)");
+        reply(o, c->dc, c->rid, c->dl_wall, ST_TIMEOUT, NULL);
+    } else if (zmq_msg_size(&m[0]) > (size_t)o->cfg->max_frame_size) {
+        metric_add(M_REQ_OVERSIZE, 1);
+        warn_throttled(o, "MoM reply of %zu bytes is larger than max_frame_size: not forwarded",
+                       zmq_msg_size(&m[0]));
+        reply(o, c->dc, c->rid, c->dl_wall, ST_OVERSIZE, NULL);
+    } else {
+        metric_add(M_REQ_ANSWERED, 1);
+        reply(o, c->dc, c->rid, c->dl_wall, ST_OK, &m[0]);
+    }
+    frames_close(m, n, 1);
+}
+
+/* Connections whose reply did not come by the deadline: replaced, never reused
+ * (a REQ socket still waiting cannot send, and a late reply must not be taken
+ * for the next request's). */
+static void expire_conns(struct reqout *o, long long now_wall)
+{
+    for (size_t i = 0; i < o->nconn; i++) {
+        struct conn *c = &o->conn[i];
+        if (!c->busy || c->dl_wall > now_wall)
+            continue;
+        metric_add(M_REQ_TIMEOUT, 1);
+        reply(o, c->dc, c->rid, c->dl_wall, ST_TIMEOUT, NULL);
+        zsock_destroy(&c->sock);
+        if (conn_open(o, c) < 0)
+            log_error("cannot replace a request socket to the MoM");
+    }
+}
+
+static void refill_tokens(struct reqout *o, long long now)
+{
+    double rate = o->cfg->auth_rate, burst = rate > 1 ? rate : 1;
+    o->tokens += (double)(now - o->tokens_at) * rate / 1000.0;
+    if (o->tokens > burst)
+        o->tokens = burst;
+    o->tokens_at = now;
+}
+
+/* The oldest job that may go now (an _auth only with a token), or NULL. */
+static struct job *next_job(struct reqout *o)
+{
+    struct job *best = NULL;
+    int paced = o->cfg->auth_rate > 0 && o->tokens < 1;
+    for (size_t i = 0; i < HOLD_MAX; i++) {
+        struct job *j = &o->job[i];
+        if (j->used && j->conn < 0 && !(paced && j->rec.cmd == REQREC_AUTH) && (!best || j->order < best->order))
+            best = j;
+    }
+    return best;
+}
+
+static void set_mom_down(struct reqout *o, int down)
+{
+    if (down != o->mom_down)
+        log_msg(down ? LOG_LVL_WARN : LOG_LVL_INFO, "MoM request port %s: %s", o->cfg->master_ret,
+                down ? "not connected; requests wait until their deadline" : "connected");
+    o->mom_down = down;
+}
+
+/* Drop what is past its deadline; pair the rest with idle connected sockets. */
+static void choose_sends(struct reqout *o, long long now_wall)
+{
+    for (size_t i = 0; i < HOLD_MAX; i++) {
+        struct job *j = &o->job[i];
+        if (j->used && j->conn < 0 && j->rec.dl_ms <= now_wall)
+            job_drop(o, j, o->mom_down ? ST_MOM_UNREACHABLE : ST_EXPIRED,
+                     o->mom_down ? M_REQ_MOM_UNREACHABLE : M_REQ_EXPIRED);
+    }
+    refill_tokens(o, clock_mono_ms());
+    int idle = 0, writable = 0;
+    for (size_t i = 0; i < o->nconn; i++) {
+        struct conn *c = &o->conn[i]; /* no job holds a conn yet: dispatch() settles each turn */
+        if (c->busy || !c->sock)
+            continue;
+        idle++;
+        if (!(zsock_events(c->sock) & ZMQ_POLLOUT))
+            continue;
+        writable++;
+        struct job *j = next_job(o);
+        if (!j)
+            break;
+        j->conn = (int)i;
+        o->tokens -= j->rec.cmd == REQREC_AUTH;
+        ack_later(o, zmq_msg_data(&j->m[0]), zmq_msg_size(&j->m[0]));
+    }
+    if (idle && next_job(o))
+        set_mom_down(o, writable == 0);
+}
+
+static void send_job(struct reqout *o, struct job *j)
+{
+    struct conn *c = &o->conn[j->conn];
+    c->busy = 1;
+    c->dl_wall = j->rec.dl_ms;
+    snprintf(c->dc, sizeof c->dc, "%.*s", (int)j->rec.dclen, j->rec.dc);
+    snprintf(c->rid, sizeof c->rid, "%.*s", (int)j->rec.ridlen, j->rec.rid);
+    /* the stream entry's p frame is the payload: moved to the MoM, not copied */
+    if (zmq_msg_send(&j->m[j->n - 1], zsock_resolve(c->sock), ZMQ_DONTWAIT) < 0) {
+        c->busy = 0;
+        metric_add(M_REQ_MOM_UNREACHABLE, 1);
+        reply(o, c->dc, c->rid, c->dl_wall, ST_MOM_UNREACHABLE, NULL);
+    } else {
+        set_mom_down(o, 0);
+    }
+    job_free(o, j);
+}
+
+static void append_reply(struct reqout *o, redisContext *rc, struct out *r, long long minid)
+{
+    char key[KEY_MAX];
+    key_rep_stream(key, o->cfg->cluster, r->dc);
+    struct reprec rec = {.rid = r->rid, .ridlen = strlen(r->rid), .st = r->st,
+                         .payload = zmq_msg_data(&r->payload), .len = zmq_msg_size(&r->payload)};
+    const char *argv[REQREC_ARGC_MAX];
+    size_t argvlen[REQREC_ARGC_MAX];
+    struct reqrec_scratch scratch;
+    int argc = reprec_xadd_argv(&rec, key, minid, &scratch, argv, argvlen);
+    redisAppendCommandArgv(rc, argc, argv, argvlen);
+    zmq_msg_close(&r->payload);
+    r->used = 0;
+}
+
+/* Append XACK and XDEL of the entries in o->ack; returns commands appended. */
+static int append_acks(struct reqout *o, redisContext *rc)
+{
+    if (!o->nack)
+        return 0;
+    const char *argv[3 + HOLD_MAX];
+    size_t argvlen[3 + HOLD_MAX];
+    argv[0] = "XACK", argv[1] = o->req_key, argv[2] = GROUP;
+    for (size_t i = 0; i < o->nack; i++)
+        argv[3 + i] = o->ack[i];
+    for (size_t i = 0; i < 3 + o->nack; i++)
+        argvlen[i] = strlen(argv[i]);
+    redisAppendCommandArgv(rc, (int)(3 + o->nack), argv, argvlen);
+    argv[1] = "XDEL", argv[2] = o->req_key; /* the entry itself is of no more use */
+    argvlen[1] = 4, argvlen[2] = strlen(o->req_key);
+    redisAppendCommandArgv(rc, (int)(2 + o->nack), argv + 1, argvlen + 1);
+    return 2;
+}
+
+/* One pipelined round trip: acknowledgements, then reply records. Returns
+ * 1 if the acknowledgements are known to be done. */
+static int flush_redis(struct reqout *o)
+{
+    size_t waiting = 0;
+    for (size_t i = 0; i < o->nout; i++)
+        waiting += o->out[i].used;
+    if (!o->nack && !waiting)
+        return 1;
+    redisContext *rc = rconn_get(o->rc);
+    if (!rc)
+        return 0;
+    int nacks = append_acks(o, rc), acked = 1;
+    size_t nrep = 0;
+    long long minid = clock_wall_ms() - o->cfg->request_timeout_ms - TRIM_MARGIN_MS;
+    for (size_t i = 0; i < o->nout; i++)
+        if (o->out[i].used) {
+            append_reply(o, rc, &o->out[i], minid > 0 ? minid : 0);
+            nrep++;
+        }
+    for (size_t k = 0; k < (size_t)nacks + nrep; k++) {
+        redisReply *r = rconn_reply(o->rc);
+        if (!r) {
+            metric_add(M_REQ_REDIS_ERR, (int64_t)(nrep - (k > (size_t)nacks ? k - (size_t)nacks : 0)));
+            return 0;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            warn_throttled(o, "redis refuses %s: %s", (int)k < nacks ? "an acknowledgement" : "a reply record",
+                           r->str);
+            if ((int)k < nacks)
+                acked = 0;
+            else
+                metric_add(M_REQ_REDIS_ERR, 1);
+        }
+        freeReplyObject(r);
+    }
+    o->nack = acked ? 0 : o->nack;
+    return acked;
+}
+
+/* Reply records that could not be written before their deadline are useless. */
+static void drop_stale_replies(struct reqout *o, long long now_wall)
+{
+    for (size_t i = 0; i < o->nout; i++)
+        if (o->out[i].used && o->out[i].dl_wall + TRIM_MARGIN_MS < now_wall) {
+            zmq_msg_close(&o->out[i].payload);
+            o->out[i].used = 0;
+            metric_add(M_REQ_REDIS_ERR, 1);
+        }
+}
+
+static void dispatch(struct reqout *o)
+{
+    long long now = clock_wall_ms();
+    expire_conns(o, now);
+    if (!o->stop)
+        choose_sends(o, now);
+    drop_stale_replies(o, now);
+    int acked = flush_redis(o);
+    for (size_t i = 0; i < HOLD_MAX; i++) {
+        struct job *j = &o->job[i];
+        if (j->used && j->conn >= 0) {
+            if (acked)
+                send_job(o, j);
+            else
+                j->conn = -1; /* not acknowledged: not sent; chosen again next turn */
+        }
+    }
+    if (o->credit_due) {
+        sreader_credit(o->reader, o->credit_due);
+        o->credit_due = 0;
+    }
+}
+
+static int reqout_open(struct reqout *o, struct part_ctx *ctx, zsock_t *pipe)
+{
+    o->ctx = ctx;
+    o->cfg = ctx->cfg;
+    o->pipe = pipe;
+    o->tokens_at = clock_mono_ms();
+    o->tokens = o->cfg->auth_rate > 1 ? o->cfg->auth_rate : 1;
+    o->nconn = (size_t)o->cfg->req_pool;
+    o->nout = o->nconn + HOLD_MAX;
+    o->conn = calloc(o->nconn, sizeof *o->conn);
+    o->out = calloc(o->nout, sizeof *o->out);
+    o->ack = calloc(HOLD_MAX + o->nconn, sizeof *o->ack);
+    key_req_stream(o->req_key, o->cfg->cluster);
+    o->rc = rconn_new(&o->cfg->redis_url, "requests", REDIS_TIMEOUT_MS);
+    if (!o->conn || !o->out || !o->ack || !o->rc)
+        return -1;
+    for (size_t i = 0; i < o->nconn; i++)
+        if (conn_open(o, &o->conn[i]) < 0)
+            return -1;
+    struct sreader_cfg rcfg = {.url = o->cfg->redis_url, .credit = HOLD_MAX};
+    snprintf(rcfg.label, sizeof rcfg.label, "requests (reader)");
+    snprintf(rcfg.key, sizeof rcfg.key, "%s", o->req_key);
+    snprintf(rcfg.group, sizeof rcfg.group, GROUP);
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    snprintf(rcfg.consumer, sizeof rcfg.consumer, "%s", host);
+    o->reader = sreader_new(&rcfg);
+    if (!o->reader)
+        return -1;
+    log_info("requests: forwarding to %s with %zu sockets (consumer %s)", o->cfg->master_ret, o->nconn,
+             rcfg.consumer);
+    return 0;
+}
+
+static void reqout_close(struct reqout *o)
+{
+    zactor_destroy(&o->reader);
+    for (size_t i = 0; i < HOLD_MAX; i++)
+        if (o->job[i].used)
+            frames_close(o->job[i].m, o->job[i].n, JOB_FRAMES);
+    for (size_t i = 0; o->out && i < o->nout; i++)
+        if (o->out[i].used)
+            zmq_msg_close(&o->out[i].payload);
+    for (size_t i = 0; o->conn && i < o->nconn; i++)
+        zsock_destroy(&o->conn[i].sock);
+    rconn_destroy(&o->rc);
+    free(o->conn);
+    free(o->out);
+    free(o->ack);
+}
+
+/* Wait for readable sockets (the pipe, the reader, the busy connections). */
+static void wait_events(struct reqout *o, int timeout)
+{
+    zmq_pollitem_t items[2 + o->nconn];
+    size_t n = 0;
+    items[n++] = (zmq_pollitem_t){zsock_resolve(o->pipe), 0, ZMQ_POLLIN, 0};
+    items[n++] = (zmq_pollitem_t){zsock_resolve(o->reader), 0, ZMQ_POLLIN, 0};
+    for (size_t i = 0; i < o->nconn; i++)
+        if (o->conn[i].busy)
+            items[n++] = (zmq_pollitem_t){zsock_resolve(o->conn[i].sock), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(items, (int)n, timeout) <= 0)
+        return;
+    if (items[0].revents & ZMQ_POLLIN) {
+        char *cmd = zstr_recv(o->pipe);
+        o->stop |= !cmd || strcmp(cmd, "$TERM") == 0;
+        free(cmd);
+    }
+}
+
+static int busy_count(const struct reqout *o)
+{
+    int n = 0;
+    for (size_t i = 0; i < o->nconn; i++)
+        n += o->conn[i].busy;
+    return n;
+}
+
+static void turn(struct reqout *o, int timeout)
+{
+    wait_events(o, timeout);
+    part_alive(o->ctx, clock_mono_ms());
+    if (!o->stop)
+        drain_reader(o);
+    for (size_t i = 0; i < o->nconn; i++)
+        if (o->conn[i].busy && (zsock_events(o->conn[i].sock) & ZMQ_POLLIN))
+            take_reply(o, &o->conn[i]);
+    dispatch(o);
+}
+
+static void log_totals(void)
+{
+    log_info("requests: %lld read, %lld answered, %lld timed out, %lld expired, %lld mom unreachable, "
+             "%lld oversize, %lld bad, %lld redis errors", (long long)metric_get(M_REQ_IN),
+             (long long)metric_get(M_REQ_ANSWERED), (long long)metric_get(M_REQ_TIMEOUT),
+             (long long)metric_get(M_REQ_EXPIRED), (long long)metric_get(M_REQ_MOM_UNREACHABLE),
+             (long long)metric_get(M_REQ_OVERSIZE), (long long)metric_get(M_REQ_BAD),
+             (long long)metric_get(M_REQ_REDIS_ERR));
+}
+
+void reqout_actor(zsock_t *pipe, void *args)
+{
+    struct part_ctx *ctx = args;
+    struct reqout o = {0};
+    if (reqout_open(&o, ctx, pipe) < 0) {
+        reqout_close(&o);
+        atomic_store(&ctx->failed, 1);
+        zsock_signal(pipe, 1);
+        return;
+    }
+    zsock_signal(pipe, 0);
+    while (!o.stop) /* jobs waiting for a socket, a token or Redis are looked at again soon */
+        turn(&o, next_job(&o) ? 10 : 200);
+    /* stop: no new sends; the replies in flight are awaited (bounded) and stored */
+    long long until = clock_mono_ms() + STOP_WAIT_MS;
+    while (busy_count(&o) && clock_mono_ms() < until)
+        turn(&o, 20);
+    dispatch(&o);
+    log_totals();
+    reqout_close(&o);
+}

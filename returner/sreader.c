@@ -1,0 +1,207 @@
+/* sreader.c -- blocking stream reader in its own thread; see sreader.h. */
+#include "sreader.h"
+
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "rconn.h"
+#include "streamid.h"
+
+#define READ_BLOCK_MS 500
+#define READ_COUNT_MAX 256
+
+struct sreader {
+    struct sreader_cfg cfg;
+    zsock_t *pipe;
+    struct rconn *rc;
+    long long credit;
+    int group_ready;   /* XGROUP CREATE done on this connection */
+    int pending_phase; /* group mode: still reading our own pending entries */
+    char cursor[STREAMID_STRLEN];
+    int stop;
+};
+
+static void free_str(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/* Move R's string into MSG without copying (hiredis allocates with malloc). */
+static void steal_into(zmq_msg_t *msg, redisReply *r)
+{
+    if (r->len == 0) {
+        zmq_msg_init(msg);
+        return;
+    }
+    zmq_msg_init_data(msg, r->str, (size_t)r->len, free_str, NULL);
+    r->str = NULL;
+}
+
+static int entry_ok(const redisReply *e)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[0]->len >= STREAMID_STRLEN)
+        return 0;
+    const redisReply *f = e->element[1];
+    if (f->type == REDIS_REPLY_NIL)
+        return 1;
+    if (f->type != REDIS_REPLY_ARRAY || f->elements % 2)
+        return 0;
+    for (size_t i = 0; i < f->elements; i++)
+        if (f->element[i]->type != REDIS_REPLY_STRING)
+            return 0;
+    return 1;
+}
+
+static void forward_entry(struct sreader *s, redisReply *e)
+{
+    void *pipe = zsock_resolve(s->pipe);
+    redisReply *f = e->element[1];
+    size_t nf = f->type == REDIS_REPLY_ARRAY ? f->elements : 0;
+    memcpy(s->cursor, e->element[0]->str, (size_t)e->element[0]->len + 1);
+    zmq_msg_t m;
+    steal_into(&m, e->element[0]);
+    zmq_msg_send(&m, pipe, nf ? ZMQ_SNDMORE : 0);
+    for (size_t i = 0; i < nf; i++) {
+        steal_into(&m, f->element[i]);
+        zmq_msg_send(&m, pipe, i + 1 < nf ? ZMQ_SNDMORE : 0);
+    }
+    s->credit--;
+}
+
+static int create_group(struct sreader *s)
+{
+    redisReply *r = rconn_command(s->rc, "XGROUP CREATE %s %s 0 MKSTREAM", s->cfg.key, s->cfg.group);
+    if (!r)
+        return -1;
+    int ok = r->type != REDIS_REPLY_ERROR || strncmp(r->str, "BUSYGROUP", 9) == 0;
+    if (!ok) {
+        log_error("cannot create consumer group %s on %s: %s", s->cfg.group, s->cfg.key, r->str);
+        rconn_fail(s->rc, "XGROUP CREATE refused");
+    }
+    freeReplyObject(r);
+    s->group_ready = ok;
+    s->pending_phase = 1; /* after any (re)connect: what was delivered to us and not acknowledged */
+    strcpy(s->cursor, "0");
+    return ok ? 0 : -1;
+}
+
+static redisReply *read_batch(struct sreader *s, long long count)
+{
+    if (!s->cfg.group[0])
+        return rconn_command(s->rc, "XREAD COUNT %lld BLOCK %d STREAMS %s %s", count, READ_BLOCK_MS,
+                             s->cfg.key, s->cursor);
+    if (s->pending_phase)
+        return rconn_command(s->rc, "XREADGROUP GROUP %s %s COUNT %lld STREAMS %s %s", s->cfg.group,
+                             s->cfg.consumer, count, s->cfg.key, s->cursor);
+    return rconn_command(s->rc, "XREADGROUP GROUP %s %s COUNT %lld BLOCK %d STREAMS %s >", s->cfg.group,
+                         s->cfg.consumer, count, READ_BLOCK_MS, s->cfg.key);
+}
+
+/* Forward the entries of one XREAD/XREADGROUP reply; -1 if it is unusable. */
+static int handle_reply(struct sreader *s, redisReply *r)
+{
+    if (r->type == REDIS_REPLY_NIL)
+        return 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        log_error("reading %s: %s; reconnecting", s->cfg.key, r->str);
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 || r->element[0]->type != REDIS_REPLY_ARRAY ||
+        r->element[0]->elements != 2 || r->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
+        log_error("reading %s: unexpected reply shape; reconnecting", s->cfg.key);
+        return -1;
+    }
+    redisReply *entries = r->element[0]->element[1];
+    if (s->pending_phase && entries->elements == 0)
+        s->pending_phase = 0;
+    for (size_t i = 0; i < entries->elements; i++) {
+        if (!entry_ok(entries->element[i])) {
+            log_error("reading %s: malformed entry; reconnecting", s->cfg.key);
+            return -1;
+        }
+        forward_entry(s, entries->element[i]);
+    }
+    return 0;
+}
+
+/* The stream's end, for a reader without a group starting fresh. */
+static void start_at_end(struct sreader *s)
+{
+    redisReply *r = rconn_command(s->rc, "XREVRANGE %s + - COUNT 1", s->cfg.key);
+    if (!r)
+        return;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && entry_ok(r->element[0]))
+        memcpy(s->cursor, r->element[0]->element[0]->str, (size_t)r->element[0]->element[0]->len + 1);
+    else
+        strcpy(s->cursor, "0-0");
+    freeReplyObject(r);
+}
+
+static void read_once(struct sreader *s)
+{
+    redisContext *c = rconn_get(s->rc);
+    if (!c) {
+        s->group_ready = 0;
+        return;
+    }
+    if (s->cfg.group[0] && !s->group_ready && create_group(s) < 0)
+        return;
+    if (!s->cfg.group[0] && !s->cursor[0])
+        start_at_end(s);
+    long long count = s->credit < READ_COUNT_MAX ? s->credit : READ_COUNT_MAX;
+    redisReply *r = read_batch(s, count);
+    if (!r)
+        return;
+    if (handle_reply(s, r) < 0) {
+        rconn_fail(s->rc, "unusable stream reply");
+        s->group_ready = 0;
+    }
+    freeReplyObject(r);
+}
+
+/* Commands from the parent; waits up to TIMEOUT for the first. */
+static void poll_pipe(struct sreader *s, int timeout)
+{
+    zmq_pollitem_t it = {zsock_resolve(s->pipe), 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&it, 1, timeout) > 0) {
+        timeout = 0;
+        char *cmd = NULL, *arg = NULL;
+        if (zstr_recvx(s->pipe, &cmd, &arg, NULL) < 0 || strcmp(cmd, "$TERM") == 0)
+            s->stop = 1;
+        else if (strcmp(cmd, "CREDIT") == 0 && arg)
+            s->credit += atoll(arg);
+        zstr_free(&cmd);
+        zstr_free(&arg);
+    }
+}
+
+static void sreader_actor(zsock_t *pipe, void *args)
+{
+    struct sreader s = {.cfg = *(const struct sreader_cfg *)args, .pipe = pipe};
+    s.credit = s.cfg.credit;
+    /* the socket timeout must outlast the BLOCK of a read */
+    s.rc = rconn_new(&s.cfg.url, s.cfg.label, READ_BLOCK_MS + 2000);
+    zsock_signal(pipe, 0);
+    while (!s.stop) {
+        int wait = s.credit <= 0 ? READ_BLOCK_MS : rconn_retry_in_ms(s.rc);
+        poll_pipe(&s, wait > READ_BLOCK_MS ? READ_BLOCK_MS : wait);
+        if (!s.stop && s.credit > 0)
+            read_once(&s);
+    }
+    rconn_destroy(&s.rc);
+}
+
+zactor_t *sreader_new(const struct sreader_cfg *cfg)
+{
+    return zactor_new(sreader_actor, (void *)cfg);
+}
+
+void sreader_credit(zactor_t *reader, long long n)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%lld", n);
+    zstr_sendx(reader, "CREDIT", num, NULL);
+}

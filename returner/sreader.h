@@ -1,0 +1,40 @@
+/* sreader.h -- a child actor that reads one Redis stream with blocking reads
+ * on its own connection, so that the thread owning the ZeroMQ sockets never
+ * waits on Redis for new entries.
+ *
+ * Each entry goes to the parent as one message on the actor's pipe:
+ *     [entry id, field, value, field, value, ...]
+ * The strings are handed over without a copy (the hiredis buffers become the
+ * ZeroMQ frames). An entry that was deleted or trimmed while pending in the
+ * consumer group arrives as [entry id] alone.
+ *
+ * Flow control: the reader forwards at most as many entries as the parent
+ * granted ("CREDIT", "<n>"), so the pipe never fills and the parent's memory
+ * stays bounded; what it has not taken stays in Redis. */
+#ifndef SALTRELAY_SREADER_H
+#define SALTRELAY_SREADER_H
+
+#include <czmq.h>
+
+#include "config.h"
+#include "keys.h"
+
+struct sreader_cfg {
+    struct redis_url url;
+    char label[64];
+    char key[KEY_MAX];
+    /* Consumer group mode: created at start (from the stream's beginning,
+     * MKSTREAM); this consumer's pending entries are read first after every
+     * (re)connect, then new ones. Without a group: XREAD from the stream's end
+     * at first connect, then from the last entry read. */
+    char group[64];    /* "" = no group */
+    char consumer[128];
+    long long credit;  /* initial grant */
+};
+
+/* Starts the reader; CFG is copied. NULL on failure. */
+zactor_t *sreader_new(const struct sreader_cfg *cfg);
+/* Grant N more entries. */
+void sreader_credit(zactor_t *reader, long long n);
+
+#endif

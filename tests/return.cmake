@@ -1,0 +1,8 @@
+# The return path (issue 3): test tools and tests/test_return.py.
+foreach(tool zmaster zreqs)
+  add_executable(${tool} tools/${tool}.c)
+  target_link_libraries(${tool} PRIVATE testlines)
+endforeach()
+saltrelay_pytest(test_return
+  test_replay_200_clients test_deadline_silent_master test_oversize_refused
+  test_kill_up_then_down test_registry_auth)

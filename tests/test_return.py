@@ -1,0 +1,273 @@
+"""test_return.py -- the return path (issue 3): Salt requests from REQ clients
+through saltrelay-down -> Redis -> saltrelay-up -> a test MoM (tests/tools/
+zmaster) and back, with real Redis and real ZeroMQ.
+
+Clients are tests/tools/zreqs (one REQ socket per client, like a Salt
+RequestClient); zreqs compares every reply byte for byte with the expected one."""
+
+import glob
+import os
+import random
+import re
+import signal
+import subprocess
+import time
+
+import harness
+from harness import Daemon, Redis, check, spawn, tool, wait_until
+
+CLUSTER = "t1"
+DC = "dc1"
+
+
+def wire_pairs():
+    """(request bytes hex, reply bytes hex) of every req/rep record of the
+    captures, paired by the summaries ("answers the <peer> req at t=...")."""
+    pairs = []
+    for path in sorted(glob.glob(os.path.join(harness.WIRE, "s[0-9]*.msgpack"))):
+        name = os.path.basename(path)
+        with open(path[:-len(".msgpack")] + ".summary.txt") as f:
+            text = f.read()
+        heads = re.findall(r"^ +([0-9.]+) +(req|rep) +(\w+) +frames=", text, re.M)
+        answers = re.findall(r"answers the (\w+) req at t=([0-9.]+)", text)
+        reqs = harness.wire_lines(name, "req")
+        reps = harness.wire_lines(name, "rep")
+        req_heads = [(t, peer) for t, d, peer in heads if d == "req"]
+        check(len(req_heads) == len(reqs) and len(answers) == len(reps),
+              "%s: summary and records disagree" % name)
+        by_key = {}
+        for (t, peer), line in zip(req_heads, reqs):
+            check((peer, t) not in by_key, "%s: two %s requests at t=%s" % (name, peer, t))
+            by_key[(peer, t)] = line
+        for (peer, t), rep in zip(answers, reps):
+            pairs.append((by_key[(peer, t)], rep))
+    check(len(pairs) >= 58, "expected at least 58 req/rep pairs, got %d" % len(pairs))
+    check(len({q for q, _ in pairs}) == len(pairs), "two captured requests have the same bytes")
+    return pairs
+
+
+def msgpack_str(b):
+    return (bytes([0xa0 | len(b)]) if len(b) < 32 else b"\xd9" + bytes([len(b)])) + b
+
+
+def salt_request(minion, load):
+    """A version-3 aes request as Salt packs it (load: opaque bytes, as msgpack bin)."""
+    lb = len(load)
+    binhdr = b"\xc4" + bytes([lb]) if lb < 256 else (
+        b"\xc5" + lb.to_bytes(2, "big") if lb < 65536 else b"\xc6" + lb.to_bytes(4, "big"))
+    return (b"\x84" + msgpack_str(b"enc") + msgpack_str(b"aes") + msgpack_str(b"load") + binhdr + load +
+            msgpack_str(b"id") + msgpack_str(minion.encode()) + msgpack_str(b"version") + b"\x03")
+
+
+class Relay:
+    """Redis, a test MoM, saltrelay-up and one saltrelay-down."""
+
+    def __init__(self, tmp, master_mode, timeout=10, down_extra=None, up_extra=None):
+        self.tmp = tmp
+        self.redis = Redis(tmp)
+        self.ret_port = harness.free_port()
+        self.master_ep = "tcp://127.0.0.1:%d" % harness.free_port()
+        self.master_log = os.path.join(tmp, "master.requests")
+        self.master_mode = master_mode
+        self.master = None
+        self.start_master()
+        common = dict(cluster=CLUSTER, redis=self.redis.url, request_timeout=timeout, log_level="info")
+        self.up = Daemon("up", tmp, "up", master_publish="tcp://127.0.0.1:%d" % harness.free_port(),
+                         master_ret=self.master_ep, **common, **(up_extra or {}))
+        os.makedirs(os.path.join(tmp, "state"), exist_ok=True)
+        self.down = Daemon("down", tmp, "down", datacenter=DC, ret_bind="tcp://127.0.0.1:%d" % self.ret_port,
+                           publish_bind="tcp://127.0.0.1:%d" % harness.free_port(),
+                           state_dir=os.path.join(tmp, "state"), report_interval=0.2, **common,
+                           **(down_extra or {}))
+        self.up.start()
+        self.down.start()
+
+    def start_master(self):
+        argv = [tool("zmaster"), self.master_ep] + self.master_mode + ["--log", self.master_log]
+        self.master = spawn(argv, stderr=subprocess.PIPE)
+        line = self.master.stderr.readline()
+        check(b"bound" in line, "zmaster did not start: %r" % line)
+
+    def stop_master(self):
+        self.master.send_signal(signal.SIGTERM)
+        _, err = self.master.communicate(timeout=20)
+        return err.decode()
+
+    @property
+    def ret_ep(self):
+        return "tcp://127.0.0.1:%d" % self.ret_port
+
+
+def run_clients(endpoint, lines, clients, timeout_ms, max_s=300):
+    """Run zreqs with input LINES; returns (list of (client, k, verdict, us), stderr)."""
+    r = subprocess.run([tool("zreqs"), endpoint, "--clients", str(clients), "--timeout-ms", str(timeout_ms),
+                        "--max-ms", str(max_s * 1000)], input="\n".join(lines).encode() + b"\n",
+                       capture_output=True, timeout=max_s + 60)
+    check(r.returncode == 0, "zreqs failed: %s" % r.stderr.decode())
+    out = []
+    for line in r.stdout.decode().splitlines():
+        c, k, verdict, us = line.split()
+        out.append((int(c), int(k), verdict, int(us)))
+    return out, r.stderr.decode()
+
+
+def totals(daemon):
+    """The totals line a daemon logs when it stops, as a dict."""
+    lines = [l for l in daemon.log().splitlines() if "requests: " in l and " answered" in l]
+    check(lines, "%s logged no totals" % daemon.name)
+    return {k.strip(): int(v) for v, k in re.findall(r"(\d+) ([a-z ]+?)(?:,|$)", lines[-1].split("requests: ")[1])}
+
+
+def percentile(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(len(s) * p))]
+
+
+def test_replay_200_clients(tmp):
+    pairs = wire_pairs()
+    mapfile = os.path.join(tmp, "map")
+    with open(mapfile, "w") as f:
+        for q, p in pairs:
+            f.write("%s %s\n" % (q, p))
+    relay = Relay(tmp, ["map", mapfile], timeout=60)
+    clients, per_client = 200, 10
+    lines = []
+    for c in range(clients):
+        for k in range(per_client):
+            q, p = pairs[(c * per_client + k) % len(pairs)]
+            lines.append("%d %s %s" % (c, q, p))
+    t0 = time.monotonic()
+    res, err = run_clients(relay.ret_ep, lines, clients, 30000)
+    wall = time.monotonic() - t0
+    verdicts = [v for _, _, v, _ in res]
+    check(len(res) == clients * per_client, "expected %d results, got %d" % (clients * per_client, len(res)))
+    check(verdicts.count("ok") == len(res), "not every reply byte-identical: %s" % err)
+    lat = [us for _, _, _, us in res]
+    print("replay: %d requests by %d clients in %.2f s: %.0f req/s, p50 %.1f ms, p99 %.1f ms" %
+          (len(res), clients, wall, len(res) / wall, percentile(lat, 0.5) / 1000, percentile(lat, 0.99) / 1000))
+    check(relay.down.term() == 0 and relay.up.term() == 0, "daemons did not stop cleanly")
+    d, u = totals(relay.down), totals(relay.up)
+    check(d["in"] == d["answered"] == len(res), "down totals: %s" % d)
+    check(u["read"] == u["answered"] == len(res), "up totals: %s" % u)
+    master = relay.stop_master()
+    check("received %d answered %d unknown 0" % (len(res), len(res)) in master, "master: %s" % master)
+
+
+def test_deadline_silent_master(tmp):
+    relay = Relay(tmp, ["silent"], timeout=2)
+    n, clients = 40, 20
+    lines = ["%d %s -" % (i % clients, salt_request("m%d" % i, b"x%d" % i).hex()) for i in range(n)]
+    t0 = time.monotonic()
+    res, err = run_clients(relay.ret_ep, lines, clients, 5000)
+    check([v for _, _, v, _ in res].count("timeout") == n, "every client should time out: %s" % err)
+    check(time.monotonic() - t0 < 30, "timeouts took too long")
+    check(relay.down.term() == 0 and relay.up.term() == 0, "daemons did not stop cleanly")
+    d, u = totals(relay.down), totals(relay.up)
+    # saltrelay-up gives up at the deadline and says so; saltrelay-down counts that reason
+    check(u["read"] == n and u["timed out"] == n and u["answered"] == 0, "up totals: %s" % u)
+    check(d["in"] == n and d["timed out"] == n and d["answered"] == 0 and d["late"] == 0, "down totals: %s" % d)
+    master = relay.stop_master()
+    check("received %d " % n in master, "every request should reach the master once: %s" % master)
+
+
+def test_oversize_refused(tmp):
+    relay = Relay(tmp, ["echo"], timeout=10, down_extra={"max_frame_size": 100000})
+    big = salt_request("big", b"B" * 150000)
+    lines = ["0 %s -" % big.hex()]
+    for i in range(30):
+        q = salt_request("m%d" % i, b"small%d" % i)
+        lines.append("%d %s %s" % (1 + i % 5, q.hex(), (b"rep:" + q).hex()))
+    res, err = run_clients(relay.ret_ep, lines, 6, 3000)
+    by = {(c, k): v for c, k, v, _ in res}
+    check(by[(0, 0)] == "timeout", "the oversize request got an answer")
+    check(sum(1 for c, _, v, _ in res if c > 0 and v == "ok") == 30, "others not served: %s" % err)
+    relay.down.wait_log("larger than max_frame_size", 5)
+    check(relay.down.term() == 0, "saltrelay-down did not stop cleanly")
+    d = totals(relay.down)
+    check(d["oversize"] == 1 and d["answered"] == 30 and d["in"] == 31, "down totals: %s" % d)
+
+
+def test_registry_auth(tmp):
+    pairs = wire_pairs()
+    auth = [(q, p) for q, p in pairs if bytes.fromhex(q).find(b"_auth") >= 0 and b"cap-flat-1" in bytes.fromhex(q)]
+    check(auth, "no _auth request of cap-flat-1 in the captures")
+    mapfile = os.path.join(tmp, "map")
+    with open(mapfile, "w") as f:
+        f.write("%s %s\n" % auth[0])
+    relay = Relay(tmp, ["map", mapfile])
+    res, err = run_clients(relay.ret_ep, ["0 %s %s" % auth[0]], 1, 10000)
+    check(res and res[0][2] == "ok", "the _auth reply did not come back intact: %s" % err)
+    key = "saltrelay:{%s}:minion:cap-flat-1" % CLUSTER
+    h = relay.redis.cli("HGETALL", key, raw=True).split("\n")
+    entry = dict(zip(h[0::2], h[1::2]))
+    check(entry.get("dc") == DC, "registry entry: %s" % entry)
+    check(all(entry.get(k, "").isdigit() for k in ("first_auth", "last_auth", "last_request")), "registry: %s" % entry)
+    members = relay.redis.cli("SMEMBERS", "saltrelay:{%s}:minions:%s" % (CLUSTER, DC), raw=True).split("\n")
+    check("cap-flat-1" in members, "DC minion set: %s" % members)
+    check("pub" not in relay.down.log().lower() or "BEGIN" not in relay.down.log(), "key material in the log")
+
+
+def test_kill_up_then_down(tmp):
+    timeout = 3
+    relay = Relay(tmp, ["echo", "--delay-ms", "5"], timeout=timeout)
+    clients, per_client = 100, 50
+    lines, expect = [], {}
+    for c in range(clients):
+        for k in range(per_client):
+            q = salt_request("m%d" % c, b"c%d-k%d-%s" % (c, k, os.urandom(4).hex().encode()))
+            lines.append("%d %s %s" % (c, q.hex(), (b"rep:" + q).hex()))
+            expect[q.hex()] = (c, k)
+    out = os.path.join(tmp, "zreqs.out")
+    with open(out, "w") as fo:
+        proc = spawn([tool("zreqs"), relay.ret_ep, "--clients", str(clients), "--timeout-ms",
+                      str((timeout + 3) * 1000), "--max-ms", "240000"], stdin=subprocess.PIPE,
+                     stdout=fo, stderr=subprocess.PIPE)
+        proc.stdin.write("\n".join(lines).encode() + b"\n")
+        proc.stdin.close()
+
+        def done():
+            with open(out) as f:
+                return sum(1 for _ in f)
+        wait_until(lambda: done() > 1200, 60, "a quarter of the requests answered")
+        relay.up.kill9()
+        time.sleep(0.5)
+        relay.up.start()
+        wait_until(lambda: done() > 2800, 90, "half of the requests answered after the restart of up")
+        relay.down.kill9()
+        time.sleep(0.5)
+        relay.down.start()
+        proc.wait(timeout=240)
+    err = proc.stderr.read().decode()
+    res = []
+    with open(out) as f:
+        for line in f:
+            c, k, verdict, _ = line.split()
+            res.append((int(c), int(k), verdict))
+    sent = clients * per_client
+    answered = sum(1 for r in res if r[2] == "ok")
+    timed_out = sum(1 for r in res if r[2] == "timeout")
+    check(len(res) == sent, "every request should end: %d of %d (%s)" % (len(res), sent, err))
+    check(sum(1 for r in res if r[2] == "mismatch") == 0, "a client got a reply that is not its own")
+    check(answered + timed_out == sent, "sent %d != answered %d + timed out %d" % (sent, answered, timed_out))
+    # at most once at the MoM: no request reached it twice
+    with open(relay.master_log) as f:
+        at_master = [l.strip() for l in f]
+    check(len(at_master) == len(set(at_master)), "a request reached the MoM twice")
+    unknown = [h for h in at_master if h not in expect]
+    check(not unknown, "the MoM got %d requests nobody sent" % len(unknown))
+    answered_keys = {(c, k) for c, k, v in res if v == "ok"}
+    check(all(expect[h] in answered_keys or True for h in at_master), "")
+    # each kill may lose what was in flight then: at most one request per client each time
+    check(timed_out <= 2 * clients, "too many requests lost: %d" % timed_out)
+    check(relay.down.term() == 0 and relay.up.term() == 0, "daemons did not stop cleanly")
+    d, u = totals(relay.down), totals(relay.up)
+    # the second incarnations: every request they took has a counted end
+    check(d["in"] == d["answered"] + d["timed out"] + d["expired"] + d["mom unreachable"] + d["oversize"] +
+          d["redis errors"] + d["undeliverable"] + d["refused"] + d["bad"], "down totals do not add up: %s" % d)
+    check(u["read"] == u["answered"] + u["timed out"] + u["expired"] + u["mom unreachable"] + u["oversize"] +
+          u["bad"], "up totals do not add up: %s" % u)
+    print("kill: %d sent, %d answered, %d timed out; MoM got %d; down2 %s; up2 %s" %
+          (sent, answered, timed_out, len(at_master), d, u))
+
+
+harness.main(globals())
