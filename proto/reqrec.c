@@ -48,22 +48,24 @@ static void xadd_head(struct argbuf *a, const char *key, long long minid_ms, str
     args(a, "1");
 }
 
+/* One "name value" pair of the field list. */
+static void pair(struct argbuf *a, const char *name, const char *value, size_t len)
+{
+    args(a, name);
+    arg(a, value, len);
+}
+
 int reqrec_xadd_argv(const struct reqrec *rec, const char *key, long long minid_ms,
                      struct reqrec_scratch *s, const char **argv, size_t *argvlen)
 {
     struct argbuf a = {argv, argvlen, 0};
+    const char *cmd = rec->cmd == REQREC_AUTH ? "auth" : "req";
     xadd_head(&a, key, minid_ms, s);
-    args(&a, "dc");
-    arg(&a, rec->dc, rec->dclen);
-    args(&a, "rid");
-    arg(&a, rec->rid, rec->ridlen);
-    snprintf(s->dl, sizeof s->dl, "%lld", rec->dl_ms);
-    args(&a, "dl");
-    args(&a, s->dl);
-    args(&a, "c");
-    args(&a, rec->cmd == REQREC_AUTH ? "auth" : "req");
-    args(&a, "p");
-    arg(&a, rec->payload, rec->len);
+    pair(&a, "dc", rec->dc, rec->dclen);
+    pair(&a, "rid", rec->rid, rec->ridlen);
+    pair(&a, "dl", s->dl, (size_t)snprintf(s->dl, sizeof s->dl, "%lld", rec->dl_ms));
+    pair(&a, "c", cmd, strlen(cmd));
+    pair(&a, "p", rec->payload, rec->len);
     return (int)a.n;
 }
 
@@ -71,15 +73,12 @@ int reprec_xadd_argv(const struct reprec *rec, const char *key, long long minid_
                      struct reqrec_scratch *s, const char **argv, size_t *argvlen)
 {
     struct argbuf a = {argv, argvlen, 0};
+    const char *st = reprec_status_name(rec->st);
     xadd_head(&a, key, minid_ms, s);
-    args(&a, "rid");
-    arg(&a, rec->rid, rec->ridlen);
-    args(&a, "st");
-    args(&a, reprec_status_name(rec->st));
-    if (rec->st == ST_OK) {
-        args(&a, "p");
-        arg(&a, rec->payload, rec->len);
-    }
+    pair(&a, "rid", rec->rid, rec->ridlen);
+    pair(&a, "st", st, strlen(st));
+    if (rec->st == ST_OK)
+        pair(&a, "p", rec->payload, rec->len);
     return (int)a.n;
 }
 

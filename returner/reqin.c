@@ -21,7 +21,6 @@
 #include "reqin.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,6 +36,7 @@
 #include "registry.h"
 #include "reqrec.h"
 #include "sreader.h"
+#include "warnrate.h"
 
 #define BATCH_MAX 256        /* requests per pipelined round trip */
 #define DRAIN_MAX 1024       /* messages taken from a socket per loop turn */
@@ -44,7 +44,6 @@
 #define REDIS_TIMEOUT_MS 1000 /* the longest the ROUTER loop may wait on Redis */
 #define READER_CREDIT 512
 #define STOP_WAIT_MS 5000    /* how long a stop waits for replies in flight */
-#define WARN_EVERY_MS 10000  /* at most one line per kind of bad input this often */
 #define REP_FRAMES_MAX 9     /* entry id + v 1 rid R st S p P */
 
 struct pend {
@@ -73,25 +72,9 @@ struct reqin {
     int head, tail, unstored; /* -1: none */
     long long unstored_bytes;
     char trim_to[32]; /* last reply entry handled: the reply stream is trimmed up to it */
-    long long warned_at;
+    struct warnrate warn;
     int refusing, redis_refusing;
 };
-
-/* At most one warning line per WARN_EVERY_MS, whatever the input does. */
-static void warn_throttled(struct reqin *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warn_throttled(struct reqin *q, const char *fmt, ...)
-{
-    long long now = clock_mono_ms();
-    if (q->warned_at && now - q->warned_at < WARN_EVERY_MS)
-        return;
-    q->warned_at = now;
-    char line[300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    log_warn("%s (further such lines suppressed for %d s; see the counters)", line, WARN_EVERY_MS / 1000);
-}
 
 static uint64_t random_boot_id(void)
 {
@@ -198,13 +181,13 @@ static void accept_request(struct reqin *q, zmq_msg_t *m, size_t n)
     const char *why = NULL;
     if (n != 3 || zmq_msg_size(&m[1]) != 0) {
         metric_add(M_REQ_BAD, 1);
-        warn_throttled(q, "request refused: not [identity, empty, payload] (%zu frames)", n);
+        warn_throttled(&q->warn, "request refused: not [identity, empty, payload] (%zu frames)", n);
     } else if (zmq_msg_size(&m[2]) > (size_t)q->cfg->max_frame_size) {
         metric_add(M_REQ_OVERSIZE, 1);
-        warn_throttled(q, "request of %zu bytes refused: larger than max_frame_size", zmq_msg_size(&m[2]));
+        warn_throttled(&q->warn, "request of %zu bytes refused: larger than max_frame_size", zmq_msg_size(&m[2]));
     } else if (envelope_peek(zmq_msg_data(&m[2]), zmq_msg_size(&m[2]), &env, &why) < 0) {
         metric_add(M_REQ_BAD, 1);
-        warn_throttled(q, "request refused: not a Salt request (%s)", why);
+        warn_throttled(&q->warn, "request refused: not a Salt request (%s)", why);
     } else if (pend_add(q, m, &env) < 0) {
         metric_add(M_REQ_REFUSED, 1);
         if (!q->refusing)
@@ -272,7 +255,7 @@ static void handle_reply(struct reqin *q, zmq_msg_t *m, size_t n)
     }
     if (n > REP_FRAMES_MAX || reprec_decode(fv + 1, fl + 1, n - 1, &rec, &why) < 0) {
         metric_add(M_REQ_BAD, 1);
-        warn_throttled(q, "skipping malformed entry of %s: %s", q->rep_key, why);
+        warn_throttled(&q->warn, "skipping malformed entry of %s: %s", q->rep_key, why);
         return;
     }
     int i = rid_lookup(q, rec.rid, rec.ridlen);

@@ -22,7 +22,6 @@
  * backlog after an outage does not burst at the MoM. */
 #include "reqout.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +35,7 @@
 #include "rconn.h"
 #include "reqrec.h"
 #include "sreader.h"
+#include "warnrate.h"
 #include "streamid.h"
 
 #define GROUP "saltrelay-up"
@@ -43,9 +43,9 @@
 #define HOLD_MAX 256        /* requests read from Redis and not yet sent */
 #define REDIS_TIMEOUT_MS 2000
 #define STOP_WAIT_MS 5000   /* how long a stop waits for the MoM's replies in flight */
-#define WARN_EVERY_MS 10000
 #define TRIM_MARGIN_MS 60000 /* reply records older than deadline + this are of no use */
 #define DC_MAX 65
+#define MOM_DOWN_AFTER_MS 1000 /* new sockets take a moment to connect: not an outage */
 
 struct job {               /* a request read and not yet sent */
     int used;
@@ -90,23 +90,9 @@ struct reqout {
     double tokens;
     long long tokens_at;
     int mom_down, stop;
-    long long warned_at;
+    long long unwritable_since; /* monotonic; 0 while a socket can send */
+    struct warnrate warn;
 };
-
-static void warn_throttled(struct reqout *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warn_throttled(struct reqout *o, const char *fmt, ...)
-{
-    long long now = clock_mono_ms();
-    if (o->warned_at && now - o->warned_at < WARN_EVERY_MS)
-        return;
-    o->warned_at = now;
-    char line[300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    log_warn("%s (further such lines suppressed for %d s; see the counters)", line, WARN_EVERY_MS / 1000);
-}
 
 static int conn_open(struct reqout *o, struct conn *c)
 {
@@ -201,7 +187,7 @@ static void take_entry(struct reqout *o, struct job *j)
         }
     }
     metric_add(M_REQ_BAD, 1);
-    warn_throttled(o, "skipping malformed entry of %s: %s", o->req_key, why);
+    warn_throttled(&o->warn, "skipping malformed entry of %s: %s", o->req_key, why);
     ack_later(o, zmq_msg_data(&j->m[0]), zmq_msg_size(&j->m[0]));
     job_free(o, j);
 }
@@ -235,11 +221,11 @@ static void take_reply(struct reqout *o, struct conn *c)
     c->busy = 0;
     if (n > 1) {
         metric_add(M_REQ_BAD, 1);
-        warn_throttled(o, "MoM reply of more than one frame: not forwarded (st timeout)");
+        warn_throttled(&o->warn, "MoM reply of more than one frame: not forwarded (st timeout)");
         reply(o, c->dc, c->rid, c->dl_wall, ST_TIMEOUT, NULL);
     } else if (zmq_msg_size(&m[0]) > (size_t)o->cfg->max_frame_size) {
         metric_add(M_REQ_OVERSIZE, 1);
-        warn_throttled(o, "MoM reply of %zu bytes is larger than max_frame_size: not forwarded",
+        warn_throttled(&o->warn, "MoM reply of %zu bytes is larger than max_frame_size: not forwarded",
                        zmq_msg_size(&m[0]));
         reply(o, c->dc, c->rid, c->dl_wall, ST_OVERSIZE, NULL);
     } else {
@@ -290,6 +276,13 @@ static struct job *next_job(struct reqout *o)
 
 static void set_mom_down(struct reqout *o, int down)
 {
+    long long now = clock_mono_ms();
+    if (!down)
+        o->unwritable_since = 0;
+    else if (!o->unwritable_since)
+        o->unwritable_since = now;
+    if (down && now - o->unwritable_since < MOM_DOWN_AFTER_MS)
+        return;
     if (down != o->mom_down)
         log_msg(down ? LOG_LVL_WARN : LOG_LVL_INFO, "MoM request port %s: %s", o->cfg->master_ret,
                 down ? "not connected; requests wait until their deadline" : "connected");
@@ -405,7 +398,7 @@ static int flush_redis(struct reqout *o)
             return 0;
         }
         if (r->type == REDIS_REPLY_ERROR) {
-            warn_throttled(o, "redis refuses %s: %s", (int)k < nacks ? "an acknowledgement" : "a reply record",
+            warn_throttled(&o->warn, "redis refuses %s: %s", (int)k < nacks ? "an acknowledgement" : "a reply record",
                            r->str);
             if ((int)k < nacks)
                 acked = 0;

@@ -200,5 +200,10 @@ int main(int argc, char **argv)
     zmq_ctx_term(ctx);
     if (log) fclose(log);
     free(q);
+    for (size_t k = 0; k < map_n; k++) {
+        free(map[k].req);
+        free(map[k].rep);
+    }
+    free(map);
     return 0;
 }

@@ -133,8 +133,17 @@ int main(int argc, char **argv)
     fflush(stdout);
     fprintf(stderr, "zreqs: ok %ld mismatch %ld timeout %ld in %.3f s\n", ok, bad, lost,
             (now_us() - start) / 1e6);
-    for (long k = 0; k < nclients; k++)
+    for (long k = 0; k < nclients; k++) {
         zmq_close(cl[k].sock);
+        for (size_t i = 0; i < cl[k].n; i++) {
+            free(cl[k].r[i].hex);
+            free(cl[k].r[i].expect);
+        }
+        free(cl[k].r);
+    }
+    free(cl);
+    free(items);
+    free(who);
     zmq_ctx_term(ctx);
     return 0;
 }
