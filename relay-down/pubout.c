@@ -6,7 +6,8 @@
  * and syndics works as with a direct MoM.
  *
  * Delivery is tracked by a cursor (last stream ID handled) saved in
- * state_dir/pub.state after every batch; a restart resumes right after it.
+ * state_dir/pub.state after every batch (one pwrite into the file kept open,
+ * see statefile.h; fdatasync once a second); a restart resumes right after it.
  * The cursor is saved after the batch was handed to ZeroMQ, so a SIGKILL in
  * between can repeat that batch (Salt minions ignore a jid they have already
  * run) but never skip it. After a restart the backlog is held until as many
@@ -14,6 +15,7 @@
  * a PUB socket drops what it sends to nobody. */
 #include "pubout.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <string.h>
 
@@ -46,6 +48,8 @@ struct pubout {
     struct streamid cursor;
     uint64_t serial; /* of the record at the cursor, 0 if unknown */
     int subscribers, expected;
+    struct statefile sf;  /* state_dir/pub.state, open for the daemon's life */
+    int unsynced;         /* saved since the last fdatasync */
     long long synced_at;
     int state_error;      /* saving the cursor fails (log once) */
     uint64_t expired_run; /* expired records in the current run (one log line per run) */
@@ -53,19 +57,35 @@ struct pubout {
     int stop;
 };
 
+static void note_state_result(struct pubout *p, int rc)
+{
+    if ((rc < 0) != p->state_error)
+        log_msg(rc < 0 ? LOG_LVL_ERROR : LOG_LVL_INFO, "saving the cursor in %s/%s %s",
+                p->cfg->state_dir, STATE_FILE, rc < 0 ? "fails; a restart would resend" : "works again");
+    p->state_error = rc < 0;
+}
+
+/* Overwrite the state file's older slot (a pwrite, see statefile.h); with
+ * SYNC also make it durable. Called after every batch handed to ZeroMQ. */
 static void save_state(struct pubout *p, int sync)
 {
     char text[160], id[STREAMID_STRLEN];
     snprintf(text, sizeof text, "cursor %s\nserial %llu\nsubscribers %d\n",
              p->have_cursor ? streamid_format(p->cursor, id) : "none", (unsigned long long)p->serial,
              p->subscribers);
-    int rc = statefile_write(p->cfg->state_dir, STATE_FILE, text, sync);
-    if ((rc < 0) != p->state_error)
-        log_msg(rc < 0 ? LOG_LVL_ERROR : LOG_LVL_INFO, "saving the cursor in %s/%s %s",
-                p->cfg->state_dir, STATE_FILE, rc < 0 ? "fails; a restart would resend" : "works again");
-    p->state_error = rc < 0;
+    note_state_result(p, statefile_save(&p->sf, text, sync));
+    p->unsynced = !sync;
     if (sync)
         p->synced_at = clock_mono_ms();
+}
+
+/* Once a second: make the last save durable against power loss. */
+static void sync_state(struct pubout *p)
+{
+    if (p->unsynced)
+        note_state_result(p, statefile_sync(&p->sf));
+    p->unsynced = 0;
+    p->synced_at = clock_mono_ms();
 }
 
 /* Export the cursor for the DC report; NOW_WALL 0 when nothing was delivered. */
@@ -78,16 +98,18 @@ static void publish_cursor(struct pubout *p, long long now_wall)
         metric_set(M_DELIVERED_AT_MS, now_wall);
 }
 
+/* Open the state file; in stream mode take the cursor and subscriber count. */
 static int load_state(struct pubout *p)
 {
-    char text[512], v[64];
-    long n = statefile_read(p->cfg->state_dir, STATE_FILE, text, sizeof text);
-    if (n < 0) {
-        log_error("cannot read %s/%s", p->cfg->state_dir, STATE_FILE);
+    char text[STATEFILE_TEXT_MAX + 1], v[64];
+    if (statefile_open(&p->sf, p->cfg->state_dir, STATE_FILE, text, sizeof text) < 0) {
+        log_error("cannot open %s/%s: %s", p->cfg->state_dir, STATE_FILE,
+                  errno == EINVAL ? "no valid state in it; remove the file to start at the stream's end"
+                                  : strerror(errno));
         return -1;
     }
-    if (n == 0)
-        return 0;
+    if (p->channel_mode)
+        return 0; /* no cursor, and nothing to hold: PUBLISH has no backlog */
     if (statefile_get(text, "cursor", v, sizeof v) == 0 && strcmp(v, "none") != 0) {
         if (streamid_parse(v, strlen(v), &p->cursor) < 0) {
             log_error("%s/%s: bad cursor '%s'; remove the file to start at the stream's end",
@@ -336,7 +358,8 @@ static int pubout_open(struct pubout *p, struct part_ctx *ctx, zsock_t *pipe)
         key_pub_channel(p->key, p->cfg->cluster);
     else
         key_pub_stream(p->key, p->cfg->cluster);
-    if (!p->channel_mode && load_state(p) < 0)
+    p->sf.fd = -1;
+    if (load_state(p) < 0)
         return -1;
     save_state(p, 1);
     if (p->state_error)
@@ -361,8 +384,9 @@ static int pubout_open(struct pubout *p, struct part_ctx *ctx, zsock_t *pipe)
 
 static void pubout_close(struct pubout *p)
 {
-    if (p->state_error == 0 && p->cfg)
+    if (p->state_error == 0 && p->sf.fd >= 0)
         save_state(p, 1);
+    statefile_close(&p->sf);
     zactor_destroy(&p->monitor);
     zsock_destroy(&p->pub);
     rconn_destroy(&p->rc);
@@ -390,8 +414,8 @@ void pubout_actor(zsock_t *pipe, void *args)
             read_channel(&p);
         else
             read_stream(&p);
-        if (clock_mono_ms() - p.synced_at > SYNC_EVERY_MS && !p.channel_mode)
-            save_state(&p, 1);
+        if (clock_mono_ms() - p.synced_at > SYNC_EVERY_MS)
+            sync_state(&p);
     }
     end_expired_run(&p);
     zpoller_destroy(&poller);

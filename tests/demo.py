@@ -13,14 +13,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from test_pub import read_state  # noqa: E402
 
 
 def cursor(state_dir):
-    try:
-        with open(os.path.join(state_dir, "pub.state")) as f:
-            return dict(l.split(" ", 1) for l in f.read().split("\n") if " " in l).get("cursor", "?")
-    except OSError:
-        return "?"
+    return read_state(state_dir).get("cursor", "?")
 
 
 def follow(dc, proc, state_dir, counts):

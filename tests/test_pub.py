@@ -55,20 +55,26 @@ class Cluster:
         raise KeyError(key)
 
     def subscribers(self, dc):
-        try:
-            with open(os.path.join(self.dcs[dc].state, "pub.state")) as f:
-                for line in f:
-                    if line.startswith("subscribers "):
-                        return int(line.split()[1])
-        except FileNotFoundError:
-            pass
-        return 0
+        return int(read_state(self.dcs[dc].state).get("subscribers", 0))
 
     def subscribe(self, dc, *opts, expect=1):
         s = h.Sub(self.dcs[dc].endpoint, *opts)
         h.wait_until(lambda: self.subscribers(dc) >= expect, 10, "%s subscriber connected" % dc)
         time.sleep(0.2)  # the subscription message follows the handshake
         return s
+
+
+def read_state(state_dir):
+    """The newest slot of state_dir/pub.state (two 512-byte text slots, each
+    "seq N" then "key value" lines; proto/statefile.h) as a dict."""
+    try:
+        with open(os.path.join(state_dir, "pub.state")) as f:
+            data = f.read()
+    except FileNotFoundError:
+        return {}
+    slots = [dict(l.split(" ", 1) for l in data[i:i + 512].split("\n") if " " in l.strip())
+             for i in range(0, len(data), 512)]
+    return max(slots, key=lambda s: int(s.get("seq", -1)), default={})
 
 
 def numbers(lines):
