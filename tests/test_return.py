@@ -207,6 +207,22 @@ def test_registry_auth(tmp):
     check("pub" not in relay.down.log().lower() or "BEGIN" not in relay.down.log(), "key material in the log")
 
 
+def test_auth_paced(tmp):
+    """A burst of _auth requests reaches the MoM at auth_rate per second (burst: one second's worth)."""
+    auth = [(q, p) for q, p in wire_pairs() if b"_auth" in bytes.fromhex(q)]
+    mapfile = os.path.join(tmp, "map")
+    with open(mapfile, "w") as f:
+        f.write("%s %s\n" % auth[0])
+    relay = Relay(tmp, ["map", mapfile], timeout=30, up_extra={"auth_rate": 5})
+    n = 20
+    t0 = time.monotonic()
+    res, err = run_clients(relay.ret_ep, ["%d %s %s" % (i, auth[0][0], auth[0][1]) for i in range(n)], n, 20000)
+    took = time.monotonic() - t0
+    check([v for _, _, v, _ in res].count("ok") == n, "every _auth should be answered: %s" % err)
+    # 5 at once, then 15 more at 5/s: at least 3 s, and well under the unpaced minute
+    check(2.5 <= took < 10, "20 _auth at 5/s took %.2f s" % took)
+
+
 def test_kill_up_then_down(tmp):
     timeout = 3
     relay = Relay(tmp, ["echo", "--delay-ms", "5"], timeout=timeout)
