@@ -86,20 +86,21 @@ int redis_url_parse(const char *s, struct redis_url *u, char *err, size_t errlen
     memset(u, 0, sizeof *u);
     u->port = 6379;
     if (strncmp(s, "redis://", 8) != 0) {
-        seterr(err, errlen, "expected redis://[:password@]host[:port][/db], got '%s'", s);
+        seterr(err, errlen, "expected redis://[[user]:password@]host[:port][/db], got '%s'", s);
         return -1;
     }
     const char *p = s + 8;
     const char *at = strrchr(p, '@');
     if (at) {
-        const char *pw = (*p == ':') ? p + 1 : p; /* user part is ignored (no ACL users yet) */
-        if (*p != ':' && memchr(p, ':', (size_t)(at - p)))
-            pw = (const char *)memchr(p, ':', (size_t)(at - p)) + 1;
-        size_t n = (size_t)(at - pw);
-        if (n >= sizeof u->password) {
-            seterr(err, errlen, "redis password too long");
+        /* "user:password@" logs in as an ACL user, ":password@" as "default" */
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *pw = colon ? colon + 1 : p;
+        size_t ul = colon ? (size_t)(colon - p) : 0, n = (size_t)(at - pw);
+        if (n >= sizeof u->password || ul >= sizeof u->user) {
+            seterr(err, errlen, "redis user or password too long");
             return -1;
         }
+        memcpy(u->user, p, ul);
         memcpy(u->password, pw, n);
         p = at + 1;
     }

@@ -12,6 +12,7 @@ enum config_role { CONFIG_UP = 1, CONFIG_DOWN = 2 };
 struct redis_url {
     char host[256];
     int port;
+    char user[128]; /* "" = the default user */
     char password[256];
     int db;
 };
@@ -70,7 +71,7 @@ size_t config_key_count(void);
 const char *config_key_name(size_t i);
 int config_key_roles(size_t i);
 
-/* "redis://[:password@]host[:port][/db]" */
+/* "redis://[[user]:password@]host[:port][/db]" */
 int redis_url_parse(const char *s, struct redis_url *u, char *err, size_t errlen);
 
 #endif

@@ -58,7 +58,8 @@ static const char *handshake(struct rconn *rc, char *why, size_t len)
 {
     redisReply *r;
     if (rc->url.password[0]) {
-        r = redisCommand(rc->ctx, "AUTH %s", rc->url.password);
+        r = rc->url.user[0] ? redisCommand(rc->ctx, "AUTH %s %s", rc->url.user, rc->url.password)
+                            : redisCommand(rc->ctx, "AUTH %s", rc->url.password);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             snprintf(why, len, "AUTH failed: %s", r ? r->str : rc->ctx->errstr);
             freeReplyObject(r);

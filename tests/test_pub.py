@@ -266,6 +266,25 @@ def test_backlog_held_for_subscribers(tmp):
     h.check(numbers(sub.lines()) == list(range(20)), "held backlog not delivered in full")
 
 
+def test_redis_acl_user(tmp):
+    """redis://user:password@host logs in as that ACL user; a wrong password
+    is logged as an AUTH failure and retried, never a crash."""
+    r = h.Redis(tmp)
+    r.cli("ACL", "SETUSER", "relay", "on", ">s3cret", "~*", "&*", "+@all")
+    mom = "tcp://127.0.0.1:%d" % h.free_port()
+    url = "redis://relay:%s@127.0.0.1:%d"
+    up = h.Daemon("up", tmp, "up", cluster=CLUSTER, master_publish=mom,
+                  master_ret="tcp://127.0.0.1:%d" % h.free_port(), redis=url % ("s3cret", r.port)).start()
+    h.zpub(mom, "--gen", 3, "--size", 16)
+    h.wait_until(lambda: r.cli("XLEN", STREAM) == "3", 10, "3 entries stored as user relay")
+    bad = h.Daemon("up", tmp, "up-badpw", cluster=CLUSTER, master_publish=mom,
+                   master_ret="tcp://127.0.0.1:%d" % h.free_port(), redis=url % ("wrong", r.port))
+    bad.start(wait_ready=False)
+    bad.wait_log("AUTH failed", 10)
+    h.check("s3cret" not in bad.log() and "wrong" not in bad.log(), "a password reached the log")
+    h.check(up.term() == 0 and bad.term() == 0, "stop failed")
+
+
 def test_bad_config_exit_2(tmp):
     """A bad config exits 2 with one line naming file, line and key."""
     path = os.path.join(tmp, "bad.yaml")

@@ -159,7 +159,7 @@ UNIT_TEST(error_wrong_type_mode)
 UNIT_TEST(error_wrong_type_redis_url)
 {
     expect_error(CONFIG_UP, "redis: localhost:6379\n",
-                 "%F:1: key 'redis': expected redis://[:password@]host[:port][/db], got 'localhost:6379'");
+                 "%F:1: key 'redis': expected redis://[[user]:password@]host[:port][/db], got 'localhost:6379'");
     expect_error(CONFIG_DOWN, "redis_primary: redis://h:0\n",
                  "%F:1: key 'redis_primary': bad port in 'redis://h:0'");
 }
@@ -269,13 +269,24 @@ UNIT_TEST(redis_url_forms)
     url_ok("redis://h/", "h", 6379, "", 0);
     url_ok("redis://127.0.0.1:7000/15", "127.0.0.1", 7000, "", 15);
     url_ok("redis://:pw@h:1", "h", 1, "pw", 0);
-    url_ok("redis://user:pw@h", "h", 6379, "pw", 0);
+    url_ok("redis://user:pw@h", "h", 6379, "pw", 0); /* user: see redis_url_acl_user */
     url_ok("redis://:p@ss:w@rd@h:65535/3", "h", 65535, "p@ss:w@rd", 3);
+}
+
+UNIT_TEST(redis_url_acl_user)
+{
+    struct redis_url u;
+    char err[300] = "";
+    CHECK_INT(redis_url_parse("redis://relay:p:w@h:7/1", &u, err, sizeof err), 0);
+    CHECK_STR(u.user, "relay");
+    CHECK_STR(u.password, "p:w");
+    CHECK_INT(redis_url_parse("redis://:pw@h", &u, err, sizeof err), 0);
+    CHECK_STR(u.user, "");
 }
 
 UNIT_TEST(redis_url_errors)
 {
-    url_bad("http://h", "expected redis://[:password@]host[:port][/db], got 'http://h'");
+    url_bad("http://h", "expected redis://[[user]:password@]host[:port][/db], got 'http://h'");
     url_bad("redis://", "missing or too long host in 'redis://'");
     url_bad("redis://:6379", "missing or too long host in 'redis://:6379'");
     url_bad("redis://h:0", "bad port in 'redis://h:0'");
@@ -288,5 +299,5 @@ UNIT_TEST(redis_url_errors)
     char big[400] = "redis://:";
     memset(big + 9, 'p', 300);
     strcpy(big + 309, "@h");
-    url_bad(big, "redis password too long");
+    url_bad(big, "redis user or password too long");
 }
