@@ -8,9 +8,10 @@
  * Delivery is tracked by a cursor (last stream ID handled) saved in
  * state_dir/pub.state after every batch (one pwrite into the file kept open,
  * see statefile.h; fdatasync once a second); a restart resumes right after it.
- * The cursor is saved after the batch was handed to ZeroMQ, so a SIGKILL in
- * between can repeat that batch (Salt minions ignore a jid they have already
- * run) but never skip it. After a restart the backlog is held until as many
+ * A batch's cursor is saved when the next XREAD answers, not right after the
+ * batch was handed to ZeroMQ (whose I/O thread sends it a moment later), so a
+ * SIGKILL can repeat the last batch (Salt minions ignore a jid they have
+ * already run) but never skip it. After a restart the backlog is held until as many
  * subscribers as were connected before are back, or subscriber_grace passed:
  * a PUB socket drops what it sends to nobody. */
 #include "pubout.h"
@@ -47,6 +48,12 @@ struct pubout {
     int have_cursor;
     struct streamid cursor;
     uint64_t serial; /* of the record at the cursor, 0 if unknown */
+    /* The cursor as saved: one batch behind until the next XREAD answers,
+     * since ZeroMQ's I/O thread may still hold the last batch handed to it
+     * when the process is killed (so a kill repeats it, never skips it). */
+    int have_saved, behind;
+    struct streamid saved;
+    uint64_t saved_serial;
     int subscribers, expected;
     struct statefile sf;  /* state_dir/pub.state, open for the daemon's life */
     int unsynced;         /* saved since the last fdatasync */
@@ -66,17 +73,27 @@ static void note_state_result(struct pubout *p, int rc)
 }
 
 /* Overwrite the state file's older slot (a pwrite, see statefile.h); with
- * SYNC also make it durable. Called after every batch handed to ZeroMQ. */
+ * SYNC also make it durable. Called once per batch, and when the number of
+ * subscribers changes. */
 static void save_state(struct pubout *p, int sync)
 {
     char text[160], id[STREAMID_STRLEN];
     snprintf(text, sizeof text, "cursor %s\nserial %llu\nsubscribers %d\n",
-             p->have_cursor ? streamid_format(p->cursor, id) : "none", (unsigned long long)p->serial,
+             p->have_saved ? streamid_format(p->saved, id) : "none", (unsigned long long)p->saved_serial,
              p->subscribers);
     note_state_result(p, statefile_save(&p->sf, text, sync));
     p->unsynced = !sync;
     if (sync)
         p->synced_at = clock_mono_ms();
+}
+
+/* What was handed to ZeroMQ before now has left: the cursor may cover it. */
+static void cursor_left(struct pubout *p)
+{
+    p->have_saved = p->have_cursor;
+    p->saved = p->cursor;
+    p->saved_serial = p->serial;
+    p->behind = 0;
 }
 
 /* Once a second: make the last save durable against power loss. */
@@ -266,6 +283,7 @@ static int init_cursor(struct pubout *p)
     char id[STREAMID_STRLEN];
     log_info("no cursor in %s: starting at the end of the stream (%s)", p->cfg->state_dir,
              streamid_format(p->cursor, id));
+    cursor_left(p);
     save_state(p, 1);
     return 0;
 }
@@ -279,13 +297,17 @@ static void read_stream(struct pubout *p)
                                   READ_BLOCK_MS, p->key, streamid_format(p->cursor, id));
     if (!r)
         return;
+    if (p->behind) { /* the previous batch had a Redis round trip to leave */
+        cursor_left(p);
+        save_state(p, 0);
+    }
     int bad = 0;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
         r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
         const redisReply *entries = r->element[0]->element[1];
         for (size_t i = 0; i < entries->elements && !bad; i++)
             bad = handle_entry(p, entries->element[i]) < 0;
-        save_state(p, 0);
+        p->behind = entries->elements > 0;
     } else if (r->type != REDIS_REPLY_NIL) {
         bad = 1;
     }
@@ -361,6 +383,7 @@ static int pubout_open(struct pubout *p, struct part_ctx *ctx, zsock_t *pipe)
     p->sf.fd = -1;
     if (load_state(p) < 0)
         return -1;
+    cursor_left(p);
     save_state(p, 1);
     if (p->state_error)
         return -1;
@@ -384,6 +407,7 @@ static int pubout_open(struct pubout *p, struct part_ctx *ctx, zsock_t *pipe)
 
 static void pubout_close(struct pubout *p)
 {
+    cursor_left(p); /* a clean stop: ZeroMQ's linger sends what it still holds */
     if (p->state_error == 0 && p->sf.fd >= 0)
         save_state(p, 1);
     statefile_close(&p->sf);

@@ -2,16 +2,25 @@
  *
  * A SUB socket subscribed to everything on the MoM's publish port receives
  * each Salt publication (1 frame, or [topic, payload] with zmq_filtering).
- * Messages go into a bounded ring, then to Redis in pipelined batches:
+ * Messages go into a bounded ring, then to Redis, pipelined: up to
+ * INFLIGHT_MAX commands are written before their replies come back, and the
+ * replies are read when the Redis socket is readable, from the same poll loop
+ * that drains the SUB socket, so receiving, sending and Redis's work overlap.
+ * Replies come in order, each for the oldest slot in flight:
  *   stream mode:  XADD with an ID chosen here, so that a batch re-sent after a
  *                 lost connection is refused for entries Redis already has
  *                 ("equal or smaller" error) instead of being stored twice;
  *   channel mode: PUBLISH of the packed record (no replay, no dedup).
  * While Redis is unreachable the ring holds up to pub_buffer messages; past
  * that new publications are dropped and counted. The frames stay in their
- * zmq_msg_t from receipt to XADD: no copy of the payload is made here. */
+ * zmq_msg_t from receipt to XADD: no copy of the payload is made here.
+ * Memory bound: pub_buffer x (sizeof(struct slot), 176 bytes on 64-bit, plus
+ * the message's frames and allocator overhead), plus up to INFLIGHT_MAX
+ * formatted commands in hiredis's output buffer. */
 #include "pubin.h"
 
+#include <malloc.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -23,18 +32,26 @@
 #include "pubrec.h"
 #include "rconn.h"
 
-#define BATCH_MAX 512
+#define INFLIGHT_MAX 2048   /* commands written whose replies are awaited */
 #define DRAIN_MAX 1024      /* messages taken from the SUB socket per wakeup */
 #define STOP_FLUSH_MS 5000  /* how long a stop may spend storing the ring */
+#define REPLY_TIMEOUT_MS 2000 /* no reply for that long: the connection is dead */
+#define TRIM_AFTER 1000     /* buffered messages after which memory is given back */
+#define INLINE_FRAMES 2     /* Salt sends [payload] or [topic, payload] */
 
+/* One buffered message. Frames past INLINE_FRAMES (rare) live in MORE, so a
+ * slot of the pub_buffer-long ring stays small. */
 struct slot {
-    zmq_msg_t frame[PUBREC_MAX_FRAMES];
-    size_t nframes;
+    zmq_msg_t frame[INLINE_FRAMES];
+    zmq_msg_t *more; /* PUBREC_MAX_FRAMES - INLINE_FRAMES, or NULL */
     long long recv_ms;
-    int assigned; /* id/serial fixed at its first XADD, reused on retry */
     struct streamid id;
     uint64_t serial;
+    unsigned char nframes;
+    unsigned char assigned; /* id/serial fixed at its first XADD, reused on retry */
 };
+
+enum { EV_PIPE = 1, EV_SUB = 2, EV_MONITOR = 4, EV_REDIS = 8 };
 
 struct pubin {
     const struct config *cfg;
@@ -45,9 +62,14 @@ struct pubin {
     char key[KEY_MAX];
     struct slot *ring; /* calloc'd at full size: untouched pages cost no memory */
     size_t cap, head, count;
+    size_t peak;       /* most buffered since the ring was last empty */
     int synced;        /* last ID and serial read from the stream */
     struct streamid last;
     uint64_t serial;
+    redisContext *c;   /* while replies are awaited: the connection they come on */
+    size_t sent;       /* slots from the head written to Redis, replies awaited */
+    size_t skip;       /* replies to read and ignore (sent after a refused one) */
+    long long waiting_since; /* monotonic: last write into an idle pipe or last reply */
     int refusing;      /* Redis answers XADD with an error (log once) */
     long long retry_at;
     int dropping;      /* ring full (log once per episode) */
@@ -56,10 +78,17 @@ struct pubin {
 
 static struct slot *slot_at(struct pubin *p, size_t i) { return &p->ring[(p->head + i) % p->cap]; }
 
+static zmq_msg_t *slot_frame(struct slot *s, size_t i)
+{
+    return i < INLINE_FRAMES ? &s->frame[i] : &s->more[i - INLINE_FRAMES];
+}
+
 static void slot_release(struct slot *s)
 {
     for (size_t i = 0; i < s->nframes; i++)
-        zmq_msg_close(&s->frame[i]);
+        zmq_msg_close(slot_frame(s, i));
+    free(s->more);
+    s->more = NULL;
     s->nframes = 0;
     s->assigned = 0;
 }
@@ -70,6 +99,23 @@ static void ring_pop(struct pubin *p)
     p->head = (p->head + 1) % p->cap;
     p->count--;
     metric_set(M_PUB_BUFFERED, (int64_t)p->count);
+    if (!p->count && p->peak > TRIM_AFTER) {
+        /* A burst's frames were allocated by ZeroMQ's I/O thread and freed
+         * here; without a trim glibc keeps those pages for good. */
+        malloc_trim(0);
+        p->peak = 0;
+    }
+}
+
+/* Where frame N of the message being received goes: a slot frame, or TRASH
+ * past PUBREC_MAX_FRAMES (the message will be refused). NULL: out of memory. */
+static zmq_msg_t *frame_for(struct slot *s, size_t n, zmq_msg_t *trash)
+{
+    if (n >= PUBREC_MAX_FRAMES)
+        return trash;
+    if (n >= INLINE_FRAMES && !s->more)
+        s->more = malloc((PUBREC_MAX_FRAMES - INLINE_FRAMES) * sizeof *s->more);
+    return n >= INLINE_FRAMES && !s->more ? trash : slot_frame(s, n);
 }
 
 /* Receive one whole message into S. Returns 1, 0 if none is waiting, -1 if
@@ -78,31 +124,31 @@ static int receive_into(struct pubin *p, struct slot *s)
 {
     void *sock = zsock_resolve(p->sub);
     size_t n = 0, bytes = 0;
-    int bad = 0, more = 1;
+    int more = 1;
+    zmq_msg_t trash;
     while (more) {
-        zmq_msg_t *m = &s->frame[n < PUBREC_MAX_FRAMES ? n : PUBREC_MAX_FRAMES - 1];
-        if (n >= PUBREC_MAX_FRAMES) {
-            zmq_msg_close(m);
-            bad = 1;
-        }
+        zmq_msg_t *m = frame_for(s, n, &trash);
         zmq_msg_init(m);
-        if (zmq_msg_recv(m, sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+        int got = zmq_msg_recv(m, sock, n == 0 ? ZMQ_DONTWAIT : 0) >= 0;
+        bytes += zmq_msg_size(m);
+        more = got && zmq_msg_more(m);
+        if (m == &trash || !got)
             zmq_msg_close(m);
-            s->nframes = n < PUBREC_MAX_FRAMES ? n : PUBREC_MAX_FRAMES - 1;
+        else
+            s->nframes = (unsigned char)(n + 1);
+        if (!got) {
             slot_release(s);
             return n == 0 ? 0 : -1;
         }
-        bytes += zmq_msg_size(m);
-        more = zmq_msg_more(m);
-        if (n < PUBREC_MAX_FRAMES)
-            n++;
+        n++;
     }
-    s->nframes = n;
-    if (bad || bytes > (size_t)p->cfg->max_frame_size) {
+    if (n > s->nframes || bytes > (size_t)p->cfg->max_frame_size) {
         slot_release(s);
         metric_add(M_PUB_BAD, 1);
         log_warn("publication refused: %s (counted in pub_bad_frames_total)",
-                 bad ? "more than 8 frames" : "larger than max_frame_size");
+                 n > PUBREC_MAX_FRAMES ? "more than 8 frames"
+                 : n > s->nframes      ? "out of memory"
+                                       : "larger than max_frame_size");
         return -1;
     }
     metric_add(M_PUB_IN_MSGS, 1);
@@ -131,6 +177,7 @@ static void drain_sub(struct pubin *p)
             continue;
         }
         p->count++;
+        p->peak = p->count > p->peak ? p->count : p->peak;
         metric_set(M_PUB_BUFFERED, (int64_t)p->count);
         if (p->dropping && p->count < p->cap / 2) {
             log_info("publication buffer below half full again: no longer dropping");
@@ -173,8 +220,8 @@ static void append_one(struct pubin *p, struct slot *s, redisContext *c)
 {
     struct pubrec rec = {.id = s->id, .serial = s->serial, .nframes = s->nframes};
     for (size_t i = 0; i < s->nframes; i++) {
-        rec.frame[i] = zmq_msg_data(&s->frame[i]);
-        rec.len[i] = zmq_msg_size(&s->frame[i]);
+        rec.frame[i] = zmq_msg_data(slot_frame(s, i));
+        rec.len[i] = zmq_msg_size(slot_frame(s, i));
     }
     if (p->channel_mode) {
         size_t len;
@@ -198,16 +245,25 @@ static int judge_reply(const redisReply *r)
     return strstr(r->str, "equal or smaller") ? 0 : -1;
 }
 
-/* Store up to BATCH_MAX buffered messages in one pipeline round trip. */
-static void flush_batch(struct pubin *p)
+/* The connection broke: what was in flight stays buffered with its IDs. */
+static void fail_conn(struct pubin *p, const char *why)
 {
-    if (!p->count || clock_mono_ms() < p->retry_at)
+    rconn_fail(p->rc, why);
+    p->c = NULL;
+    p->sent = 0;
+    p->skip = 0;
+}
+
+/* Write the buffered messages not yet in flight, up to INFLIGHT_MAX. */
+static void send_more(struct pubin *p)
+{
+    if (p->sent == p->count || p->sent >= INFLIGHT_MAX || clock_mono_ms() < p->retry_at)
         return;
     redisContext *c = rconn_get(p->rc);
     if (!c || (!p->synced && sync_top(p) < 0))
         return;
-    size_t n = p->count < BATCH_MAX ? p->count : BATCH_MAX;
-    for (size_t i = 0; i < n; i++) {
+    size_t n = p->count < INFLIGHT_MAX ? p->count : INFLIGHT_MAX;
+    for (size_t i = p->sent; i < n; i++) {
         struct slot *s = slot_at(p, i);
         if (!s->assigned) {
             s->id = streamid_next(p->last, (uint64_t)s->recv_ms);
@@ -217,29 +273,107 @@ static void flush_batch(struct pubin *p)
         }
         append_one(p, s, c);
     }
-    int refused = 0;
-    for (size_t i = 0; i < n; i++) {
-        redisReply *r = rconn_reply(p->rc);
-        if (!r)
-            return; /* connection lost: the rest stay buffered with their IDs */
-        int verdict = judge_reply(r);
-        if (verdict < 0 && !refused) {
-            refused = 1;
-            if (!p->refusing)
-                log_error("redis refuses publications (%s); keeping them buffered and retrying", r->str);
-            p->refusing = 1;
-            p->retry_at = clock_mono_ms() + 1000;
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK) {
+            fail_conn(p, c->errstr[0] ? c->errstr : "write failed");
+            return;
         }
-        freeReplyObject(r);
-        if (refused)
-            continue; /* keep this and later messages for the retry */
+    if (!p->sent && !p->skip)
+        p->waiting_since = clock_mono_ms();
+    p->sent = n;
+    p->c = c;
+}
+
+/* A reply for the oldest slot in flight. A refusal keeps it and every later
+ * slot buffered for a retry in a second; the replies already on their way
+ * for those later slots are read and ignored (a stored one is refused as
+ * "equal or smaller" at the retry). */
+static void handle_reply(struct pubin *p, redisReply *r)
+{
+    p->waiting_since = clock_mono_ms();
+    int verdict = p->skip ? 0 : judge_reply(r);
+    if (p->skip) {
+        p->skip--;
+    } else if (verdict < 0) {
+        if (!p->refusing)
+            log_error("redis refuses publications (%s); keeping them buffered and retrying", r->str);
+        p->refusing = 1;
+        p->retry_at = clock_mono_ms() + 1000;
+        p->skip = p->sent - 1;
+        p->sent = 0;
+    } else {
         metric_add(verdict ? M_PUB_STORED : M_PUB_DUP_SKIPPED, 1);
         ring_pop(p);
-    }
-    if (!refused && p->refusing) {
-        log_info("redis accepts publications again");
+        p->sent--;
+        if (p->refusing)
+            log_info("redis accepts publications again");
         p->refusing = 0;
     }
+    freeReplyObject(r);
+    if (!p->sent && !p->skip)
+        p->c = NULL;
+}
+
+/* The Redis socket is readable: take every complete reply. */
+static void read_replies(struct pubin *p)
+{
+    redisContext *c = p->c;
+    if (redisBufferRead(c) != REDIS_OK) {
+        fail_conn(p, c->errstr[0] ? c->errstr : "read failed");
+        return;
+    }
+    void *r = NULL;
+    while (p->c && redisGetReplyFromReader(c, &r) == REDIS_OK && r) {
+        handle_reply(p, r);
+        r = NULL;
+    }
+    if (c->err)
+        fail_conn(p, c->errstr);
+}
+
+static void check_stalled(struct pubin *p)
+{
+    if (p->c && clock_mono_ms() - p->waiting_since > REPLY_TIMEOUT_MS)
+        fail_conn(p, "no reply within 2 s");
+}
+
+/* Wait up to TIMEOUT ms for the actor pipe, the SUB socket and the monitor
+ * (only if PIPE is given) and, while replies are awaited, the Redis socket. */
+static int wait_events(struct pubin *p, zsock_t *pipe, int timeout)
+{
+    zmq_pollitem_t it[4];
+    int bit[4], n = 0;
+    if (pipe) {
+        it[n] = (zmq_pollitem_t){zsock_resolve(pipe), 0, ZMQ_POLLIN, 0};
+        bit[n++] = EV_PIPE;
+        it[n] = (zmq_pollitem_t){zsock_resolve(p->sub), 0, ZMQ_POLLIN, 0};
+        bit[n++] = EV_SUB;
+        it[n] = (zmq_pollitem_t){zsock_resolve(p->monitor), 0, ZMQ_POLLIN, 0};
+        bit[n++] = EV_MONITOR;
+    }
+    if (p->c) {
+        it[n] = (zmq_pollitem_t){NULL, p->c->fd, ZMQ_POLLIN, 0};
+        bit[n++] = EV_REDIS;
+    }
+    if (!n) {
+        zclock_sleep(timeout);
+        return 0;
+    }
+    int ev = 0;
+    if (zmq_poll(it, n, timeout) > 0)
+        for (int i = 0; i < n; i++)
+            ev |= it[i].revents & ZMQ_POLLIN ? bit[i] : 0;
+    return ev;
+}
+
+/* Move publications towards Redis: replies first (they free ring slots). */
+static void pump(struct pubin *p, int ev)
+{
+    if (ev & EV_REDIS)
+        read_replies(p);
+    check_stalled(p);
+    send_more(p);
 }
 
 static void note_monitor_event(struct pubin *p)
@@ -311,13 +445,21 @@ static void flush_before_stop(struct pubin *p)
 {
     long long until = clock_mono_ms() + STOP_FLUSH_MS;
     drain_sub(p);
-    while (p->count && clock_mono_ms() < until) {
-        flush_batch(p);
-        if (p->count)
-            zclock_sleep(50);
-    }
+    send_more(p);
+    while (p->count && clock_mono_ms() < until)
+        pump(p, wait_events(p, NULL, 50));
     if (p->count)
         log_error("stopping with %zu publications not stored in Redis (lost)", p->count);
+}
+
+static int loop_timeout(const struct pubin *p)
+{
+    if (p->c)
+        return 100; /* replies awaited: the Redis socket wakes us, this checks for a stall */
+    if (!p->count)
+        return 1000;
+    int retry = rconn_retry_in_ms(p->rc);
+    return retry > 0 ? retry : 10;
 }
 
 void pubin_actor(zsock_t *pipe, void *args)
@@ -330,22 +472,17 @@ void pubin_actor(zsock_t *pipe, void *args)
         pubin_close(&p);
         return;
     }
-    zpoller_t *poller = zpoller_new(pipe, p.sub, p.monitor, NULL);
-    zpoller_set_nonstop(poller, true); /* the main thread decides when to stop */
     for (;;) {
-        int timeout = p.count ? (rconn_retry_in_ms(p.rc) > 0 ? rconn_retry_in_ms(p.rc) : 10) : 1000;
-        void *which = zpoller_wait(poller, timeout);
+        int ev = wait_events(&p, pipe, loop_timeout(&p));
         part_alive(ctx, clock_mono_ms());
-        if (which == pipe && part_stop_requested(pipe))
-            break;
-        else if (which == p.monitor) {
+        if ((ev & EV_PIPE) && part_stop_requested(pipe))
+            break; /* the main thread decides when to stop */
+        if (ev & EV_MONITOR)
             note_monitor_event(&p);
-        } else if (which == p.sub) {
+        if (ev & EV_SUB)
             drain_sub(&p);
-        }
-        flush_batch(&p);
+        pump(&p, ev);
     }
     flush_before_stop(&p);
-    zpoller_destroy(&poller);
     pubin_close(&p);
 }
