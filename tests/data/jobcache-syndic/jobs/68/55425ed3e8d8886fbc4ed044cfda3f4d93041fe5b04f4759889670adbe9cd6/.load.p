@@ -1,0 +1,1 @@
+ä£cmdßpublish£tgt°*£fun©test.ping£argê®tgt_type§glob£ret†£jid¥20261122113807872515¶kwargsÅ§user§root§user§rootßMinionsë®low1.dc1

@@ -1,0 +1,1 @@
+•§db1.dc2§direct1¤syn1¨web1.dc1¨web2.dc1
