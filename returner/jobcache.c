@@ -106,6 +106,33 @@ void job_free(struct job *job)
 {
     idset_free(&job->expected);
     idset_free(&job->returned);
+    for (size_t i = 0; i < job->ntiers; i++) {
+        free(job->tiers[i].syndic);
+        idset_free(&job->tiers[i].minions);
+    }
+    free(job->tiers);
+    job->tiers = NULL;
+    job->ntiers = job->tiers_cap = 0;
+}
+
+static int cmp_tier(const void *a, const void *b)
+{
+    return strcmp(((const struct tier *)a)->syndic, ((const struct tier *)b)->syndic);
+}
+
+long job_tier_named(const struct job *job, const char *id)
+{
+    const struct tier key = {.syndic = (char *)id};
+    const struct tier *t = job->ntiers ? bsearch(&key, job->tiers, job->ntiers, sizeof key, cmp_tier) : NULL;
+    return t ? t - job->tiers : -1;
+}
+
+long job_tier_of(const struct job *job, const char *id)
+{
+    for (size_t i = 0; i < job->ntiers; i++)
+        if (idset_has(&job->tiers[i].minions, id))
+            return (long)i;
+    return -1;
 }
 
 /* ---- msgpack */
@@ -217,12 +244,18 @@ static const char *obj_bytes(const msgpack_object *o, size_t *len)
     return NULL;
 }
 
+/* Whether LEN bytes at S can be a minion (or syndic) id. */
+static int id_usable(const char *s, size_t len)
+{
+    return s && len > 0 && len < MINION_ID_MAX && !memchr(s, '\0', len) && !memchr(s, '/', len);
+}
+
 /* A minion id as a C string, or NULL if it cannot be one. */
 static const char *obj_id(const msgpack_object *o, char *buf)
 {
     size_t len;
     const char *s = obj_bytes(o, &len);
-    if (!s || len == 0 || len >= MINION_ID_MAX || memchr(s, '\0', len) || memchr(s, '/', len))
+    if (!id_usable(s, len))
         return NULL;
     memcpy(buf, s, len);
     buf[len] = '\0';
@@ -357,6 +390,58 @@ static int is_file(const char *dir, const char *name, const char *name2)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* A new tier for syndic ID (LEN bytes), or NULL when out of memory. */
+static struct tier *add_tier(struct job *job, const char *id, size_t len)
+{
+    if (job->ntiers == job->tiers_cap) {
+        size_t cap = job->tiers_cap ? job->tiers_cap * 2 : 4;
+        struct tier *t = realloc(job->tiers, cap * sizeof *t);
+        if (!t)
+            return NULL;
+        job->tiers = t;
+        job->tiers_cap = cap;
+    }
+    struct tier *t = &job->tiers[job->ntiers];
+    memset(t, 0, sizeof *t);
+    if (!(t->syndic = strndup(id, len)))
+        return NULL;
+    job->ntiers++;
+    return t;
+}
+
+/* The list of expected ids to fill from file NAME (N bytes): the MoM's own
+ * (.minions.p) or a new tier's (.minions.<syndic>.p). NULL when out of memory. */
+static struct idset *list_for(struct job *job, const char *dir, const char *name, size_t n)
+{
+    if (n == 10)
+        return &job->expected;
+    if (!id_usable(name + 9, n - 11)) {
+        fprintf(stderr, "saltrelay-status: %s/%s: no usable syndic id in the name; its minions are counted "
+                "without a syndic\n", dir, name);
+        return &job->expected;
+    }
+    struct tier *t = add_tier(job, name + 9, n - 11);
+    return t ? &t->minions : NULL;
+}
+
+/* Read DIR/NAME, a .minions*.p file: 1 read, 0 unreadable (named on stderr), -1 out of memory. */
+static int read_list(const char *dir, const char *name, size_t n, struct job *job)
+{
+    char path[PATH_LEN + 260], why[sizeof path + 100];
+    struct idset *set = list_for(job, dir, name, n);
+    if (!set)
+        return -1;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (read_minions(path, set, why, sizeof why) < 0) {
+        fprintf(stderr, "saltrelay-status: %s; its minions are not counted\n", why);
+        return 0;
+    }
+    for (size_t i = 0; set != &job->expected && i < set->n; i++)
+        if (idset_add(&job->expected, set->ids[i]) < 0)
+            return -1;
+    return 1;
+}
+
 /* Expected ids from .minions.p and .minions.<syndic>.p; returned ones from <id>/return.p. */
 static int scan_job_dir(const char *dir, struct job *job, char *err, size_t errlen)
 {
@@ -369,14 +454,13 @@ static int scan_job_dir(const char *dir, struct job *job, char *err, size_t errl
     int rc = 0, lists = 0;
     while (rc == 0 && (e = readdir(d))) {
         size_t n = strlen(e->d_name);
-        char path[PATH_LEN + sizeof e->d_name + 2];
         if (!strncmp(e->d_name, ".minions.", 9) && n >= 10 && !strcmp(e->d_name + n - 2, ".p")) {
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            char why[sizeof path + 100];
-            if (read_minions(path, &job->expected, why, sizeof why) == 0)
-                lists++;
-            else
-                fprintf(stderr, "saltrelay-status: %s; its minions are not counted\n", why);
+            int got = read_list(dir, e->d_name, n, job);
+            lists += got > 0;
+            if (got < 0) {
+                snprintf(err, errlen, "%s: out of memory", dir);
+                rc = -1;
+            }
         } else if (e->d_name[0] != '.' && n < MINION_ID_MAX && is_file(dir, e->d_name, "return.p")) {
             rc = idset_add(&job->returned, e->d_name);
         }
@@ -407,5 +491,9 @@ int jobcache_load(const char *jobs_dir, const char *jid, struct job *job, char *
         return -1;
     idset_finish(&job->expected);
     idset_finish(&job->returned);
+    for (size_t i = 0; i < job->ntiers; i++)
+        idset_finish(&job->tiers[i].minions);
+    if (job->ntiers)
+        qsort(job->tiers, job->ntiers, sizeof *job->tiers, cmp_tier);
     return 0;
 }

@@ -24,12 +24,22 @@ struct idset {
     size_t n, cap;
 };
 
+/* The minions one syndic reported for its tier, from .minions.<syndic>.p:
+ * the syndic's id is the file's name part, its minions are also in
+ * job.expected. */
+struct tier {
+    char *syndic;
+    struct idset minions;
+};
+
 struct job {
     char jid[JID_MAX];
     char fun[128]; /* printable; "" if the load did not say */
     char tgt[256];
     int nocache;
     struct idset expected, returned;
+    struct tier *tiers; /* sorted by syndic id */
+    size_t ntiers, tiers_cap;
 };
 
 /* A Salt jid: 20 digits (YYYYMMDDhhmmssffffff), optionally "_<digits>". */
@@ -43,6 +53,11 @@ long long jid_time_ms(const char *jid);
  * sense (a damaged .minions.<syndic>.p), fatal otherwise. */
 int jobcache_load(const char *jobs_dir, const char *jid, struct job *job, char *err, size_t errlen);
 void job_free(struct job *job);
+/* Index into job->tiers of the syndic whose list names ID (the first by
+ * syndic id if several do), or -1. */
+long job_tier_of(const struct job *job, const char *id);
+/* Index into job->tiers of syndic ID, or -1. */
+long job_tier_named(const struct job *job, const char *id);
 /* Parse the content of a .minions*.p file into SET; BAD counts entries that
  * are no usable minion id (skipped). -1 unless BUF is a msgpack list.
  * Separate from jobcache_load so that it can be fuzzed. */

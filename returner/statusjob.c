@@ -5,7 +5,14 @@
  * each minion's DC from the minion registry saltrelay-down keeps (hash
  * key_minion: dc, first_auth, last_auth, last_request); whether that DC got
  * the job from its report (dcstate.h): a DC whose delivered cursor is older
- * than the jid's time, or that is stale, has not delivered it. */
+ * than the jid's time, or that is stale, has not delivered it.
+ *
+ * Behind a syndic (a salt-syndic talking to a saltrelay-down), the minions
+ * the syndic listed for its tier (.minions.<syndic>.p) authenticate at the
+ * lower master, not through the relay: one that is not in the registry
+ * takes the DC of its syndic, which authenticates through the relay like a
+ * minion. The syndic's own id, which Salt expects but which never returns,
+ * is not counted unless it returned; the syndic table says so. */
 #include "status.h"
 
 #include <stdlib.h>
@@ -19,16 +26,25 @@
 
 #define NO_DC "(unknown)"
 
-enum reason { R_NONE, R_NOT_DELIVERED, R_NEVER_SEEN, R_NO_RETURN };
-static const char *const reason_text[] = {"", "DC not delivered", "never seen by its relay", "no return"};
+enum reason { R_NONE, R_NOT_DELIVERED, R_NEVER_SEEN, R_SYNDIC_NEVER_SEEN, R_NO_RETURN };
+static const char *const reason_text[] = {"", "DC not delivered", "never seen by its relay",
+                                          "syndic never seen by its relay", "no return"};
 
 struct minion {
     const char *id;
     int expected, returned;
-    char dc[DC_NAME_MAX]; /* "" if the registry does not know it */
+    char dc[DC_NAME_MAX]; /* "" if neither the registry nor its syndic tell */
     int dc_index;         /* into the DC table, -1 for NO_DC */
+    long tier;            /* into job.tiers: the syndic that listed it, -1 if none */
     enum reason reason;
-    char detail[96];
+    char detail[160];     /* tables show the first TABLE_CELL bytes, --json all */
+};
+
+/* A syndic of the job (one per job.tiers entry). */
+struct syndic {
+    char dc[DC_NAME_MAX]; /* from its own registry entry, "" if none */
+    long expected, returned, missing;
+    int own_id_dropped;   /* Salt expected its id, it did not return: not counted */
 };
 
 struct job_dc {
@@ -43,16 +59,29 @@ struct accounting {
     long long jid_ms, now_ms;
     struct minion *m;
     size_t nm;
+    struct syndic *syn; /* job.ntiers of them */
     struct job_dc dcs[STATUS_MAX_DCS + 1]; /* the last: NO_DC */
     int ndcs;
 };
+
+/* A syndic's own id that Salt expected and that did not return is no
+ * missing minion: not counted, noted in its syndic's row. */
+static void drop_syndic_id(struct accounting *a, struct minion *m)
+{
+    long s = job_tier_named(&a->job, m->id);
+    if (s < 0 || !m->expected || m->returned)
+        return;
+    m->expected = 0;
+    a->syn[s].own_id_dropped = 1;
+}
 
 /* Merge the two sorted id sets into one row per minion. */
 static int collect_minions(struct accounting *a)
 {
     const struct idset *e = &a->job.expected, *r = &a->job.returned;
     a->m = calloc(e->n + r->n + 1, sizeof *a->m);
-    if (!a->m)
+    a->syn = calloc(a->job.ntiers + 1, sizeof *a->syn);
+    if (!a->m || !a->syn)
         return -1;
     size_t i = 0, j = 0;
     while (i < e->n || j < r->n) {
@@ -61,17 +90,21 @@ static int collect_minions(struct accounting *a)
         m->id = c <= 0 ? e->ids[i] : r->ids[j];
         m->expected = c <= 0;
         m->returned = c >= 0;
+        m->tier = job_tier_of(&a->job, m->id);
+        drop_syndic_id(a, m);
         i += c <= 0;
         j += c >= 0;
     }
     return 0;
 }
 
-/* Keep the registry's answer for M: its DC, if it ever authenticated or asked. */
-static void take_registry(struct minion *m, const redisReply *r)
+/* The registry's answer for ID into DC_OUT: its DC, if it ever authenticated or asked. */
+static void take_registry(const char *id, char dc_out[DC_NAME_MAX], const redisReply *r)
 {
+    char esc[TABLE_CELL];
+    const char *shown = printable(id, strlen(id), esc, sizeof esc);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
-        fprintf(stderr, "saltrelay-status: registry entry of minion %s: unexpected reply\n", m->id);
+        fprintf(stderr, "saltrelay-status: registry entry of minion %s: unexpected reply\n", shown);
         return;
     }
     const redisReply *dc = r->element[0];
@@ -84,28 +117,41 @@ static void take_registry(struct minion *m, const redisReply *r)
     if (dc->len < sizeof name)
         memcpy(name, dc->str, dc->len);
     if (dc->len >= sizeof name || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != dc->len || !dc->len)
-        fprintf(stderr, "saltrelay-status: registry entry of minion %s: invalid DC name; ignored\n", m->id);
+        fprintf(stderr, "saltrelay-status: registry entry of minion %s: invalid DC name; ignored\n", shown);
     else
-        memcpy(m->dc, name, sizeof name);
+        memcpy(dc_out, name, sizeof name);
 }
 
-/* One pipelined HMGET per minion. -1 if Redis failed. */
+/* The I-th id to look up: the minions, then the syndics. */
+static const char *lookup_id(const struct accounting *a, size_t i, char **dc_out)
+{
+    if (i < a->nm) {
+        *dc_out = a->m[i].dc;
+        return a->m[i].id;
+    }
+    *dc_out = a->syn[i - a->nm].dc;
+    return a->job.tiers[i - a->nm].syndic;
+}
+
+/* One pipelined HMGET per minion and per syndic. -1 if Redis failed. */
 static int lookup_registry(struct accounting *a)
 {
     redisContext *c = rconn_get(a->o->rc);
     if (!c)
         return -1;
-    char key[KEY_MAX];
-    for (size_t i = 0; i < a->nm; i++) {
-        if (key_minion(key, a->o->cfg->cluster, a->m[i].id) >= KEY_MAX)
+    char key[KEY_MAX], *dc;
+    size_t n = a->nm + a->job.ntiers;
+    for (size_t i = 0; i < n; i++) {
+        if (key_minion(key, a->o->cfg->cluster, lookup_id(a, i, &dc)) >= KEY_MAX)
             key[0] = '\0'; /* too long for a key: the relay cannot have recorded it either */
         redisAppendCommand(c, "HMGET %s dc first_auth last_auth last_request", key);
     }
-    for (size_t i = 0; i < a->nm; i++) {
+    for (size_t i = 0; i < n; i++) {
         redisReply *r = rconn_reply(a->o->rc);
         if (!r)
             return -1;
-        take_registry(&a->m[i], r);
+        const char *id = lookup_id(a, i, &dc);
+        take_registry(id, dc, r);
         freeReplyObject(r);
     }
     return 0;
@@ -127,25 +173,54 @@ static int dc_slot(struct accounting *a, const char *name)
     return a->ndcs++;
 }
 
+/* "behind syndic X, " for a minion a syndic listed, else "". */
+static const char *syndic_prefix(const struct accounting *a, const struct minion *m, char *buf, size_t len)
+{
+    char esc[40];
+    const char *s = m->tier < 0 ? NULL : a->job.tiers[m->tier].syndic;
+    if (!s)
+        return "";
+    snprintf(buf, len, "behind syndic %s, ", printable(s, strlen(s), esc, sizeof esc));
+    return buf;
+}
+
 static void explain(struct accounting *a, struct minion *m)
 {
+    char via[64];
+    const char *p = syndic_prefix(a, m, via, sizeof via);
     if (m->dc_index < 0) {
-        m->reason = R_NEVER_SEEN;
-        snprintf(m->detail, sizeof m->detail, "no _auth or request in the registry");
+        int syndic_unseen = m->tier >= 0 && !a->syn[m->tier].dc[0];
+        m->reason = syndic_unseen ? R_SYNDIC_NEVER_SEEN : R_NEVER_SEEN;
+        snprintf(m->detail, sizeof m->detail, "%sno _auth or request %sin the registry", p,
+                 syndic_unseen ? "from the syndic " : "");
         return;
     }
     const struct job_dc *d = &a->dcs[m->dc_index];
     if (d->delivered) {
         m->reason = R_NO_RETURN;
-        snprintf(m->detail, sizeof m->detail, "job sent %.1f s ago", (a->now_ms - a->jid_ms) / 1000.0);
+        snprintf(m->detail, sizeof m->detail, "%sjob sent %.1f s ago", p, (a->now_ms - a->jid_ms) / 1000.0);
     } else {
         m->reason = R_NOT_DELIVERED;
         if (d->st.stale)
-            snprintf(m->detail, sizeof m->detail, "DC stale: %s", d->st.reported ? "no report for a while" : "never reported");
+            snprintf(m->detail, sizeof m->detail, "%sDC stale: %s", p,
+                     d->st.reported ? "no report for a while" : "never reported");
         else
-            snprintf(m->detail, sizeof m->detail, "DC cursor %.1f s older than the job",
+            snprintf(m->detail, sizeof m->detail, "%sDC cursor %.1f s older than the job", p,
                      (a->jid_ms - (long long)d->st.cursor.ms) / 1000.0);
     }
+}
+
+/* A minion of a syndic's tier that the registry does not know is in its syndic's DC. */
+static void count_tier(struct accounting *a, struct minion *m)
+{
+    if (m->tier < 0)
+        return;
+    struct syndic *s = &a->syn[m->tier];
+    if (!m->dc[0])
+        memcpy(m->dc, s->dc, sizeof m->dc);
+    s->expected += m->expected;
+    s->returned += m->returned;
+    s->missing += m->expected && !m->returned;
 }
 
 /* DC of every minion, the counts per DC, and the reason of each missing one. */
@@ -153,6 +228,7 @@ static int account(struct accounting *a)
 {
     for (size_t i = 0; i < a->nm; i++) {
         struct minion *m = &a->m[i];
+        count_tier(a, m);
         m->dc_index = dc_slot(a, m->dc);
         if (m->dc_index == -2)
             return -1;
@@ -212,6 +288,35 @@ static void print_dc_table(const struct accounting *a)
     table_free(&t);
 }
 
+static const char *syndic_note(const struct syndic *s)
+{
+    static const char *const notes[] = {"", "own id not counted (a syndic never returns)", "never seen by its relay",
+                                        "never seen by its relay; own id not counted"};
+    return notes[s->own_id_dropped + 2 * !s->dc[0]];
+}
+
+static void print_syndic_table(const struct accounting *a)
+{
+    static const char *const heads[] = {"SYNDIC", "DC", "EXPECTED", "RETURNED", "MISSING", "NOTE", NULL};
+    struct table t;
+    char id[TABLE_CELL];
+    table_init(&t, heads);
+    for (size_t i = 0; i < a->job.ntiers; i++) {
+        const struct syndic *s = &a->syn[i];
+        const char *name = a->job.tiers[i].syndic;
+        table_row(&t, s->missing || !s->dc[0] ? HEALTH_WARN : HEALTH_OK);
+        table_cell(&t, "%s", printable(name, strlen(name), id, sizeof id));
+        table_cell(&t, "%s", s->dc[0] ? s->dc : NO_DC);
+        table_cell(&t, "%ld", s->expected);
+        table_cell(&t, "%ld", s->returned);
+        table_cell(&t, "%ld", s->missing);
+        table_cell(&t, "%s", syndic_note(s));
+    }
+    if (t.nrows)
+        table_print(&t, stdout, a->o->colour);
+    table_free(&t);
+}
+
 static void print_missing_table(const struct accounting *a)
 {
     static const char *const heads[] = {"MISSING MINION", "DC", "REASON", "DETAIL", NULL};
@@ -241,7 +346,33 @@ static void print_text(const struct accounting *a)
            count_of(a, 0), count_of(a, 1), missing_of(a),
            a->job.nocache ? " (job ran with nocache: returns are not in the job cache)" : "");
     print_dc_table(a);
+    print_syndic_table(a);
     print_missing_table(a);
+}
+
+/* ", "KEY": "S"" with S escaped, or null when S is NULL or "". */
+static void json_field(const char *key, const char *s)
+{
+    printf(", \"%s\": ", key);
+    if (s && *s)
+        json_string(stdout, s, strlen(s));
+    else
+        printf("null");
+}
+
+static void print_json_syndics(const struct accounting *a)
+{
+    const char *sep = "\n";
+    printf("],\n \"syndics\": [");
+    for (size_t i = 0; i < a->job.ntiers; i++) {
+        const struct syndic *s = &a->syn[i];
+        printf("%s  {\"syndic\": ", sep);
+        json_string(stdout, a->job.tiers[i].syndic, strlen(a->job.tiers[i].syndic));
+        json_field("dc", s->dc);
+        printf(", \"expected\": %ld, \"returned\": %ld, \"missing\": %ld, \"own_id_not_counted\": %s}", s->expected,
+               s->returned, s->missing, s->own_id_dropped ? "true" : "false");
+        sep = ",\n";
+    }
 }
 
 static void print_json(const struct accounting *a)
@@ -262,6 +393,7 @@ static void print_json(const struct accounting *a)
                i == a->ndcs ? "null" : d->delivered ? "true" : "false");
         sep = ",\n";
     }
+    print_json_syndics(a);
     printf("],\n \"missing_minions\": [");
     sep = "\n";
     for (size_t i = 0; i < a->nm; i++) {
@@ -270,7 +402,8 @@ static void print_json(const struct accounting *a)
             continue;
         printf("%s  {\"minion\": ", sep);
         json_string(stdout, m->id, strlen(m->id));
-        printf(m->dc[0] ? ", \"dc\": \"%s\"" : ", \"dc\": null%s", m->dc);
+        json_field("dc", m->dc);
+        json_field("syndic", m->tier < 0 ? NULL : a->job.tiers[m->tier].syndic);
         printf(", \"reason\": \"%s\", \"detail\": ", reason_text[m->reason]);
         json_string(stdout, m->detail, strlen(m->detail));
         printf("}");
@@ -303,6 +436,7 @@ int status_job(const struct status_opts *o, const char *jid)
         rc = missing_of(&a) ? 1 : 0;
     }
     free(a.m);
+    free(a.syn);
     job_free(&a.job);
     return rc;
 }

@@ -229,6 +229,71 @@ def test_job_accounting(tmp):
                 "db2.dc2         dc2  DC not delivered" in text, "text output:\n" + text)
 
 
+def test_job_syndic(tmp):
+    """Tiered mode (real Salt 3008 job cache, tests/data/jobcache-syndic): the
+    syndic's minion low1.dc1 is not in the registry and takes dc1 from syndic
+    syn1's entry; syn1's own id, which never returns, is not counted."""
+    src = os.path.join(DATA, "jobcache-syndic", "jobs")
+    jobs = os.path.join(tmp, "jobs")
+    shutil.copytree(src, jobs)
+    jobdir = os.path.dirname(glob.glob(os.path.join(jobs, "*", "*", "jid"))[0])
+    with open(os.path.join(jobdir, "jid")) as f:
+        jid = f.read().strip()
+    fx = JobFixture(tmp, jobs)
+    t = jid_ms(jid)
+    fx.dc("dc1", t + 500)
+    fx.dc("dc2", t + 500)
+    for m, dc in (("web1.dc1", "dc1"), ("web2.dc1", "dc1"), ("db1.dc2", "dc2"), ("syn1", "dc1")):
+        fx.minion(m, dc)
+    rc, doc, err = fx.job(jid)
+    h.check(rc == 1 and (doc["expected"], doc["returned"], doc["missing"]) == (5, 4, 1), "%r %s" % (doc, err))
+    h.check(reasons(doc) == {"web2.dc1": "no return"}, "only the stopped minion: %r" % doc)
+    per_dc = {d["name"]: (d["expected"], d["returned"], d["missing"]) for d in doc["dcs"]}
+    h.check(per_dc == {"dc1": (3, 2, 1), "dc2": (1, 1, 0), "(unknown)": (1, 1, 0)}, "per DC: %r" % per_dc)
+    h.check(doc["syndics"] == [{"syndic": "syn1", "dc": "dc1", "expected": 1, "returned": 1, "missing": 0,
+                                "own_id_not_counted": True}], "syndics: %r" % doc["syndics"])
+
+    os.remove(os.path.join(jobdir, "low1.dc1", "return.p"))  # the variant: low1.dc1 did not return
+    rc, doc, err = fx.job(jid)
+    low = {m["minion"]: m for m in doc["missing_minions"]}["low1.dc1"]
+    h.check(rc == 1 and (doc["expected"], doc["returned"], doc["missing"]) == (5, 3, 2), "%r %s" % (doc, err))
+    h.check(low["dc"] == "dc1" and low["syndic"] == "syn1" and low["reason"] == "no return" and
+            low["detail"].startswith("behind syndic syn1, job sent"), "low1.dc1: %r" % low)
+    h.check(doc["syndics"][0]["missing"] == 1, "syndic row: %r" % doc["syndics"])
+    r = subprocess.run([STATUS, "-c", fx.cfg, "job", jid], capture_output=True, timeout=30)
+    text = r.stdout.decode()
+    h.check(r.returncode == 1 and "expected 5, returned 3, missing 2" in text and
+            "low1.dc1        dc1  no return  behind syndic syn1, job sent" in text and
+            "syn1    dc1  1         0         1        own id not counted" in text, "text output:\n" + text)
+
+    fx.dc("dc1", t + 500, report_age_s=60)  # dc1's relay went silent
+    rc, doc, err = fx.job(jid)
+    low = {m["minion"]: m for m in doc["missing_minions"]}["low1.dc1"]
+    h.check(low["reason"] == "DC not delivered" and low["dc"] == "dc1" and
+            low["detail"] == "behind syndic syn1, DC stale: no report for a while", "dc1 stale: %r" % low)
+
+    fx.dc("dc1", t + 500)
+    fx.redis.cli("del", key("minion", "syn1"))
+    fx.redis.cli("srem", key("minions", "dc1"), "syn1")
+    rc, doc, err = fx.job(jid)
+    low = {m["minion"]: m for m in doc["missing_minions"]}["low1.dc1"]
+    h.check(low["reason"] == "syndic never seen by its relay" and low["dc"] is None and low["syndic"] == "syn1",
+            "syn1 unknown: %r" % low)
+    h.check(reasons(doc) == {"low1.dc1": "syndic never seen by its relay", "web2.dc1": "no return"} and
+            doc["expected"] == 5 and doc["syndics"][0]["dc"] is None, "syn1 unknown: %r" % doc)
+
+    # Odd syndic file names: no id (counted without a syndic), control bytes (escaped), damaged list.
+    for name, data in ((b".minions..p", b"\x91\xa4odd1"), (b".minions.\x1b[31mx.p", b"\x91\xa4odd2"),
+                       (b".minions.broken.p", b"\xdd\xff\xff\xff\xff")):
+        with open(os.path.join(jobdir.encode(), name), "wb") as f:
+            f.write(data)
+    r = subprocess.run([STATUS, "-c", fx.cfg, "job", jid], capture_output=True, timeout=30)
+    text, err = r.stdout.decode(), r.stderr.decode()
+    h.check(r.returncode == 1 and "expected 7," in text and "behind syndic \\x1b[31mx," in text and
+            "\x1b" not in text, "odd syndics:\n%s%s" % (text, err))
+    h.check("no usable syndic id" in err and "broken.p: not a valid msgpack list" in err, "named: " + err)
+
+
 def test_job_cache_damaged(tmp):
     """Damaged job cache files: a clear message and exit 2, or a warning and
     the rest of the job; odd minion ids are escaped, never a crash."""
