@@ -253,7 +253,7 @@ static int id_usable(const char *s, size_t len)
 /* A minion id as a C string, or NULL if it cannot be one. */
 static const char *obj_id(const msgpack_object *o, char *buf)
 {
-    size_t len;
+    size_t len = 0; /* unset when O is no string; GCC -O2 cannot tell id_usable never reads it then */
     const char *s = obj_bytes(o, &len);
     if (!id_usable(s, len))
         return NULL;
