@@ -148,7 +148,7 @@ int reprec_decode(const char *const *fv, const size_t *fl, size_t n, struct repr
     int v = field(fv, fl, n, 0, "v"), rid = field(fv, fl, n, 1, "rid"), st = field(fv, fl, n, 2, "st");
     int p = field(fv, fl, n, 3, "p");
     int status = st < 0 ? -1 : status_parse(fv[st], fl[st]);
-    if ((n != 6 && n != 8) || v < 0 || rid < 0 || st < 0)
+    if ((n != 6 && n != 8) || v < 0 || rid < 0 || st < 0 || (n == 8 && p < 0))
         *why = "not the fields v rid st [p]";
     else if (!is(fv[v], fl[v], "1"))
         *why = "unknown record version";

@@ -61,6 +61,19 @@ void unit_check_mem(const char *file, int line, const char *expr, const void *go
         unit_fail(file, line, "%s: %zu bytes differ from the %zu expected", expr, gotlen, wantlen);
 }
 
+void unit_check_argv(const char *file, int line, const char *const *argv, const size_t *argvlen, int argc,
+                     const char *const *want)
+{
+    for (int i = 0; i < argc; i++) {
+        if (!want[i])
+            unit_fail(file, line, "argv has more than the expected %d items", i);
+        if (argvlen[i] != strlen(want[i]) || memcmp(argv[i], want[i], argvlen[i]) != 0)
+            unit_fail(file, line, "argv[%d] is '%.*s', expected '%s'", i, (int)argvlen[i], argv[i], want[i]);
+    }
+    if (want[argc])
+        unit_fail(file, line, "argv has %d items, fewer than expected", argc);
+}
+
 redisReply *unit_resp(const char *bytes, size_t len)
 {
     redisReader *rd = redisReaderCreate();

@@ -40,6 +40,11 @@ void unit_check_refused(const char *file, int line, int rc, const char *why, con
 void unit_check_str(const char *file, int line, const char *expr, const char *got, const char *want);
 void unit_check_mem(const char *file, int line, const char *expr, const void *got, size_t gotlen,
                     const void *want, size_t wantlen);
+/* The ARGC strings of ARGV/ARGVLEN (a command's argv) are those of WANT, a
+ * NULL-terminated list, in order. */
+#define CHECK_ARGV(argv, argvlen, argc, want) unit_check_argv(__FILE__, __LINE__, (argv), (argvlen), (argc), (want))
+void unit_check_argv(const char *file, int line, const char *const *argv, const size_t *argvlen, int argc,
+                     const char *const *want);
 
 /* Parse one whole RESP reply from LEN bytes (fails the test if incomplete). */
 redisReply *unit_resp(const char *bytes, size_t len);

@@ -32,16 +32,6 @@ static void check_same(const struct pubrec *a, const struct pubrec *b)
         CHECK_MEM(a->frame[i], a->len[i], b->frame[i], b->len[i]);
 }
 
-static void check_args(const char **argv, const size_t *argvlen, int argc, const char *const *want)
-{
-    for (int i = 0; i < argc; i++) {
-        if (!want[i])
-            unit_fail(__FILE__, __LINE__, "argv has more than the expected %d items", i);
-        CHECK_MEM(argv[i], argvlen[i], want[i], strlen(want[i]));
-    }
-    CHECK(want[argc] == NULL);
-}
-
 UNIT_TEST(xadd_argv_with_maxlen)
 {
     struct pubrec rec = {.id = {1700000000123ULL, 7}, .serial = 99, .nframes = 2,
@@ -54,7 +44,7 @@ UNIT_TEST(xadd_argv_with_maxlen)
                                        "1700000000123-7", "v", "1", "s", "99", "f0", "syndic",
                                        "f1", "payload", NULL};
     CHECK_INT(argc, 14);
-    check_args(argv, argvlen, argc, want);
+    CHECK_ARGV(argv, argvlen, argc, want);
 }
 
 UNIT_TEST(xadd_argv_without_maxlen)
@@ -65,7 +55,7 @@ UNIT_TEST(xadd_argv_without_maxlen)
     struct pubrec_scratch s;
     int argc = pubrec_xadd_argv(&rec, "k", 0, &s, argv, argvlen);
     static const char *const want[] = {"XADD", "k", "5-0", "v", "1", "s", "1", "f0", "", NULL};
-    check_args(argv, argvlen, argc, want);
+    CHECK_ARGV(argv, argvlen, argc, want);
 }
 
 UNIT_TEST(xadd_argv_refuses_frame_counts)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # run.sh -- build the libFuzzer targets in their own build dir and run each
-# for a bounded time from seed corpora made of the salt-wire captures and
-# conf/*.yaml. Exit 0 with "skipped: no clang" if clang is missing, 1 if a
-# fuzzer found a crash, a leak or a broken invariant (the input is kept in
-# BUILD/fuzz-artifacts/ and its log printed).
+# for a bounded time from seed corpora made of the salt-wire captures,
+# conf/*.yaml and the job cache samples of tests/data. Exit 0 with "skipped:
+# no clang" if clang is missing, 1 if a fuzzer found a crash, a leak or a
+# broken invariant (the input is kept in BUILD/fuzz-artifacts/ and its log
+# printed).
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET]    (default 20)
 # Environment: SALTRELAY_FUZZ_BUILD (default build-fuzz), SALTRELAY_WIRE.
 set -uo pipefail
@@ -12,7 +13,7 @@ repo=$(cd "$here/../.." && pwd)
 secs=${1:-20}
 build=${SALTRELAY_FUZZ_BUILD:-$repo/build-fuzz}
 wire=${SALTRELAY_WIRE:-$(cd "$repo/.." && pwd)/shared/salt-wire}
-targets="entry channel envelope config"
+targets="entry channel envelope config reqrec jobcache"
 
 if ! command -v clang >/dev/null 2>&1; then
   echo "fuzz: skipped: no clang"
@@ -25,10 +26,14 @@ cmake --build "$build" -j"$(nproc)" --target fuzz_seeds $(printf 'fuzz_%s ' $tar
 
 # Seeds are rewritten each run; what the fuzzers learn stays in corpus/.
 seeds=$build/fuzz-seeds
-rm -rf "$seeds" && mkdir -p "$seeds"/{entry,channel,envelope,config} "$build/fuzz-artifacts"
+rm -rf "$seeds" && mkdir -p $(printf "$seeds/%s " $targets) "$build/fuzz-artifacts"
 "$build/tests/fuzz/fuzz_seeds" "$wire" "$seeds" || { echo "fuzz: no seeds (is $wire there?)"; exit 1; }
 cp "$repo"/conf/*.yaml "$seeds/config/" 2>/dev/null || true
 cp "$here"/seeds-config/* "$seeds/config/"
+# every file of the real job caches (.minions.p, .load.p, return.p, jid): msgpack lists and more
+n=0
+find "$repo"/tests/data/jobcache*/ -type f ! -name '*.md' -print0 | sort -z |
+  while IFS= read -r -d '' f; do n=$((n + 1)); cp "$f" "$seeds/jobcache/seed-$n"; done
 
 export ASAN_OPTIONS=detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

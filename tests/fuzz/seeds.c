@@ -4,6 +4,9 @@
  *                   as saltrelay-up stores it, one per file and one batch
  * OUT_DIR/channel/  each publication packed as a channel-mode record
  * OUT_DIR/envelope/ each captured request and reply frame
+ * OUT_DIR/reqrec/   XREADGROUP replies of request records and XREAD replies
+ *                   of reply records (a few captured frames as payloads,
+ *                   every status), one per file and one batch of each
  * OUT_DIR/config.dict  the loader's key names, a libFuzzer dictionary
  * (the config seeds are the .yaml files of conf/, copied by run.sh). */
 #include <stdio.h>
@@ -12,14 +15,23 @@
 
 #include "config.h"
 #include "pubrec.h"
+#include "reqrec.h"
 #include "resp.h"
 #include "wire.h"
+
+#define REQREC_SEEDS 6 /* requests and replies each taken from the captures */
+
+/* Every entry of one kind, for one big reply. */
+struct batch {
+    const char *kind, *key;
+    struct resp entries;
+    long n;
+};
 
 struct out {
     const char *dir;
     long n;
-    struct resp batch; /* every publication's entry, for one big XREAD reply */
-    long batched;
+    struct batch pub, req, rep;
 };
 
 static void write_seed(struct out *o, const char *kind, const char *buf, size_t len)
@@ -33,13 +45,35 @@ static void write_seed(struct out *o, const char *kind, const char *buf, size_t 
     }
 }
 
-static void xread_reply(struct resp *r, const struct resp *entries, long n)
+static void xread_reply(struct resp *r, const struct batch *b, const struct resp *entries, long n)
 {
     resp_array(r, 1);
     resp_array(r, 2);
-    resp_str(r, "saltrelay:{c}:pub");
+    resp_str(r, b->key);
     resp_array(r, n);
     resp_raw(r, entries->buf);
+}
+
+/* The entry of an XADD argv, alone in a reply as a seed, and into B. */
+static void seed_entry(struct out *o, struct batch *b, int argc, const char **argv, const size_t *argvlen)
+{
+    struct resp one = {0}, reply = {0};
+    resp_entry_from_xadd(&one, argc, argv, argvlen);
+    xread_reply(&reply, b, &one, 1);
+    write_seed(o, b->kind, reply.buf, reply.len);
+    resp_entry_from_xadd(&b->entries, argc, argv, argvlen);
+    b->n++;
+    resp_free(&one);
+    resp_free(&reply);
+}
+
+static void seed_batch(struct out *o, struct batch *b)
+{
+    struct resp all = {0};
+    xread_reply(&all, b, &b->entries, b->n);
+    write_seed(o, b->kind, all.buf, all.len);
+    resp_free(&all);
+    resp_free(&b->entries);
 }
 
 static void on_pub(const struct wire_record *w, void *arg)
@@ -54,24 +88,62 @@ static void on_pub(const struct wire_record *w, void *arg)
     const char *argv[PUBREC_ARGC_MAX];
     size_t argvlen[PUBREC_ARGC_MAX], len;
     struct pubrec_scratch s;
-    int argc = pubrec_xadd_argv(&rec, "saltrelay:{c}:pub", 100000, &s, argv, argvlen);
-    struct resp one = {0}, reply = {0};
-    resp_entry_from_xadd(&one, argc, argv, argvlen);
-    xread_reply(&reply, &one, 1);
-    write_seed(o, "entry", reply.buf, reply.len);
-    resp_entry_from_xadd(&o->batch, argc, argv, argvlen);
-    o->batched++;
+    seed_entry(o, &o->pub, pubrec_xadd_argv(&rec, o->pub.key, 100000, &s, argv, argvlen), argv, argvlen);
     char *packed = pubrec_pack(&rec, &len);
     write_seed(o, "channel", packed, len);
     free(packed);
-    resp_free(&one);
-    resp_free(&reply);
+}
+
+/* A return-path record's XADD ARGV (no MINID) with the entry id Redis would
+ * give it in place of "*". */
+static void seed_return_record(struct out *o, struct batch *b, int argc, const char **argv, size_t *argvlen)
+{
+    char id[32];
+    argvlen[2] = (size_t)snprintf(id, sizeof id, "1700000000000-%ld", b->n);
+    argv[2] = id;
+    seed_entry(o, b, argc, argv, argvlen);
+}
+
+static void seed_reply(struct out *o, enum reprec_status st, const char *payload, size_t len)
+{
+    char rid[32];
+    struct reprec rec = {.rid = rid, .ridlen = (size_t)snprintf(rid, sizeof rid, "00ff00ff00ff00ff-%ld-0", o->rep.n),
+                         .st = st, .payload = payload, .len = len};
+    const char *argv[REQREC_ARGC_MAX];
+    size_t argvlen[REQREC_ARGC_MAX];
+    struct reqrec_scratch s;
+    seed_return_record(o, &o->rep, reprec_xadd_argv(&rec, o->rep.key, 0, &s, argv, argvlen), argv, argvlen);
 }
 
 static void on_frame(const struct wire_record *w, void *arg)
 {
     if (w->len[0] < 8192) /* the 1 MiB file chunks teach nothing more */
         write_seed(arg, "envelope", w->frame[0], w->len[0]);
+}
+
+static void on_req(const struct wire_record *w, void *arg)
+{
+    struct out *o = arg;
+    on_frame(w, o);
+    if (w->len[0] >= 8192 || o->req.n >= REQREC_SEEDS)
+        return;
+    char rid[32];
+    struct reqrec rec = {.dc = "dc1", .dclen = 3, .rid = rid,
+                         .ridlen = (size_t)snprintf(rid, sizeof rid, "00ff00ff00ff00ff-%ld-1", o->req.n),
+                         .payload = w->frame[0], .len = w->len[0], .dl_ms = 1700000030000LL + o->req.n,
+                         .cmd = o->req.n % 2 ? REQREC_AUTH : REQREC_REQ};
+    const char *argv[REQREC_ARGC_MAX];
+    size_t argvlen[REQREC_ARGC_MAX];
+    struct reqrec_scratch s;
+    seed_return_record(o, &o->req, reqrec_xadd_argv(&rec, o->req.key, 0, &s, argv, argvlen), argv, argvlen);
+}
+
+static void on_rep(const struct wire_record *w, void *arg)
+{
+    struct out *o = arg;
+    on_frame(w, o);
+    if (w->len[0] < 8192 && o->rep.n < REQREC_SEEDS)
+        seed_reply(o, ST_OK, w->frame[0], w->len[0]);
 }
 
 static void write_dict(const char *dir)
@@ -95,21 +167,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: fuzz_seeds WIRE_DIR OUT_DIR\n");
         return 2;
     }
-    struct out o = {.dir = argv[2]};
+    struct out o = {.dir = argv[2], .pub = {.kind = "entry", .key = "saltrelay:{c}:pub"},
+                    .req = {.kind = "reqrec", .key = "saltrelay:{c}:req"},
+                    .rep = {.kind = "reqrec", .key = "saltrelay:{c}:rep:dc1"}};
     for (const char *const *c = wire_captures; *c; c++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", argv[1], *c);
-        if (wire_each(path, "pub", on_pub, &o) < 0 || wire_each(path, "req", on_frame, &o) < 0 ||
-            wire_each(path, "rep", on_frame, &o) < 0) {
+        if (wire_each(path, "pub", on_pub, &o) < 0 || wire_each(path, "req", on_req, &o) < 0 ||
+            wire_each(path, "rep", on_rep, &o) < 0) {
             fprintf(stderr, "fuzz_seeds: cannot read %s\n", path);
             return 1;
         }
     }
-    struct resp all = {0};
-    xread_reply(&all, &o.batch, o.batched);
-    write_seed(&o, "entry", all.buf, all.len);
-    resp_free(&all);
-    resp_free(&o.batch);
+    for (int st = ST_TIMEOUT; st < ST__COUNT; st++)
+        seed_reply(&o, (enum reprec_status)st, NULL, 0);
+    seed_batch(&o, &o.pub);
+    seed_batch(&o, &o.req);
+    seed_batch(&o, &o.rep);
     write_dict(argv[2]);
     printf("fuzz_seeds: %ld seeds\n", o.n);
     return 0;
