@@ -27,10 +27,4 @@ struct salt_envelope {
  * ENVELOPE_ID_MAX-1 or holds control characters or '/' is left out (id ""). */
 int envelope_peek(const char *buf, size_t len, struct salt_envelope *env, const char **why);
 
-/* 1 if the msgpack document at the start of BUF is complete and no array or
- * map in it claims more items than there are bytes left. msgpack-c reserves
- * memory for a container's claimed size before its items arrive (5 bytes can
- * ask for 100 GB), so every decoder of untrusted msgpack checks this first. */
-int msgpack_plausible(const char *buf, size_t len);
-
 #endif

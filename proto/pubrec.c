@@ -3,7 +3,7 @@
  * is checked for type, order and count before a frame pointer is handed out. */
 #include "pubrec.h"
 
-#include "envelope.h"
+#include "mpack.h"
 
 #include <inttypes.h>
 #include <msgpack.h>
@@ -119,7 +119,7 @@ int pubrec_unpack(const char *buf, size_t len, struct pubrec *rec, const char **
 {
     memset(rec, 0, sizeof *rec);
     *why = "not a msgpack document";
-    if (!msgpack_plausible(buf, len))
+    if (!mpack_plausible(buf, len))
         return -1;
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);

@@ -1,7 +1,7 @@
 /* jobcache.c -- one job from Salt's local_cache (see jobcache.h).
  *
  * The files are written by Salt, read here as untrusted input: sizes are
- * capped, each msgpack document is first walked by mp_bounded() (msgpack-c
+ * capped, each msgpack document is first walked by mpack_plausible() (msgpack-c
  * allocates a container's declared length before reading it, so a 5-byte
  * file could otherwise ask for gigabytes), and every object's type is
  * checked. Salt's str may be any bytes: ids are only refused for NUL, a '/'
@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include "mpack.h"
 
 #define FILE_MAX (64L << 20)
 #define PATH_LEN 4096
@@ -135,70 +137,6 @@ long job_tier_of(const struct job *job, const char *id)
     return -1;
 }
 
-/* ---- msgpack */
-
-static uint64_t be(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* Size of the object header at P and what follows it: payload bytes, or
- * child objects for containers. -1 for the never-used byte 0xc1. */
-static int mp_header(const unsigned char *p, size_t avail, size_t *hdr, uint64_t *payload, uint64_t *children)
-{
-    unsigned b = p[0];
-    static const unsigned char fixed[] = {/* 0xc0..0xdf: header bytes, 0 = special */
-                                          1, 0, 1, 1, 2, 3, 5, 3, 4, 6, 5, 9, 2, 3, 5, 9,
-                                          2, 3, 5, 9, 3, 4, 6, 10, 18, 2, 3, 5, 3, 5, 3, 5};
-    *payload = *children = 0;
-    *hdr = 1;
-    if (b <= 0x7f || b >= 0xe0)
-        return 0;
-    if (b <= 0x8f || (b >= 0x90 && b <= 0x9f)) {
-        *children = (b & 0x0f) * (b <= 0x8f ? 2u : 1u);
-        return 0;
-    }
-    if (b <= 0xbf) {
-        *payload = b & 0x1f;
-        return 0;
-    }
-    if (b == 0xc1)
-        return -1;
-    *hdr = fixed[b - 0xc0];
-    if (*hdr > avail)
-        return 1;
-    int lenbytes = b >= 0xc4 && b <= 0xc6 ? 1 << (b - 0xc4) : b >= 0xc7 && b <= 0xc9 ? 1 << (b - 0xc7)
-                 : b >= 0xd9 && b <= 0xdb ? 1 << (b - 0xd9) : b >= 0xdc ? 2 << ((b - 0xdc) & 1) : 0;
-    uint64_t len = lenbytes ? be(p + 1, lenbytes) : 0;
-    if (b >= 0xdc)
-        *children = b >= 0xde ? 2 * len : len;
-    else if (lenbytes)
-        *payload = len;
-    return 0;
-}
-
-/* One complete msgpack object whose declared lengths all fit in LEN. */
-static int mp_bounded(const unsigned char *p, size_t len)
-{
-    size_t pos = 0;
-    uint64_t pending = 1;
-    while (pending) {
-        size_t hdr;
-        uint64_t payload, children;
-        if (pos >= len || mp_header(p + pos, len - pos, &hdr, &payload, &children) != 0 || hdr > len - pos)
-            return -1;
-        pos += hdr;
-        if (payload > len - pos || children > len - pos)
-            return -1; /* every object takes at least one byte */
-        pos += (size_t)payload;
-        pending += children - 1;
-    }
-    return pos == len ? 0 : -1;
-}
-
 /* Read PATH (at most FILE_MAX) into a malloc'd buffer. */
 static unsigned char *slurp(const char *path, size_t *len, char *err, size_t errlen)
 {
@@ -226,22 +164,9 @@ static int unpack_bounded(const unsigned char *buf, size_t len, msgpack_unpacked
 {
     size_t off = 0;
     msgpack_unpacked_init(u);
-    if (mp_bounded(buf, len) < 0)
+    if (!mpack_plausible((const char *)buf, len))
         return -1;
-    return msgpack_unpack_next(u, (const char *)buf, len, &off) == MSGPACK_UNPACK_SUCCESS ? 0 : -1;
-}
-
-static const char *obj_bytes(const msgpack_object *o, size_t *len)
-{
-    if (o->type == MSGPACK_OBJECT_STR) {
-        *len = o->via.str.size;
-        return o->via.str.ptr;
-    }
-    if (o->type == MSGPACK_OBJECT_BIN) {
-        *len = o->via.bin.size;
-        return o->via.bin.ptr;
-    }
-    return NULL;
+    return msgpack_unpack_next(u, (const char *)buf, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len ? 0 : -1;
 }
 
 /* Whether LEN bytes at S can be a minion (or syndic) id. */
@@ -254,7 +179,7 @@ static int id_usable(const char *s, size_t len)
 static const char *obj_id(const msgpack_object *o, char *buf)
 {
     size_t len = 0; /* unset when O is no string; GCC -O2 cannot tell id_usable never reads it then */
-    const char *s = obj_bytes(o, &len);
+    const char *s = mpack_bytes(o, &len);
     if (!id_usable(s, len))
         return NULL;
     memcpy(buf, s, len);
@@ -266,7 +191,7 @@ static const char *obj_id(const msgpack_object *o, char *buf)
 static void obj_text(const msgpack_object *o, char *out, size_t outlen)
 {
     size_t len, i;
-    const char *s = obj_bytes(o, &len);
+    const char *s = mpack_bytes(o, &len);
     if (!s) {
         snprintf(out, outlen, o->type == MSGPACK_OBJECT_ARRAY ? "(list of %u)" : "?",
                  o->type == MSGPACK_OBJECT_ARRAY ? o->via.array.size : 0);
@@ -326,7 +251,7 @@ static void read_load(const char *path, struct job *job)
         for (uint32_t i = 0; i < u.data.via.map.size; i++) {
             const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
             size_t klen;
-            const char *k = obj_bytes(&kv->key, &klen);
+            const char *k = mpack_bytes(&kv->key, &klen);
             if (k && klen == 3 && !memcmp(k, "fun", 3))
                 obj_text(&kv->val, job->fun, sizeof job->fun);
             else if (k && klen == 3 && !memcmp(k, "tgt", 3))

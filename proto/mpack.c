@@ -1,0 +1,97 @@
+/* mpack.c -- msgpack-c helpers for untrusted input: a bounds walk to run
+ * before unpacking, and byte access to str/bin objects (Salt packs bytes as
+ * str that is often not UTF-8, so nothing here checks UTF-8). */
+#include "mpack.h"
+
+#include <string.h>
+
+int mpack_key_is(const msgpack_object *k, const char *s)
+{
+    size_t l = strlen(s);
+    return (k->type == MSGPACK_OBJECT_STR && k->via.str.size == l && memcmp(k->via.str.ptr, s, l) == 0) ||
+           (k->type == MSGPACK_OBJECT_BIN && k->via.bin.size == l && memcmp(k->via.bin.ptr, s, l) == 0);
+}
+
+const char *mpack_bytes(const msgpack_object *o, size_t *len)
+{
+    if (o->type == MSGPACK_OBJECT_STR) {
+        *len = o->via.str.size;
+        return o->via.str.ptr;
+    }
+    if (o->type == MSGPACK_OBJECT_BIN) {
+        *len = o->via.bin.size;
+        return o->via.bin.ptr;
+    }
+    return NULL;
+}
+
+/* Big-endian unsigned of N (1, 2 or 4) bytes at P. */
+static uint64_t be(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* For the type byte B: bytes of its length field (*lenb), fixed payload
+ * bytes (*fixed), and items it contains per counted unit (*items: 1 array,
+ * 2 map, 0 bytes). Returns -1 for the unused byte 0xc1. */
+static int msgpack_shape(unsigned char b, size_t *lenb, size_t *fixed, uint64_t *items, uint64_t *count)
+{
+    static const unsigned char fixed_of[0x20] = {
+        [0x00] = 0, [0x02] = 0, [0x03] = 0, [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 4, [0x0b] = 8,
+        [0x0c] = 1, [0x0d] = 2, [0x0e] = 4, [0x0f] = 8, [0x10] = 1, [0x11] = 2, [0x12] = 4, [0x13] = 8,
+        [0x14] = 2, [0x15] = 3, [0x16] = 5, [0x17] = 9, [0x18] = 17};
+    static const unsigned char lenb_of[0x20] = {
+        [0x04] = 1, [0x05] = 2, [0x06] = 4, [0x07] = 1, [0x08] = 2, [0x09] = 4, [0x19] = 1, [0x1a] = 2,
+        [0x1b] = 4, [0x1c] = 2, [0x1d] = 4, [0x1e] = 2, [0x1f] = 4};
+    *lenb = *fixed = 0;
+    *items = *count = 0;
+    if (b <= 0x7f || b >= 0xe0)
+        return 0;
+    if (b <= 0x9f) {
+        *items = b <= 0x8f ? 2 : 1;
+        *count = b & 0x0f;
+        return 0;
+    }
+    if (b <= 0xbf) {
+        *count = b & 0x1f;
+        return 0;
+    }
+    if (b == 0xc1)
+        return -1;
+    *lenb = lenb_of[b - 0xc0];
+    *fixed = fixed_of[b - 0xc0];
+    *items = b >= 0xdc ? (b >= 0xde ? 2 : 1) : 0;
+    return 0;
+}
+
+int mpack_plausible(const char *buf, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    size_t off = 0;
+    uint64_t pending = 1; /* objects still to read; each needs at least one byte */
+    while (pending) {
+        size_t lenb, fixed;
+        uint64_t items, count;
+        if (off >= len || pending > len - off || msgpack_shape(p[off], &lenb, &fixed, &items, &count) < 0)
+            return 0;
+        off++;
+        pending--;
+        if (lenb) {
+            if (lenb > len - off)
+                return 0;
+            count = be(p + off, lenb);
+            off += lenb;
+        }
+        if (items) {
+            pending += items * count;
+        } else {
+            if (fixed + count > len - off)
+                return 0;
+            off += fixed + count;
+        }
+    }
+    return 1;
+}
