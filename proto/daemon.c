@@ -51,7 +51,8 @@ static void usage(FILE *f, const char *prog)
             "  -V, --version       print the version\n"
             "  -h, --help          this text\n"
             "Runs in the foreground and logs to stderr (or log_file). SIGTERM/SIGINT drain and\n"
-            "exit 0; SIGHUP reopens the log file. A bad config exits 2.\n",
+            "exit 0; SIGHUP re-reads FILE: log_level and log_file apply at once, other\n"
+            "changed keys are logged as needing a restart. A bad config exits 2.\n",
             prog);
 }
 
@@ -73,6 +74,57 @@ static int parts_alive(struct part_ctx *ctx, size_t n, long long now)
     return 1;
 }
 
+/* CFG as --check-config prints it, in a malloc'd string. */
+static char *config_text(const struct config *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f) {
+        config_print(cfg, f);
+        fclose(f);
+    }
+    return buf;
+}
+
+/* Log each key whose effective value differs between OLD and NEW, except
+ * those a reload applies. Both texts list the same keys in the same order. */
+static void name_changed_keys(const char *old, const char *new, const char *path)
+{
+    while (old && new && *old && *new) {
+        size_t ol = strcspn(old, "\n"), nl = strcspn(new, "\n");
+        size_t kl = strcspn(new, ":");
+        int applied = !strncmp(new, "log_level:", 10) || !strncmp(new, "log_file:", 9);
+        if (*new != '#' && !applied && (ol != nl || memcmp(old, new, ol) != 0))
+            log_warn("SIGHUP: %.*s changed in %s: restart to apply it", (int)kl, new, path);
+        old += ol + (old[ol] == '\n');
+        new += nl + (new[nl] == '\n');
+    }
+}
+
+/* SIGHUP: re-read the file. log_level and log_file take effect at once; the
+ * worker threads keep the configuration they started with (they read it
+ * without locks), so any other change is named as needing a restart. */
+static void reload(const struct config *cfg)
+{
+    struct config fresh;
+    char err[600];
+    if (config_load(&fresh, cfg->role, cfg->path, err, sizeof err) < 0) {
+        log_error("SIGHUP: %s; keeping the running configuration", err);
+        config_free(&fresh);
+        return;
+    }
+    log_set_level((enum log_level)log_level_parse(fresh.log_level));
+    if (log_open_file(fresh.log_file) < 0)
+        log_error("SIGHUP: cannot open log_file %s; logging to stderr", fresh.log_file);
+    log_info("SIGHUP: configuration re-read: log_level %s, log file reopened", fresh.log_level);
+    char *old = config_text(cfg), *new = config_text(&fresh);
+    name_changed_keys(old, new, cfg->path);
+    free(old);
+    free(new);
+    config_free(&fresh);
+}
+
 static void run_until_signal(const struct config *cfg, struct part_ctx *ctx, size_t n)
 {
     uint64_t wd_usec = 0;
@@ -89,10 +141,7 @@ static void run_until_signal(const struct config *cfg, struct part_ctx *ctx, siz
         stalled = !ok;
         if (got_hup) {
             got_hup = 0;
-            if (log_open_file(cfg->log_file) < 0)
-                log_error("SIGHUP: cannot reopen log_file %s", cfg->log_file);
-            else
-                log_info("SIGHUP: log file reopened (other keys need a restart)");
+            reload(cfg);
         }
     }
 }

@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 #include <unistd.h>
 
 static const char *log_prog = "saltrelay";
-static enum log_level log_min = LOG_LVL_INFO;
+static _Atomic int log_min = LOG_LVL_INFO; /* changed on SIGHUP while threads log */
 static FILE *log_out;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *const level_names[] = {"debug", "info", "warning", "error"};
@@ -19,6 +20,11 @@ static const char *const level_names[] = {"debug", "info", "warning", "error"};
 void log_init(const char *progname, enum log_level min_level)
 {
     log_prog = progname;
+    log_min = min_level;
+}
+
+void log_set_level(enum log_level min_level)
+{
     log_min = min_level;
 }
 
@@ -49,7 +55,7 @@ int log_open_file(const char *path)
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-    if (lvl < log_min)
+    if ((int)lvl < log_min)
         return;
     struct timeval tv;
     gettimeofday(&tv, NULL);

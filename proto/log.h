@@ -9,6 +9,7 @@ enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
 /* Name shown in each line; call once at start. */
 void log_init(const char *progname, enum log_level min_level);
+void log_set_level(enum log_level min_level);
 /* Parse "debug|info|warning|error"; returns -1 if unknown. */
 int log_level_parse(const char *s);
 /* Redirect to PATH (append); NULL or "" means stderr. Safe to call again (SIGHUP reopen). */

@@ -3,6 +3,7 @@ and saltrelay-down exit 2 with exactly one line on stderr naming the file, the
 line and the key; --check-config prints the effective configuration, exit 0."""
 
 import os
+import signal
 import subprocess
 
 import harness
@@ -62,6 +63,30 @@ def test_check_config_prints(tmp):
     check("secret" not in out, "password printed:\n" + out)
     _, rc, out, err = run("down", tmp, DOWN_OK + "bogus: 1\n", "--check-config")
     check(rc == 2 and out == "" and err.count("\n") == 1, "bad config with --check-config: %d %r" % (rc, err))
+
+
+def test_sighup_reload(tmp):
+    """SIGHUP re-reads the file: log_level applies at once, other changed keys
+    are named as needing a restart, a broken file keeps the running config."""
+    r = harness.Redis(tmp)
+    base = ("cluster: c1\nredis: %s\nmaster_publish: tcp://127.0.0.1:%d\nmaster_ret: tcp://127.0.0.1:%d\n"
+            % (r.url, harness.free_port(), harness.free_port()))
+    d = harness.Daemon("up", tmp, "up")
+    with open(d.cfg_path, "w") as f:
+        f.write(base)
+    d.start()
+    with open(d.cfg_path, "w") as f:
+        f.write(base + "log_level: debug\nstream_maxlen: 5\n")
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_log("SIGHUP: configuration re-read: log_level debug", 10)
+    d.wait_log("SIGHUP: stream_maxlen changed in %s: restart to apply it" % d.cfg_path, 5)
+    check("log_level changed" not in d.log(), "log_level was named as needing a restart")
+    with open(d.cfg_path, "w") as f:
+        f.write(base + "colour: blue\n")
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_log("key 'colour': unknown key; keeping the running configuration", 10)
+    check(d.proc.poll() is None, "a bad file on SIGHUP stopped the daemon")
+    check(d.term() == 0, "saltrelay-up did not exit 0 after the reloads")
 
 
 harness.main(globals())
