@@ -22,6 +22,8 @@ static void usage(FILE *f)
                "  -c, --config FILE  saltrelay-up's configuration (cluster, redis, thresholds)\n"
                "      --json         machine-readable output\n"
                "  job JID            expected / returned / missing minions of one Salt job\n"
+               "  -V, --version      print the version\n"
+               "  -h, --help         this text\n"
                "Exit status: 0 ok, 1 warning, 2 critical (or an error).\n");
 }
 
