@@ -3,7 +3,9 @@
  * is checked for type, order and count before a frame pointer is handed out. */
 #include "pubrec.h"
 
+#include "log.h"
 #include "mpack.h"
+#include "rconn.h"
 
 #include <inttypes.h>
 #include <msgpack.h>
@@ -50,6 +52,38 @@ static int is_str(const redisReply *r, const char *s)
     return r->type == REDIS_REPLY_STRING && (size_t)r->len == l && memcmp(r->str, s, l) == 0;
 }
 
+int pubrec_stream_top(struct rconn *rc, const char *key, struct streamid *id, uint64_t *serial)
+{
+    redisReply *r = rconn_command(rc, "XREVRANGE %s + - COUNT 1", key);
+    if (!r)
+        return -1;
+    int ret = 0;
+    struct pubrec rec;
+    const char *why;
+    if (r->type == REDIS_REPLY_ERROR || (r->type != REDIS_REPLY_ARRAY && r->type != REDIS_REPLY_NIL)) {
+        log_error("cannot read the newest entry of %s: %s", key,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rconn_fail(rc, "stream not readable");
+        ret = -1;
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        const redisReply *e = r->element[0];
+        if (pubrec_from_entry(e, &rec, &why) == 0) {
+            *id = rec.id;
+            *serial = rec.serial;
+        } else if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[0]->type == REDIS_REPLY_STRING &&
+                   streamid_parse(e->element[0]->str, (size_t)e->element[0]->len, id) == 0) {
+            log_warn("newest entry of %s is not a saltrelay record (%s); continuing after its ID", key, why);
+            *serial = 0;
+        } else {
+            log_error("newest entry of %s has no valid ID", key);
+            rconn_fail(rc, "unexpected XREVRANGE reply");
+            ret = -1;
+        }
+    }
+    freeReplyObject(r);
+    return ret;
+}
+
 int pubrec_from_entry(const redisReply *entry, struct pubrec *rec, const char **why)
 {
     memset(rec, 0, sizeof *rec);
@@ -58,7 +92,9 @@ int pubrec_from_entry(const redisReply *entry, struct pubrec *rec, const char **
         *why = "entry is not [id, fields]";
         return -1;
     }
-    if (streamid_parse(entry->element[0]->str, (size_t)entry->element[0]->len, &rec->id) < 0) {
+    /* times beyond INT64_MAX would overflow the age computed from them */
+    if (streamid_parse(entry->element[0]->str, (size_t)entry->element[0]->len, &rec->id) < 0 ||
+        rec->id.ms > INT64_MAX) {
         *why = "bad entry id";
         return -1;
     }
@@ -138,7 +174,8 @@ int pubrec_unpack(const char *buf, size_t len, struct pubrec *rec, const char **
     msgpack_object *a = o.via.array.ptr;
     *why = "bad version, serial or time";
     if (a[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[0].via.u64 != 1 ||
-        a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        a[2].via.u64 > INT64_MAX)
         goto out;
     rec->serial = a[1].via.u64;
     rec->id.ms = a[2].via.u64;

@@ -55,6 +55,8 @@ struct pubout {
     struct streamid saved;
     uint64_t saved_serial;
     int subscribers, expected;
+    int holding; /* before the hold ends, save at least EXPECTED subscribers */
+    int loaded;  /* the state file was read: only then may it be overwritten */
     struct statefile sf;  /* state_dir/pub.state, open for the daemon's life */
     int unsynced;         /* saved since the last fdatasync */
     long long synced_at;
@@ -78,9 +80,10 @@ static void note_state_result(struct pubout *p, int rc)
 static void save_state(struct pubout *p, int sync)
 {
     char text[160], id[STREAMID_STRLEN];
+    int subscribers = p->holding && p->expected > p->subscribers ? p->expected : p->subscribers;
     snprintf(text, sizeof text, "cursor %s\nserial %llu\nsubscribers %d\n",
              p->have_saved ? streamid_format(p->saved, id) : "none", (unsigned long long)p->saved_serial,
-             p->subscribers);
+             subscribers);
     note_state_result(p, statefile_save(&p->sf, text, sync));
     p->unsynced = !sync;
     if (sync)
@@ -135,10 +138,12 @@ static int load_state(struct pubout *p)
         }
         p->have_cursor = 1;
     }
-    if (statefile_get(text, "serial", v, sizeof v) == 0)
-        p->serial = strtoull(v, NULL, 10);
-    if (statefile_get(text, "subscribers", v, sizeof v) == 0)
-        p->expected = atoi(v);
+    uint64_t n;
+    if (statefile_get(text, "serial", v, sizeof v) == 0 && decimal_parse(v, strlen(v), &n) == 0)
+        p->serial = n;
+    if (statefile_get(text, "subscribers", v, sizeof v) == 0 && decimal_parse(v, strlen(v), &n) == 0)
+        p->expected = n > 1000000 ? 1000000 : (int)n;
+    p->holding = p->expected > 0;
     publish_cursor(p, 0);
     return 0;
 }
@@ -184,6 +189,7 @@ static void hold_for_subscribers(struct pubout *p, zpoller_t *poller)
         poll_control(p, poller, 100);
     if (p->subscribers >= p->expected)
         poll_control(p, poller, SETTLE_MS);
+    p->holding = 0;
     log_info("delivering: %d subscriber(s) connected%s", p->subscribers,
              p->subscribers < p->expected ? " (grace period over)" : "");
 }
@@ -268,16 +274,8 @@ static int handle_entry(struct pubout *p, const redisReply *e)
 /* A first start has no cursor: begin at the stream's current end. */
 static int init_cursor(struct pubout *p)
 {
-    redisReply *r = rconn_command(p->rc, "XREVRANGE %s + - COUNT 1", p->key);
-    if (!r)
+    if (pubrec_stream_top(p->rc, p->key, &p->cursor, &p->serial) < 0)
         return -1;
-    struct pubrec rec;
-    const char *why;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && pubrec_from_entry(r->element[0], &rec, &why) == 0) {
-        p->cursor = rec.id;
-        p->serial = rec.serial;
-    }
-    freeReplyObject(r);
     p->have_cursor = 1;
     publish_cursor(p, 0);
     char id[STREAMID_STRLEN];
@@ -354,19 +352,22 @@ static void read_channel(struct pubout *p)
         p->subscribed = 0;
         return;
     }
-    void *reply = NULL;
-    if (redisGetReplyFromReader(c, &reply) == REDIS_OK && !reply) {
-        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        if (poll(&pfd, 1, READ_BLOCK_MS) > 0 &&
-            (redisBufferRead(c) != REDIS_OK || redisGetReplyFromReader(c, &reply) != REDIS_OK)) {
-            rconn_fail(p->rc, c->errstr[0] ? c->errstr : "read failed");
-            p->subscribed = 0;
-            return;
-        }
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+    if (poll(&pfd, 1, READ_BLOCK_MS) > 0 && redisBufferRead(c) != REDIS_OK) {
+        rconn_fail(p->rc, c->errstr[0] ? c->errstr : "read failed");
+        p->subscribed = 0;
+        return;
     }
-    if (reply) {
+    void *reply = NULL;
+    int rc;
+    while ((rc = redisGetReplyFromReader(c, &reply)) == REDIS_OK && reply) {
         handle_channel_message(p, reply);
         freeReplyObject(reply);
+        reply = NULL;
+    }
+    if (rc != REDIS_OK) { /* a protocol error: this context is unusable */
+        rconn_fail(p->rc, c->errstr[0] ? c->errstr : "protocol error");
+        p->subscribed = 0;
     }
 }
 
@@ -383,6 +384,7 @@ static int pubout_open(struct pubout *p, struct part_ctx *ctx, zsock_t *pipe)
     p->sf.fd = -1;
     if (load_state(p) < 0)
         return -1;
+    p->loaded = 1;
     cursor_left(p);
     save_state(p, 1);
     if (p->state_error)
@@ -408,7 +410,7 @@ static int pubout_open(struct pubout *p, struct part_ctx *ctx, zsock_t *pipe)
 static void pubout_close(struct pubout *p)
 {
     cursor_left(p); /* a clean stop: ZeroMQ's linger sends what it still holds */
-    if (p->state_error == 0 && p->sf.fd >= 0)
+    if (p->loaded && p->state_error == 0 && p->sf.fd >= 0) /* never overwrite a state we refused */
         save_state(p, 1);
     statefile_close(&p->sf);
     zactor_destroy(&p->monitor);

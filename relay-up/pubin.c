@@ -49,6 +49,7 @@ struct slot {
     uint64_t serial;
     unsigned char nframes;
     unsigned char assigned; /* id/serial fixed at its first XADD, reused on retry */
+    unsigned char refused;  /* Redis refused its XADD once: see handle_reply */
 };
 
 enum { EV_PIPE = 1, EV_SUB = 2, EV_MONITOR = 4, EV_REDIS = 8 };
@@ -91,6 +92,7 @@ static void slot_release(struct slot *s)
     s->more = NULL;
     s->nframes = 0;
     s->assigned = 0;
+    s->refused = 0;
 }
 
 static void ring_pop(struct pubin *p)
@@ -113,7 +115,7 @@ static zmq_msg_t *frame_for(struct slot *s, size_t n, zmq_msg_t *trash)
 {
     if (n >= PUBREC_MAX_FRAMES)
         return trash;
-    if (n >= INLINE_FRAMES && !s->more)
+    if (n == INLINE_FRAMES && !s->more) /* only here: a later frame must not skip a failed one */
         s->more = malloc((PUBREC_MAX_FRAMES - INLINE_FRAMES) * sizeof *s->more);
     return n >= INLINE_FRAMES && !s->more ? trash : slot_frame(s, n);
 }
@@ -189,29 +191,8 @@ static void drain_sub(struct pubin *p)
 /* Learn the newest ID and serial in the stream, so ours continue after them. */
 static int sync_top(struct pubin *p)
 {
-    redisReply *r = rconn_command(p->rc, "XREVRANGE %s + - COUNT 1", p->key);
-    if (!r)
+    if (pubrec_stream_top(p->rc, p->key, &p->last, &p->serial) < 0)
         return -1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-        struct pubrec rec;
-        const char *why;
-        if (pubrec_from_entry(r->element[0], &rec, &why) == 0) {
-            p->last = rec.id;
-            p->serial = rec.serial;
-        } else {
-            log_warn("newest entry of %s is not a saltrelay record (%s); continuing after its ID",
-                     p->key, why);
-            const redisReply *e = r->element[0];
-            if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 && e->element[0]->type == REDIS_REPLY_STRING)
-                streamid_parse(e->element[0]->str, (size_t)e->element[0]->len, &p->last);
-        }
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        log_error("cannot read %s: %s", p->key, r->str);
-        freeReplyObject(r);
-        rconn_fail(p->rc, "stream not readable");
-        return -1;
-    }
-    freeReplyObject(r);
     p->synced = 1;
     return 0;
 }
@@ -296,6 +277,7 @@ static void handle_reply(struct pubin *p, redisReply *r)
     if (p->skip) {
         p->skip--;
     } else if (verdict < 0) {
+        slot_at(p, 0)->refused = 1;
         if (!p->refusing)
             log_error("redis refuses publications (%s); keeping them buffered and retrying", r->str);
         p->refusing = 1;
@@ -303,7 +285,13 @@ static void handle_reply(struct pubin *p, redisReply *r)
         p->skip = p->sent - 1;
         p->sent = 0;
     } else {
-        metric_add(verdict ? M_PUB_STORED : M_PUB_DUP_SKIPPED, 1);
+        /* "equal or smaller" for a slot Redis refused before means a later
+         * slot was stored meanwhile: this one can no longer be, it is lost */
+        int lost = !verdict && slot_at(p, 0)->refused;
+        if (lost)
+            log_error("a publication refused by redis can no longer be stored after a later one was "
+                      "(counted in pub_dropped_total)");
+        metric_add(lost ? M_PUB_DROPPED : verdict ? M_PUB_STORED : M_PUB_DUP_SKIPPED, 1);
         ring_pop(p);
         p->sent--;
         if (p->refusing)

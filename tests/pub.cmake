@@ -1,4 +1,5 @@
 saltrelay_pytest(test_pub
   test_replay_captures test_kill9_down_mid_stream test_sigterm_restart_exactly_once
   test_redis_restart_aof test_replay_max_age test_gap_after_trim test_malformed_entries_skipped
-  test_channel_mode test_backlog_held_for_subscribers test_bad_config_exit_2 test_redis_acl_user)
+  test_channel_mode test_backlog_held_for_subscribers test_bad_config_exit_2 test_redis_acl_user
+  test_state_kept_by_failed_start_and_hold)

@@ -285,6 +285,34 @@ def test_redis_acl_user(tmp):
     h.check(up.term() == 0 and bad.term() == 0, "stop failed")
 
 
+def test_state_kept_by_failed_start_and_hold(tmp):
+    """A start that refuses its state file leaves the file as it was (so a
+    systemd restart cannot skip the backlog), and a kill during the hold for
+    subscribers keeps the number to wait for."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=())
+    d = c.dcs["dc1"]
+    sub = c.subscribe("dc1", "--max-ms", 60000)
+    h.zpub(c.mom_pub, "--gen", 3, "--size", 16)
+    h.wait_until(lambda: read_state(d.state).get("serial") == "3", 10, "cursor at serial 3")
+    h.check(d.term() == 0, "stop failed")
+    sub.proc.kill()
+    h.check(read_state(d.state).get("subscribers") == "1", "subscriber count not saved at the stop")
+    # killed while holding for its subscriber: the count to wait for survives
+    d.start()
+    d.wait_log("holding publications until 1 subscriber(s)", 10)
+    d.kill9()
+    h.check(read_state(d.state).get("subscribers") == "1", "the hold saved a subscriber count of 0")
+    # a cursor it must refuse (here in the older one-text format) is kept, so
+    # every restart refuses it again instead of starting at the stream's end
+    with open(os.path.join(d.state, "pub.state"), "w") as f:
+        f.write("cursor not-an-id\nserial 3\nsubscribers 1\n")
+    for attempt in (1, 2):
+        d.start(wait_ready=False)
+        h.check(d.proc.wait(timeout=30) != 0, "start %d accepted a bad cursor" % attempt)
+        h.check(read_state(d.state).get("cursor") == "not-an-id",
+                "start %d replaced the refused cursor: %s" % (attempt, read_state(d.state)))
+
+
 def test_bad_config_exit_2(tmp):
     """A bad config exits 2 with one line naming file, line and key."""
     path = os.path.join(tmp, "bad.yaml")
