@@ -376,9 +376,11 @@ int config_load(struct config *cfg, int role, const char *path, char *err, size_
         free(cfg->redis_primary);
         cfg->redis_primary = strdup(cfg->redis);
     }
+    /* both were validated as they were set */
     redis_url_parse(cfg->redis, &cfg->redis_url, err, errlen);
-    if (cfg->redis_primary)
+    if (cfg->redis_primary && *cfg->redis_primary)
         redis_url_parse(cfg->redis_primary, &cfg->redis_primary_url, err, errlen);
+    err[0] = '\0';
     if (role == CONFIG_UP && cfg->req_pool < 1) {
         seterr(err, errlen, "%s:1: key 'req_pool': must be at least 1", path);
         return -1;

@@ -6,7 +6,8 @@
 
 #include <stdio.h>
 
-#define KEY_MAX 200
+/* The longest: "saltrelay:{" + 64-byte cluster + "}:minion:" + 255-byte id. */
+#define KEY_MAX 384
 
 /* Publication stream (stream mode), written by saltrelay-up. */
 #define key_pub_stream(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pub", cluster)

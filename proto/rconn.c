@@ -105,6 +105,8 @@ redisContext *rconn_get(struct rconn *rc)
         err = rc->ctx->errstr;
     else if (redisSetTimeout(rc->ctx, ms_tv(rc->timeout_ms)) != REDIS_OK)
         err = "cannot set socket timeout";
+    else if (redisEnableKeepAlive(rc->ctx) != REDIS_OK) /* a half-open link (failover, NAT) must end */
+        err = "cannot enable TCP keepalive";
     else
         err = handshake(rc, why, sizeof why);
     if (err) {

@@ -50,5 +50,7 @@ struct streamid streamid_next(struct streamid last, uint64_t now_ms)
 {
     if (now_ms > last.ms)
         return (struct streamid){now_ms, 0};
+    if (last.seq == UINT64_MAX) /* a foreign entry took the last sequence of its millisecond */
+        return (struct streamid){last.ms + 1, 0};
     return (struct streamid){last.ms, last.seq + 1};
 }

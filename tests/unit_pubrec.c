@@ -174,6 +174,7 @@ UNIT_TEST(entry_bad_id)
     expect_bad(entry("x-1", f), want, "letters");
     expect_bad(entry("+1-1", f), want, "sign");
     expect_bad(entry("18446744073709551616-0", f), want, "time overflows 64 bits");
+    expect_bad(entry("9223372036854775808-0", f), want, "time past INT64_MAX (its age would overflow)");
     expect_bad(entry("1-000000000000000000001", f), want, "21 digits");
     expect_bad(entry("<empty>", f), want, "empty");
 }

@@ -63,4 +63,7 @@ UNIT_TEST(order_and_next)
     n = streamid_next(a, 3); /* clock went back: stay after the last ID */
     CHECK(n.ms == 5 && n.seq == 10);
     CHECK_INT(streamid_cmp(n, a), 1);
+    struct streamid top = {7, UINT64_MAX}; /* a foreign entry took the last sequence */
+    n = streamid_next(top, 7);
+    CHECK(n.ms == 8 && n.seq == 0);
 }
