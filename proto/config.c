@@ -43,6 +43,7 @@ static const struct key_spec key_table[] = {
     {"master_ret", T_ENDPOINT, F(master_ret), UP, UP, NULL},
     {"stream_maxlen", T_INT, F(stream_maxlen), UP, 0, "100000"},
     {"pub_buffer", T_INT, F(pub_buffer), UP, 0, "100000"},
+    {"pub_buffer_bytes", T_INT, F(pub_buffer_bytes), UP, 0, "1073741824"},
     {"req_pool", T_INT, F(req_pool), UP, 0, "64"},
     {"auth_rate", T_RATE, F(auth_rate), UP, 0, "50"},
     {"job_cache_dir", T_STR, F(job_cache_dir), UP, 0, "/var/cache/salt/master/jobs"},

@@ -35,6 +35,7 @@ struct config {
     char *master_ret;
     long long stream_maxlen;
     long long pub_buffer;
+    long long pub_buffer_bytes;
     long long req_pool;
     double auth_rate;
     /* saltrelay-status (reads saltrelay-up's file) */

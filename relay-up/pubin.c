@@ -11,12 +11,13 @@
  *                 lost connection is refused for entries Redis already has
  *                 ("equal or smaller" error) instead of being stored twice;
  *   channel mode: PUBLISH of the packed record (no replay, no dedup).
- * While Redis is unreachable the ring holds up to pub_buffer messages; past
+ * While Redis is unreachable the ring holds up to pub_buffer messages and
+ * pub_buffer_bytes of frames (plus the one message that crosses it); past
  * that new publications are dropped and counted. The frames stay in their
  * zmq_msg_t from receipt to XADD: no copy of the payload is made here.
- * Memory bound: pub_buffer x (sizeof(struct slot), 176 bytes on 64-bit, plus
- * the message's frames and allocator overhead), plus up to INFLIGHT_MAX
- * formatted commands in hiredis's output buffer. */
+ * Memory bound: pub_buffer x sizeof(struct slot) (176 bytes on 64-bit) +
+ * pub_buffer_bytes (+ allocator overhead), plus up to INFLIGHT_MAX formatted
+ * commands in hiredis's output buffer. */
 #include "pubin.h"
 
 #include <malloc.h>
@@ -63,6 +64,7 @@ struct pubin {
     char key[KEY_MAX];
     struct slot *ring; /* calloc'd at full size: untouched pages cost no memory */
     size_t cap, head, count;
+    size_t bytes; /* frame bytes in the ring, against pub_buffer_bytes */
     size_t peak;       /* most buffered since the ring was last empty */
     int synced;        /* last ID and serial read from the stream */
     struct streamid last;
@@ -95,8 +97,17 @@ static void slot_release(struct slot *s)
     s->refused = 0;
 }
 
+static size_t slot_bytes(struct slot *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nframes; i++)
+        n += zmq_msg_size(slot_frame(s, i));
+    return n;
+}
+
 static void ring_pop(struct pubin *p)
 {
+    p->bytes -= slot_bytes(slot_at(p, 0));
     slot_release(slot_at(p, 0));
     p->head = (p->head + 1) % p->cap;
     p->count--;
@@ -162,7 +173,7 @@ static int receive_into(struct pubin *p, struct slot *s)
 static void drain_sub(struct pubin *p)
 {
     for (int i = 0; i < DRAIN_MAX; i++) {
-        int full = p->count == p->cap;
+        int full = p->count == p->cap || p->bytes >= (size_t)p->cfg->pub_buffer_bytes;
         struct slot *s = full ? &p->overflow : slot_at(p, p->count);
         int r = receive_into(p, s);
         if (r == 0)
@@ -173,15 +184,16 @@ static void drain_sub(struct pubin *p)
             slot_release(s);
             metric_add(M_PUB_DROPPED, 1);
             if (!p->dropping)
-                log_error("publication buffer full (%zu messages, Redis unreachable or slow): "
-                          "dropping new publications (counted in pub_dropped_total)", p->cap);
+                log_error("publication buffer full (%zu messages, %zu bytes; Redis unreachable or slow): "
+                          "dropping new publications (counted in pub_dropped_total)", p->count, p->bytes);
             p->dropping = 1;
             continue;
         }
         p->count++;
+        p->bytes += slot_bytes(s);
         p->peak = p->count > p->peak ? p->count : p->peak;
         metric_set(M_PUB_BUFFERED, (int64_t)p->count);
-        if (p->dropping && p->count < p->cap / 2) {
+        if (p->dropping && p->count < p->cap / 2 && p->bytes < (size_t)p->cfg->pub_buffer_bytes / 2) {
             log_info("publication buffer below half full again: no longer dropping");
             p->dropping = 0;
         }

@@ -313,6 +313,21 @@ def test_state_kept_by_failed_start_and_hold(tmp):
                 "start %d replaced the refused cursor: %s" % (attempt, read_state(d.state)))
 
 
+def test_buffer_bytes_bound_while_redis_down(tmp):
+    """While Redis is down saltrelay-up holds publications up to
+    pub_buffer_bytes, drops the rest with a log line, and stores what it
+    held once Redis is back."""
+    c = Cluster(tmp, dcs=(), replica_dcs=(), up={"pub_buffer_bytes": 20000})
+    c.primary.stop()
+    h.zpub(c.mom_pub, "--gen", 100, "--size", 1000)
+    c.up.wait_log("publication buffer full (20 messages, 20000 bytes", 10)
+    c.primary.start()
+    h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == "20", 20, "the 20 held publications stored")
+    time.sleep(0.5)
+    h.check(c.primary.cli("XLEN", STREAM) == "20", "more than the bound was stored")
+    h.check(c.up.term() == 0, "stop failed")
+
+
 def test_bad_config_exit_2(tmp):
     """A bad config exits 2 with one line naming file, line and key."""
     path = os.path.join(tmp, "bad.yaml")
