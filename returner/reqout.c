@@ -41,6 +41,10 @@
 #define GROUP "saltrelay-up"
 #define JOB_FRAMES 13       /* entry id + v 1 dc D rid R dl L c C p P */
 #define HOLD_MAX 256        /* requests read from Redis and not yet sent */
+/* Every entry in the ack list holds one of the reader's HOLD_MAX credits (a
+ * job, or a dropped entry whose credit comes back once its ack succeeded), so
+ * the list never needs more. */
+#define ACK_MAX HOLD_MAX
 #define REDIS_TIMEOUT_MS 2000
 #define STOP_WAIT_MS 5000   /* how long a stop waits for the MoM's replies in flight */
 #define TRIM_MARGIN_MS 60000 /* reply records older than deadline + this are of no use */
@@ -86,7 +90,9 @@ struct reqout {
     size_t nout;
     char (*ack)[STREAMID_STRLEN]; /* entries to acknowledge in the next round trip */
     size_t nack;
+    size_t nack_before_picks; /* o->nack before this turn's picks: restored if not acknowledged */
     long long credit_due;
+    long long credit_on_ack; /* dropped entries in o->ack: credit once acknowledged */
     double tokens;
     long long tokens_at;
     int mom_down, stop;
@@ -137,9 +143,28 @@ static void job_free(struct reqout *o, struct job *j)
     o->credit_due++;
 }
 
-static void ack_later(struct reqout *o, const char *entry, size_t len)
+/* Put J's entry on the ack list; -1 if the list is full (cannot happen, see ACK_MAX). */
+static int ack_later(struct reqout *o, struct job *j)
 {
-    snprintf(o->ack[o->nack++], STREAMID_STRLEN, "%.*s", (int)len, entry);
+    if (o->nack == ACK_MAX) {
+        metric_add(M_REQ_REDIS_ERR, 1);
+        warn_throttled(&o->warn, "acknowledgement list full (%d entries): entry left pending", ACK_MAX);
+        return -1;
+    }
+    snprintf(o->ack[o->nack++], STREAMID_STRLEN, "%.*s", (int)zmq_msg_size(&j->m[0]),
+             (const char *)zmq_msg_data(&j->m[0]));
+    return 0;
+}
+
+/* Free job J, unsent, and acknowledge its entry; the reader's credit for it
+ * comes back only once that acknowledgement succeeded, so entries refused by
+ * Redis cannot pile up. */
+static void job_ack_free(struct reqout *o, struct job *j)
+{
+    int queued = ack_later(o, j) == 0;
+    job_free(o, j);
+    o->credit_due -= queued;
+    o->credit_on_ack += queued;
 }
 
 /* Drop job J unsent with reply ST (counted in METRIC). */
@@ -150,8 +175,7 @@ static void job_drop(struct reqout *o, struct job *j, enum reprec_status st, enu
     snprintf(rid, sizeof rid, "%.*s", (int)j->rec.ridlen, j->rec.rid);
     reply(o, dc, rid, j->rec.dl_ms, st, NULL);
     metric_add(metric, 1);
-    ack_later(o, zmq_msg_data(&j->m[0]), zmq_msg_size(&j->m[0]));
-    job_free(o, j);
+    job_ack_free(o, j);
 }
 
 static int held(struct reqout *o, zmq_msg_t *entry)
@@ -174,8 +198,7 @@ static void take_entry(struct reqout *o, struct job *j)
     j->order = ++o->order;
     if (j->n == 1) { /* trimmed while pending: past any deadline */
         metric_add(M_REQ_EXPIRED, 1);
-        ack_later(o, zmq_msg_data(&j->m[0]), zmq_msg_size(&j->m[0]));
-        job_free(o, j);
+        job_ack_free(o, j);
         return;
     }
     metric_add(M_REQ_IN, 1);
@@ -188,8 +211,7 @@ static void take_entry(struct reqout *o, struct job *j)
     }
     metric_add(M_REQ_BAD, 1);
     warn_throttled(&o->warn, "skipping malformed entry of %s: %s", o->req_key, why);
-    ack_later(o, zmq_msg_data(&j->m[0]), zmq_msg_size(&j->m[0]));
-    job_free(o, j);
+    job_ack_free(o, j);
 }
 
 static void drain_reader(struct reqout *o)
@@ -289,8 +311,8 @@ static void set_mom_down(struct reqout *o, int down)
     o->mom_down = down;
 }
 
-/* Drop what is past its deadline; pair the rest with idle connected sockets. */
-static void choose_sends(struct reqout *o, long long now_wall)
+/* Drop what is past its deadline. */
+static void drop_expired(struct reqout *o, long long now_wall)
 {
     for (size_t i = 0; i < HOLD_MAX; i++) {
         struct job *j = &o->job[i];
@@ -298,6 +320,11 @@ static void choose_sends(struct reqout *o, long long now_wall)
             job_drop(o, j, o->mom_down ? ST_MOM_UNREACHABLE : ST_EXPIRED,
                      o->mom_down ? M_REQ_MOM_UNREACHABLE : M_REQ_EXPIRED);
     }
+}
+
+/* Pair the jobs with idle connected sockets. */
+static void choose_sends(struct reqout *o)
+{
     refill_tokens(o, clock_mono_ms());
     int idle = 0, writable = 0;
     for (size_t i = 0; i < o->nconn; i++) {
@@ -309,11 +336,10 @@ static void choose_sends(struct reqout *o, long long now_wall)
             continue;
         writable++;
         struct job *j = next_job(o);
-        if (!j)
+        if (!j || ack_later(o, j) < 0)
             break;
         j->conn = (int)i;
         o->tokens -= j->rec.cmd == REQREC_AUTH;
-        ack_later(o, zmq_msg_data(&j->m[0]), zmq_msg_size(&j->m[0]));
     }
     if (idle && next_job(o))
         set_mom_down(o, writable == 0);
@@ -357,8 +383,8 @@ static int append_acks(struct reqout *o, redisContext *rc)
 {
     if (!o->nack)
         return 0;
-    const char *argv[3 + HOLD_MAX];
-    size_t argvlen[3 + HOLD_MAX];
+    const char *argv[3 + ACK_MAX];
+    size_t argvlen[3 + ACK_MAX];
     argv[0] = "XACK", argv[1] = o->req_key, argv[2] = GROUP;
     for (size_t i = 0; i < o->nack; i++)
         argv[3 + i] = o->ack[i];
@@ -369,6 +395,21 @@ static int append_acks(struct reqout *o, redisContext *rc)
     argvlen[1] = 4, argvlen[2] = strlen(o->req_key);
     redisAppendCommandArgv(rc, (int)(2 + o->nack), argv + 1, argvlen + 1);
     return 2;
+}
+
+/* After a round trip: the acknowledged entries are done with (the dropped
+ * ones' credit comes back); if not acknowledged, this turn's picks leave the
+ * list (they are picked, and listed, again next turn), the dropped stay. */
+static int acks_settled(struct reqout *o, int acked)
+{
+    if (acked) {
+        o->nack = 0;
+        o->credit_due += o->credit_on_ack;
+        o->credit_on_ack = 0;
+    } else {
+        o->nack = o->nack_before_picks;
+    }
+    return acked;
 }
 
 /* One pipelined round trip: acknowledgements, then reply records. Returns
@@ -382,7 +423,7 @@ static int flush_redis(struct reqout *o)
         return 1;
     redisContext *rc = rconn_get(o->rc);
     if (!rc)
-        return 0;
+        return acks_settled(o, 0);
     int nacks = append_acks(o, rc), acked = 1;
     size_t nrep = 0;
     long long minid = clock_wall_ms() - o->cfg->request_timeout_ms - TRIM_MARGIN_MS;
@@ -395,7 +436,7 @@ static int flush_redis(struct reqout *o)
         redisReply *r = rconn_reply(o->rc);
         if (!r) {
             metric_add(M_REQ_REDIS_ERR, (int64_t)(nrep - (k > (size_t)nacks ? k - (size_t)nacks : 0)));
-            return 0;
+            return acks_settled(o, acked && k >= (size_t)nacks);
         }
         if (r->type == REDIS_REPLY_ERROR) {
             warn_throttled(&o->warn, "redis refuses %s: %s", (int)k < nacks ? "an acknowledgement" : "a reply record",
@@ -407,8 +448,7 @@ static int flush_redis(struct reqout *o)
         }
         freeReplyObject(r);
     }
-    o->nack = acked ? 0 : o->nack;
-    return acked;
+    return acks_settled(o, acked);
 }
 
 /* Reply records that could not be written before their deadline are useless. */
@@ -427,7 +467,10 @@ static void dispatch(struct reqout *o)
     long long now = clock_wall_ms();
     expire_conns(o, now);
     if (!o->stop)
-        choose_sends(o, now);
+        drop_expired(o, now);
+    o->nack_before_picks = o->nack;
+    if (!o->stop)
+        choose_sends(o);
     drop_stale_replies(o, now);
     int acked = flush_redis(o);
     for (size_t i = 0; i < HOLD_MAX; i++) {
@@ -456,7 +499,7 @@ static int reqout_open(struct reqout *o, struct part_ctx *ctx, zsock_t *pipe)
     o->nout = o->nconn + HOLD_MAX;
     o->conn = calloc(o->nconn, sizeof *o->conn);
     o->out = calloc(o->nout, sizeof *o->out);
-    o->ack = calloc(HOLD_MAX + o->nconn, sizeof *o->ack);
+    o->ack = calloc(ACK_MAX, sizeof *o->ack);
     key_req_stream(o->req_key, o->cfg->cluster);
     o->rc = rconn_new(&o->cfg->redis_url, "requests", REDIS_TIMEOUT_MS);
     if (!o->conn || !o->out || !o->ack || !o->rc)

@@ -62,7 +62,7 @@ def salt_request(minion, load):
 class Relay:
     """Redis, a test MoM, saltrelay-up and one saltrelay-down."""
 
-    def __init__(self, tmp, master_mode, timeout=10, down_extra=None, up_extra=None):
+    def __init__(self, tmp, master_mode, timeout=10, down_extra=None, up_extra=None, master_up=True):
         self.tmp = tmp
         self.redis = Redis(tmp)
         self.ret_port = harness.free_port()
@@ -70,7 +70,8 @@ class Relay:
         self.master_log = os.path.join(tmp, "master.requests")
         self.master_mode = master_mode
         self.master = None
-        self.start_master()
+        if master_up:
+            self.start_master()
         common = dict(cluster=CLUSTER, redis=self.redis.url, request_timeout=timeout, log_level="info")
         self.up = Daemon("up", tmp, "up", master_publish="tcp://127.0.0.1:%d" % harness.free_port(),
                          master_ret=self.master_ep, **common, **(up_extra or {}))
@@ -221,6 +222,49 @@ def test_auth_paced(tmp):
     check([v for _, _, v, _ in res].count("ok") == n, "every _auth should be answered: %s" % err)
     # 5 at once, then 15 more at 5/s: at least 3 s, and well under the unpaced minute
     check(2.5 <= took < 10, "20 _auth at 5/s took %.2f s" % took)
+
+
+def pending_requests(relay):
+    """How many request entries saltrelay-up has read and not acknowledged."""
+    return int(relay.redis.cli("XPENDING", "saltrelay:{%s}:req" % CLUSTER, "saltrelay-up", raw=True).split("\n")[0])
+
+
+def test_ack_refused_bounded(tmp):
+    """While Redis refuses the acknowledgements (NOREPLICAS), the picked requests are
+    picked again every turn: saltrelay-up must neither pile them up nor die, must say so
+    once, and must send them once Redis accepts again."""
+    relay = Relay(tmp, ["echo"], timeout=30, master_up=False)
+    n = 100
+    lines = []
+    for i in range(n):
+        q = salt_request("m%d" % i, b"held%d" % i)
+        lines.append("%d %s %s" % (i, q.hex(), (b"rep:" + q).hex()))
+    out = os.path.join(tmp, "zreqs.out")
+    with open(out, "w") as fo:
+        proc = spawn([tool("zreqs"), relay.ret_ep, "--clients", str(n), "--timeout-ms", "40000", "--max-ms",
+                      "60000"], stdin=subprocess.PIPE, stdout=fo, stderr=subprocess.PIPE)
+    proc.stdin.write("\n".join(lines).encode() + b"\n")
+    proc.stdin.close()
+    wait_until(lambda: pending_requests(relay) == n, 20, "%d requests held by saltrelay-up" % n)
+    relay.redis.cli("CONFIG", "SET", "min-replicas-to-write", "1")
+    relay.start_master()
+    time.sleep(2)
+    check(relay.up.proc.poll() is None, "saltrelay-up died while Redis refused acknowledgements:\n%s" %
+          relay.up.log()[-3000:])
+    refusals = relay.up.log().count("refuses an acknowledgement")
+    check(refusals == 1, "the refusal should be logged once, not %d times" % refusals)
+    check(pending_requests(relay) == n, "a request was taken while Redis refused")
+    relay.redis.cli("CONFIG", "SET", "min-replicas-to-write", "0")
+    proc.wait(timeout=60)
+    with open(out) as f:
+        verdicts = [l.split()[2] for l in f]
+    check(len(verdicts) == n and verdicts.count("ok") == n, "every request should be answered: %s %s" %
+          (verdicts, proc.stderr.read().decode()))
+    check(relay.up.term() == 0, "saltrelay-up did not stop cleanly")
+    u = totals(relay.up)
+    check(u["read"] == u["answered"] == n, "up totals: %s" % u)
+    master = relay.stop_master()
+    check("received %d answered %d" % (n, n) in master, "every request should reach the MoM once: %s" % master)
 
 
 def test_kill_up_then_down(tmp):
