@@ -8,11 +8,18 @@
  * it is a minion's own REQ exchange. The reply goes to the requesting DC's
  * reply stream.
  *
- * At most once: an entry is acknowledged (XACK, then XDEL) in the pipelined
- * round trip right before its request is sent; only when that succeeded is it
- * sent. A crash before loses nothing (the entry is still pending and is read
- * again), a crash after cannot send it twice (the MoM would refuse a replayed
- * request anyway; see docs/return-path.md).
+ * At most once: each entry is acknowledged (its own XACK, then one XDEL of
+ * all) in the pipelined round trip right before its request is sent, and it
+ * is sent (or dropped with its reply record) only if its XACK answered 1:
+ * Redis says which entries this round trip took. 0 means taken before (a
+ * copy the reader read again from ID 0 after a reconnect while the original
+ * was being sent): discarded silently. An error or a lost answer: the entry
+ * stays a job and is acknowledged again next turn. A crash before loses
+ * nothing (the entry is still pending and is read again), a crash after
+ * cannot send it twice (the MoM would refuse a replayed request anyway; see
+ * docs/return-path.md). A dropped entry, too, stays a job (holding one of the
+ * reader's HOLD_MAX credits) until its XACK answered, so nothing can pile up
+ * while Redis refuses acknowledgements.
  *
  * Every request read ends in exactly one reply record: ok, timeout (no reply
  * by the deadline: the socket is destroyed and replaced, never reused),
@@ -36,28 +43,30 @@
 #include "reqrec.h"
 #include "sreader.h"
 #include "warnrate.h"
-#include "streamid.h"
 
 #define GROUP "saltrelay-up"
 #define JOB_FRAMES 13       /* entry id + v 1 dc D rid R dl L c C p P */
-#define HOLD_MAX 256        /* requests read from Redis and not yet sent */
-/* Every entry in the ack list holds one of the reader's HOLD_MAX credits (a
- * job, or a dropped entry whose credit comes back once its ack succeeded), so
- * the list never needs more. */
-#define ACK_MAX HOLD_MAX
+#define HOLD_MAX 256        /* entries read from Redis and not yet sent or dropped */
 #define REDIS_TIMEOUT_MS 2000
 #define STOP_WAIT_MS 5000   /* how long a stop waits for the MoM's replies in flight */
 #define TRIM_MARGIN_MS 60000 /* reply records older than deadline + this are of no use */
 #define DC_MAX 65
 #define MOM_DOWN_AFTER_MS 1000 /* new sockets take a moment to connect: not an outage */
 
-struct job {               /* a request read and not yet sent */
+enum ack_answer { ACK_NONE, ACK_TAKEN, ACK_GONE }; /* XACK: no answer (yet), 1, 0 */
+
+struct job {               /* an entry read and not yet sent or dropped */
     int used;
     uint64_t order;
     zmq_msg_t m[JOB_FRAMES];
     size_t n;
     struct reqrec rec;     /* points into m */
+    int has_rec;           /* rec decoded (not a malformed or trimmed entry) */
     int conn;              /* chosen for this turn's send, -1 */
+    int drop;              /* to be dropped unsent once acknowledged: */
+    enum reprec_status st; /*   its reply record (if has_rec) */
+    enum metric_id metric; /*   and its counter */
+    enum ack_answer ack;   /* this turn's XACK */
 };
 
 struct conn {              /* one REQ socket to the MoM */
@@ -88,11 +97,7 @@ struct reqout {
     size_t nconn;
     struct out *out;
     size_t nout;
-    char (*ack)[STREAMID_STRLEN]; /* entries to acknowledge in the next round trip */
-    size_t nack;
-    size_t nack_before_picks; /* o->nack before this turn's picks: restored if not acknowledged */
     long long credit_due;
-    long long credit_on_ack; /* dropped entries in o->ack: credit once acknowledged */
     double tokens;
     long long tokens_at;
     int mom_down, stop;
@@ -143,39 +148,26 @@ static void job_free(struct reqout *o, struct job *j)
     o->credit_due++;
 }
 
-/* Put J's entry on the ack list; -1 if the list is full (cannot happen, see ACK_MAX). */
-static int ack_later(struct reqout *o, struct job *j)
+/* Drop job J unsent, once its entry is acknowledged: reply record ST (if it
+ * has one), counted in METRIC. */
+static void job_drop(struct job *j, enum reprec_status st, enum metric_id metric)
 {
-    if (o->nack == ACK_MAX) {
-        metric_add(M_REQ_REDIS_ERR, 1);
-        warn_throttled(&o->warn, "acknowledgement list full (%d entries): entry left pending", ACK_MAX);
-        return -1;
+    j->drop = 1;
+    j->st = st;
+    j->metric = metric;
+}
+
+/* Job J's entry was taken by this turn's XACK: the drop's record and counter. */
+static void job_dropped(struct reqout *o, struct job *j)
+{
+    if (j->has_rec) {
+        char dc[DC_MAX], rid[REQREC_RID_MAX + 1];
+        snprintf(dc, sizeof dc, "%.*s", (int)j->rec.dclen, j->rec.dc);
+        snprintf(rid, sizeof rid, "%.*s", (int)j->rec.ridlen, j->rec.rid);
+        reply(o, dc, rid, j->rec.dl_ms, j->st, NULL);
     }
-    snprintf(o->ack[o->nack++], STREAMID_STRLEN, "%.*s", (int)zmq_msg_size(&j->m[0]),
-             (const char *)zmq_msg_data(&j->m[0]));
-    return 0;
-}
-
-/* Free job J, unsent, and acknowledge its entry; the reader's credit for it
- * comes back only once that acknowledgement succeeded, so entries refused by
- * Redis cannot pile up. */
-static void job_ack_free(struct reqout *o, struct job *j)
-{
-    int queued = ack_later(o, j) == 0;
+    metric_add(j->metric, 1);
     job_free(o, j);
-    o->credit_due -= queued;
-    o->credit_on_ack += queued;
-}
-
-/* Drop job J unsent with reply ST (counted in METRIC). */
-static void job_drop(struct reqout *o, struct job *j, enum reprec_status st, enum metric_id metric)
-{
-    char dc[DC_MAX], rid[REQREC_RID_MAX + 1];
-    snprintf(dc, sizeof dc, "%.*s", (int)j->rec.dclen, j->rec.dc);
-    snprintf(rid, sizeof rid, "%.*s", (int)j->rec.ridlen, j->rec.rid);
-    reply(o, dc, rid, j->rec.dl_ms, st, NULL);
-    metric_add(metric, 1);
-    job_ack_free(o, j);
 }
 
 static int held(struct reqout *o, zmq_msg_t *entry)
@@ -187,7 +179,8 @@ static int held(struct reqout *o, zmq_msg_t *entry)
     return 0;
 }
 
-/* Take one entry from the reader into job J (a free slot). */
+/* Take one entry from the reader into job J (a free slot). It counts as
+ * read (requests_in) once its XACK took it. */
 static void take_entry(struct reqout *o, struct job *j)
 {
     const char *fv[JOB_FRAMES];
@@ -195,23 +188,22 @@ static void take_entry(struct reqout *o, struct job *j)
     const char *why = "too many fields";
     j->used = 1;
     j->conn = -1;
+    j->drop = j->has_rec = 0;
+    j->ack = ACK_NONE;
     j->order = ++o->order;
     if (j->n == 1) { /* trimmed while pending: past any deadline */
-        metric_add(M_REQ_EXPIRED, 1);
-        job_ack_free(o, j);
+        job_drop(j, ST_EXPIRED, M_REQ_EXPIRED);
         return;
     }
-    metric_add(M_REQ_IN, 1);
     if (j->n <= JOB_FRAMES) {
         frames_view(j->m, 0, j->n, fv, fl);
         if (reqrec_decode(fv + 1, fl + 1, j->n - 1, &j->rec, &why) == 0) {
-            metric_add(M_AUTH_IN, j->rec.cmd == REQREC_AUTH);
+            j->has_rec = 1;
             return;
         }
     }
-    metric_add(M_REQ_BAD, 1);
     warn_throttled(&o->warn, "skipping malformed entry of %s: %s", o->req_key, why);
-    job_ack_free(o, j);
+    job_drop(j, ST_EXPIRED, M_REQ_BAD);
 }
 
 static void drain_reader(struct reqout *o)
@@ -290,7 +282,8 @@ static struct job *next_job(struct reqout *o)
     int paced = o->cfg->auth_rate > 0 && o->tokens < 1;
     for (size_t i = 0; i < HOLD_MAX; i++) {
         struct job *j = &o->job[i];
-        if (j->used && j->conn < 0 && !(paced && j->rec.cmd == REQREC_AUTH) && (!best || j->order < best->order))
+        if (j->used && j->conn < 0 && !j->drop && !(paced && j->rec.cmd == REQREC_AUTH) &&
+            (!best || j->order < best->order))
             best = j;
     }
     return best;
@@ -316,8 +309,8 @@ static void drop_expired(struct reqout *o, long long now_wall)
 {
     for (size_t i = 0; i < HOLD_MAX; i++) {
         struct job *j = &o->job[i];
-        if (j->used && j->conn < 0 && j->rec.dl_ms <= now_wall)
-            job_drop(o, j, o->mom_down ? ST_MOM_UNREACHABLE : ST_EXPIRED,
+        if (j->used && j->conn < 0 && !j->drop && j->rec.dl_ms <= now_wall)
+            job_drop(j, o->mom_down ? ST_MOM_UNREACHABLE : ST_EXPIRED,
                      o->mom_down ? M_REQ_MOM_UNREACHABLE : M_REQ_EXPIRED);
     }
 }
@@ -336,7 +329,7 @@ static void choose_sends(struct reqout *o)
             continue;
         writable++;
         struct job *j = next_job(o);
-        if (!j || ack_later(o, j) < 0)
+        if (!j)
             break;
         j->conn = (int)i;
         o->tokens -= j->rec.cmd == REQREC_AUTH;
@@ -378,77 +371,114 @@ static void append_reply(struct reqout *o, redisContext *rc, struct out *r, long
     r->used = 0;
 }
 
-/* Append XACK and XDEL of the entries in o->ack; returns commands appended. */
-static int append_acks(struct reqout *o, redisContext *rc)
+static int to_acknowledge(const struct job *j)
 {
-    if (!o->nack)
-        return 0;
-    const char *argv[3 + ACK_MAX];
-    size_t argvlen[3 + ACK_MAX];
-    argv[0] = "XACK", argv[1] = o->req_key, argv[2] = GROUP;
-    for (size_t i = 0; i < o->nack; i++)
-        argv[3 + i] = o->ack[i];
-    for (size_t i = 0; i < 3 + o->nack; i++)
-        argvlen[i] = strlen(argv[i]);
-    redisAppendCommandArgv(rc, (int)(3 + o->nack), argv, argvlen);
-    argv[1] = "XDEL", argv[2] = o->req_key; /* the entry itself is of no more use */
-    argvlen[1] = 4, argvlen[2] = strlen(o->req_key);
-    redisAppendCommandArgv(rc, (int)(2 + o->nack), argv + 1, argvlen + 1);
-    return 2;
+    return j->used && (j->conn >= 0 || j->drop);
 }
 
-/* After a round trip: the acknowledged entries are done with (the dropped
- * ones' credit comes back); if not acknowledged, this turn's picks leave the
- * list (they are picked, and listed, again next turn), the dropped stay. */
-static int acks_settled(struct reqout *o, int acked)
+/* 1 if a round trip to Redis has something to do: an entry to acknowledge or a reply record. */
+static int redis_work(const struct reqout *o)
 {
-    if (acked) {
-        o->nack = 0;
-        o->credit_due += o->credit_on_ack;
-        o->credit_on_ack = 0;
-    } else {
-        o->nack = o->nack_before_picks;
-    }
-    return acked;
-}
-
-/* One pipelined round trip: acknowledgements, then reply records. Returns
- * 1 if the acknowledgements are known to be done. */
-static int flush_redis(struct reqout *o)
-{
-    size_t waiting = 0;
+    for (size_t i = 0; i < HOLD_MAX; i++)
+        if (to_acknowledge(&o->job[i]))
+            return 1;
     for (size_t i = 0; i < o->nout; i++)
-        waiting += o->out[i].used;
-    if (!o->nack && !waiting)
-        return 1;
+        if (o->out[i].used)
+            return 1;
+    return 0;
+}
+
+/* Append one XACK per job to acknowledge (picked or dropped) and then one
+ * XDEL of them all; returns the number of XACKs, the jobs in ACKING. */
+static size_t append_acks(struct reqout *o, redisContext *rc, struct job **acking)
+{
+    const char *argv[2 + HOLD_MAX];
+    size_t argvlen[2 + HOLD_MAX], n = 0;
+    argv[0] = "XDEL", argv[1] = o->req_key; /* the entry itself is of no more use */
+    argvlen[0] = 4, argvlen[1] = strlen(o->req_key);
+    for (size_t i = 0; i < HOLD_MAX; i++) {
+        struct job *j = &o->job[i];
+        if (!to_acknowledge(j))
+            continue;
+        argv[2 + n] = zmq_msg_data(&j->m[0]), argvlen[2 + n] = zmq_msg_size(&j->m[0]);
+        const char *xack[4] = {"XACK", o->req_key, GROUP, argv[2 + n]};
+        size_t xacklen[4] = {4, argvlen[1], strlen(GROUP), argvlen[2 + n]};
+        redisAppendCommandArgv(rc, 4, xack, xacklen);
+        acking[n++] = j;
+    }
+    if (n)
+        redisAppendCommandArgv(rc, (int)(2 + n), argv, argvlen);
+    return n;
+}
+
+/* The answer R to the XACK of job J. */
+static void take_ack_answer(struct reqout *o, struct job *j, const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_INTEGER)
+        j->ack = r->integer == 1 ? ACK_TAKEN : ACK_GONE;
+    else
+        warn_throttled(&o->warn, "redis refuses an acknowledgement: %s",
+                       r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+}
+
+/* One pipelined round trip: acknowledgements (each job's answer in j->ack),
+ * then reply records. */
+static void flush_redis(struct reqout *o)
+{
+    if (!redis_work(o))
+        return;
     redisContext *rc = rconn_get(o->rc);
     if (!rc)
-        return acks_settled(o, 0);
-    int nacks = append_acks(o, rc), acked = 1;
-    size_t nrep = 0;
+        return;
+    struct job *acking[HOLD_MAX];
+    size_t nacks = append_acks(o, rc, acking), ncmd = nacks + (nacks > 0), nrep = 0;
     long long minid = clock_wall_ms() - o->cfg->request_timeout_ms - TRIM_MARGIN_MS;
     for (size_t i = 0; i < o->nout; i++)
         if (o->out[i].used) {
             append_reply(o, rc, &o->out[i], minid > 0 ? minid : 0);
             nrep++;
         }
-    for (size_t k = 0; k < (size_t)nacks + nrep; k++) {
+    for (size_t k = 0; k < ncmd + nrep; k++) {
         redisReply *r = rconn_reply(o->rc);
-        if (!r) {
-            metric_add(M_REQ_REDIS_ERR, (int64_t)(nrep - (k > (size_t)nacks ? k - (size_t)nacks : 0)));
-            return acks_settled(o, acked && k >= (size_t)nacks);
+        if (!r) { /* lost with the connection: the acknowledgements unknown, the records not written */
+            metric_add(M_REQ_REDIS_ERR, (int64_t)(nrep - (k > ncmd ? k - ncmd : 0)));
+            return;
         }
-        if (r->type == REDIS_REPLY_ERROR) {
-            warn_throttled(&o->warn, "redis refuses %s: %s", (int)k < nacks ? "an acknowledgement" : "a reply record",
-                           r->str);
-            if ((int)k < nacks)
-                acked = 0;
-            else
-                metric_add(M_REQ_REDIS_ERR, 1);
-        }
+        if (k < nacks)
+            take_ack_answer(o, acking[k], r);
+        else if (r->type == REDIS_REPLY_ERROR)
+            warn_throttled(&o->warn, "redis refuses %s: %s", k < ncmd ? "a deletion" : "a reply record", r->str);
+        if (k >= ncmd && r->type == REDIS_REPLY_ERROR)
+            metric_add(M_REQ_REDIS_ERR, 1);
         freeReplyObject(r);
     }
-    return acks_settled(o, acked);
+}
+
+/* After the round trip: an entry its XACK took is sent or dropped (and
+ * counted as read); one taken before is a copy, discarded; one without an
+ * answer stays, to be acknowledged (and a pick chosen) again next turn. */
+static void settle_jobs(struct reqout *o)
+{
+    for (size_t i = 0; i < HOLD_MAX; i++) {
+        struct job *j = &o->job[i];
+        enum ack_answer ack = j->ack;
+        j->ack = ACK_NONE;
+        if (!j->used || ack == ACK_NONE) {
+            j->conn = -1;
+            continue;
+        }
+        if (ack == ACK_GONE) {
+            job_free(o, j);
+            continue;
+        }
+        metric_add(M_REQ_IN, 1);
+        if (j->drop) {
+            job_dropped(o, j);
+            continue;
+        }
+        metric_add(M_AUTH_IN, j->rec.cmd == REQREC_AUTH);
+        send_job(o, j);
+    }
 }
 
 /* Reply records that could not be written before their deadline are useless. */
@@ -466,22 +496,13 @@ static void dispatch(struct reqout *o)
 {
     long long now = clock_wall_ms();
     expire_conns(o, now);
-    if (!o->stop)
+    if (!o->stop) {
         drop_expired(o, now);
-    o->nack_before_picks = o->nack;
-    if (!o->stop)
         choose_sends(o);
-    drop_stale_replies(o, now);
-    int acked = flush_redis(o);
-    for (size_t i = 0; i < HOLD_MAX; i++) {
-        struct job *j = &o->job[i];
-        if (j->used && j->conn >= 0) {
-            if (acked)
-                send_job(o, j);
-            else
-                j->conn = -1; /* not acknowledged: not sent; chosen again next turn */
-        }
     }
+    drop_stale_replies(o, now);
+    flush_redis(o);
+    settle_jobs(o);
     if (o->credit_due) {
         sreader_credit(o->reader, o->credit_due);
         o->credit_due = 0;
@@ -499,10 +520,9 @@ static int reqout_open(struct reqout *o, struct part_ctx *ctx, zsock_t *pipe)
     o->nout = o->nconn + HOLD_MAX;
     o->conn = calloc(o->nconn, sizeof *o->conn);
     o->out = calloc(o->nout, sizeof *o->out);
-    o->ack = calloc(ACK_MAX, sizeof *o->ack);
     key_req_stream(o->req_key, o->cfg->cluster);
     o->rc = rconn_new(&o->cfg->redis_url, "requests", REDIS_TIMEOUT_MS);
-    if (!o->conn || !o->out || !o->ack || !o->rc)
+    if (!o->conn || !o->out || !o->rc)
         return -1;
     for (size_t i = 0; i < o->nconn; i++)
         if (conn_open(o, &o->conn[i]) < 0)
@@ -536,7 +556,6 @@ static void reqout_close(struct reqout *o)
     rconn_destroy(&o->rc);
     free(o->conn);
     free(o->out);
-    free(o->ack);
 }
 
 /* Wait for readable sockets (the pipe, the reader, the busy connections). */
@@ -600,12 +619,13 @@ void reqout_actor(zsock_t *pipe, void *args)
     }
     zsock_signal(pipe, 0);
     while (!o.stop) /* jobs waiting for a socket, a token or Redis are looked at again soon */
-        turn(&o, next_job(&o) ? 10 : 200);
+        turn(&o, next_job(&o) || redis_work(&o) ? 10 : 200);
     /* stop: no new sends; the replies in flight are awaited (bounded) and stored */
     long long until = clock_mono_ms() + STOP_WAIT_MS;
     while (busy_count(&o) && clock_mono_ms() < until)
         turn(&o, 20);
     dispatch(&o);
+    dispatch(&o); /* the reply records of what the first one dropped */
     log_totals();
     reqout_close(&o);
 }

@@ -10,6 +10,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -224,6 +225,22 @@ def test_auth_paced(tmp):
     check(2.5 <= took < 10, "20 _auth at 5/s took %.2f s" % took)
 
 
+def echo_clients(tmp, relay, requests, clients, max_ms):
+    """zreqs in the background; REQUESTS: (client, minion, load) answered by an echo
+    master. Returns the process and the file its results go to."""
+    lines = []
+    for c, minion, load in requests:
+        q = salt_request(minion, load)
+        lines.append("%d %s %s" % (c, q.hex(), (b"rep:" + q).hex()))
+    out = os.path.join(tmp, "zreqs.out")
+    with open(out, "w") as fo:
+        proc = spawn([tool("zreqs"), relay.ret_ep, "--clients", str(clients), "--timeout-ms", "40000", "--max-ms",
+                      str(max_ms)], stdin=subprocess.PIPE, stdout=fo, stderr=subprocess.PIPE)
+    proc.stdin.write("\n".join(lines).encode() + b"\n")
+    proc.stdin.close()
+    return proc, out
+
+
 def pending_requests(relay):
     """How many request entries saltrelay-up has read and not acknowledged."""
     return int(relay.redis.cli("XPENDING", "saltrelay:{%s}:req" % CLUSTER, "saltrelay-up", raw=True).split("\n")[0])
@@ -235,16 +252,7 @@ def test_ack_refused_bounded(tmp):
     once, and must send them once Redis accepts again."""
     relay = Relay(tmp, ["echo"], timeout=30, master_up=False)
     n = 100
-    lines = []
-    for i in range(n):
-        q = salt_request("m%d" % i, b"held%d" % i)
-        lines.append("%d %s %s" % (i, q.hex(), (b"rep:" + q).hex()))
-    out = os.path.join(tmp, "zreqs.out")
-    with open(out, "w") as fo:
-        proc = spawn([tool("zreqs"), relay.ret_ep, "--clients", str(n), "--timeout-ms", "40000", "--max-ms",
-                      "60000"], stdin=subprocess.PIPE, stdout=fo, stderr=subprocess.PIPE)
-    proc.stdin.write("\n".join(lines).encode() + b"\n")
-    proc.stdin.close()
+    proc, out = echo_clients(tmp, relay, [(i, "m%d" % i, b"held%d" % i) for i in range(n)], n, 60000)
     wait_until(lambda: pending_requests(relay) == n, 20, "%d requests held by saltrelay-up" % n)
     relay.redis.cli("CONFIG", "SET", "min-replicas-to-write", "1")
     relay.start_master()
@@ -265,6 +273,57 @@ def test_ack_refused_bounded(tmp):
     check(u["read"] == u["answered"] == n, "up totals: %s" % u)
     master = relay.stop_master()
     check("received %d answered %d" % (n, n) in master, "every request should reach the MoM once: %s" % master)
+
+
+def resp(sock, *args):
+    """One Redis command on an open socket; the reply's raw bytes (a bulk reply read whole)."""
+    sock.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+    data = sock.recv(65536)
+    if data.startswith(b"$"):
+        need = int(data[1:data.index(b"\r\n")]) + data.index(b"\r\n") + 4
+        while len(data) < need:
+            data += sock.recv(65536)
+    return data
+
+
+def kill_reader(sock):
+    """CLIENT KILL the connection blocked in XREADGROUP (saltrelay-up's request reader); 1 if one was."""
+    for line in resp(sock, b"CLIENT", b"LIST").decode().splitlines():
+        f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+        if f.get("cmd") == "xreadgroup":
+            return int(resp(sock, b"CLIENT", b"KILL", b"ID", f["id"].encode()).startswith(b":1"))
+    return 0
+
+
+def test_reader_reconnect_once(tmp):
+    """The request reader loses its connection again and again during traffic and
+    re-reads this consumer's pending entries from ID 0 each time: an entry sent
+    meanwhile comes back, and must not reach the MoM a second time."""
+    # few sockets to the MoM: most requests wait in saltrelay-up, and each re-read returns many
+    relay = Relay(tmp, ["echo", "--delay-ms", "2"], timeout=30, up_extra={"req_pool": 4})
+    clients, per_client = 200, 20
+    proc, out = echo_clients(tmp, relay, [(c, "m%d" % c, b"c%d-k%d" % (c, k)) for c in range(clients)
+                                          for k in range(per_client)], clients, 120000)
+    kills = 0
+    deadline = time.monotonic() + 60
+    with socket.create_connection(("127.0.0.1", relay.redis.port), timeout=5) as sock:
+        while proc.poll() is None and time.monotonic() < deadline:
+            kills += kill_reader(sock)
+            time.sleep(0.01)
+    proc.wait(timeout=120)
+    check(kills >= 10, "only %d reader connections killed" % kills)
+    with open(relay.master_log) as f:
+        at_master = [l.strip() for l in f]
+    check(len(at_master) == len(set(at_master)), "%d requests reached the MoM twice (%d reader kills)" %
+          (len(at_master) - len(set(at_master)), kills))
+    with open(out) as f:
+        verdicts = [l.split()[2] for l in f]
+    check(verdicts.count("mismatch") == 0, "a client got a reply that is not its own")
+    check(len(verdicts) == clients * per_client, "every request should end")
+    check(relay.up.term() == 0, "saltrelay-up did not stop cleanly")
+    u = totals(relay.up)
+    check(u["read"] == len(set(at_master)) == u["answered"], "a copy counted as read: up totals %s" % u)
+    print("reader kills: %d; %d of %d answered" % (kills, verdicts.count("ok"), len(verdicts)))
 
 
 def test_kill_up_then_down(tmp):
