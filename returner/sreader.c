@@ -178,12 +178,24 @@ static void poll_pipe(struct sreader *s, int timeout)
     }
 }
 
+struct start {                  /* sreader_new's, valid until the actor signals */
+    const struct sreader_cfg *cfg;
+    int failed;
+};
+
 static void sreader_actor(zsock_t *pipe, void *args)
 {
-    struct sreader s = {.cfg = *(const struct sreader_cfg *)args, .pipe = pipe};
+    struct start *start = args;
+    struct sreader s = {.cfg = *start->cfg, .pipe = pipe};
     s.credit = s.cfg.credit;
     /* the socket timeout must outlast the BLOCK of a read */
     s.rc = rconn_new(&s.cfg.url, s.cfg.label, READ_BLOCK_MS + 2000);
+    if (!s.rc) {
+        log_error("%s: cannot create the redis connection", s.cfg.label);
+        start->failed = 1;
+        zsock_signal(pipe, 1);
+        return;
+    }
     zsock_signal(pipe, 0);
     while (!s.stop) {
         int wait = s.credit <= 0 ? READ_BLOCK_MS : rconn_retry_in_ms(s.rc);
@@ -196,7 +208,11 @@ static void sreader_actor(zsock_t *pipe, void *args)
 
 zactor_t *sreader_new(const struct sreader_cfg *cfg)
 {
-    return zactor_new(sreader_actor, (void *)cfg);
+    struct start start = {.cfg = cfg};
+    zactor_t *actor = zactor_new(sreader_actor, &start); /* returns once the actor signalled */
+    if (actor && start.failed)
+        zactor_destroy(&actor);
+    return actor;
 }
 
 void sreader_credit(zactor_t *reader, long long n)
