@@ -97,6 +97,7 @@ struct reqout {
     size_t nconn;
     struct out *out;
     size_t nout;
+    zmq_pollitem_t *items; /* wait_events': the pipe, the reader, each connection */
     long long credit_due;
     double tokens;
     long long tokens_at;
@@ -520,9 +521,10 @@ static int reqout_open(struct reqout *o, struct part_ctx *ctx, zsock_t *pipe)
     o->nout = o->nconn + HOLD_MAX;
     o->conn = calloc(o->nconn, sizeof *o->conn);
     o->out = calloc(o->nout, sizeof *o->out);
+    o->items = calloc(2 + o->nconn, sizeof *o->items);
     key_req_stream(o->req_key, o->cfg->cluster);
     o->rc = rconn_new(&o->cfg->redis_url, "requests", REDIS_TIMEOUT_MS);
-    if (!o->conn || !o->out || !o->rc)
+    if (!o->conn || !o->out || !o->items || !o->rc)
         return -1;
     for (size_t i = 0; i < o->nconn; i++)
         if (conn_open(o, &o->conn[i]) < 0)
@@ -556,12 +558,13 @@ static void reqout_close(struct reqout *o)
     rconn_destroy(&o->rc);
     free(o->conn);
     free(o->out);
+    free(o->items);
 }
 
 /* Wait for readable sockets (the pipe, the reader, the busy connections). */
 static void wait_events(struct reqout *o, int timeout)
 {
-    zmq_pollitem_t items[2 + o->nconn];
+    zmq_pollitem_t *items = o->items;
     size_t n = 0;
     items[n++] = (zmq_pollitem_t){zsock_resolve(o->pipe), 0, ZMQ_POLLIN, 0};
     items[n++] = (zmq_pollitem_t){zsock_resolve(o->reader), 0, ZMQ_POLLIN, 0};
@@ -570,11 +573,8 @@ static void wait_events(struct reqout *o, int timeout)
             items[n++] = (zmq_pollitem_t){zsock_resolve(o->conn[i].sock), 0, ZMQ_POLLIN, 0};
     if (zmq_poll(items, (int)n, timeout) <= 0)
         return;
-    if (items[0].revents & ZMQ_POLLIN) {
-        char *cmd = zstr_recv(o->pipe);
-        o->stop |= !cmd || strcmp(cmd, "$TERM") == 0;
-        free(cmd);
-    }
+    if (items[0].revents & ZMQ_POLLIN)
+        o->stop |= part_stop_requested(o->pipe);
 }
 
 static int busy_count(const struct reqout *o)
@@ -613,11 +613,10 @@ void reqout_actor(zsock_t *pipe, void *args)
     struct reqout o = {0};
     if (reqout_open(&o, ctx, pipe) < 0) {
         reqout_close(&o);
-        atomic_store(&ctx->failed, 1);
-        zsock_signal(pipe, 1);
+        part_started(pipe, ctx, 0);
         return;
     }
-    zsock_signal(pipe, 0);
+    part_started(pipe, ctx, 1);
     while (!o.stop) /* jobs waiting for a socket, a token or Redis are looked at again soon */
         turn(&o, next_job(&o) || redis_work(&o) ? 10 : 200);
     /* stop: no new sends; the replies in flight are awaited (bounded) and stored */
