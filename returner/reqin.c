@@ -36,15 +36,22 @@
 #include "registry.h"
 #include "reqrec.h"
 #include "sreader.h"
+#include "streamid.h"
 #include "warnrate.h"
 
 #define BATCH_MAX 256        /* requests per pipelined round trip */
 #define DRAIN_MAX 1024       /* messages taken from a socket per loop turn */
 #define GRACE_MS 1000
-#define REDIS_TIMEOUT_MS 1000 /* the longest the ROUTER loop may wait on Redis */
+#define REDIS_TIMEOUT_MS 1000 /* per connect or reply read: a stalled Redis holds the ROUTER loop this long each time */
 #define READER_CREDIT 512
 #define STOP_WAIT_MS 5000    /* how long a stop waits for replies in flight */
 #define REP_FRAMES_MAX 9     /* entry id + v 1 rid R st S p P */
+#define WAIT_MAX_MS 500      /* part_alive and expire run at least this often */
+#define TRIM_EVERY_MS 1000   /* the reply stream's XTRIM, at most this often */
+#define PENDING_MAX 10000000 /* max_pending: slot indices are ints */
+/* frames over max_frame_size are refused and counted up to this much over; a
+ * larger one is never taken whole into memory: ZeroMQ drops its connection */
+#define FRAME_MARGIN (64 * 1024)
 
 struct pend {
     uint64_t seq;   /* 0: free */
@@ -71,7 +78,8 @@ struct reqin {
     size_t cap, nfree;
     int head, tail, unstored; /* -1: none */
     long long unstored_bytes;
-    char trim_to[32]; /* last reply entry handled: the reply stream is trimmed up to it */
+    char trim_to[STREAMID_STRLEN]; /* last reply entry handled: the reply stream is trimmed up to it */
+    long long trimmed_at; /* monotonic ms of the last XTRIM */
     struct warnrate warn;
     int refusing, redis_refusing;
 };
@@ -254,7 +262,7 @@ static void handle_reply(struct reqin *q, zmq_msg_t *m, size_t n)
         snprintf(q->trim_to, sizeof q->trim_to, "%.*s", (int)fl[0], fv[0]);
     }
     if (n > REP_FRAMES_MAX || reprec_decode(fv + 1, fl + 1, n - 1, &rec, &why) < 0) {
-        metric_add(M_REQ_BAD, 1);
+        metric_add(M_REQ_LATE, 1); /* answers no request: not in requests_bad, whose sum it would break */
         warn_throttled(&q->warn, "skipping malformed entry of %s: %s", q->rep_key, why);
         return;
     }
@@ -342,7 +350,9 @@ static void read_batch_replies(struct reqin *q, const int *idx, const uint64_t *
  * reply stream's trim) in one pipelined round trip. */
 static void flush_batch(struct reqin *q)
 {
-    if (q->unstored < 0 && !q->trim_to[0])
+    long long mono = clock_mono_ms();
+    int trim = q->trim_to[0] && mono - q->trimmed_at >= TRIM_EVERY_MS;
+    if (q->unstored < 0 && !trim)
         return;
     redisContext *c = rconn_get(q->rc);
     if (!c)
@@ -363,11 +373,12 @@ static void flush_batch(struct reqin *q)
         for (; extra > 0; extra--)
             idx[n++] = -1;
     }
-    if (q->trim_to[0]) {
+    if (trim) {
         /* replies read are done with: only this DC reads its stream */
         redisAppendCommand(c, "XTRIM %s MINID %s", q->rep_key, q->trim_to);
         idx[n++] = -1;
         q->trim_to[0] = '\0';
+        q->trimmed_at = mono;
     }
     read_batch_replies(q, idx, seq, n);
 }
@@ -378,6 +389,10 @@ static int reqin_open(struct reqin *q, struct part_ctx *ctx)
     q->cfg = ctx->cfg;
     q->boot = random_boot_id();
     q->head = q->tail = q->unstored = -1;
+    if (q->cfg->max_pending > PENDING_MAX) {
+        log_error("max_pending %lld is over %d", q->cfg->max_pending, PENDING_MAX);
+        return -1;
+    }
     q->cap = (size_t)(q->cfg->max_pending > 0 ? q->cfg->max_pending : 1);
     q->slot = calloc(q->cap, sizeof *q->slot); /* untouched pages cost no memory */
     q->free_list = malloc(q->cap * sizeof *q->free_list);
@@ -396,6 +411,8 @@ static int reqin_open(struct reqin *q, struct part_ctx *ctx)
     if (!q->rc || !q->reader || !q->router)
         return -1;
     zsock_set_router_mandatory(q->router, 1);
+    int64_t maxmsg = q->cfg->max_frame_size + FRAME_MARGIN;
+    zmq_setsockopt(zsock_resolve(q->router), ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zsock_set_rcvhwm(q->router, 100000);
     zsock_set_sndhwm(q->router, 100000);
     zsock_set_linger(q->router, 1000);
@@ -460,12 +477,12 @@ static void drain_before_stop(struct reqin *q)
 
 static int next_wait(struct reqin *q)
 {
+    long long d = WAIT_MAX_MS;
     if (q->unstored >= 0)
-        return rconn_retry_in_ms(q->rc) > 0 ? rconn_retry_in_ms(q->rc) : 1;
-    if (q->head < 0)
-        return 500;
-    long long d = q->slot[q->head].give_up - clock_mono_ms();
-    return d < 0 ? 0 : d > 500 ? 500 : (int)d;
+        d = rconn_retry_in_ms(q->rc) > 0 ? rconn_retry_in_ms(q->rc) : 1;
+    else if (q->head >= 0)
+        d = q->slot[q->head].give_up - clock_mono_ms();
+    return d < 0 ? 0 : d > WAIT_MAX_MS ? WAIT_MAX_MS : (int)d;
 }
 
 void reqin_actor(zsock_t *pipe, void *args)
@@ -474,23 +491,17 @@ void reqin_actor(zsock_t *pipe, void *args)
     struct reqin q = {0};
     if (reqin_open(&q, ctx) < 0) {
         reqin_close(&q);
-        atomic_store(&ctx->failed, 1);
-        zsock_signal(pipe, 1);
+        part_started(pipe, ctx, 0);
         return;
     }
-    zsock_signal(pipe, 0);
+    part_started(pipe, ctx, 1);
     zpoller_t *poller = zpoller_new(pipe, q.router, q.reader, NULL);
     zpoller_set_nonstop(poller, true);
     for (;;) {
         void *which = zpoller_wait(poller, next_wait(&q));
         part_alive(ctx, clock_mono_ms());
-        if (which == pipe) {
-            char *cmd = zstr_recv(pipe);
-            int term = !cmd || strcmp(cmd, "$TERM") == 0;
-            free(cmd);
-            if (term)
-                break;
-        }
+        if (which == pipe && part_stop_requested(pipe))
+            break;
         turn(&q);
     }
     zpoller_destroy(&poller);
