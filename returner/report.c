@@ -90,24 +90,24 @@ static void build_args(const struct report *r, struct report_args *a, const char
 #undef ADD_METRIC
 }
 
-/* Read the two pipelined replies; returns NULL or why the report failed. */
+/* Read the two pipelined replies; returns NULL or why the report failed.
+ * An error reply (NOREPLICAS, READONLY, OOM) leaves the connection usable:
+ * failing it would log a reconnect at every report. */
 static const char *read_replies(struct report *r)
 {
     static char why[160];
+    const char *failed = NULL;
     for (int i = 0; i < 2; i++) {
         redisReply *rep = rconn_reply(r->rc);
         if (!rep)
             return "connection lost";
-        int bad = rep->type != REDIS_REPLY_INTEGER;
-        if (bad)
+        if (rep->type != REDIS_REPLY_INTEGER && !failed) {
             snprintf(why, sizeof why, "%s", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-        freeReplyObject(rep);
-        if (bad) {
-            rconn_fail(r->rc, why); /* also drops the other reply still in the pipe */
-            return why;
+            failed = why;
         }
+        freeReplyObject(rep);
     }
-    return NULL;
+    return failed;
 }
 
 static void send_report(struct report *r, const char *state)
