@@ -4,13 +4,13 @@
 #include <msgpack.h>
 #include <string.h>
 
-#include "mpack.h"
+#include "mpwalk.h"
 
 /* Minion ids name files on the master: refuse what could never be one. */
 static void copy_id(const msgpack_object *o, char *out)
 {
     size_t len;
-    const char *p = mpack_bytes(o, &len);
+    const char *p = mpwalk_bytes(o, &len);
     out[0] = '\0';
     if (!p || len == 0 || len >= ENVELOPE_ID_MAX)
         return;
@@ -27,11 +27,11 @@ static void read_clear_load(const msgpack_object *load, struct salt_envelope *en
         return;
     for (uint32_t i = 0; i < load->via.map.size; i++) {
         const msgpack_object_kv *kv = &load->via.map.ptr[i];
-        if (mpack_key_is(&kv->key, "cmd"))
-            env->is_auth = mpack_key_is(&kv->val, "_auth");
-        else if (mpack_key_is(&kv->key, "id"))
+        if (mpwalk_key_is(&kv->key, "cmd"))
+            env->is_auth = mpwalk_key_is(&kv->val, "_auth");
+        else if (mpwalk_key_is(&kv->key, "id"))
             copy_id(&kv->val, env->id);
-        else if (mpack_key_is(&kv->key, "token"))
+        else if (mpwalk_key_is(&kv->key, "token"))
             env->has_token = 1;
     }
 }
@@ -40,7 +40,7 @@ int envelope_peek(const char *buf, size_t len, struct salt_envelope *env, const 
 {
     memset(env, 0, sizeof *env);
     env->version = -1;
-    if (!mpack_plausible(buf, len)) {
+    if (!mpwalk_plausible(buf, len)) {
         *why = "not a msgpack document";
         return -1;
     }
@@ -60,13 +60,13 @@ int envelope_peek(const char *buf, size_t len, struct salt_envelope *env, const 
     const msgpack_object *load = NULL, *top_id = NULL;
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         const msgpack_object_kv *kv = &o->via.map.ptr[i];
-        if (mpack_key_is(&kv->key, "enc"))
-            env->enc = mpack_key_is(&kv->val, "clear") ? ENC_CLEAR : mpack_key_is(&kv->val, "aes") ? ENC_AES : ENC_OTHER;
-        else if (mpack_key_is(&kv->key, "load"))
+        if (mpwalk_key_is(&kv->key, "enc"))
+            env->enc = mpwalk_key_is(&kv->val, "clear") ? ENC_CLEAR : mpwalk_key_is(&kv->val, "aes") ? ENC_AES : ENC_OTHER;
+        else if (mpwalk_key_is(&kv->key, "load"))
             load = &kv->val;
-        else if (mpack_key_is(&kv->key, "id"))
+        else if (mpwalk_key_is(&kv->key, "id"))
             top_id = &kv->val;
-        else if (mpack_key_is(&kv->key, "version") && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+        else if (mpwalk_key_is(&kv->key, "version") && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
                  kv->val.via.u64 < 1000)
             env->version = (int)kv->val.via.u64;
     }

@@ -4,7 +4,7 @@
 #include "pubrec.h"
 
 #include "log.h"
-#include "mpack.h"
+#include "mpwalk.h"
 #include "rconn.h"
 
 #include <inttypes.h>
@@ -155,7 +155,7 @@ int pubrec_unpack(const char *buf, size_t len, struct pubrec *rec, const char **
 {
     memset(rec, 0, sizeof *rec);
     *why = "not a msgpack document";
-    if (!mpack_plausible(buf, len))
+    if (!mpwalk_plausible(buf, len))
         return -1;
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);

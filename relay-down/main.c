@@ -1,9 +1,9 @@
 /* main.c -- saltrelay-down: one per datacenter. Its parts: publication output
- * (Redis -> PUB, pubout.c), request intake (ROUTER -> Redis -> ROUTER,
- * returner/reqin.c) and the DC report (returner/report.c). */
+ * (Redis -> PUB, pub_output.c), request intake (ROUTER -> Redis -> ROUTER,
+ * req_intake.c) and the DC report (returner/report.c). */
 #include "daemon.h"
-#include "pubout.h"
-#include "reqin.h"
+#include "pub_output.h"
+#include "req_intake.h"
 #include "report.h"
 
 static size_t pick_parts(const struct config *cfg, struct part *parts, size_t max)
@@ -13,8 +13,8 @@ static size_t pick_parts(const struct config *cfg, struct part *parts, size_t ma
     /* the report comes first so that it stops last: its final report then
      * holds the cursor and counters after the other parts drained */
     parts[0] = (struct part){"DC report", report_actor};
-    parts[1] = (struct part){"publication output", pubout_actor};
-    parts[2] = (struct part){"request intake", reqin_actor};
+    parts[1] = (struct part){"publication output", pub_output_actor};
+    parts[2] = (struct part){"request intake", req_intake_actor};
     return 3;
 }
 

@@ -1,16 +1,16 @@
 /* main.c -- saltrelay-up: runs beside the MoM. Its parts: publication intake
- * (MoM PUB -> Redis, pubin.c) and request forwarding (Redis -> MoM request
- * port -> Redis, returner/reqout.c). */
+ * (MoM PUB -> Redis, pub_intake.c) and request forwarding (Redis -> MoM request
+ * port -> Redis, req_forward.c). */
 #include "daemon.h"
-#include "pubin.h"
-#include "reqout.h"
+#include "pub_intake.h"
+#include "req_forward.h"
 
 static size_t pick_parts(const struct config *cfg, struct part *parts, size_t max)
 {
     (void)cfg;
     (void)max;
-    parts[0] = (struct part){"publication intake", pubin_actor};
-    parts[1] = (struct part){"request forwarding", reqout_actor};
+    parts[0] = (struct part){"publication intake", pub_intake_actor};
+    parts[1] = (struct part){"request forwarding", req_forward_actor};
     return 2;
 }
 

@@ -1,5 +1,5 @@
 /* dcstate.h -- saltrelay-status's view of the DCs: each DC's last report
- * (report.h), read back from Redis and validated, plus how far its cursor is
+ * (proto/dcreport.h), read back from Redis and validated, plus how far its cursor is
  * behind the newest publication. Shared by the overview and per-job
  * accounting. */
 #ifndef SALTRELAY_DCSTATE_H
@@ -9,7 +9,7 @@
 
 #include "config.h"
 #include "rconn.h"
-#include "report.h"
+#include "dcreport.h"
 #include "streamid.h"
 
 #define DC_NAME_MAX 65

@@ -1,7 +1,7 @@
 /* jobcache.c -- one job from Salt's local_cache (see jobcache.h).
  *
  * The files are written by Salt, read here as untrusted input: sizes are
- * capped, each msgpack document is first walked by mpack_plausible() (msgpack-c
+ * capped, each msgpack document is first walked by mpwalk_plausible() (msgpack-c
  * allocates a container's declared length before reading it, so a 5-byte
  * file could otherwise ask for gigabytes), and every object's type is
  * checked. Salt's str may be any bytes: ids are only refused for NUL, a '/'
@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "mpack.h"
+#include "mpwalk.h"
 
 #define FILE_MAX (64L << 20)
 #define PATH_LEN 4096
@@ -164,7 +164,7 @@ static int unpack_bounded(const unsigned char *buf, size_t len, msgpack_unpacked
 {
     size_t off = 0;
     msgpack_unpacked_init(u);
-    if (!mpack_plausible((const char *)buf, len))
+    if (!mpwalk_plausible((const char *)buf, len))
         return -1;
     return msgpack_unpack_next(u, (const char *)buf, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len ? 0 : -1;
 }
@@ -179,7 +179,7 @@ static int id_usable(const char *s, size_t len)
 static const char *obj_id(const msgpack_object *o, char *buf)
 {
     size_t len = 0; /* unset when O is no string; GCC -O2 cannot tell id_usable never reads it then */
-    const char *s = mpack_bytes(o, &len);
+    const char *s = mpwalk_bytes(o, &len);
     if (!id_usable(s, len))
         return NULL;
     memcpy(buf, s, len);
@@ -191,7 +191,7 @@ static const char *obj_id(const msgpack_object *o, char *buf)
 static void obj_text(const msgpack_object *o, char *out, size_t outlen)
 {
     size_t len, i;
-    const char *s = mpack_bytes(o, &len);
+    const char *s = mpwalk_bytes(o, &len);
     if (!s) {
         snprintf(out, outlen, o->type == MSGPACK_OBJECT_ARRAY ? "(list of %u)" : "?",
                  o->type == MSGPACK_OBJECT_ARRAY ? o->via.array.size : 0);
@@ -251,7 +251,7 @@ static void read_load(const char *path, struct job *job)
         for (uint32_t i = 0; i < u.data.via.map.size; i++) {
             const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
             size_t klen;
-            const char *k = mpack_bytes(&kv->key, &klen);
+            const char *k = mpwalk_bytes(&kv->key, &klen);
             if (k && klen == 3 && !memcmp(k, "fun", 3))
                 obj_text(&kv->val, job->fun, sizeof job->fun);
             else if (k && klen == 3 && !memcmp(k, "tgt", 3))

@@ -3,9 +3,10 @@
  * The report is one HSET of the whole hash plus SADD of the DC name, sent
  * pipelined on this part's own connection to redis_primary, so a slow or
  * absent Redis only delays reports, never the data paths. Values are read
- * from the process-wide metrics that pubout.c and reqin.c keep. A report
+ * from the process-wide metrics that pub_output.c and req_intake.c keep. A report
  * that fails is not retried: the next turn sends a newer one anyway. */
 #include "report.h"
+#include "dcreport.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* status.c -- saltrelay-status: how far each DC is behind, read from the DC
- * reports in Redis (report.h), as a table or JSON, with an exit status a
+ * reports in Redis (proto/dcreport.h), as a table or JSON, with an exit status a
  * Nagios/Zabbix check can use. "job JID" accounts for one Salt job
  * (statusjob.c).
  *

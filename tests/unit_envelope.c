@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "envelope.h"
-#include "mpack.h"
+#include "mpwalk.h"
 #include "unit.h"
 #include "wire.h"
 
@@ -232,14 +232,14 @@ UNIT_TEST(plausible_every_type_and_truncation)
 {
     struct doc d;
     pack_all_types(&d);
-    CHECK(mpack_plausible(d.sb.data, d.sb.size));
+    CHECK(mpwalk_plausible(d.sb.data, d.sb.size));
     for (size_t n = 0; n < d.sb.size; n++)
-        if (mpack_plausible(d.sb.data, n))
+        if (mpwalk_plausible(d.sb.data, n))
             unit_fail(__FILE__, __LINE__, "a document cut at %zu of %zu bytes passed", n, d.sb.size);
     msgpack_sbuffer_destroy(&d.sb);
-    CHECK(!mpack_plausible("\xc1", 1));
-    CHECK(!mpack_plausible("\xdf\xff\xff\xff\xff", 5));
-    CHECK(mpack_plausible("\x90", 1) && mpack_plausible("\x01trailing", 9));
+    CHECK(!mpwalk_plausible("\xc1", 1));
+    CHECK(!mpwalk_plausible("\xdf\xff\xff\xff\xff", 5));
+    CHECK(mpwalk_plausible("\x90", 1) && mpwalk_plausible("\x01trailing", 9));
 }
 
 UNIT_TEST(odd_but_accepted)

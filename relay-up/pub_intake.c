@@ -1,4 +1,4 @@
-/* pubin.c -- saltrelay-up's publication intake.
+/* pub_intake.c -- saltrelay-up's publication intake.
  *
  * A SUB socket subscribed to everything on the MoM's publish port receives
  * each Salt publication (1 frame, or [topic, payload] with zmq_filtering).
@@ -18,7 +18,7 @@
  * Memory bound: pub_buffer x sizeof(struct slot) (176 bytes on 64-bit) +
  * pub_buffer_bytes (+ allocator overhead), plus up to INFLIGHT_MAX formatted
  * commands in hiredis's output buffer. */
-#include "pubin.h"
+#include "pub_intake.h"
 
 #include <malloc.h>
 #include <stdlib.h>
@@ -55,7 +55,7 @@ struct slot {
 
 enum { EV_PIPE = 1, EV_SUB = 2, EV_MONITOR = 4, EV_REDIS = 8 };
 
-struct pubin {
+struct pub_intake {
     const struct config *cfg;
     int channel_mode;
     zsock_t *sub;
@@ -79,7 +79,7 @@ struct pubin {
     struct slot overflow; /* receives what a full ring cannot take */
 };
 
-static struct slot *slot_at(struct pubin *p, size_t i) { return &p->ring[(p->head + i) % p->cap]; }
+static struct slot *slot_at(struct pub_intake *p, size_t i) { return &p->ring[(p->head + i) % p->cap]; }
 
 static zmq_msg_t *slot_frame(struct slot *s, size_t i)
 {
@@ -105,7 +105,7 @@ static size_t slot_bytes(struct slot *s)
     return n;
 }
 
-static void ring_pop(struct pubin *p)
+static void ring_pop(struct pub_intake *p)
 {
     p->bytes -= slot_bytes(slot_at(p, 0));
     slot_release(slot_at(p, 0));
@@ -133,7 +133,7 @@ static zmq_msg_t *frame_for(struct slot *s, size_t n, zmq_msg_t *trash)
 
 /* Receive one whole message into S. Returns 1, 0 if none is waiting, -1 if
  * it was refused (too many or too large frames) and discarded. */
-static int receive_into(struct pubin *p, struct slot *s)
+static int receive_into(struct pub_intake *p, struct slot *s)
 {
     void *sock = zsock_resolve(p->sub);
     size_t n = 0, bytes = 0;
@@ -170,7 +170,7 @@ static int receive_into(struct pubin *p, struct slot *s)
     return 1;
 }
 
-static void drain_sub(struct pubin *p)
+static void drain_sub(struct pub_intake *p)
 {
     for (int i = 0; i < DRAIN_MAX; i++) {
         int full = p->count == p->cap || p->bytes >= (size_t)p->cfg->pub_buffer_bytes;
@@ -201,7 +201,7 @@ static void drain_sub(struct pubin *p)
 }
 
 /* Learn the newest ID and serial in the stream, so ours continue after them. */
-static int sync_top(struct pubin *p)
+static int sync_top(struct pub_intake *p)
 {
     if (pubrec_stream_top(p->rc, p->key, &p->last, &p->serial) < 0)
         return -1;
@@ -209,7 +209,7 @@ static int sync_top(struct pubin *p)
     return 0;
 }
 
-static void append_one(struct pubin *p, struct slot *s, redisContext *c)
+static void append_one(struct pub_intake *p, struct slot *s, redisContext *c)
 {
     struct pubrec rec = {.id = s->id, .serial = s->serial, .nframes = s->nframes};
     for (size_t i = 0; i < s->nframes; i++) {
@@ -239,7 +239,7 @@ static int judge_reply(const redisReply *r)
 }
 
 /* The connection broke: what was in flight stays buffered with its IDs. */
-static void fail_conn(struct pubin *p, const char *why)
+static void fail_conn(struct pub_intake *p, const char *why)
 {
     rconn_fail(p->rc, why);
     p->c = NULL;
@@ -248,7 +248,7 @@ static void fail_conn(struct pubin *p, const char *why)
 }
 
 /* Write the buffered messages not yet in flight, up to INFLIGHT_MAX. */
-static void send_more(struct pubin *p)
+static void send_more(struct pub_intake *p)
 {
     if (p->sent == p->count || p->sent >= INFLIGHT_MAX || clock_mono_ms() < p->retry_at)
         return;
@@ -282,7 +282,7 @@ static void send_more(struct pubin *p)
  * slot buffered for a retry in a second; the replies already on their way
  * for those later slots are read and ignored (a stored one is refused as
  * "equal or smaller" at the retry). */
-static void handle_reply(struct pubin *p, redisReply *r)
+static void handle_reply(struct pub_intake *p, redisReply *r)
 {
     p->waiting_since = clock_mono_ms();
     int verdict = p->skip ? 0 : judge_reply(r);
@@ -316,7 +316,7 @@ static void handle_reply(struct pubin *p, redisReply *r)
 }
 
 /* The Redis socket is readable: take every complete reply. */
-static void read_replies(struct pubin *p)
+static void read_replies(struct pub_intake *p)
 {
     redisContext *c = p->c;
     if (redisBufferRead(c) != REDIS_OK) {
@@ -332,7 +332,7 @@ static void read_replies(struct pubin *p)
         fail_conn(p, c->errstr);
 }
 
-static void check_stalled(struct pubin *p)
+static void check_stalled(struct pub_intake *p)
 {
     if (p->c && clock_mono_ms() - p->waiting_since > REPLY_TIMEOUT_MS)
         fail_conn(p, "no reply within 2 s");
@@ -340,7 +340,7 @@ static void check_stalled(struct pubin *p)
 
 /* Wait up to TIMEOUT ms for the actor pipe, the SUB socket and the monitor
  * (only if PIPE is given) and, while replies are awaited, the Redis socket. */
-static int wait_events(struct pubin *p, zsock_t *pipe, int timeout)
+static int wait_events(struct pub_intake *p, zsock_t *pipe, int timeout)
 {
     zmq_pollitem_t it[4];
     int bit[4], n = 0;
@@ -368,7 +368,7 @@ static int wait_events(struct pubin *p, zsock_t *pipe, int timeout)
 }
 
 /* Move publications towards Redis: replies first (they free ring slots). */
-static void pump(struct pubin *p, int ev)
+static void pump(struct pub_intake *p, int ev)
 {
     if (ev & EV_REDIS)
         read_replies(p);
@@ -376,7 +376,7 @@ static void pump(struct pubin *p, int ev)
     send_more(p);
 }
 
-static void note_monitor_event(struct pubin *p)
+static void note_monitor_event(struct pub_intake *p)
 {
     zmsg_t *ev = zmsg_recv(p->monitor);
     if (!ev)
@@ -398,7 +398,7 @@ static void note_monitor_event(struct pubin *p)
     zmsg_destroy(&ev);
 }
 
-static int pubin_open(struct pubin *p, const struct config *cfg)
+static int pub_intake_open(struct pub_intake *p, const struct config *cfg)
 {
     p->cfg = cfg;
     p->channel_mode = strcmp(cfg->mode, "channel") == 0;
@@ -430,7 +430,7 @@ static int pubin_open(struct pubin *p, const struct config *cfg)
     return 0;
 }
 
-static void pubin_close(struct pubin *p)
+static void pub_intake_close(struct pub_intake *p)
 {
     while (p->count)
         ring_pop(p);
@@ -441,7 +441,7 @@ static void pubin_close(struct pubin *p)
 }
 
 /* After $TERM: store what is buffered, for a bounded time. */
-static void flush_before_stop(struct pubin *p)
+static void flush_before_stop(struct pub_intake *p)
 {
     long long until = clock_mono_ms() + STOP_FLUSH_MS;
     drain_sub(p);
@@ -452,7 +452,7 @@ static void flush_before_stop(struct pubin *p)
         log_error("stopping with %zu publications not stored in Redis (lost)", p->count);
 }
 
-static int loop_timeout(const struct pubin *p)
+static int loop_timeout(const struct pub_intake *p)
 {
     if (p->c)
         return 100; /* replies awaited: the Redis socket wakes us, this checks for a stall */
@@ -462,14 +462,14 @@ static int loop_timeout(const struct pubin *p)
     return retry > 0 ? retry : 10;
 }
 
-void pubin_actor(zsock_t *pipe, void *args)
+void pub_intake_actor(zsock_t *pipe, void *args)
 {
     struct part_ctx *ctx = args;
-    struct pubin p = {0};
-    int ok = pubin_open(&p, ctx->cfg) == 0;
+    struct pub_intake p = {0};
+    int ok = pub_intake_open(&p, ctx->cfg) == 0;
     part_started(pipe, ctx, ok);
     if (!ok) {
-        pubin_close(&p);
+        pub_intake_close(&p);
         return;
     }
     for (;;) {
@@ -484,5 +484,5 @@ void pubin_actor(zsock_t *pipe, void *args)
         pump(&p, ev);
     }
     flush_before_stop(&p);
-    pubin_close(&p);
+    pub_intake_close(&p);
 }

@@ -1,6 +1,6 @@
-/* reqout.c -- saltrelay-up's request forwarding (see reqout.h).
+/* req_forward.c -- saltrelay-up's request forwarding (see req_forward.h).
  *
- * A child reader (sreader.c) takes the cluster's request stream through the
+ * A child reader (stream_reader.c) takes the cluster's request stream through the
  * consumer group "saltrelay-up" (this host's pending entries first, after a
  * restart), at most HOLD_MAX entries ahead of what was sent. Each request
  * goes to the MoM's request port on a REQ socket of a pool (req_pool), one
@@ -27,7 +27,7 @@
  * when its turn came) or mom_unreachable (no connected socket until the
  * deadline). _auth requests are paced by a token bucket (auth_rate/s) so a
  * backlog after an outage does not burst at the MoM. */
-#include "reqout.h"
+#include "req_forward.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -41,7 +41,7 @@
 #include "metrics.h"
 #include "rconn.h"
 #include "reqrec.h"
-#include "sreader.h"
+#include "stream_reader.h"
 #include "warnrate.h"
 
 #define GROUP "saltrelay-up"
@@ -55,7 +55,7 @@
 
 enum ack_answer { ACK_NONE, ACK_TAKEN, ACK_GONE }; /* XACK: no answer (yet), 1, 0 */
 
-struct job {               /* an entry read and not yet sent or dropped */
+struct held_req {               /* an entry read and not yet sent or dropped */
     int used;
     uint64_t order;
     zmq_msg_t m[JOB_FRAMES];
@@ -84,14 +84,14 @@ struct out {               /* a reply record waiting for Redis */
     char dc[DC_MAX], rid[REQREC_RID_MAX + 1];
 };
 
-struct reqout {
+struct req_forward {
     struct part_ctx *ctx;
     const struct config *cfg;
     zsock_t *pipe;
     zactor_t *reader;
     struct rconn *rc;
     char req_key[KEY_MAX];
-    struct job job[HOLD_MAX];
+    struct held_req held[HOLD_MAX];
     uint64_t order;
     struct conn *conn;
     size_t nconn;
@@ -106,7 +106,7 @@ struct reqout {
     struct warnrate warn;
 };
 
-static int conn_open(struct reqout *o, struct conn *c)
+static int conn_open(struct req_forward *o, struct conn *c)
 {
     memset(c, 0, sizeof *c);
     c->sock = zsock_new(ZMQ_REQ);
@@ -123,7 +123,7 @@ static int conn_open(struct reqout *o, struct conn *c)
 }
 
 /* Queue reply record ST for the request RID of DC (PAYLOAD moved in if ok). */
-static void reply(struct reqout *o, const char *dc, const char *rid, long long dl, enum reprec_status st,
+static void reply(struct req_forward *o, const char *dc, const char *rid, long long dl, enum reprec_status st,
                   zmq_msg_t *payload)
 {
     size_t i = 0;
@@ -142,7 +142,7 @@ static void reply(struct reqout *o, const char *dc, const char *rid, long long d
         zmq_msg_move(&r->payload, payload);
 }
 
-static void job_free(struct reqout *o, struct job *j)
+static void held_free(struct req_forward *o, struct held_req *j)
 {
     frames_close(j->m, j->n, JOB_FRAMES);
     j->used = 0;
@@ -151,7 +151,7 @@ static void job_free(struct reqout *o, struct job *j)
 
 /* Drop job J unsent, once its entry is acknowledged: reply record ST (if it
  * has one), counted in METRIC. */
-static void job_drop(struct job *j, enum reprec_status st, enum metric_id metric)
+static void held_drop(struct held_req *j, enum reprec_status st, enum metric_id metric)
 {
     j->drop = 1;
     j->st = st;
@@ -159,7 +159,7 @@ static void job_drop(struct job *j, enum reprec_status st, enum metric_id metric
 }
 
 /* Job J's entry was taken by this turn's XACK: the drop's record and counter. */
-static void job_dropped(struct reqout *o, struct job *j)
+static void held_dropped(struct req_forward *o, struct held_req *j)
 {
     if (j->has_rec) {
         char dc[DC_MAX], rid[REQREC_RID_MAX + 1];
@@ -168,21 +168,21 @@ static void job_dropped(struct reqout *o, struct job *j)
         reply(o, dc, rid, j->rec.dl_ms, j->st, NULL);
     }
     metric_add(j->metric, 1);
-    job_free(o, j);
+    held_free(o, j);
 }
 
-static int held(struct reqout *o, zmq_msg_t *entry)
+static int held(struct req_forward *o, zmq_msg_t *entry)
 {
     for (size_t i = 0; i < HOLD_MAX; i++)
-        if (o->job[i].used && zmq_msg_size(&o->job[i].m[0]) == zmq_msg_size(entry) &&
-            memcmp(zmq_msg_data(&o->job[i].m[0]), zmq_msg_data(entry), zmq_msg_size(entry)) == 0)
+        if (o->held[i].used && zmq_msg_size(&o->held[i].m[0]) == zmq_msg_size(entry) &&
+            memcmp(zmq_msg_data(&o->held[i].m[0]), zmq_msg_data(entry), zmq_msg_size(entry)) == 0)
             return 1;
     return 0;
 }
 
 /* Take one entry from the reader into job J (a free slot). It counts as
  * read (requests_in) once its XACK took it. */
-static void take_entry(struct reqout *o, struct job *j)
+static void take_entry(struct req_forward *o, struct held_req *j)
 {
     const char *fv[JOB_FRAMES];
     size_t fl[JOB_FRAMES];
@@ -193,7 +193,7 @@ static void take_entry(struct reqout *o, struct job *j)
     j->ack = ACK_NONE;
     j->order = ++o->order;
     if (j->n == 1) { /* trimmed while pending: past any deadline */
-        job_drop(j, ST_EXPIRED, M_REQ_EXPIRED);
+        held_drop(j, ST_EXPIRED, M_REQ_EXPIRED);
         return;
     }
     if (j->n <= JOB_FRAMES) {
@@ -204,14 +204,14 @@ static void take_entry(struct reqout *o, struct job *j)
         }
     }
     warn_throttled(&o->warn, "skipping malformed entry of %s: %s", o->req_key, why);
-    job_drop(j, ST_EXPIRED, M_REQ_BAD);
+    held_drop(j, ST_EXPIRED, M_REQ_BAD);
 }
 
-static void drain_reader(struct reqout *o)
+static void drain_reader(struct req_forward *o)
 {
     void *sock = zsock_resolve(o->reader);
     for (size_t i = 0; i < HOLD_MAX; i++) {
-        struct job *j = &o->job[i];
+        struct held_req *j = &o->held[i];
         if (j->used)
             continue;
         j->n = frames_recv(sock, j->m, JOB_FRAMES);
@@ -227,7 +227,7 @@ static void drain_reader(struct reqout *o)
 }
 
 /* The MoM answered connection C. */
-static void take_reply(struct reqout *o, struct conn *c)
+static void take_reply(struct req_forward *o, struct conn *c)
 {
     zmq_msg_t m[1];
     size_t n = frames_recv(zsock_resolve(c->sock), m, 1);
@@ -253,7 +253,7 @@ static void take_reply(struct reqout *o, struct conn *c)
 /* Connections whose reply did not come by the deadline: replaced, never reused
  * (a REQ socket still waiting cannot send, and a late reply must not be taken
  * for the next request's). */
-static void expire_conns(struct reqout *o, long long now_wall)
+static void expire_conns(struct req_forward *o, long long now_wall)
 {
     for (size_t i = 0; i < o->nconn; i++) {
         struct conn *c = &o->conn[i];
@@ -267,7 +267,7 @@ static void expire_conns(struct reqout *o, long long now_wall)
     }
 }
 
-static void refill_tokens(struct reqout *o, long long now)
+static void refill_tokens(struct req_forward *o, long long now)
 {
     double rate = o->cfg->auth_rate, burst = rate > 1 ? rate : 1;
     o->tokens += (double)(now - o->tokens_at) * rate / 1000.0;
@@ -277,12 +277,12 @@ static void refill_tokens(struct reqout *o, long long now)
 }
 
 /* The oldest job that may go now (an _auth only with a token), or NULL. */
-static struct job *next_job(struct reqout *o)
+static struct held_req *next_held(struct req_forward *o)
 {
-    struct job *best = NULL;
+    struct held_req *best = NULL;
     int paced = o->cfg->auth_rate > 0 && o->tokens < 1;
     for (size_t i = 0; i < HOLD_MAX; i++) {
-        struct job *j = &o->job[i];
+        struct held_req *j = &o->held[i];
         if (j->used && j->conn < 0 && !j->drop && !(paced && j->rec.cmd == REQREC_AUTH) &&
             (!best || j->order < best->order))
             best = j;
@@ -290,7 +290,7 @@ static struct job *next_job(struct reqout *o)
     return best;
 }
 
-static void set_mom_down(struct reqout *o, int down)
+static void set_mom_down(struct req_forward *o, int down)
 {
     long long now = clock_mono_ms();
     if (!down)
@@ -306,18 +306,18 @@ static void set_mom_down(struct reqout *o, int down)
 }
 
 /* Drop what is past its deadline. */
-static void drop_expired(struct reqout *o, long long now_wall)
+static void drop_expired(struct req_forward *o, long long now_wall)
 {
     for (size_t i = 0; i < HOLD_MAX; i++) {
-        struct job *j = &o->job[i];
+        struct held_req *j = &o->held[i];
         if (j->used && j->conn < 0 && !j->drop && j->rec.dl_ms <= now_wall)
-            job_drop(j, o->mom_down ? ST_MOM_UNREACHABLE : ST_EXPIRED,
+            held_drop(j, o->mom_down ? ST_MOM_UNREACHABLE : ST_EXPIRED,
                      o->mom_down ? M_REQ_MOM_UNREACHABLE : M_REQ_EXPIRED);
     }
 }
 
 /* Pair the jobs with idle connected sockets. */
-static void choose_sends(struct reqout *o)
+static void choose_sends(struct req_forward *o)
 {
     refill_tokens(o, clock_mono_ms());
     int idle = 0, writable = 0;
@@ -329,17 +329,17 @@ static void choose_sends(struct reqout *o)
         if (!(zsock_events(c->sock) & ZMQ_POLLOUT))
             continue;
         writable++;
-        struct job *j = next_job(o);
+        struct held_req *j = next_held(o);
         if (!j)
             break;
         j->conn = (int)i;
         o->tokens -= j->rec.cmd == REQREC_AUTH;
     }
-    if (idle && next_job(o))
+    if (idle && next_held(o))
         set_mom_down(o, writable == 0);
 }
 
-static void send_job(struct reqout *o, struct job *j)
+static void send_held(struct req_forward *o, struct held_req *j)
 {
     struct conn *c = &o->conn[j->conn];
     c->busy = 1;
@@ -354,10 +354,10 @@ static void send_job(struct reqout *o, struct job *j)
     } else {
         set_mom_down(o, 0);
     }
-    job_free(o, j);
+    held_free(o, j);
 }
 
-static void append_reply(struct reqout *o, redisContext *rc, struct out *r, long long minid)
+static void append_reply(struct req_forward *o, redisContext *rc, struct out *r, long long minid)
 {
     char key[KEY_MAX];
     key_rep_stream(key, o->cfg->cluster, r->dc);
@@ -372,16 +372,16 @@ static void append_reply(struct reqout *o, redisContext *rc, struct out *r, long
     r->used = 0;
 }
 
-static int to_acknowledge(const struct job *j)
+static int to_acknowledge(const struct held_req *j)
 {
     return j->used && (j->conn >= 0 || j->drop);
 }
 
 /* 1 if a round trip to Redis has something to do: an entry to acknowledge or a reply record. */
-static int redis_work(const struct reqout *o)
+static int redis_work(const struct req_forward *o)
 {
     for (size_t i = 0; i < HOLD_MAX; i++)
-        if (to_acknowledge(&o->job[i]))
+        if (to_acknowledge(&o->held[i]))
             return 1;
     for (size_t i = 0; i < o->nout; i++)
         if (o->out[i].used)
@@ -391,14 +391,14 @@ static int redis_work(const struct reqout *o)
 
 /* Append one XACK per job to acknowledge (picked or dropped) and then one
  * XDEL of them all; returns the number of XACKs, the jobs in ACKING. */
-static size_t append_acks(struct reqout *o, redisContext *rc, struct job **acking)
+static size_t append_acks(struct req_forward *o, redisContext *rc, struct held_req **acking)
 {
     const char *argv[2 + HOLD_MAX];
     size_t argvlen[2 + HOLD_MAX], n = 0;
     argv[0] = "XDEL", argv[1] = o->req_key; /* the entry itself is of no more use */
     argvlen[0] = 4, argvlen[1] = strlen(o->req_key);
     for (size_t i = 0; i < HOLD_MAX; i++) {
-        struct job *j = &o->job[i];
+        struct held_req *j = &o->held[i];
         if (!to_acknowledge(j))
             continue;
         argv[2 + n] = zmq_msg_data(&j->m[0]), argvlen[2 + n] = zmq_msg_size(&j->m[0]);
@@ -413,7 +413,7 @@ static size_t append_acks(struct reqout *o, redisContext *rc, struct job **ackin
 }
 
 /* The answer R to the XACK of job J. */
-static void take_ack_answer(struct reqout *o, struct job *j, const redisReply *r)
+static void take_ack_answer(struct req_forward *o, struct held_req *j, const redisReply *r)
 {
     if (r->type == REDIS_REPLY_INTEGER)
         j->ack = r->integer == 1 ? ACK_TAKEN : ACK_GONE;
@@ -424,14 +424,14 @@ static void take_ack_answer(struct reqout *o, struct job *j, const redisReply *r
 
 /* One pipelined round trip: acknowledgements (each job's answer in j->ack),
  * then reply records. */
-static void flush_redis(struct reqout *o)
+static void flush_redis(struct req_forward *o)
 {
     if (!redis_work(o))
         return;
     redisContext *rc = rconn_get(o->rc);
     if (!rc)
         return;
-    struct job *acking[HOLD_MAX];
+    struct held_req *acking[HOLD_MAX];
     size_t nacks = append_acks(o, rc, acking), ncmd = nacks + (nacks > 0), nrep = 0;
     long long minid = clock_wall_ms() - o->cfg->request_timeout_ms - TRIM_MARGIN_MS;
     for (size_t i = 0; i < o->nout; i++)
@@ -458,10 +458,10 @@ static void flush_redis(struct reqout *o)
 /* After the round trip: an entry its XACK took is sent or dropped (and
  * counted as read); one taken before is a copy, discarded; one without an
  * answer stays, to be acknowledged (and a pick chosen) again next turn. */
-static void settle_jobs(struct reqout *o)
+static void settle_jobs(struct req_forward *o)
 {
     for (size_t i = 0; i < HOLD_MAX; i++) {
-        struct job *j = &o->job[i];
+        struct held_req *j = &o->held[i];
         enum ack_answer ack = j->ack;
         j->ack = ACK_NONE;
         if (!j->used || ack == ACK_NONE) {
@@ -469,21 +469,21 @@ static void settle_jobs(struct reqout *o)
             continue;
         }
         if (ack == ACK_GONE) {
-            job_free(o, j);
+            held_free(o, j);
             continue;
         }
         metric_add(M_REQ_IN, 1);
         if (j->drop) {
-            job_dropped(o, j);
+            held_dropped(o, j);
             continue;
         }
         metric_add(M_AUTH_IN, j->rec.cmd == REQREC_AUTH);
-        send_job(o, j);
+        send_held(o, j);
     }
 }
 
 /* Reply records that could not be written before their deadline are useless. */
-static void drop_stale_replies(struct reqout *o, long long now_wall)
+static void drop_stale_replies(struct req_forward *o, long long now_wall)
 {
     for (size_t i = 0; i < o->nout; i++)
         if (o->out[i].used && o->out[i].dl_wall + TRIM_MARGIN_MS < now_wall) {
@@ -493,7 +493,7 @@ static void drop_stale_replies(struct reqout *o, long long now_wall)
         }
 }
 
-static void dispatch(struct reqout *o)
+static void dispatch(struct req_forward *o)
 {
     long long now = clock_wall_ms();
     expire_conns(o, now);
@@ -505,12 +505,12 @@ static void dispatch(struct reqout *o)
     flush_redis(o);
     settle_jobs(o);
     if (o->credit_due) {
-        sreader_credit(o->reader, o->credit_due);
+        stream_reader_credit(o->reader, o->credit_due);
         o->credit_due = 0;
     }
 }
 
-static int reqout_open(struct reqout *o, struct part_ctx *ctx, zsock_t *pipe)
+static int req_forward_open(struct req_forward *o, struct part_ctx *ctx, zsock_t *pipe)
 {
     o->ctx = ctx;
     o->cfg = ctx->cfg;
@@ -529,14 +529,14 @@ static int reqout_open(struct reqout *o, struct part_ctx *ctx, zsock_t *pipe)
     for (size_t i = 0; i < o->nconn; i++)
         if (conn_open(o, &o->conn[i]) < 0)
             return -1;
-    struct sreader_cfg rcfg = {.url = o->cfg->redis_url, .credit = HOLD_MAX};
+    struct stream_reader_cfg rcfg = {.url = o->cfg->redis_url, .credit = HOLD_MAX};
     snprintf(rcfg.label, sizeof rcfg.label, "requests (reader)");
     snprintf(rcfg.key, sizeof rcfg.key, "%s", o->req_key);
     snprintf(rcfg.group, sizeof rcfg.group, GROUP);
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);
     snprintf(rcfg.consumer, sizeof rcfg.consumer, "%s", host);
-    o->reader = sreader_new(&rcfg);
+    o->reader = stream_reader_new(&rcfg);
     if (!o->reader)
         return -1;
     log_info("requests: forwarding to %s with %zu sockets (consumer %s)", o->cfg->master_ret, o->nconn,
@@ -544,12 +544,12 @@ static int reqout_open(struct reqout *o, struct part_ctx *ctx, zsock_t *pipe)
     return 0;
 }
 
-static void reqout_close(struct reqout *o)
+static void req_forward_close(struct req_forward *o)
 {
     zactor_destroy(&o->reader);
     for (size_t i = 0; i < HOLD_MAX; i++)
-        if (o->job[i].used)
-            frames_close(o->job[i].m, o->job[i].n, JOB_FRAMES);
+        if (o->held[i].used)
+            frames_close(o->held[i].m, o->held[i].n, JOB_FRAMES);
     for (size_t i = 0; o->out && i < o->nout; i++)
         if (o->out[i].used)
             zmq_msg_close(&o->out[i].payload);
@@ -562,7 +562,7 @@ static void reqout_close(struct reqout *o)
 }
 
 /* Wait for readable sockets (the pipe, the reader, the busy connections). */
-static void wait_events(struct reqout *o, int timeout)
+static void wait_events(struct req_forward *o, int timeout)
 {
     zmq_pollitem_t *items = o->items;
     size_t n = 0;
@@ -577,7 +577,7 @@ static void wait_events(struct reqout *o, int timeout)
         o->stop |= part_stop_requested(o->pipe);
 }
 
-static int busy_count(const struct reqout *o)
+static int busy_count(const struct req_forward *o)
 {
     int n = 0;
     for (size_t i = 0; i < o->nconn; i++)
@@ -585,7 +585,7 @@ static int busy_count(const struct reqout *o)
     return n;
 }
 
-static void turn(struct reqout *o, int timeout)
+static void turn(struct req_forward *o, int timeout)
 {
     wait_events(o, timeout);
     part_alive(o->ctx, clock_mono_ms());
@@ -607,18 +607,18 @@ static void log_totals(void)
              (long long)metric_get(M_REQ_REDIS_ERR));
 }
 
-void reqout_actor(zsock_t *pipe, void *args)
+void req_forward_actor(zsock_t *pipe, void *args)
 {
     struct part_ctx *ctx = args;
-    struct reqout o = {0};
-    if (reqout_open(&o, ctx, pipe) < 0) {
-        reqout_close(&o);
+    struct req_forward o = {0};
+    if (req_forward_open(&o, ctx, pipe) < 0) {
+        req_forward_close(&o);
         part_started(pipe, ctx, 0);
         return;
     }
     part_started(pipe, ctx, 1);
     while (!o.stop) /* jobs waiting for a socket, a token or Redis are looked at again soon */
-        turn(&o, next_job(&o) || redis_work(&o) ? 10 : 200);
+        turn(&o, next_held(&o) || redis_work(&o) ? 10 : 200);
     /* stop: no new sends; the replies in flight are awaited (bounded) and stored */
     long long until = clock_mono_ms() + STOP_WAIT_MS;
     while (busy_count(&o) && clock_mono_ms() < until)
@@ -626,5 +626,5 @@ void reqout_actor(zsock_t *pipe, void *args)
     dispatch(&o);
     dispatch(&o); /* the reply records of what the first one dropped */
     log_totals();
-    reqout_close(&o);
+    req_forward_close(&o);
 }

@@ -1,11 +1,11 @@
-/* reqin.c -- saltrelay-down's request intake (see reqin.h).
+/* req_intake.c -- saltrelay-down's request intake (see req_intake.h).
  *
  * A ROUTER at ret_bind takes each minion's or syndic's [identity, "", payload]
  * and keeps the identity in a table of pending requests (bounded by
  * max_pending, and by max_pending_bytes for payloads not yet in Redis). The
  * payload goes, unchanged, into the cluster's request stream on redis_primary
  * in pipelined batches, together with the minion registry updates. A child
- * reader (sreader.c) follows this DC's reply stream; each reply record is
+ * reader (stream_reader.c) follows this DC's reply stream; each reply record is
  * matched by its rid to the pending request and its payload sent back to the
  * very socket that asked.
  *
@@ -18,7 +18,7 @@
  * At most once into Redis: a batch whose XADD replies were lost with the
  * connection is not sent again (it may be stored); its requests wait for a
  * reply until their deadline like the others. */
-#include "reqin.h"
+#include "req_intake.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,7 +35,7 @@
 #include "rconn.h"
 #include "registry.h"
 #include "reqrec.h"
-#include "sreader.h"
+#include "stream_reader.h"
 #include "streamid.h"
 #include "warnrate.h"
 
@@ -65,7 +65,7 @@ struct pend {
     int prev, next; /* arrival order, which is deadline order */
 };
 
-struct reqin {
+struct req_intake {
     struct part_ctx *ctx;
     const struct config *cfg;
     zsock_t *router;
@@ -97,13 +97,13 @@ static uint64_t random_boot_id(void)
     return v ? v : ((uint64_t)clock_wall_ms() << 20) ^ (uint64_t)getpid() ^ 1;
 }
 
-static int rid_format(const struct reqin *q, int i, char *buf, size_t len)
+static int rid_format(const struct req_intake *q, int i, char *buf, size_t len)
 {
     return snprintf(buf, len, "%016" PRIx64 "-%" PRIx64 "-%x", q->boot, q->slot[i].seq, (unsigned)i);
 }
 
 /* The slot of a pending request of this incarnation named by RID, or -1. */
-static int rid_lookup(const struct reqin *q, const char *rid, size_t len)
+static int rid_lookup(const struct req_intake *q, const char *rid, size_t len)
 {
     char buf[REQREC_RID_MAX + 1];
     memcpy(buf, rid, len);
@@ -120,7 +120,7 @@ static int rid_lookup(const struct reqin *q, const char *rid, size_t len)
     return (int)i;
 }
 
-static void list_unlink(struct reqin *q, int i)
+static void list_unlink(struct req_intake *q, int i)
 {
     struct pend *p = &q->slot[i];
     if (q->unstored == i)
@@ -135,7 +135,7 @@ static void list_unlink(struct reqin *q, int i)
         q->tail = p->prev;
 }
 
-static void pend_release(struct reqin *q, int i)
+static void pend_release(struct req_intake *q, int i)
 {
     struct pend *p = &q->slot[i];
     list_unlink(q, i);
@@ -150,7 +150,7 @@ static void pend_release(struct reqin *q, int i)
 }
 
 /* Take a request into the table; returns 0, or -1 if the table is full. */
-static int pend_add(struct reqin *q, zmq_msg_t *frames, const struct salt_envelope *env)
+static int pend_add(struct req_intake *q, zmq_msg_t *frames, const struct salt_envelope *env)
 {
     long long size = (long long)zmq_msg_size(&frames[2]);
     if (!q->nfree || q->unstored_bytes + size > q->cfg->max_pending_bytes)
@@ -182,7 +182,7 @@ static int pend_add(struct reqin *q, zmq_msg_t *frames, const struct salt_envelo
 }
 
 /* Check one received message; takes it into the table if it is a request. */
-static void accept_request(struct reqin *q, zmq_msg_t *m, size_t n)
+static void accept_request(struct req_intake *q, zmq_msg_t *m, size_t n)
 {
     metric_add(M_REQ_IN, 1);
     struct salt_envelope env;
@@ -212,7 +212,7 @@ static void accept_request(struct reqin *q, zmq_msg_t *m, size_t n)
     }
 }
 
-static void drain_router(struct reqin *q)
+static void drain_router(struct req_intake *q)
 {
     void *sock = zsock_resolve(q->router);
     for (int k = 0; k < DRAIN_MAX; k++) {
@@ -226,7 +226,7 @@ static void drain_router(struct reqin *q)
 }
 
 /* Send the reply payload M back to the requester of slot I. */
-static void answer(struct reqin *q, int i, zmq_msg_t *payload)
+static void answer(struct req_intake *q, int i, zmq_msg_t *payload)
 {
     void *sock = zsock_resolve(q->router);
     struct pend *p = &q->slot[i];
@@ -251,7 +251,7 @@ static void count_failure(enum reprec_status st)
     metric_add(by_status[st], 1);
 }
 
-static void handle_reply(struct reqin *q, zmq_msg_t *m, size_t n)
+static void handle_reply(struct req_intake *q, zmq_msg_t *m, size_t n)
 {
     const char *fv[REP_FRAMES_MAX];
     size_t fl[REP_FRAMES_MAX];
@@ -278,7 +278,7 @@ static void handle_reply(struct reqin *q, zmq_msg_t *m, size_t n)
     pend_release(q, i);
 }
 
-static void drain_replies(struct reqin *q)
+static void drain_replies(struct req_intake *q)
 {
     void *sock = zsock_resolve(q->reader);
     long long taken = 0;
@@ -292,11 +292,11 @@ static void drain_replies(struct reqin *q)
         frames_close(m, n, REP_FRAMES_MAX);
     }
     if (taken)
-        sreader_credit(q->reader, taken);
+        stream_reader_credit(q->reader, taken);
 }
 
 /* Give up the requests whose deadline (plus grace) has passed. */
-static void expire(struct reqin *q, long long now)
+static void expire(struct req_intake *q, long long now)
 {
     while (q->head >= 0 && q->slot[q->head].give_up <= now) {
         metric_add(q->slot[q->head].stored ? M_REQ_TIMEOUT : M_REQ_REDIS_ERR, 1);
@@ -304,7 +304,7 @@ static void expire(struct reqin *q, long long now)
     }
 }
 
-static void append_request(struct reqin *q, redisContext *c, int i, long long minid)
+static void append_request(struct req_intake *q, redisContext *c, int i, long long minid)
 {
     struct pend *p = &q->slot[i];
     char rid[REQREC_RID_MAX + 1];
@@ -324,7 +324,7 @@ static void append_request(struct reqin *q, redisContext *c, int i, long long mi
 
 /* Read the replies of a batch: the XADDs' (one per slot in IDX, -1 for a
  * registry or trim command). A Redis error reply means not stored. */
-static void read_batch_replies(struct reqin *q, const int *idx, const uint64_t *seq, size_t n)
+static void read_batch_replies(struct req_intake *q, const int *idx, const uint64_t *seq, size_t n)
 {
     int refused = 0;
     for (size_t k = 0; k < n; k++) {
@@ -348,7 +348,7 @@ static void read_batch_replies(struct reqin *q, const int *idx, const uint64_t *
 
 /* Store up to BATCH_MAX waiting requests (and registry updates, and the
  * reply stream's trim) in one pipelined round trip. */
-static void flush_batch(struct reqin *q)
+static void flush_batch(struct req_intake *q)
 {
     long long mono = clock_mono_ms();
     int trim = q->trim_to[0] && mono - q->trimmed_at >= TRIM_EVERY_MS;
@@ -383,7 +383,7 @@ static void flush_batch(struct reqin *q)
     read_batch_replies(q, idx, seq, n);
 }
 
-static int reqin_open(struct reqin *q, struct part_ctx *ctx)
+static int req_intake_open(struct req_intake *q, struct part_ctx *ctx)
 {
     q->ctx = ctx;
     q->cfg = ctx->cfg;
@@ -403,10 +403,10 @@ static int reqin_open(struct reqin *q, struct part_ctx *ctx)
     key_req_stream(q->req_key, q->cfg->cluster);
     key_rep_stream(q->rep_key, q->cfg->cluster, q->cfg->datacenter);
     q->rc = rconn_new(&q->cfg->redis_primary_url, "primary (requests)", REDIS_TIMEOUT_MS);
-    struct sreader_cfg rcfg = {.url = q->cfg->redis_primary_url, .credit = READER_CREDIT};
+    struct stream_reader_cfg rcfg = {.url = q->cfg->redis_primary_url, .credit = READER_CREDIT};
     snprintf(rcfg.label, sizeof rcfg.label, "primary (replies)");
     snprintf(rcfg.key, sizeof rcfg.key, "%s", q->rep_key);
-    q->reader = sreader_new(&rcfg);
+    q->reader = stream_reader_new(&rcfg);
     q->router = zsock_new(ZMQ_ROUTER);
     if (!q->rc || !q->reader || !q->router)
         return -1;
@@ -436,7 +436,7 @@ static void log_totals(void)
              (long long)metric_get(M_REQ_LATE));
 }
 
-static void reqin_close(struct reqin *q)
+static void req_intake_close(struct req_intake *q)
 {
     while (q->head >= 0)
         pend_release(q, q->head);
@@ -447,7 +447,7 @@ static void reqin_close(struct reqin *q)
     free(q->free_list);
 }
 
-static void turn(struct reqin *q)
+static void turn(struct req_intake *q)
 {
     drain_router(q);
     drain_replies(q);
@@ -456,7 +456,7 @@ static void turn(struct reqin *q)
 }
 
 /* After $TERM: store what waits, and wait (bounded) for the replies in flight. */
-static void drain_before_stop(struct reqin *q)
+static void drain_before_stop(struct req_intake *q)
 {
     long long until = clock_mono_ms() + STOP_WAIT_MS;
     zpoller_t *poller = zpoller_new(q->reader, NULL);
@@ -475,7 +475,7 @@ static void drain_before_stop(struct reqin *q)
     log_totals();
 }
 
-static int next_wait(struct reqin *q)
+static int next_wait(struct req_intake *q)
 {
     long long d = WAIT_MAX_MS;
     if (q->unstored >= 0)
@@ -485,12 +485,12 @@ static int next_wait(struct reqin *q)
     return d < 0 ? 0 : d > WAIT_MAX_MS ? WAIT_MAX_MS : (int)d;
 }
 
-void reqin_actor(zsock_t *pipe, void *args)
+void req_intake_actor(zsock_t *pipe, void *args)
 {
     struct part_ctx *ctx = args;
-    struct reqin q = {0};
-    if (reqin_open(&q, ctx) < 0) {
-        reqin_close(&q);
+    struct req_intake q = {0};
+    if (req_intake_open(&q, ctx) < 0) {
+        req_intake_close(&q);
         part_started(pipe, ctx, 0);
         return;
     }
@@ -506,5 +506,5 @@ void reqin_actor(zsock_t *pipe, void *args)
     }
     zpoller_destroy(&poller);
     drain_before_stop(&q);
-    reqin_close(&q);
+    req_intake_close(&q);
 }

@@ -1,4 +1,4 @@
-/* sreader.h -- a child actor that reads one Redis stream with blocking reads
+/* stream_reader.h -- a child actor that reads one Redis stream with blocking reads
  * on its own connection, so that the thread owning the ZeroMQ sockets never
  * waits on Redis for new entries.
  *
@@ -11,15 +11,15 @@
  * Flow control: the reader forwards at most as many entries as the parent
  * granted ("CREDIT", "<n>"), so the pipe never fills and the parent's memory
  * stays bounded; what it has not taken stays in Redis. */
-#ifndef SALTRELAY_SREADER_H
-#define SALTRELAY_SREADER_H
+#ifndef SALTRELAY_STREAM_READER_H
+#define SALTRELAY_STREAM_READER_H
 
 #include <czmq.h>
 
 #include "config.h"
 #include "keys.h"
 
-struct sreader_cfg {
+struct stream_reader_cfg {
     struct redis_url url;
     char label[64];
     char key[KEY_MAX];
@@ -33,8 +33,8 @@ struct sreader_cfg {
 };
 
 /* Starts the reader; CFG is copied. NULL on failure. */
-zactor_t *sreader_new(const struct sreader_cfg *cfg);
+zactor_t *stream_reader_new(const struct stream_reader_cfg *cfg);
 /* Grant N more entries. */
-void sreader_credit(zactor_t *reader, long long n);
+void stream_reader_credit(zactor_t *reader, long long n);
 
 #endif

@@ -1,5 +1,5 @@
-/* sreader.c -- blocking stream reader in its own thread; see sreader.h. */
-#include "sreader.h"
+/* stream_reader.c -- blocking stream reader in its own thread; see stream_reader.h. */
+#include "stream_reader.h"
 
 #include <string.h>
 
@@ -11,8 +11,8 @@
 #define READ_BLOCK_MS 500
 #define READ_COUNT_MAX 256
 
-struct sreader {
-    struct sreader_cfg cfg;
+struct stream_reader {
+    struct stream_reader_cfg cfg;
     zsock_t *pipe;
     struct rconn *rc;
     long long credit;
@@ -55,7 +55,7 @@ static int entry_ok(const redisReply *e)
     return 1;
 }
 
-static void forward_entry(struct sreader *s, redisReply *e)
+static void forward_entry(struct stream_reader *s, redisReply *e)
 {
     void *pipe = zsock_resolve(s->pipe);
     redisReply *f = e->element[1];
@@ -71,7 +71,7 @@ static void forward_entry(struct sreader *s, redisReply *e)
     s->credit--;
 }
 
-static int create_group(struct sreader *s)
+static int create_group(struct stream_reader *s)
 {
     redisReply *r = rconn_command(s->rc, "XGROUP CREATE %s %s 0 MKSTREAM", s->cfg.key, s->cfg.group);
     if (!r)
@@ -88,7 +88,7 @@ static int create_group(struct sreader *s)
     return ok ? 0 : -1;
 }
 
-static redisReply *read_batch(struct sreader *s, long long count)
+static redisReply *read_batch(struct stream_reader *s, long long count)
 {
     if (!s->cfg.group[0])
         return rconn_command(s->rc, "XREAD COUNT %lld BLOCK %d STREAMS %s %s", count, READ_BLOCK_MS,
@@ -101,7 +101,7 @@ static redisReply *read_batch(struct sreader *s, long long count)
 }
 
 /* Forward the entries of one XREAD/XREADGROUP reply; -1 if it is unusable. */
-static int handle_reply(struct sreader *s, redisReply *r)
+static int handle_reply(struct stream_reader *s, redisReply *r)
 {
     if (r->type == REDIS_REPLY_NIL)
         return 0;
@@ -128,7 +128,7 @@ static int handle_reply(struct sreader *s, redisReply *r)
 }
 
 /* The stream's end, for a reader without a group starting fresh. */
-static void start_at_end(struct sreader *s)
+static void start_at_end(struct stream_reader *s)
 {
     redisReply *r = rconn_command(s->rc, "XREVRANGE %s + - COUNT 1", s->cfg.key);
     if (!r)
@@ -140,7 +140,7 @@ static void start_at_end(struct sreader *s)
     freeReplyObject(r);
 }
 
-static void read_once(struct sreader *s)
+static void read_once(struct stream_reader *s)
 {
     redisContext *c = rconn_get(s->rc);
     if (!c) {
@@ -163,7 +163,7 @@ static void read_once(struct sreader *s)
 }
 
 /* Commands from the parent; waits up to TIMEOUT for the first. */
-static void poll_pipe(struct sreader *s, int timeout)
+static void poll_pipe(struct stream_reader *s, int timeout)
 {
     zmq_pollitem_t it = {zsock_resolve(s->pipe), 0, ZMQ_POLLIN, 0};
     while (zmq_poll(&it, 1, timeout) > 0) {
@@ -178,15 +178,15 @@ static void poll_pipe(struct sreader *s, int timeout)
     }
 }
 
-struct start {                  /* sreader_new's, valid until the actor signals */
-    const struct sreader_cfg *cfg;
+struct start {                  /* stream_reader_new's, valid until the actor signals */
+    const struct stream_reader_cfg *cfg;
     int failed;
 };
 
-static void sreader_actor(zsock_t *pipe, void *args)
+static void stream_reader_actor(zsock_t *pipe, void *args)
 {
     struct start *start = args;
-    struct sreader s = {.cfg = *start->cfg, .pipe = pipe};
+    struct stream_reader s = {.cfg = *start->cfg, .pipe = pipe};
     s.credit = s.cfg.credit;
     /* the socket timeout must outlast the BLOCK of a read */
     s.rc = rconn_new(&s.cfg.url, s.cfg.label, READ_BLOCK_MS + 2000);
@@ -206,16 +206,16 @@ static void sreader_actor(zsock_t *pipe, void *args)
     rconn_destroy(&s.rc);
 }
 
-zactor_t *sreader_new(const struct sreader_cfg *cfg)
+zactor_t *stream_reader_new(const struct stream_reader_cfg *cfg)
 {
     struct start start = {.cfg = cfg};
-    zactor_t *actor = zactor_new(sreader_actor, &start); /* returns once the actor signalled */
+    zactor_t *actor = zactor_new(stream_reader_actor, &start); /* returns once the actor signalled */
     if (actor && start.failed)
         zactor_destroy(&actor);
     return actor;
 }
 
-void sreader_credit(zactor_t *reader, long long n)
+void stream_reader_credit(zactor_t *reader, long long n)
 {
     char num[24];
     snprintf(num, sizeof num, "%lld", n);

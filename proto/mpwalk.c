@@ -1,18 +1,18 @@
-/* mpack.c -- msgpack-c helpers for untrusted input: a bounds walk to run
+/* mpwalk.c -- msgpack-c helpers for untrusted input: a bounds walk to run
  * before unpacking, and byte access to str/bin objects (Salt packs bytes as
  * str that is often not UTF-8, so nothing here checks UTF-8). */
-#include "mpack.h"
+#include "mpwalk.h"
 
 #include <string.h>
 
-int mpack_key_is(const msgpack_object *k, const char *s)
+int mpwalk_key_is(const msgpack_object *k, const char *s)
 {
     size_t l = strlen(s);
     return (k->type == MSGPACK_OBJECT_STR && k->via.str.size == l && memcmp(k->via.str.ptr, s, l) == 0) ||
            (k->type == MSGPACK_OBJECT_BIN && k->via.bin.size == l && memcmp(k->via.bin.ptr, s, l) == 0);
 }
 
-const char *mpack_bytes(const msgpack_object *o, size_t *len)
+const char *mpwalk_bytes(const msgpack_object *o, size_t *len)
 {
     if (o->type == MSGPACK_OBJECT_STR) {
         *len = o->via.str.size;
@@ -67,7 +67,7 @@ static int msgpack_shape(unsigned char b, size_t *lenb, size_t *fixed, uint64_t 
     return 0;
 }
 
-int mpack_plausible(const char *buf, size_t len)
+int mpwalk_plausible(const char *buf, size_t len)
 {
     const unsigned char *p = (const unsigned char *)buf;
     size_t off = 0;

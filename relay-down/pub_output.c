@@ -1,4 +1,4 @@
-/* pubout.c -- saltrelay-down's publication output.
+/* pub_output.c -- saltrelay-down's publication output.
  *
  * Reads the cluster's publication stream (XREAD, batches, from `redis`, which
  * may be a read-only replica) and sends each record's frames unchanged on the
@@ -14,7 +14,7 @@
  * already run) but never skip it. After a restart the backlog is held until as many
  * subscribers as were connected before are back, or subscriber_grace passed:
  * a PUB socket drops what it sends to nobody. */
-#include "pubout.h"
+#include "pub_output.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -36,7 +36,7 @@
 #define SETTLE_MS 200      /* lets reconnected subscribers send their subscriptions */
 #define PUB_SNDHWM 100000
 
-struct pubout {
+struct pub_output {
     struct part_ctx *ctx;
     const struct config *cfg;
     int channel_mode;
@@ -66,7 +66,7 @@ struct pubout {
     int stop;
 };
 
-static void note_state_result(struct pubout *p, int rc)
+static void note_state_result(struct pub_output *p, int rc)
 {
     if ((rc < 0) != p->state_error)
         log_msg(rc < 0 ? LOG_LVL_ERROR : LOG_LVL_INFO, "saving the cursor in %s/%s %s",
@@ -77,7 +77,7 @@ static void note_state_result(struct pubout *p, int rc)
 /* Overwrite the state file's older slot (a pwrite, see statefile.h); with
  * SYNC also make it durable. Called once per batch, and when the number of
  * subscribers changes. */
-static void save_state(struct pubout *p, int sync)
+static void save_state(struct pub_output *p, int sync)
 {
     char text[160], id[STREAMID_STRLEN];
     int subscribers = p->holding && p->expected > p->subscribers ? p->expected : p->subscribers;
@@ -91,7 +91,7 @@ static void save_state(struct pubout *p, int sync)
 }
 
 /* What was handed to ZeroMQ before now has left: the cursor may cover it. */
-static void cursor_left(struct pubout *p)
+static void cursor_left(struct pub_output *p)
 {
     p->have_saved = p->have_cursor;
     p->saved = p->cursor;
@@ -100,7 +100,7 @@ static void cursor_left(struct pubout *p)
 }
 
 /* Once a second: make the last save durable against power loss. */
-static void sync_state(struct pubout *p)
+static void sync_state(struct pub_output *p)
 {
     if (p->unsynced)
         note_state_result(p, statefile_sync(&p->sf));
@@ -109,7 +109,7 @@ static void sync_state(struct pubout *p)
 }
 
 /* Export the cursor for the DC report; NOW_WALL 0 when nothing was delivered. */
-static void publish_cursor(struct pubout *p, long long now_wall)
+static void publish_cursor(struct pub_output *p, long long now_wall)
 {
     metric_set(M_CURSOR_MS, (int64_t)p->cursor.ms);
     metric_set(M_CURSOR_SEQ, (int64_t)p->cursor.seq);
@@ -119,7 +119,7 @@ static void publish_cursor(struct pubout *p, long long now_wall)
 }
 
 /* Open the state file; in stream mode take the cursor and subscriber count. */
-static int load_state(struct pubout *p)
+static int load_state(struct pub_output *p)
 {
     char text[STATEFILE_TEXT_MAX + 1], v[64];
     if (statefile_open(&p->sf, p->cfg->state_dir, STATE_FILE, text, sizeof text) < 0) {
@@ -148,7 +148,7 @@ static int load_state(struct pubout *p)
     return 0;
 }
 
-static void note_monitor_event(struct pubout *p)
+static void note_monitor_event(struct pub_output *p)
 {
     zmsg_t *ev = zmsg_recv(p->monitor);
     char *name = ev ? zmsg_popstr(ev) : NULL;
@@ -163,7 +163,7 @@ static void note_monitor_event(struct pubout *p)
 }
 
 /* Handle commands and monitor events without waiting more than TIMEOUT. */
-static void poll_control(struct pubout *p, zpoller_t *poller, int timeout)
+static void poll_control(struct pub_output *p, zpoller_t *poller, int timeout)
 {
     void *which;
     while ((which = zpoller_wait(poller, timeout)) != NULL) {
@@ -178,7 +178,7 @@ static void poll_control(struct pubout *p, zpoller_t *poller, int timeout)
 }
 
 /* After a restart: wait for the subscribers that were connected before. */
-static void hold_for_subscribers(struct pubout *p, zpoller_t *poller)
+static void hold_for_subscribers(struct pub_output *p, zpoller_t *poller)
 {
     if (p->expected <= 0)
         return;
@@ -194,7 +194,7 @@ static void hold_for_subscribers(struct pubout *p, zpoller_t *poller)
              p->subscribers < p->expected ? " (grace period over)" : "");
 }
 
-static void send_frames(struct pubout *p, const struct pubrec *rec)
+static void send_frames(struct pub_output *p, const struct pubrec *rec)
 {
     void *sock = zsock_resolve(p->pub);
     size_t bytes = 0;
@@ -206,7 +206,7 @@ static void send_frames(struct pubout *p, const struct pubrec *rec)
     metric_add(M_PUB_OUT_BYTES, (int64_t)bytes);
 }
 
-static void end_expired_run(struct pubout *p)
+static void end_expired_run(struct pub_output *p)
 {
     if (p->expired_run)
         log_warn("skipped %llu publication(s) older than replay_max_age (%.0f s); delivering again",
@@ -215,7 +215,7 @@ static void end_expired_run(struct pubout *p)
 }
 
 /* Check serial continuity: a jump means entries were trimmed unread. */
-static void check_serial(struct pubout *p, uint64_t serial)
+static void check_serial(struct pub_output *p, uint64_t serial)
 {
     if (p->serial && serial > p->serial + 1) {
         uint64_t lost = serial - p->serial - 1;
@@ -229,7 +229,7 @@ static void check_serial(struct pubout *p, uint64_t serial)
     }
 }
 
-static void deliver(struct pubout *p, const struct pubrec *rec)
+static void deliver(struct pub_output *p, const struct pubrec *rec)
 {
     long long now = clock_wall_ms();
     long long age = now - (long long)rec->id.ms;
@@ -247,7 +247,7 @@ static void deliver(struct pubout *p, const struct pubrec *rec)
 }
 
 /* One XREAD entry: decode, deliver, move the cursor. -1 if the reply is unusable. */
-static int handle_entry(struct pubout *p, const redisReply *e)
+static int handle_entry(struct pub_output *p, const redisReply *e)
 {
     struct pubrec rec;
     const char *why;
@@ -272,7 +272,7 @@ static int handle_entry(struct pubout *p, const redisReply *e)
 }
 
 /* A first start has no cursor: begin at the stream's current end. */
-static int init_cursor(struct pubout *p)
+static int init_cursor(struct pub_output *p)
 {
     if (pubrec_stream_top(p->rc, p->key, &p->cursor, &p->serial) < 0)
         return -1;
@@ -286,7 +286,7 @@ static int init_cursor(struct pubout *p)
     return 0;
 }
 
-static void read_stream(struct pubout *p)
+static void read_stream(struct pub_output *p)
 {
     if (!p->have_cursor && init_cursor(p) < 0)
         return;
@@ -318,7 +318,7 @@ static void read_stream(struct pubout *p)
     freeReplyObject(r);
 }
 
-static void handle_channel_message(struct pubout *p, redisReply *m)
+static void handle_channel_message(struct pub_output *p, redisReply *m)
 {
     struct pubrec rec;
     const char *why;
@@ -336,7 +336,7 @@ static void handle_channel_message(struct pubout *p, redisReply *m)
 }
 
 /* Channel mode: no cursor; wait on the socket, never past READ_BLOCK_MS. */
-static void read_channel(struct pubout *p)
+static void read_channel(struct pub_output *p)
 {
     redisContext *c = rconn_get(p->rc);
     if (!c)
@@ -371,7 +371,7 @@ static void read_channel(struct pubout *p)
     }
 }
 
-static int pubout_open(struct pubout *p, struct part_ctx *ctx, zsock_t *pipe)
+static int pub_output_open(struct pub_output *p, struct part_ctx *ctx, zsock_t *pipe)
 {
     p->ctx = ctx;
     p->cfg = ctx->cfg;
@@ -407,7 +407,7 @@ static int pubout_open(struct pubout *p, struct part_ctx *ctx, zsock_t *pipe)
     return 0;
 }
 
-static void pubout_close(struct pubout *p)
+static void pub_output_close(struct pub_output *p)
 {
     cursor_left(p); /* a clean stop: ZeroMQ's linger sends what it still holds */
     if (p->loaded && p->state_error == 0 && p->sf.fd >= 0) /* never overwrite a state we refused */
@@ -418,14 +418,14 @@ static void pubout_close(struct pubout *p)
     rconn_destroy(&p->rc);
 }
 
-void pubout_actor(zsock_t *pipe, void *args)
+void pub_output_actor(zsock_t *pipe, void *args)
 {
     struct part_ctx *ctx = args;
-    struct pubout p = {0};
-    int ok = pubout_open(&p, ctx, pipe) == 0;
+    struct pub_output p = {0};
+    int ok = pub_output_open(&p, ctx, pipe) == 0;
     part_started(pipe, ctx, ok);
     if (!ok) {
-        pubout_close(&p);
+        pub_output_close(&p);
         return;
     }
     zpoller_t *poller = zpoller_new(pipe, p.monitor, NULL);
@@ -445,5 +445,5 @@ void pubout_actor(zsock_t *pipe, void *args)
     }
     end_expired_run(&p);
     zpoller_destroy(&poller);
-    pubout_close(&p);
+    pub_output_close(&p);
 }

@@ -1,0 +1,37 @@
+/* dcreport.h -- the DC report schema, written by saltrelay-down (returner/report.c)
+ * and read by saltrelay-status (returner/dcstate.c): every report_interval and at
+ * shutdown, this DC's delivered cursor, subscribers, requests in flight and
+ * counters go to a hash on redis_primary (keys.h key_dc_status), so that
+ * saltrelay-status can tell which DCs delivered which publication, and when.
+ *
+ * Fields of saltrelay:{C}:dc:<dc> (all decimal integers unless noted):
+ *   cursor (stream ID "ms-seq"), cursor_ms, cursor_serial, delivered_at_ms,
+ *   reported_at_ms, started_at_ms, report_interval_ms, state ("running" or
+ *   "stopped"), version (text), subscribers, requests_inflight, and the
+ *   counters delivered, expired, gaps, decode_errors, requests_in,
+ *   requests_answered, timeouts, requests_expired, refused, oversize,
+ *   redis_errors, redis_reconnects. */
+#ifndef SALTRELAY_DCREPORT_H
+#define SALTRELAY_DCREPORT_H
+
+#include "metrics.h"
+
+/* The counters and gauges a report carries: X(field, metric id). The status
+ * tool reads the same field names. */
+#define REPORT_FIELDS(X)                                                                           \
+    X("subscribers", SUBSCRIBERS)                                                                  \
+    X("requests_inflight", REQ_INFLIGHT)                                                           \
+    X("delivered", PUB_OUT_MSGS)                                                                   \
+    X("expired", PUB_EXPIRED)                                                                      \
+    X("gaps", PUB_GAP)                                                                             \
+    X("decode_errors", PUB_DECODE_ERR)                                                             \
+    X("requests_in", REQ_IN)                                                                       \
+    X("requests_answered", REQ_ANSWERED)                                                           \
+    X("timeouts", REQ_TIMEOUT)                                                                     \
+    X("requests_expired", REQ_EXPIRED)                                                             \
+    X("refused", REQ_REFUSED)                                                                      \
+    X("oversize", REQ_OVERSIZE)                                                                    \
+    X("redis_errors", REQ_REDIS_ERR)                                                               \
+    X("redis_reconnects", REDIS_RECONNECTS)
+
+#endif
