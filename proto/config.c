@@ -13,7 +13,7 @@
 #include <string.h>
 #include <yaml.h>
 
-enum key_type { T_STR, T_NAME, T_ENDPOINT, T_REDIS, T_INT, T_SECONDS, T_RATE, T_MODE, T_LEVEL };
+enum key_type { T_STR, T_NAME, T_OPTNAME, T_ENDPOINT, T_REDIS, T_INT, T_SECONDS, T_RATE, T_MODE, T_LEVEL };
 
 struct key_spec {
     const char *name;
@@ -46,6 +46,7 @@ static const struct key_spec key_table[] = {
     {"pub_buffer_bytes", T_INT, F(pub_buffer_bytes), UP, 0, "1073741824"},
     {"req_pool", T_INT, F(req_pool), UP, 0, "64"},
     {"auth_rate", T_RATE, F(auth_rate), UP, 0, "50"},
+    {"instance", T_OPTNAME, F(instance), UP, 0, ""},
     {"job_cache_dir", T_STR, F(job_cache_dir), UP, 0, "/var/cache/salt/master/jobs"},
     {"status_warn_lag", T_SECONDS, F(status_warn_lag_ms), UP, 0, "5"},
     {"status_crit_lag", T_SECONDS, F(status_crit_lag_ms), UP, 0, "30"},
@@ -195,8 +196,10 @@ static int set_value(struct config *cfg, const struct key_spec *spec, const char
         return 0;
     }
     case T_NAME:
-        if (!valid_name(value)) {
-            seterr(why, whylen, "expected 1-64 characters of [A-Za-z0-9._-], got '%s'", value);
+    case T_OPTNAME:
+        if ((spec->type == T_NAME || *value) && !valid_name(value)) {
+            seterr(why, whylen, "expected %s1-64 characters of [A-Za-z0-9._-], got '%s'",
+                   spec->type == T_OPTNAME ? "\"\" or " : "", value);
             return -1;
         }
         break;

@@ -38,6 +38,7 @@ struct config {
     long long pub_buffer_bytes;
     long long req_pool;
     double auth_rate;
+    char *instance;      /* "" = the pid names this instance (upreport.h) */
     /* saltrelay-status (reads saltrelay-up's file) */
     char *job_cache_dir;
     long long status_warn_lag_ms;

@@ -18,6 +18,7 @@
 
 #define MAX_PARTS 8
 #define STALL_MS 10000 /* a part silent this long starves the watchdog */
+#define TURN_MAX_MS 500 /* part_every marks its part alive at least this often */
 
 static volatile sig_atomic_t got_hup;
 
@@ -40,6 +41,28 @@ int part_stop_requested(zsock_t *pipe)
     int stop = !cmd || strcmp(cmd, "$TERM") == 0;
     free(cmd);
     return stop;
+}
+
+void part_every(zsock_t *pipe, struct part_ctx *ctx, long long interval_ms, void (*turn)(void *arg),
+                void *arg)
+{
+    long long interval = interval_ms > 0 ? interval_ms : 1000;
+    long long due = clock_mono_ms();
+    zpoller_t *poller = zpoller_new(pipe, NULL);
+    zpoller_set_nonstop(poller, true);
+    for (;;) {
+        long long now = clock_mono_ms();
+        part_alive(ctx, now);
+        if (now >= due) {
+            turn(arg);
+            due = now + interval;
+        }
+        long long wait = due - clock_mono_ms();
+        if (zpoller_wait(poller, wait > TURN_MAX_MS ? TURN_MAX_MS : wait < 0 ? 0 : (int)wait) &&
+            part_stop_requested(pipe))
+            break;
+    }
+    zpoller_destroy(&poller);
 }
 
 static void usage(FILE *f, const char *prog)

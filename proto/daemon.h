@@ -29,6 +29,12 @@ void part_started(zsock_t *pipe, struct part_ctx *ctx, int ok);
 /* Read the command waiting on PIPE; 1 if it is $TERM (or the pipe broke). */
 int part_stop_requested(zsock_t *pipe);
 
+/* The loop of a part that does one thing periodically: TURN(ARG) at once,
+ * then every INTERVAL_MS (1 s if not positive) until $TERM on PIPE; the
+ * part is marked alive at least every 500 ms meanwhile. */
+void part_every(zsock_t *pipe, struct part_ctx *ctx, long long interval_ms, void (*turn)(void *arg),
+                void *arg);
+
 struct part {
     const char *name;
     zactor_fn *fn;

@@ -21,6 +21,10 @@
 #define key_dc_status(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:dc:%s", cluster, dc)
 /* Set of DC names that ever reported. */
 #define key_dc_set(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:dcs", cluster)
+/* Sorted set of saltrelay-up instance names, scored by their last heartbeat (upreport.h). */
+#define key_up_set(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:ups", cluster)
+/* Hash of one saltrelay-up instance's heartbeat (upreport.h). */
+#define key_up_status(buf, cluster, name) snprintf(buf, KEY_MAX, "saltrelay:{%s}:up:%s", cluster, name)
 /* Hash of one minion's registry entry (dc, first_auth, last_auth, last_request). */
 #define key_minion(buf, cluster, id) snprintf(buf, KEY_MAX, "saltrelay:{%s}:minion:%s", cluster, id)
 /* Set of the minion ids seen by one DC. */

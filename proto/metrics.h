@@ -21,6 +21,8 @@
     X(MASTER_CONNECTS, "master_connects_total", "counter", 1, "Connections made to the MoM publish port") \
     X(MASTER_DISCONNECTS, "master_disconnects_total", "counter", 1,                                \
       "Connections lost to the MoM publish port (publications in that window are lost at the MoM)") \
+    X(HEARTBEAT_AT_MS, "heartbeat_written_at_milliseconds", "gauge", 1,                           \
+      "Wall time of the last heartbeat Redis accepted (0: none yet)")                             \
     X(PUB_OUT_MSGS, "pub_out_messages_total", "counter", 2, "Publications sent to local subscribers") \
     X(PUB_OUT_BYTES, "pub_out_bytes_total", "counter", 2, "Publication bytes sent to local subscribers") \
     X(PUB_EXPIRED, "pub_expired_total", "counter", 2, "Publications older than replay_max_age, not sent") \

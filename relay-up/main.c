@@ -1,7 +1,8 @@
 /* main.c -- saltrelay-up: runs beside the MoM. Its parts: publication intake
- * (MoM PUB -> Redis, pub_intake.c) and request forwarding (Redis -> MoM request
- * port -> Redis, req_forward.c). */
+ * (MoM PUB -> Redis, pub_intake.c), request forwarding (Redis -> MoM request
+ * port -> Redis, req_forward.c) and the heartbeat (heartbeat.c). */
 #include "daemon.h"
+#include "heartbeat.h"
 #include "pub_intake.h"
 #include "req_forward.h"
 
@@ -9,9 +10,12 @@ static size_t pick_parts(const struct config *cfg, struct part *parts, size_t ma
 {
     (void)cfg;
     (void)max;
-    parts[0] = (struct part){"publication intake", pub_intake_actor};
-    parts[1] = (struct part){"request forwarding", req_forward_actor};
-    return 2;
+    /* the heartbeat comes first so that it stops last: its "stopped"
+     * heartbeat then holds the counters after the other parts drained */
+    parts[0] = (struct part){"heartbeat", heartbeat_actor};
+    parts[1] = (struct part){"publication intake", pub_intake_actor};
+    parts[2] = (struct part){"request forwarding", req_forward_actor};
+    return 3;
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,71 @@
+/* hreport.c -- one report hash per HSET, and its replies (see hreport.h). */
+#include "hreport.h"
+
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void hreport_init(struct hreport *h, const char *key)
+{
+    h->argv[0] = "HSET";
+    h->argvlen[0] = 4;
+    h->argv[1] = key;
+    h->argvlen[1] = strlen(key);
+    h->argc = 2;
+}
+
+void hreport_text(struct hreport *h, const char *name, const char *text)
+{
+    if (h->argc + 2 > sizeof h->argv / sizeof h->argv[0])
+        return;
+    h->argv[h->argc] = name;
+    h->argvlen[h->argc++] = strlen(name);
+    h->argv[h->argc] = text;
+    h->argvlen[h->argc++] = strlen(text);
+}
+
+void hreport_int(struct hreport *h, const char *name, long long v)
+{
+    if (h->argc + 2 > sizeof h->argv / sizeof h->argv[0])
+        return;
+    char *buf = h->values[(h->argc - 2) / 2];
+    snprintf(buf, HREPORT_VALUE, "%lld", v);
+    hreport_text(h, name, buf);
+}
+
+void hreport_metrics(struct hreport *h, const struct hreport_metric *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        hreport_int(h, list[i].name, (long long)metric_get(list[i].id));
+}
+
+void hreport_note(int *failing, const char *what, const char *why)
+{
+    if ((why != NULL) != *failing)
+        log_msg(why ? LOG_LVL_WARN : LOG_LVL_INFO, "%s %s%s", what, why ? "fails: " : "works again",
+                why ? why : "");
+    *failing = why != NULL;
+}
+
+void hreport_append(struct hreport *h, redisContext *c)
+{
+    redisAppendCommandArgv(c, (int)h->argc, h->argv, h->argvlen);
+}
+
+const char *hreport_int_replies(struct rconn *rc, int n)
+{
+    static _Thread_local char why[160];
+    const char *failed = NULL;
+    for (int i = 0; i < n; i++) {
+        redisReply *rep = rconn_reply(rc);
+        if (!rep)
+            return "connection lost";
+        if (rep->type != REDIS_REPLY_INTEGER && !failed) {
+            snprintf(why, sizeof why, "%s", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+            failed = why;
+        }
+        freeReplyObject(rep);
+    }
+    return failed;
+}

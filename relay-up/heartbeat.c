@@ -1,0 +1,126 @@
+/* heartbeat.c -- saltrelay-up's heartbeat (see heartbeat.h).
+ *
+ * One pipeline per second on this part's own connection: the instance's hash
+ * (HSET + PEXPIRE, so an instance gone for a day leaves nothing behind), its
+ * score in the instance set (ZADD) and the removal of members silent for as
+ * long. A heartbeat that fails is not retried: the next one is newer. */
+#include "heartbeat.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "daemon.h"
+#include "hreport.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "rconn.h"
+#include "upreport.h"
+
+#define REDIS_TIMEOUT_MS 2000
+
+struct heartbeat {
+    const struct config *cfg;
+    struct rconn *rc;
+    char name[UP_NAME_MAX];
+    char host[72];
+    char key[KEY_MAX];
+    char set_key[KEY_MAX];
+    long long started_at_ms;
+    int failing; /* the last heartbeat failed (log once per state change) */
+};
+
+static void make_name(struct heartbeat *hb)
+{
+    if (gethostname(hb->host, sizeof hb->host) != 0 || !hb->host[0])
+        snprintf(hb->host, sizeof hb->host, "unknown");
+    hb->host[sizeof hb->host - 1] = '\0';
+    if (*hb->cfg->instance)
+        snprintf(hb->name, sizeof hb->name, "%s/%s", hb->host, hb->cfg->instance);
+    else
+        snprintf(hb->name, sizeof hb->name, "%s/%ld", hb->host, (long)getpid());
+}
+
+struct heartbeat *heartbeat_open(const struct config *cfg)
+{
+    struct heartbeat *hb = calloc(1, sizeof *hb);
+    if (!hb)
+        return NULL;
+    hb->cfg = cfg;
+    hb->started_at_ms = clock_wall_ms();
+    make_name(hb);
+    key_up_status(hb->key, cfg->cluster, hb->name);
+    key_up_set(hb->set_key, cfg->cluster);
+    hb->rc = rconn_new(&cfg->redis_url, "heartbeat", REDIS_TIMEOUT_MS);
+    if (!hb->rc) {
+        free(hb);
+        return NULL;
+    }
+    log_info("heartbeat: this instance is %s", hb->name);
+    return hb;
+}
+
+const char *heartbeat_name(const struct heartbeat *hb) { return hb->name; }
+
+static const struct hreport_metric up_metrics[] = {UP_REPORT_FIELDS(HREPORT_METRIC)};
+
+static void build(const struct heartbeat *hb, struct hreport *a, const char *state, long long now)
+{
+    hreport_init(a, hb->key);
+    hreport_text(a, "instance", hb->name);
+    hreport_text(a, "host", hb->host);
+    hreport_int(a, "pid", (long long)getpid());
+    hreport_text(a, "version", SALTRELAY_VERSION);
+    hreport_text(a, "state", state);
+    hreport_int(a, "wall_ms", now);
+    hreport_int(a, "started_at_ms", hb->started_at_ms);
+    hreport_int(a, "interval_ms", UP_HEARTBEAT_MS);
+    hreport_metrics(a, up_metrics, sizeof up_metrics / sizeof up_metrics[0]);
+}
+
+static void send_heartbeat(struct heartbeat *hb, const char *state)
+{
+    redisContext *c = rconn_get(hb->rc);
+    const char *why = "redis unreachable";
+    long long now = clock_wall_ms();
+    if (c) {
+        struct hreport a;
+        build(hb, &a, state, now);
+        hreport_append(&a, c);
+        redisAppendCommand(c, "PEXPIRE %s %lld", hb->key, UP_FORGET_MS);
+        redisAppendCommand(c, "ZADD %s %lld %s", hb->set_key, now, hb->name);
+        redisAppendCommand(c, "ZREMRANGEBYSCORE %s -inf (%lld", hb->set_key, now - UP_FORGET_MS);
+        why = hreport_int_replies(hb->rc, 4);
+    }
+    if (!why)
+        metric_set(M_HEARTBEAT_AT_MS, now);
+    hreport_note(&hb->failing, "heartbeat to redis", why);
+}
+
+void heartbeat_turn(struct heartbeat *hb) { send_heartbeat(hb, "running"); }
+
+void heartbeat_drain(struct heartbeat *hb) { send_heartbeat(hb, "stopped"); }
+
+void heartbeat_close(struct heartbeat **hb)
+{
+    if (!*hb)
+        return;
+    rconn_destroy(&(*hb)->rc);
+    free(*hb);
+    *hb = NULL;
+}
+
+static void turn(void *arg) { heartbeat_turn(arg); }
+
+void heartbeat_actor(zsock_t *pipe, void *args)
+{
+    struct part_ctx *ctx = args;
+    struct heartbeat *hb = heartbeat_open(ctx->cfg);
+    part_started(pipe, ctx, hb != NULL);
+    if (!hb)
+        return;
+    part_every(pipe, ctx, UP_HEARTBEAT_MS, turn, hb);
+    heartbeat_drain(hb);
+    heartbeat_close(&hb);
+}
