@@ -147,14 +147,15 @@ static int parse_slot(const char *slot, unsigned long long *seq, char *text, siz
     return 0;
 }
 
-/* Take the newest valid slot of the N bytes in BUF. */
-static int pick_slot(struct statefile *sf, const char *buf, long n, char *text, size_t len)
+/* Take the newest valid slot among those at offsets 0 and STRIDE of BUF;
+ * each slot is parsed on its own, so damage to one never hides the other. */
+static int pick_slot(struct statefile *sf, const char *buf, size_t stride, char *text, size_t len)
 {
     char got[STATEFILE_SLOT];
     unsigned long long seq;
     sf->newest = -1;
-    for (int i = 0; i < 2 && (i + 1) * STATEFILE_SLOT <= n; i++) {
-        if (parse_slot(buf + i * STATEFILE_SLOT, &seq, got, len < sizeof got ? len : sizeof got) < 0 ||
+    for (int i = 0; i < 2; i++) {
+        if (parse_slot(buf + (size_t)i * stride, &seq, got, len < sizeof got ? len : sizeof got) < 0 ||
             (sf->newest >= 0 && seq <= sf->seq))
             continue;
         sf->newest = i;
@@ -166,38 +167,53 @@ static int pick_slot(struct statefile *sf, const char *buf, long n, char *text, 
     return sf->newest < 0 ? -1 : 0;
 }
 
-/* Write a two-slot file holding TEXT in both slots (seq 0 and 1), atomically. */
+/* Write a file holding TEXT in both slots (seq 1 at 0, seq 0 in the next
+ * block), atomically; the gap between them is spaces. */
 static int create_slots(struct statefile *sf, const char *dir, const char *name, const char *text)
 {
-    char file[2 * STATEFILE_SLOT + 1];
-    if (format_slot(file, 1, text) < 0 || format_slot(file + STATEFILE_SLOT, 0, text) < 0) {
+    char file[STATEFILE_FILE_SIZE + 1];
+    memset(file, ' ', STATEFILE_FILE_SIZE);
+    file[STATEFILE_BLOCK - 1] = '\n';
+    if (format_slot(file, 1, text) < 0 || format_slot(file + STATEFILE_BLOCK, 0, text) < 0) {
         errno = EINVAL;
         return -1;
     }
-    file[2 * STATEFILE_SLOT] = '\0';
+    file[STATEFILE_FILE_SIZE] = '\0';
     sf->newest = 0;
     sf->seq = 1;
     return statefile_write(dir, name, file, 1);
 }
 
+/* The state in the N bytes of BUF, by the file's size: the current layout
+ * (slots in two blocks), the earlier one (two adjacent slots, carried over
+ * into the current layout), or the oldest whole-text format (carried over). */
+static int load_any(struct statefile *sf, const char *dir, const char *name, const char *buf, long n,
+                    char *text, size_t len)
+{
+    if (n == STATEFILE_FILE_SIZE)
+        return pick_slot(sf, buf, STATEFILE_BLOCK, text, len);
+    if (n == 2 * STATEFILE_SLOT) {
+        if (pick_slot(sf, buf, STATEFILE_SLOT, text, len) < 0)
+            return -1;
+    } else if (strncmp(buf, "seq ", 4) == 0 || (size_t)n >= len || (size_t)n > STATEFILE_TEXT_MAX) {
+        errno = EINVAL; /* damaged, or an older-format file too large to carry over */
+        return -1;
+    } else {
+        memcpy(text, buf, (size_t)n + 1);
+    }
+    return create_slots(sf, dir, name, text);
+}
+
 int statefile_open(struct statefile *sf, const char *dir, const char *name, char *text, size_t len)
 {
-    char buf[2 * STATEFILE_SLOT + 2] = "", path[4096]; /* + 1: statefile_read wants room to spare */
+    char buf[STATEFILE_FILE_SIZE + 2] = ""; /* + 1: statefile_read wants room to spare */
+    char path[4096];
     sf->fd = -1;
     long n = statefile_read(dir, name, buf, sizeof buf);
     if (n < 0 || join(path, sizeof path, dir, name) < 0)
         return -1;
-    if (strncmp(buf, "seq ", 4) == 0) {
-        if (pick_slot(sf, buf, n, text, len) < 0)
-            return -1;
-    } else if ((size_t)n >= len || (size_t)n > STATEFILE_TEXT_MAX) {
-        errno = EINVAL; /* an older-format file too large to carry over */
+    if (load_any(sf, dir, name, buf, n, text, len) < 0)
         return -1;
-    } else {
-        memcpy(text, buf, (size_t)n + 1);
-        if (create_slots(sf, dir, name, text) < 0)
-            return -1;
-    }
     sf->fd = open(path, O_RDWR | O_CLOEXEC);
     return sf->fd < 0 ? -1 : 0;
 }
@@ -210,7 +226,7 @@ int statefile_save(struct statefile *sf, const char *text, int sync)
         errno = EINVAL;
         return -1;
     }
-    ssize_t w = pwrite(sf->fd, slot, sizeof slot, (off_t)older * STATEFILE_SLOT);
+    ssize_t w = pwrite(sf->fd, slot, sizeof slot, (off_t)older * STATEFILE_BLOCK);
     if (w != (ssize_t)sizeof slot) {
         if (w >= 0)
             errno = EIO; /* the newest slot is intact; the next save rewrites this one */

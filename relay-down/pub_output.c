@@ -124,7 +124,8 @@ static int load_state(struct pub_output *p)
     char text[STATEFILE_TEXT_MAX + 1], v[64];
     if (statefile_open(&p->sf, p->cfg->state_dir, STATE_FILE, text, sizeof text) < 0) {
         log_error("cannot open %s/%s: %s", p->cfg->state_dir, STATE_FILE,
-                  errno == EINVAL ? "no valid state in it; remove the file to start at the stream's end"
+                  errno == EINVAL ? "neither slot is valid; write one line 'cursor <last delivered ID>' into it "
+                                    "to resume after that ID, or remove it to start at the stream's end (skips the backlog)"
                                   : strerror(errno));
         return -1;
     }
@@ -132,7 +133,8 @@ static int load_state(struct pub_output *p)
         return 0; /* no cursor, and nothing to hold: PUBLISH has no backlog */
     if (statefile_get(text, "cursor", v, sizeof v) == 0 && strcmp(v, "none") != 0) {
         if (streamid_parse(v, strlen(v), &p->cursor) < 0) {
-            log_error("%s/%s: bad cursor '%s'; remove the file to start at the stream's end",
+            log_error("%s/%s: bad cursor '%s'; write one line 'cursor <last delivered ID>' into it, or remove it "
+                      "to start at the stream's end (skips the backlog)",
                       p->cfg->state_dir, STATE_FILE, v);
             return -1;
         }

@@ -92,14 +92,14 @@ static long read_raw(const char *dir, char *buf, size_t len)
 
 UNIT_TEST(slots_new_file_then_saves)
 {
-    char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[2048], v[32];
+    char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[8192], v[32];
     struct statefile sf;
     CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
     CHECK_STR(text, "");
-    CHECK_INT(read_raw(dir, raw, sizeof raw), 2 * STATEFILE_SLOT); /* created at full size */
+    CHECK_INT(read_raw(dir, raw, sizeof raw), STATEFILE_FILE_SIZE); /* created at full size */
     CHECK_INT(statefile_save(&sf, "cursor 1-1\nsubscribers 2\n", 0), 0);
     CHECK_INT(statefile_save(&sf, "cursor 2-0\nsubscribers 3", 1), 0); /* no final newline */
-    CHECK_INT(read_raw(dir, raw, sizeof raw), 2 * STATEFILE_SLOT); /* overwritten in place */
+    CHECK_INT(read_raw(dir, raw, sizeof raw), STATEFILE_FILE_SIZE); /* overwritten in place */
     CHECK(strstr(raw, "cursor 2-0\nsubscribers 3\ncheck ") != NULL); /* readable text */
     statefile_close(&sf);
     CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
@@ -117,7 +117,7 @@ UNIT_TEST(slots_new_file_then_saves)
 /* A slot torn or damaged anywhere: the other one is taken. */
 UNIT_TEST(slots_damaged_slot_ignored)
 {
-    char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[2048], path[4200];
+    char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[8192], path[4200];
     struct statefile sf;
     CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
     CHECK_INT(statefile_save(&sf, "cursor 5-5\n", 0), 0); /* seq 2, slot 1 */
@@ -132,7 +132,7 @@ UNIT_TEST(slots_damaged_slot_ignored)
     CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
     CHECK_STR(text, "cursor 5-5\n");
     statefile_close(&sf);
-    memset(raw + STATEFILE_SLOT + 20, 'x', 10); /* and now the other one too */
+    memset(raw + STATEFILE_BLOCK + 20, 'x', 10); /* and now the other one too */
     f = fopen(path, "w");
     fwrite(raw, 1, (size_t)n, f);
     fclose(f);
@@ -143,12 +143,12 @@ UNIT_TEST(slots_damaged_slot_ignored)
 /* A file written by an earlier saltrelay (whole text) is carried over. */
 UNIT_TEST(slots_take_over_older_format)
 {
-    char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[2048];
+    char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[8192];
     struct statefile sf;
     free(unit_write_file(dir, "pub.state", "cursor 9-9\nserial 4\nsubscribers 1\n"));
     CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
     CHECK_STR(text, "cursor 9-9\nserial 4\nsubscribers 1\n");
-    CHECK_INT(read_raw(dir, raw, sizeof raw), 2 * STATEFILE_SLOT);
+    CHECK_INT(read_raw(dir, raw, sizeof raw), STATEFILE_FILE_SIZE);
     CHECK(strncmp(raw, "seq 1\ncursor 9-9\n", 17) == 0);
     CHECK_INT(statefile_save(&sf, "x", 0), 0);
     char big[STATEFILE_TEXT_MAX + 2];
@@ -159,5 +159,79 @@ UNIT_TEST(slots_take_over_older_format)
     CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
     CHECK_STR(text, "x\n");
     statefile_close(&sf);
+    unit_rmdir(dir);
+}
+
+static void write_raw(const char *dir, const char *raw, size_t n)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/pub.state", dir);
+    FILE *f = fopen(path, "w");
+    fwrite(raw, 1, n, f);
+    fclose(f);
+}
+
+/* Issue 10 item 1: damage to the very first bytes of slot 0 (where the file
+ * was once told apart from the older format) leaves slot 1 usable. */
+UNIT_TEST(slots_damaged_start_of_first_slot)
+{
+    char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[8192];
+    struct statefile sf;
+    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
+    CHECK_INT(statefile_save(&sf, "cursor 5-5\n", 0), 0); /* seq 2, slot 1 */
+    CHECK_INT(statefile_save(&sf, "cursor 6-6\n", 0), 0); /* seq 3, slot 0 */
+    statefile_close(&sf);
+    long n = read_raw(dir, raw, sizeof raw);
+    memcpy(raw, "\0\0\0\0", 4);
+    write_raw(dir, raw, (size_t)n);
+    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
+    CHECK_STR(text, "cursor 5-5\n");
+    CHECK_INT(statefile_save(&sf, "cursor 7-7\n", 0), 0); /* rewrites the damaged slot */
+    statefile_close(&sf);
+    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
+    CHECK_STR(text, "cursor 7-7\n");
+    statefile_close(&sf);
+    unit_rmdir(dir);
+}
+
+/* The two slots never share a 4 KiB block: one at 0, one at 4096. */
+UNIT_TEST(slots_in_separate_blocks)
+{
+    char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[8192];
+    struct statefile sf;
+    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
+    CHECK_INT(statefile_save(&sf, "cursor 5-5\n", 0), 0);
+    statefile_close(&sf);
+    CHECK_INT(read_raw(dir, raw, sizeof raw), 4096 + 512);
+    CHECK(strncmp(raw + 4096, "seq 2\ncursor 5-5\n", 17) == 0);
+    CHECK(strncmp(raw, "seq 1\n", 6) == 0);
+    memset(raw, 'x', 4096); /* the whole first block torn */
+    write_raw(dir, raw, 4096 + 512);
+    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
+    CHECK_STR(text, "cursor 5-5\n");
+    statefile_close(&sf);
+    unit_rmdir(dir);
+}
+
+/* A 1 KiB file of the earlier layout (adjacent slots) is carried over, each
+ * slot parsed on its own. */
+UNIT_TEST(slots_take_over_adjacent_layout)
+{
+    char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[8192], slot[STATEFILE_SLOT + 1];
+    struct statefile sf;
+    memset(raw, ' ', 2 * STATEFILE_SLOT);
+    snprintf(slot, sizeof slot, "seq 4\ncursor 8-8\ncheck 00000000\n"); /* bad check */
+    memcpy(raw, slot, strlen(slot));
+    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0); /* a valid slot to copy */
+    CHECK_INT(statefile_save(&sf, "cursor 3-3\n", 0), 0);
+    statefile_close(&sf);
+    char cur[8192];
+    read_raw(dir, cur, sizeof cur);
+    memcpy(raw + STATEFILE_SLOT, cur + STATEFILE_BLOCK, STATEFILE_SLOT);
+    write_raw(dir, raw, 2 * STATEFILE_SLOT);
+    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
+    CHECK_STR(text, "cursor 3-3\n");
+    statefile_close(&sf);
+    CHECK_INT(read_raw(dir, raw, sizeof raw), STATEFILE_FILE_SIZE);
     unit_rmdir(dir);
 }
