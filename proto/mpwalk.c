@@ -67,31 +67,96 @@ static int msgpack_shape(unsigned char b, size_t *lenb, size_t *fixed, uint64_t 
     return 0;
 }
 
-int mpwalk_plausible(const char *buf, size_t len)
+/* Read the header of the object at *OFF: its shape, and its length or count
+ * (from the length field, or the type byte). Advances *OFF past the header. */
+static int read_header(const unsigned char *p, size_t len, size_t *off, size_t *fixed, uint64_t *items,
+                       uint64_t *count)
+{
+    size_t lenb;
+    if (*off >= len || msgpack_shape(p[*off], &lenb, fixed, items, count) < 0)
+        return -1;
+    (*off)++;
+    if (lenb) {
+        if (lenb > len - *off)
+            return -1;
+        *count = be(p + *off, lenb);
+        *off += lenb;
+    }
+    return 0;
+}
+
+int mpwalk_skip(const char *buf, size_t len, size_t *off)
 {
     const unsigned char *p = (const unsigned char *)buf;
-    size_t off = 0;
     uint64_t pending = 1; /* objects still to read; each needs at least one byte */
     while (pending) {
-        size_t lenb, fixed;
+        size_t fixed;
         uint64_t items, count;
-        if (off >= len || pending > len - off || msgpack_shape(p[off], &lenb, &fixed, &items, &count) < 0)
-            return 0;
-        off++;
+        if (pending > len - *off || read_header(p, len, off, &fixed, &items, &count) < 0)
+            return -1;
         pending--;
-        if (lenb) {
-            if (lenb > len - off)
-                return 0;
-            count = be(p + off, lenb);
-            off += lenb;
-        }
         if (items) {
             pending += items * count;
         } else {
-            if (fixed + count > len - off)
-                return 0;
-            off += fixed + count;
+            if (fixed + count > len - *off)
+                return -1;
+            *off += fixed + count;
         }
     }
-    return 1;
+    return 0;
+}
+
+int mpwalk_plausible(const char *buf, size_t len)
+{
+    size_t off = 0;
+    return mpwalk_skip(buf, len, &off) == 0;
+}
+
+/* A non-negative integer's value, for the types that can hold one: msgpack-c
+ * also calls a signed one >= 0 positive, and so does this. */
+static int read_uint(const unsigned char *p, unsigned char b, size_t fixed, uint64_t *u)
+{
+    if (b <= 0x7f) {
+        *u = b;
+        return 0;
+    }
+    if (b < 0xcc || b > 0xd3)
+        return -1;
+    *u = be(p, fixed);
+    if (b >= 0xd0 && (p[0] & 0x80))
+        return -1; /* negative */
+    return 0;
+}
+
+int mpwalk_next(const char *buf, size_t len, size_t *off, struct mpwalk_item *it)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    size_t fixed;
+    uint64_t items, count;
+    unsigned char b = *off < len ? p[*off] : 0;
+    memset(it, 0, sizeof *it);
+    if (read_header(p, len, off, &fixed, &items, &count) < 0)
+        return -1;
+    if (items) {
+        it->kind = items == 2 ? MPWALK_MAP : MPWALK_ARRAY;
+        it->count = count;
+        return 0;
+    }
+    if (fixed + count > len - *off)
+        return -1;
+    if ((b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb) || (b >= 0xc4 && b <= 0xc6)) {
+        it->kind = MPWALK_BYTES;
+        it->bytes = buf + *off;
+        it->count = count;
+    } else {
+        it->kind = read_uint(p + *off, b, fixed, &it->u) == 0 ? MPWALK_UINT : MPWALK_OTHER;
+    }
+    *off += fixed + count;
+    return 0;
+}
+
+int mpwalk_item_is(const struct mpwalk_item *it, const char *s)
+{
+    size_t l = strlen(s);
+    return it->kind == MPWALK_BYTES && it->count == l && memcmp(it->bytes, s, l) == 0;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "envelope.h"
 #include "mpwalk.h"
@@ -253,4 +254,48 @@ UNIT_TEST(odd_but_accepted)
     static const char b[] = "\x83\xa3" "enc\xa5" "clear\xa4" "load\xc0\xa7" "version\xcd\x13\x88";
     CHECK_INT(envelope_peek(b, sizeof b - 1, &env, &why), 0);
     CHECK(env.enc == ENC_CLEAR && env.version == -1 && !env.is_auth); /* version 5000 ignored */
+}
+
+static long maxrss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* Issue 10 item 7: {"load": [nil x 10M]} (10 MB) is peeked without
+ * unpacking it: msgpack-c made a 24-byte object per nil (240 MB). */
+UNIT_TEST(huge_container_costs_no_memory)
+{
+    size_t n = 10u * 1000 * 1000, len = 1 + 5 + 5 + n;
+    char *buf = malloc(len);
+    memcpy(buf, "\x81\xa4load\xdd", 7);
+    buf[7] = (char)(n >> 24), buf[8] = (char)(n >> 16), buf[9] = (char)(n >> 8), buf[10] = (char)n;
+    memset(buf + 11, 0xc0, n);
+    long before = maxrss_kb();
+    struct salt_envelope env;
+    const char *why;
+    CHECK_INT(envelope_peek(buf, len, &env, &why), 0);
+    CHECK(maxrss_kb() - before < 32 * 1024);
+    buf[1] = (char)0x82; /* a second pair that is not there */
+    CHECK_INT(envelope_peek(buf, len, &env, &why), -1);
+    CHECK(maxrss_kb() - before < 32 * 1024);
+    free(buf);
+}
+
+/* Values the walk reads: signed integers >= 0 count as versions (as
+ * msgpack-c's POSITIVE_INTEGER did), negative ones not; ids and cmd as bin. */
+UNIT_TEST(walk_reads_values_like_unpack)
+{
+    struct salt_envelope env;
+    const char *why;
+    static const char a[] = "\x83\xa3" "enc\xa5" "clear\xa7" "version\xd0\x03\xa4" "load"
+                            "\x83\xa3" "cmd\xc4\x05" "_auth\xa2" "id\xc4\x02" "m1\xa5" "token\x90";
+    CHECK_INT(envelope_peek(a, sizeof a - 1, &env, &why), 0);
+    CHECK(env.enc == ENC_CLEAR && env.version == 3 && env.is_auth && env.has_token);
+    CHECK_STR(env.id, "m1");
+    static const char b[] = "\x83\xa7" "version\xd0\xfd\xa4" "load\xc0\xa2" "id\x92\xa1x\xa1y";
+    CHECK_INT(envelope_peek(b, sizeof b - 1, &env, &why), 0);
+    CHECK(env.version == -1);
+    CHECK_STR(env.id, "");
 }
