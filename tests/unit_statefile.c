@@ -90,6 +90,16 @@ static long read_raw(const char *dir, char *buf, size_t len)
     return statefile_read(dir, "pub.state", buf, len);
 }
 
+/* Open DIR/pub.state, expect its state to be WANT, close it. */
+static void expect_text(const char *dir, const char *want)
+{
+    char text[STATEFILE_TEXT_MAX + 1];
+    struct statefile sf;
+    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
+    CHECK_STR(text, want);
+    statefile_close(&sf);
+}
+
 UNIT_TEST(slots_new_file_then_saves)
 {
     char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[8192], v[32];
@@ -108,34 +118,43 @@ UNIT_TEST(slots_new_file_then_saves)
     CHECK_STR(v, "3");
     CHECK_INT(statefile_save(&sf, "cursor 3-0\n", 0), 0); /* takes the older slot */
     statefile_close(&sf);
-    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
-    CHECK_STR(text, "cursor 3-0\n");
-    statefile_close(&sf);
+    expect_text(dir, "cursor 3-0\n");
     unit_rmdir(dir);
+}
+
+static void write_raw(const char *dir, const char *raw, size_t n)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/pub.state", dir);
+    FILE *f = fopen(path, "w");
+    fwrite(raw, 1, n, f);
+    fclose(f);
+}
+
+/* A file whose slot 1 holds "cursor 5-5" (seq 2) and slot 0 the newer
+ * "cursor 6-6" (seq 3), read into RAW: its size. */
+static long two_states(const char *dir, char *raw, size_t len)
+{
+    char text[STATEFILE_TEXT_MAX + 1];
+    struct statefile sf;
+    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
+    CHECK_INT(statefile_save(&sf, "cursor 5-5\n", 0), 0);
+    CHECK_INT(statefile_save(&sf, "cursor 6-6\n", 0), 0);
+    statefile_close(&sf);
+    return read_raw(dir, raw, len);
 }
 
 /* A slot torn or damaged anywhere: the other one is taken. */
 UNIT_TEST(slots_damaged_slot_ignored)
 {
-    char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[8192], path[4200];
+    char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[8192];
     struct statefile sf;
-    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
-    CHECK_INT(statefile_save(&sf, "cursor 5-5\n", 0), 0); /* seq 2, slot 1 */
-    CHECK_INT(statefile_save(&sf, "cursor 6-6\n", 0), 0); /* seq 3, slot 0 */
-    statefile_close(&sf);
-    long n = read_raw(dir, raw, sizeof raw);
+    long n = two_states(dir, raw, sizeof raw);
     raw[8] = raw[8] == '6' ? '7' : '6'; /* damage the newest slot's cursor */
-    snprintf(path, sizeof path, "%s/pub.state", dir);
-    FILE *f = fopen(path, "w");
-    fwrite(raw, 1, (size_t)n, f);
-    fclose(f);
-    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
-    CHECK_STR(text, "cursor 5-5\n");
-    statefile_close(&sf);
+    write_raw(dir, raw, (size_t)n);
+    expect_text(dir, "cursor 5-5\n");
     memset(raw + STATEFILE_BLOCK + 20, 'x', 10); /* and now the other one too */
-    f = fopen(path, "w");
-    fwrite(raw, 1, (size_t)n, f);
-    fclose(f);
+    write_raw(dir, raw, (size_t)n);
     CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), -1);
     unit_rmdir(dir);
 }
@@ -162,35 +181,20 @@ UNIT_TEST(slots_take_over_older_format)
     unit_rmdir(dir);
 }
 
-static void write_raw(const char *dir, const char *raw, size_t n)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/pub.state", dir);
-    FILE *f = fopen(path, "w");
-    fwrite(raw, 1, n, f);
-    fclose(f);
-}
-
 /* Issue 10 item 1: damage to the very first bytes of slot 0 (where the file
  * was once told apart from the older format) leaves slot 1 usable. */
 UNIT_TEST(slots_damaged_start_of_first_slot)
 {
     char *dir = unit_tmpdir(), text[STATEFILE_TEXT_MAX + 1], raw[8192];
     struct statefile sf;
-    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
-    CHECK_INT(statefile_save(&sf, "cursor 5-5\n", 0), 0); /* seq 2, slot 1 */
-    CHECK_INT(statefile_save(&sf, "cursor 6-6\n", 0), 0); /* seq 3, slot 0 */
-    statefile_close(&sf);
-    long n = read_raw(dir, raw, sizeof raw);
+    long n = two_states(dir, raw, sizeof raw);
     memcpy(raw, "\0\0\0\0", 4);
     write_raw(dir, raw, (size_t)n);
     CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
     CHECK_STR(text, "cursor 5-5\n");
     CHECK_INT(statefile_save(&sf, "cursor 7-7\n", 0), 0); /* rewrites the damaged slot */
     statefile_close(&sf);
-    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
-    CHECK_STR(text, "cursor 7-7\n");
-    statefile_close(&sf);
+    expect_text(dir, "cursor 7-7\n");
     unit_rmdir(dir);
 }
 
@@ -207,9 +211,7 @@ UNIT_TEST(slots_in_separate_blocks)
     CHECK(strncmp(raw, "seq 1\n", 6) == 0);
     memset(raw, 'x', 4096); /* the whole first block torn */
     write_raw(dir, raw, 4096 + 512);
-    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
-    CHECK_STR(text, "cursor 5-5\n");
-    statefile_close(&sf);
+    expect_text(dir, "cursor 5-5\n");
     unit_rmdir(dir);
 }
 
@@ -229,9 +231,7 @@ UNIT_TEST(slots_take_over_adjacent_layout)
     read_raw(dir, cur, sizeof cur);
     memcpy(raw + STATEFILE_SLOT, cur + STATEFILE_BLOCK, STATEFILE_SLOT);
     write_raw(dir, raw, 2 * STATEFILE_SLOT);
-    CHECK_INT(statefile_open(&sf, dir, "pub.state", text, sizeof text), 0);
-    CHECK_STR(text, "cursor 3-3\n");
-    statefile_close(&sf);
+    expect_text(dir, "cursor 3-3\n");
     CHECK_INT(read_raw(dir, raw, sizeof raw), STATEFILE_FILE_SIZE);
     unit_rmdir(dir);
 }
