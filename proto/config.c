@@ -83,48 +83,65 @@ static void seterr(char *err, size_t len, const char *fmt, ...)
             *c = '?';
 }
 
-int redis_url_parse(const char *s, struct redis_url *u, char *err, size_t errlen)
+#define URL_FORMS "redis://[[user]:password@]host[:port][/db] or " \
+    "sentinel://[[user]:password@]host[:port][,host[:port]...]/master[/db]"
+
+/* "[user]:password@" at *P, if there (the last '@' ends it: a password may
+ * hold '@' and ':'). Advances *P past it. */
+static int parse_auth(const char **pp, struct redis_url *u, char *err, size_t errlen)
 {
-    memset(u, 0, sizeof *u);
-    u->port = 6379;
-    if (strncmp(s, "redis://", 8) != 0) {
-        seterr(err, errlen, "expected redis://[[user]:password@]host[:port][/db], got '%s'", s);
+    const char *p = *pp, *at = strrchr(p, '@');
+    if (!at)
+        return 0;
+    /* "user:password@" logs in as an ACL user, ":password@" as "default" */
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    const char *pw = colon ? colon + 1 : p;
+    size_t ul = colon ? (size_t)(colon - p) : 0, n = (size_t)(at - pw);
+    if (n >= sizeof u->password || ul >= sizeof u->user) {
+        seterr(err, errlen, "redis user or password too long");
         return -1;
     }
-    const char *p = s + 8;
-    const char *at = strrchr(p, '@');
-    if (at) {
-        /* "user:password@" logs in as an ACL user, ":password@" as "default" */
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *pw = colon ? colon + 1 : p;
-        size_t ul = colon ? (size_t)(colon - p) : 0, n = (size_t)(at - pw);
-        if (n >= sizeof u->password || ul >= sizeof u->user) {
-            seterr(err, errlen, "redis user or password too long");
-            return -1;
-        }
-        memcpy(u->user, p, ul);
-        memcpy(u->password, pw, n);
-        p = at + 1;
-    }
-    size_t hl = strcspn(p, ":/");
-    if (hl == 0 || hl >= sizeof u->host) {
+    memcpy(u->user, p, ul);
+    memcpy(u->password, pw, n);
+    *pp = at + 1;
+    return 0;
+}
+
+/* "host[:port]" at *P up to one of STOP; advances *P past it. */
+static int parse_addr(const char **pp, const char *stop, struct redis_addr *a, const char *s, char *err,
+                      size_t errlen)
+{
+    const char *p = *pp;
+    char stops[8];
+    snprintf(stops, sizeof stops, ":%s", stop);
+    size_t hl = strcspn(p, stops);
+    if (hl == 0 || hl >= sizeof a->host) {
         seterr(err, errlen, "missing or too long host in '%s'", s);
         return -1;
     }
-    memcpy(u->host, p, hl);
+    memcpy(a->host, p, hl);
+    a->host[hl] = '\0';
     p += hl;
-    char *end;
     if (*p == ':') {
+        char *end;
         errno = 0;
         long port = strtol(p + 1, &end, 10);
-        if (errno || end == p + 1 || port < 1 || port > 65535 || (*end && *end != '/')) {
+        if (errno || end == p + 1 || port < 1 || port > 65535 || (*end && !strchr(stop, *end))) {
             seterr(err, errlen, "bad port in '%s'", s);
             return -1;
         }
-        u->port = (int)port;
+        a->port = (int)port;
         p = end;
     }
+    *pp = p;
+    return 0;
+}
+
+/* "[/db]" at P, the end of the URL. */
+static int parse_db(const char *p, struct redis_url *u, const char *s, char *err, size_t errlen)
+{
     if (*p == '/' && p[1]) {
+        char *end;
         long db = strtol(p + 1, &end, 10);
         if (end == p + 1 || *end || db < 0 || db > 10000) {
             seterr(err, errlen, "bad database number in '%s'", s);
@@ -136,6 +153,53 @@ int redis_url_parse(const char *s, struct redis_url *u, char *err, size_t errlen
         return -1;
     }
     return 0;
+}
+
+/* "h1[:p1],h2[:p2],.../master" at P, then the db. */
+static int parse_sentinels(const char *p, struct redis_url *u, const char *s, char *err, size_t errlen)
+{
+    for (;;) {
+        if (u->nsentinels == REDIS_SENTINELS_MAX) {
+            seterr(err, errlen, "more than %d sentinels in '%s'", REDIS_SENTINELS_MAX, s);
+            return -1;
+        }
+        struct redis_addr *a = &u->sentinel[u->nsentinels++];
+        a->port = 26379;
+        if (parse_addr(&p, ",/", a, s, err, errlen) < 0)
+            return -1;
+        if (*p != ',')
+            break;
+        p++;
+    }
+    size_t ml = *p == '/' ? strcspn(p + 1, "/") : 0;
+    if (ml == 0 || ml >= sizeof u->master) {
+        seterr(err, errlen, "missing or too long master name in '%s'", s);
+        return -1;
+    }
+    memcpy(u->master, p + 1, ml);
+    return parse_db(p + 1 + ml, u, s, err, errlen);
+}
+
+int redis_url_parse(const char *s, struct redis_url *u, char *err, size_t errlen)
+{
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+    int sentinel = strncmp(s, "sentinel://", 11) == 0;
+    if (!sentinel && strncmp(s, "redis://", 8) != 0) {
+        seterr(err, errlen, "expected " URL_FORMS ", got '%s'", s);
+        return -1;
+    }
+    const char *p = s + (sentinel ? 11 : 8);
+    if (parse_auth(&p, u, err, errlen) < 0)
+        return -1;
+    if (sentinel)
+        return parse_sentinels(p, u, s, err, errlen);
+    struct redis_addr a = {.port = 6379};
+    if (parse_addr(&p, "/", &a, s, err, errlen) < 0)
+        return -1;
+    memcpy(u->host, a.host, sizeof u->host);
+    u->port = a.port;
+    return parse_db(p, u, s, err, errlen);
 }
 
 static int valid_name(const char *v)
@@ -414,8 +478,9 @@ void config_free(struct config *cfg)
 static void print_masked_url(FILE *f, const char *url)
 {
     const char *at = strrchr(url, '@');
-    if (at && strncmp(url, "redis://", 8) == 0)
-        fprintf(f, "redis://:***@%s", at + 1);
+    const char *scheme = strstr(url, "://");
+    if (at && scheme)
+        fprintf(f, "%.*s://:***@%s", (int)(scheme - url), url, at + 1);
     else
         fputs(url, f);
 }

@@ -9,12 +9,25 @@
 
 enum config_role { CONFIG_UP = 1, CONFIG_DOWN = 2 };
 
+#define REDIS_SENTINELS_MAX 8
+
+struct redis_addr {
+    char host[256];
+    int port;
+};
+
+/* redis://: HOST and PORT. sentinel://: MASTER names the primary to ask the
+ * SENTINEL[0..NSENTINELS) for; HOST is "" (rconn resolves it). The user and
+ * password log in to the data node (and to a Sentinel that asks for them). */
 struct redis_url {
     char host[256];
     int port;
     char user[128]; /* "" = the default user */
     char password[256];
     int db;
+    char master[128]; /* "" for redis:// */
+    int nsentinels;
+    struct redis_addr sentinel[REDIS_SENTINELS_MAX];
 };
 
 struct config {
@@ -73,7 +86,9 @@ size_t config_key_count(void);
 const char *config_key_name(size_t i);
 int config_key_roles(size_t i);
 
-/* "redis://[[user]:password@]host[:port][/db]" */
+/* "redis://[[user]:password@]host[:port][/db]" or
+ * "sentinel://[[user]:password@]host[:port][,host[:port]...]/master[/db]"
+ * (Sentinel port 26379 by default, at most REDIS_SENTINELS_MAX of them). */
 int redis_url_parse(const char *s, struct redis_url *u, char *err, size_t errlen);
 
 #endif

@@ -9,12 +9,16 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "sentinel.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define SENTINEL_TIMEOUT_MS 500 /* per Sentinel: a dead one must not hold up the next */
 
 struct rconn {
-    struct redis_url url;
+    struct redis_url url;   /* sentinel://: its Sentinel list is reordered as they answer */
+    struct redis_addr addr; /* where the data node is (from a Sentinel for sentinel://) */
+    char where[700];        /* for logs: "h:p" or "master 'm' (h:p) via sentinel" */
     char label[64];
     int timeout_ms;
     redisContext *ctx;
@@ -23,7 +27,19 @@ struct rconn {
     long long down_since;   /* monotonic, 0 when up */
     int ever_connected;
     unsigned failures;      /* attempts since the connection went down */
+    int stale;              /* the server said it is no longer the primary */
 };
+
+static void set_where(struct rconn *rc)
+{
+    if (rc->url.master[0] && !rc->addr.host[0])
+        snprintf(rc->where, sizeof rc->where, "master '%s' via sentinel", rc->url.master);
+    else if (rc->url.master[0])
+        snprintf(rc->where, sizeof rc->where, "master '%s' (%s:%d) via sentinel", rc->url.master,
+                 rc->addr.host, rc->addr.port);
+    else
+        snprintf(rc->where, sizeof rc->where, "%s:%d", rc->addr.host, rc->addr.port);
+}
 
 struct rconn *rconn_new(const struct redis_url *url, const char *label, int timeout_ms)
 {
@@ -31,6 +47,9 @@ struct rconn *rconn_new(const struct redis_url *url, const char *label, int time
     if (!rc)
         return NULL;
     rc->url = *url;
+    memcpy(rc->addr.host, url->host, sizeof rc->addr.host);
+    rc->addr.port = url->port;
+    set_where(rc);
     snprintf(rc->label, sizeof rc->label, "%s", label);
     rc->timeout_ms = timeout_ms;
     rc->backoff_ms = BACKOFF_MIN_MS;
@@ -82,33 +101,75 @@ static void note_failure(struct rconn *rc, const char *why)
     long long now = clock_mono_ms();
     if (!rc->down_since) {
         rc->down_since = now;
-        log_warn("redis %s at %s:%d: %s %s; retrying with backoff", rc->label, rc->url.host,
-                 rc->url.port, rc->ever_connected ? "connection lost:" : "cannot connect:", why);
+        log_warn("redis %s at %s: %s %s; retrying with backoff", rc->label, rc->where,
+                 rc->ever_connected ? "connection lost:" : "cannot connect:", why);
     }
     rc->failures++;
     rc->next_try_ms = now + rc->backoff_ms;
     rc->backoff_ms = rc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rc->backoff_ms * 2;
 }
 
+/* sentinel://: where the primary is now. NULL or why not. */
+static const char *resolve(struct rconn *rc, char *why, size_t len)
+{
+    if (!rc->url.master[0])
+        return NULL;
+    int timeout = rc->timeout_ms < SENTINEL_TIMEOUT_MS ? rc->timeout_ms : SENTINEL_TIMEOUT_MS;
+    struct redis_addr was = rc->addr;
+    if (sentinel_resolve(&rc->url, timeout, &rc->addr, why, len) < 0)
+        return why;
+    set_where(rc);
+    if (was.host[0] && (was.port != rc->addr.port || strcmp(was.host, rc->addr.host) != 0))
+        log_info("redis %s: sentinels name %s:%d as primary of '%s' (was %s:%d)", rc->label, rc->addr.host,
+                 rc->addr.port, rc->url.master, was.host, was.port);
+    return NULL;
+}
+
+/* Connect to rc->addr and log in; NULL or why not. */
+static const char *open_ctx(struct rconn *rc, char *why, size_t len)
+{
+    rc->ctx = redisConnectWithTimeout(rc->addr.host, rc->addr.port, ms_tv(rc->timeout_ms));
+    if (!rc->ctx)
+        return "out of memory";
+    if (rc->ctx->err)
+        return rc->ctx->errstr;
+    if (redisSetTimeout(rc->ctx, ms_tv(rc->timeout_ms)) != REDIS_OK)
+        return "cannot set socket timeout";
+    if (redisEnableKeepAlive(rc->ctx) != REDIS_OK) /* a half-open link (failover, NAT) must end */
+        return "cannot enable TCP keepalive";
+    const char *err = handshake(rc, why, len);
+    if (!err && rc->url.master[0] && sentinel_verify_primary(rc->ctx, why, len) < 0)
+        err = why;
+    return err;
+}
+
+static void note_connected(struct rconn *rc)
+{
+    if (rc->down_since) {
+        log_info("redis %s at %s: connected again after %.1f s (%u attempts)", rc->label, rc->where,
+                 (clock_mono_ms() - rc->down_since) / 1000.0, rc->failures);
+        metric_add(M_REDIS_RECONNECTS, 1);
+    } else if (!rc->ever_connected) {
+        log_info("redis %s at %s: connected", rc->label, rc->where);
+    }
+    rc->ever_connected = 1;
+    rc->down_since = 0;
+    rc->failures = 0;
+    rc->backoff_ms = BACKOFF_MIN_MS;
+}
+
 redisContext *rconn_get(struct rconn *rc)
 {
+    if (rc->ctx && rc->stale)
+        rconn_fail(rc, "the server is no longer the primary (READONLY)");
     if (rc->ctx)
         return rc->ctx;
     if (clock_mono_ms() < rc->next_try_ms)
         return NULL;
-    rc->ctx = redisConnectWithTimeout(rc->url.host, rc->url.port, ms_tv(rc->timeout_ms));
-    char why[256];
-    const char *err = NULL;
-    if (!rc->ctx)
-        err = "out of memory";
-    else if (rc->ctx->err)
-        err = rc->ctx->errstr;
-    else if (redisSetTimeout(rc->ctx, ms_tv(rc->timeout_ms)) != REDIS_OK)
-        err = "cannot set socket timeout";
-    else if (redisEnableKeepAlive(rc->ctx) != REDIS_OK) /* a half-open link (failover, NAT) must end */
-        err = "cannot enable TCP keepalive";
-    else
-        err = handshake(rc, why, sizeof why);
+    char why[400];
+    const char *err = resolve(rc, why, sizeof why);
+    if (!err)
+        err = open_ctx(rc, why, sizeof why);
     if (err) {
         note_failure(rc, err);
         if (rc->ctx)
@@ -116,18 +177,8 @@ redisContext *rconn_get(struct rconn *rc)
         rc->ctx = NULL;
         return NULL;
     }
-    if (rc->down_since) {
-        log_info("redis %s at %s:%d: connected again after %.1f s (%u attempts)", rc->label,
-                 rc->url.host, rc->url.port, (clock_mono_ms() - rc->down_since) / 1000.0,
-                 rc->failures);
-        metric_add(M_REDIS_RECONNECTS, 1);
-    } else if (!rc->ever_connected) {
-        log_info("redis %s at %s:%d: connected", rc->label, rc->url.host, rc->url.port);
-    }
-    rc->ever_connected = 1;
-    rc->down_since = 0;
-    rc->failures = 0;
-    rc->backoff_ms = BACKOFF_MIN_MS;
+    rc->stale = 0;
+    note_connected(rc);
     return rc->ctx;
 }
 
@@ -149,10 +200,20 @@ void rconn_fail(struct rconn *rc, const char *why)
     note_failure(rc, copy);
 }
 
+int rconn_note_reply(struct rconn *rc, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "READONLY", 8) != 0)
+        return 0;
+    rc->stale = 1;
+    return 1;
+}
+
 static redisReply *checked(struct rconn *rc, void *reply)
 {
     if (!reply)
         rconn_fail(rc, rc->ctx && rc->ctx->errstr[0] ? rc->ctx->errstr : "I/O error");
+    else
+        rconn_note_reply(rc, reply);
     return reply;
 }
 

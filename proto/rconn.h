@@ -1,5 +1,8 @@
 /* rconn.h -- one synchronous hiredis connection owned by one thread, with
- * reconnect and exponential backoff. Logs only state changes: connected,
+ * reconnect and exponential backoff. A sentinel:// URL is resolved through
+ * the Sentinels at every (re)connect (see sentinel.h), so after a failover
+ * the next connection goes to the new primary; the connection is dropped
+ * when it breaks or when the server answers READONLY (it was demoted). Logs only state changes: connected,
  * lost (once), and back (with how long it was down).
  *
  * Each saltrelay thread that talks to Redis owns an rconn; blocking calls on
@@ -29,6 +32,10 @@ void rconn_fail(struct rconn *rc, const char *why);
 /* Run a command; on an I/O error fails the connection and returns NULL.
  * An error reply is returned as is (the caller decides). */
 redisReply *rconn_command(struct rconn *rc, const char *fmt, ...);
+/* Look at a reply read without rconn (pipelines): 1 if it says the server is
+ * no longer the primary (READONLY); the connection is then replaced at the
+ * next rconn_get. rconn_command and rconn_reply do this themselves. */
+int rconn_note_reply(struct rconn *rc, const redisReply *r);
 /* Read one pipelined reply (after redisAppendCommand*); NULL on I/O error. */
 redisReply *rconn_reply(struct rconn *rc);
 

@@ -284,6 +284,11 @@ static void send_more(struct pub_intake *p)
  * "equal or smaller" at the retry). */
 static void handle_reply(struct pub_intake *p, redisReply *r)
 {
+    if (rconn_note_reply(p->rc, r)) { /* demoted by a failover: to the new primary */
+        freeReplyObject(r);
+        fail_conn(p, "the server is no longer the primary (READONLY)");
+        return;
+    }
     p->waiting_since = clock_mono_ms();
     int verdict = p->skip ? 0 : judge_reply(r);
     if (p->skip) {
@@ -328,7 +333,7 @@ static void read_replies(struct pub_intake *p)
         handle_reply(p, r);
         r = NULL;
     }
-    if (c->err)
+    if (p->c && c->err)
         fail_conn(p, c->errstr);
 }
 

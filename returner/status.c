@@ -212,7 +212,9 @@ int main(int argc, char **argv)
     o.rc = rconn_new(&cfg.redis_url, "status", 3000);
     int rc = 2;
     if (!o.rc || !rconn_get(o.rc))
-        printf("SALTRELAY CRITICAL - Redis at %s:%d unreachable\n", cfg.redis_url.host, cfg.redis_url.port);
+        printf(cfg.redis_url.master[0] ? "SALTRELAY CRITICAL - Redis master '%s' unreachable (sentinels)\n"
+                                       : "SALTRELAY CRITICAL - Redis at %s:%d unreachable\n",
+               cfg.redis_url.master[0] ? cfg.redis_url.master : cfg.redis_url.host, cfg.redis_url.port);
     else
         rc = optind < argc ? status_job(&o, argv[optind + 1]) : status_overview(&o);
     rconn_destroy(&o.rc);

@@ -65,7 +65,8 @@ def spawn(argv, **kw):
 class Redis:
     """A real redis-server on a free loopback port, in its own directory."""
 
-    def __init__(self, tmp, name="redis", aof=False, replicaof=None):
+    def __init__(self, tmp, name="redis", aof=False, replicaof=None, extra=()):
+        self.extra = [str(a) for a in extra]  # more redis-server options, e.g. --replica-priority 0
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
@@ -84,7 +85,7 @@ class Redis:
                 "--logfile", os.path.join(self.dir, "redis.log")]
         if self.replicaof:
             argv += ["--replicaof", "127.0.0.1", str(self.replicaof.port)]
-        self.proc = spawn(argv)
+        self.proc = spawn(argv + self.extra)
         wait_until(self.ping, 10, "redis on port %d" % self.port)
 
     def ping(self):

@@ -159,7 +159,7 @@ UNIT_TEST(error_wrong_type_mode)
 UNIT_TEST(error_wrong_type_redis_url)
 {
     expect_error(CONFIG_UP, "redis: localhost:6379\n",
-                 "%F:1: key 'redis': expected redis://[[user]:password@]host[:port][/db], got 'localhost:6379'");
+                 "%F:1: key 'redis': expected redis://[[user]:password@]host[:port][/db] or sentinel://[[user]:password@]host[:port][,host[:port]...]/master[/db], got 'localhost:6379'");
     expect_error(CONFIG_DOWN, "redis_primary: redis://h:0\n",
                  "%F:1: key 'redis_primary': bad port in 'redis://h:0'");
 }
@@ -286,7 +286,7 @@ UNIT_TEST(redis_url_acl_user)
 
 UNIT_TEST(redis_url_errors)
 {
-    url_bad("http://h", "expected redis://[[user]:password@]host[:port][/db], got 'http://h'");
+    url_bad("http://h", "expected redis://[[user]:password@]host[:port][/db] or sentinel://[[user]:password@]host[:port][,host[:port]...]/master[/db], got 'http://h'");
     url_bad("redis://", "missing or too long host in 'redis://'");
     url_bad("redis://:6379", "missing or too long host in 'redis://:6379'");
     url_bad("redis://h:0", "bad port in 'redis://h:0'");
@@ -300,4 +300,39 @@ UNIT_TEST(redis_url_errors)
     memset(big + 9, 'p', 300);
     strcpy(big + 309, "@h");
     url_bad(big, "redis user or password too long");
+}
+
+static void sentinel_is(const struct redis_url *u, int i, const char *host, int port)
+{
+    CHECK_STR(u->sentinel[i].host, host);
+    CHECK_INT(u->sentinel[i].port, port);
+}
+
+UNIT_TEST(sentinel_url_forms)
+{
+    char err[300] = "";
+    struct redis_url u;
+    int rc = redis_url_parse("sentinel://relay:p@w@s1:26380,s2,10.0.0.3:7/mymaster/2", &u, err, sizeof err);
+    CHECK_INT(rc || u.db != 2 || u.nsentinels != 3 || u.host[0], 0);
+    CHECK_STR(u.master, "mymaster");
+    CHECK_STR(u.password, "p@w");
+    CHECK_STR(u.user, "relay");
+    sentinel_is(&u, 0, "s1", 26380);
+    sentinel_is(&u, 1, "s2", 26379);
+    sentinel_is(&u, 2, "10.0.0.3", 7);
+    CHECK_INT(redis_url_parse("sentinel://s/m", &u, err, sizeof err) || u.nsentinels != 1 || u.db, 0);
+    CHECK_STR(u.master, "m");
+    CHECK_INT(redis_url_parse("redis://h", &u, err, sizeof err) || u.nsentinels || u.master[0], 0);
+}
+
+UNIT_TEST(sentinel_url_errors)
+{
+    url_bad("sentinel://", "missing or too long host in 'sentinel://'");
+    url_bad("sentinel://s1", "missing or too long master name in 'sentinel://s1'");
+    url_bad("sentinel://s1/", "missing or too long master name in 'sentinel://s1/'");
+    url_bad("sentinel://s1,/m", "missing or too long host in 'sentinel://s1,/m'");
+    url_bad("sentinel://s1:0/m", "bad port in 'sentinel://s1:0/m'");
+    url_bad("sentinel://s1:1x,s2/m", "bad port in 'sentinel://s1:1x,s2/m'");
+    url_bad("sentinel://s1/m/x", "bad database number in 'sentinel://s1/m/x'");
+    url_bad("sentinel://a,b,c,d,e,f,g,h,i/m", "more than 8 sentinels in 'sentinel://a,b,c,d,e,f,g,h,i/m'");
 }

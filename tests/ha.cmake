@@ -1,0 +1,4 @@
+# ha.cmake -- no single point of failure (tests/test_ha.py): Redis Sentinel,
+# failover, two saltrelay-ups.
+saltrelay_pytest(test_ha
+  test_sentinel_bad_input test_sentinel_failover_publications)

@@ -1,0 +1,201 @@
+"""test_ha.py -- no single point of failure: Redis Sentinel URLs (real
+redis-server --sentinel processes on loopback), a SIGKILLed primary, and
+Sentinel URLs that cannot work (no Sentinel, unknown master, an address that
+is not a primary): a clear log line, retries with backoff, never a crash."""
+
+import os
+import socket
+import threading
+import time
+
+import harness as h
+from test_pub import CLUSTER, check_exactly_once, numbers, read_state
+
+MASTER = "mymaster"
+
+
+class Sentinel:
+    """redis-server --sentinel on a free loopback port, watching PRIMARY."""
+
+    def __init__(self, tmp, name, primary, quorum=2):
+        self.dir = os.path.join(tmp, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = h.free_port()
+        conf = os.path.join(self.dir, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n" %
+                    (self.port, self.dir, os.path.join(self.dir, "sentinel.log")))
+            f.write("sentinel monitor %s 127.0.0.1 %d %d\n" % (MASTER, primary.port, quorum))
+            f.write("sentinel down-after-milliseconds %s 1000\n" % MASTER)
+            f.write("sentinel failover-timeout %s 4000\n" % MASTER)
+        self.proc = h.spawn(["redis-server", conf, "--sentinel"])
+        h.wait_until(self.ping, 10, "sentinel on port %d" % self.port)
+
+    def ping(self):
+        return self.cli("ping") == "PONG"
+
+    def cli(self, *args):
+        try:
+            return h.subprocess.run(["redis-cli", "-p", str(self.port)] + [str(a) for a in args],
+                                    capture_output=True, timeout=10).stdout.decode().strip()
+        except h.subprocess.TimeoutExpired:
+            return ""
+
+    def primary_port(self):
+        out = self.cli("sentinel", "get-master-addr-by-name", MASTER).split()
+        return int(out[1]) if len(out) == 2 else None
+
+
+class FakeSentinel:
+    """A loopback server that answers every command like a Sentinel naming
+    ADDR as the primary (for a Sentinel that is wrong); counts connections."""
+
+    def __init__(self, addr):
+        self.addr, self.connections = addr, 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        host, port = self.addr
+        reply = b"*2\r\n$%d\r\n%s\r\n$%d\r\n%d\r\n" % (len(host), host.encode(), len(str(port)), port)
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.settimeout(2)
+                try:
+                    if conn.recv(4096):
+                        conn.sendall(reply)
+                except OSError:
+                    pass
+
+
+def sentinel_url(ports, master=MASTER):
+    return "sentinel://%s/%s" % (",".join("127.0.0.1:%d" % p for p in ports), master)
+
+
+def up_with(tmp, name, redis):
+    return h.Daemon("up", tmp, name, cluster=CLUSTER, redis=redis,
+                    master_publish="tcp://127.0.0.1:%d" % h.free_port(),
+                    master_ret="tcp://127.0.0.1:%d" % h.free_port())
+
+
+def check_retrying(d, text, attempts=None):
+    """D's start-up check logged TEXT once, D is still running after 4 s, and
+    stops on SIGTERM."""
+    d.wait_log(text, 15)
+    time.sleep(4)
+    h.check(d.proc.poll() is None, "%s exited (%s)" % (d.name, d.proc.returncode))
+    n = sum(text in l for l in d.log().splitlines() if "startup check" in l)
+    h.check(n == 1, "%r logged %d times by the start-up check, not once" % (text, n))
+    if attempts:
+        n = attempts()
+        h.check(2 <= n <= 15, "%d attempts in ~4 s: not a backoff" % n)
+    d.term()
+
+
+def test_sentinel_bad_input(tmp):
+    """No Sentinel reachable, a master name the Sentinels do not know, a
+    Sentinel naming a replica: one clear log line each, retried with backoff
+    (counted at the wrong Sentinel), no crash, a clean stop."""
+    d = up_with(tmp, "none", sentinel_url([h.free_port(), h.free_port()])).start(wait_ready=False)
+    check_retrying(d, "no sentinel answered (2 tried; last: sentinel 127.0.0.1:")
+    primary = h.Redis(tmp, "primary")
+    s = Sentinel(tmp, "s1", primary, quorum=1)
+    d = up_with(tmp, "unknown", sentinel_url([s.port], "nosuch")).start(wait_ready=False)
+    check_retrying(d, "1 of 1 sentinels do not know master 'nosuch'")
+    replica = h.Redis(tmp, "replica", replicaof=primary)
+    fake = FakeSentinel(("127.0.0.1", replica.port))
+    d = up_with(tmp, "replica", sentinel_url([fake.port])).start(wait_ready=False)
+    check_retrying(d, "the address the sentinels gave is not a primary (ROLE: slave)",
+                   attempts=lambda: fake.connections)
+    d = up_with(tmp, "good", sentinel_url([h.free_port(), s.port])).start()
+    d.wait_log("redis requests (reader) at master 'mymaster' (127.0.0.1:%d) via sentinel: connected" %
+               primary.port, 10)
+    h.check(d.term() == 0, "saltrelay-up with a good sentinel URL did not stop cleanly")
+
+
+
+class SentinelCluster:
+    """Primary + a promotable replica + dc1's replica (replica-priority 0,
+    never promoted) + three Sentinels (quorum 2) on loopback; saltrelay-up(s)
+    and dc1's saltrelay-down use the Sentinel URL, dc1 reads its replica."""
+
+    def __init__(self, tmp, ups=1, up=None):
+        self.tmp = tmp
+        self.primary = h.Redis(tmp, "primary")
+        self.replica = h.Redis(tmp, "replica", replicaof=self.primary)
+        self.dc_replica = h.Redis(tmp, "dcreplica", replicaof=self.primary, extra=("--replica-priority", 0))
+        self.sentinels = [Sentinel(tmp, "s%d" % i, self.primary) for i in range(3)]
+        self.url = sentinel_url([s.port for s in self.sentinels])
+        h.wait_until(self.sentinels_agree, 40, "sentinels to know each other and both replicas")
+        self.mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
+        self.mom_ret = "tcp://127.0.0.1:%d" % h.free_port()
+        self.ups = [h.Daemon("up", tmp, "up%d" % i, cluster=CLUSTER, redis=self.url, master_publish=self.mom_pub,
+                             master_ret=self.mom_ret, **(up or {})).start() for i in range(ups)]
+        self.state = os.path.join(tmp, "state-dc1")
+        os.makedirs(self.state)
+        self.endpoint = "tcp://127.0.0.1:%d" % h.free_port()
+        self.ret = "tcp://127.0.0.1:%d" % h.free_port()
+        self.dc = h.Daemon("down", tmp, "dc1", cluster=CLUSTER, datacenter="dc1", redis=self.dc_replica.url,
+                           redis_primary=self.url, publish_bind=self.endpoint, ret_bind=self.ret,
+                           state_dir=self.state).start()
+
+    def sentinels_agree(self):
+        for s in self.sentinels:
+            info = s.cli("sentinel", "master", MASTER).split()
+            fields = dict(zip(info[::2], info[1::2]))
+            if fields.get("num-slaves") != "2" or fields.get("num-other-sentinels") != "2":
+                return False
+        return True
+
+    def subscribe(self, *opts):
+        sub = h.Sub(self.endpoint, *opts)
+        h.wait_until(lambda: int(read_state(self.state).get("subscribers", 0)) >= 1, 10, "dc1 subscriber")
+        time.sleep(0.2)
+        return sub
+
+    def kill_primary(self):
+        """SIGKILL the primary; returns (seconds until the Sentinels named a
+        new primary, the new primary)."""
+        t0 = time.monotonic()
+        self.primary.stop(h.signal.SIGKILL)
+        port = h.wait_until(lambda: next((p for p in [self.sentinels[0].primary_port()]
+                                          if p and p != self.primary.port), None), 30, "a new primary")
+        new = self.replica
+        h.check(port == new.port, "the DC replica (priority 0) was promoted")
+        return time.monotonic() - t0, new
+
+
+def test_sentinel_failover_publications(tmp):
+    """SIGKILL of the Redis primary during 4,000 publications (saltrelay-up
+    and saltrelay-down's primary link on a Sentinel URL): the Sentinels
+    promote the other replica, never the DC's; dc1 gets every publication
+    exactly once, in order; the pause is printed."""
+    n = 4000
+    c = SentinelCluster(tmp)
+    sub = c.subscribe("--count", n, "--idle-ms", 15000, "--max-ms", 120000)
+    pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 200, "--rate", 400])
+    time.sleep(3)
+    failover_s, new = c.kill_primary()
+    t0 = time.monotonic()
+    stream = "saltrelay:{%s}:pub" % CLUSTER
+    before = int(new.cli("xlen", stream) or 0)
+    h.wait_until(lambda: int(new.cli("xlen", stream) or 0) > before + 10, 30, "publications on the new primary")
+    resumed_s = time.monotonic() - t0
+    pub.wait(timeout=60)
+    got = numbers(sub.lines())
+    print("failover: sentinels named a new primary %.1f s after the kill; publications stored again "
+          "%.1f s later; pause %.1f s" % (failover_s, resumed_s, failover_s + resumed_s))
+    check_exactly_once(got, n, "dc1")
+    c.ups[0].wait_log("sentinels name 127.0.0.1:%d as primary of 'mymaster'" % new.port, 5)
+
+
+if __name__ == "__main__":
+    h.main(globals())
