@@ -63,6 +63,7 @@ static const struct key_spec key_table[] = {
     {"max_pending", T_INT, F(max_pending), DOWN, 0, "20000"},
     {"max_pending_bytes", T_INT, F(max_pending_bytes), DOWN, 0, "268435456"},
     {"report_interval", T_SECONDS, F(report_interval_ms), DOWN, 0, "1"},
+    {"registry_ttl", T_SECONDS, F(registry_ttl_ms), DOWN, 0, "2592000"},
 };
 #define NKEYS (sizeof key_table / sizeof key_table[0])
 

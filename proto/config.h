@@ -69,6 +69,7 @@ struct config {
     long long read_batch;
     long long max_pending;
     long long max_pending_bytes;
+    long long registry_ttl_ms; /* a minion registry entry lives this long after its last update */
     long long report_interval_ms;
     /* derived */
     struct redis_url redis_url;

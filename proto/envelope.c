@@ -96,3 +96,40 @@ int envelope_peek(const char *buf, size_t len, struct salt_envelope *env, const 
         copy_id(&top_id, env->id);
     return 0;
 }
+
+/* 1 if the map at OFF has a key "aes" or "session": the keys an accepted
+ * _auth gets (RSA-encrypted to the minion). */
+static int map_has_session(const char *buf, size_t len, size_t off)
+{
+    struct mpwalk_item m, k, v;
+    if (mpwalk_next(buf, len, &off, &m) < 0 || m.kind != MPWALK_MAP)
+        return 0;
+    for (uint64_t i = 0; i < m.count && next_pair(buf, len, &off, &k, &v) == 0; i++)
+        if (mpwalk_item_is(&k, "aes") || mpwalk_item_is(&k, "session"))
+            return 1;
+    return 0;
+}
+
+int envelope_auth_accepted(const char *buf, size_t len)
+{
+    struct mpwalk_item top, k, v;
+    size_t off = 0;
+    if (!mpwalk_plausible(buf, len))
+        return 0;
+    if (map_has_session(buf, len, 0))
+        return 1; /* older Salt: the reply is the load */
+    mpwalk_next(buf, len, &off, &top);
+    for (uint64_t i = 0; top.kind == MPWALK_MAP && i < top.count; i++) {
+        size_t at = off;
+        if (next_pair(buf, len, &off, &k, &v) < 0)
+            return 0;
+        if (!mpwalk_item_is(&k, "load"))
+            continue;
+        mpwalk_skip(buf, len, &at); /* the key; the value follows */
+        if (v.kind == MPWALK_MAP)
+            return map_has_session(buf, len, at);
+        /* Salt 3007+: the load is a str holding another msgpack document */
+        return v.kind == MPWALK_BYTES && mpwalk_plausible(v.bytes, v.count) && map_has_session(v.bytes, v.count, 0);
+    }
+    return 0;
+}

@@ -27,4 +27,10 @@ struct salt_envelope {
  * ENVELOPE_ID_MAX-1 or holds control characters or '/' is left out (id ""). */
 int envelope_peek(const char *buf, size_t len, struct salt_envelope *env, const char **why);
 
+/* 1 if BUF is the MoM's reply to an _auth that accepted the minion: a clear
+ * map whose load (a map, or since Salt 3007 a str holding a msgpack map), or
+ * the map itself (older Salt), carries the minion's "aes" or "session" key.
+ * A refusal ({"load": {"ret": false}}, "full") or anything else gives 0. */
+int envelope_auth_accepted(const char *buf, size_t len);
+
 #endif

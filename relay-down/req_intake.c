@@ -4,7 +4,8 @@
  * and keeps the identity in a table of pending requests (bounded by
  * max_pending, and by max_pending_bytes for payloads not yet in Redis). The
  * payload goes, unchanged, into the cluster's request stream on redis_primary
- * in pipelined batches, together with the minion registry updates. A child
+ * in pipelined batches, together with the minion registry updates (a minion
+ * is registered when the MoM's reply accepts its _auth). A child
  * reader (stream_reader.c) follows this DC's reply stream; each reply record is
  * matched by its rid to the pending request and its payload sent back to the
  * very socket that asked.
@@ -49,6 +50,7 @@
 #define WAIT_MAX_MS 500      /* part_alive and expire run at least this often */
 #define TRIM_EVERY_MS 1000   /* the reply stream's XTRIM, at most this often */
 #define PENDING_MAX 10000000 /* max_pending: slot indices are ints */
+#define ACCEPTED_MAX 256     /* accepted _auth waiting to be registered (one flush takes them all) */
 /* frames over max_frame_size are refused and counted up to this much over; a
  * larger one is never taken whole into memory: ZeroMQ drops its connection */
 #define FRAME_MARGIN (64 * 1024)
@@ -82,6 +84,10 @@ struct req_intake {
     long long trimmed_at; /* monotonic ms of the last XTRIM */
     struct warnrate warn;
     int refusing, redis_refusing;
+    struct registry_ctx reg;
+    char (*accepted)[ENVELOPE_ID_MAX]; /* ids whose _auth the MoM accepted, to register */
+    int naccepted;
+    struct warnrate reg_warn;
 };
 
 static uint64_t random_boot_id(void)
@@ -251,6 +257,20 @@ static void count_failure(enum reprec_status st)
     metric_add(by_status[st], 1);
 }
 
+/* An _auth the MoM accepted: its minion is registered with the next batch
+ * (before, a made-up id cost nothing but a refused _auth). */
+static void note_auth_reply(struct req_intake *q, const struct pend *p, zmq_msg_t *reply)
+{
+    if (!p->auth || !p->id[0] || !envelope_auth_accepted(zmq_msg_data(reply), zmq_msg_size(reply)))
+        return;
+    if (q->naccepted == ACCEPTED_MAX) {
+        warn_throttled(&q->reg_warn, "more than %d accepted _auth in one turn: some minions are registered "
+                       "at their next _auth", ACCEPTED_MAX);
+        return;
+    }
+    memcpy(q->accepted[q->naccepted++], p->id, ENVELOPE_ID_MAX);
+}
+
 static void handle_reply(struct req_intake *q, zmq_msg_t *m, size_t n)
 {
     const char *fv[REP_FRAMES_MAX];
@@ -271,8 +291,10 @@ static void handle_reply(struct req_intake *q, zmq_msg_t *m, size_t n)
         metric_add(M_REQ_LATE, 1); /* given up, or asked of another incarnation */
         return;
     }
-    if (rec.st == ST_OK)
+    if (rec.st == ST_OK) {
+        note_auth_reply(q, &q->slot[i], &m[n - 1]);
         answer(q, i, &m[n - 1]);
+    }
     else
         count_failure(rec.st);
     pend_release(q, i);
@@ -352,13 +374,13 @@ static void flush_batch(struct req_intake *q)
 {
     long long mono = clock_mono_ms();
     int trim = q->trim_to[0] && mono - q->trimmed_at >= TRIM_EVERY_MS;
-    if (q->unstored < 0 && !trim)
+    if (q->unstored < 0 && !trim && !q->naccepted)
         return;
     redisContext *c = rconn_get(q->rc);
     if (!c)
         return;
-    int idx[BATCH_MAX * 4 + 1];
-    uint64_t seq[BATCH_MAX * 4 + 1];
+    int idx[BATCH_MAX * 2 + ACCEPTED_MAX * 5 + 1];
+    uint64_t seq[BATCH_MAX * 2 + ACCEPTED_MAX * 5 + 1];
     size_t n = 0;
     long long now = clock_wall_ms();
     /* requests older than their deadline are of no use to anyone: trim them */
@@ -369,10 +391,14 @@ static void flush_batch(struct req_intake *q)
         append_request(q, c, i, minid > 0 ? minid : 0);
         idx[n] = i;
         seq[n++] = q->slot[i].seq;
-        int extra = registry_append(c, q->cfg->cluster, q->cfg->datacenter, q->slot[i].id, q->slot[i].auth, now);
+        int extra = q->slot[i].auth ? 0 : registry_append_request(c, &q->reg, q->slot[i].id, now);
         for (; extra > 0; extra--)
             idx[n++] = -1;
     }
+    for (int a = 0; a < q->naccepted; a++)
+        for (int extra = registry_append_auth(c, &q->reg, q->accepted[a], now); extra > 0; extra--)
+            idx[n++] = -1;
+    q->naccepted = 0;
     if (trim) {
         /* replies read are done with: only this DC reads its stream */
         redisAppendCommand(c, "XTRIM %s MINID %s", q->rep_key, q->trim_to);
@@ -396,8 +422,10 @@ static int req_intake_open(struct req_intake *q, struct part_ctx *ctx)
     q->cap = (size_t)(q->cfg->max_pending > 0 ? q->cfg->max_pending : 1);
     q->slot = calloc(q->cap, sizeof *q->slot); /* untouched pages cost no memory */
     q->free_list = malloc(q->cap * sizeof *q->free_list);
-    if (!q->slot || !q->free_list)
+    q->accepted = malloc(ACCEPTED_MAX * sizeof *q->accepted);
+    if (!q->slot || !q->free_list || !q->accepted)
         return -1;
+    q->reg = (struct registry_ctx){q->cfg->cluster, q->cfg->datacenter, q->cfg->registry_ttl_ms};
     for (size_t i = 0; i < q->cap; i++)
         q->free_list[q->nfree++] = (int)(q->cap - 1 - i);
     key_req_stream(q->req_key, q->cfg->cluster);
@@ -445,6 +473,7 @@ static void req_intake_close(struct req_intake *q)
     rconn_destroy(&q->rc);
     free(q->slot);
     free(q->free_list);
+    free(q->accepted);
 }
 
 static void turn(struct req_intake *q)

@@ -9,27 +9,56 @@
 #include "keys.h"
 #include "warnrate.h"
 
+/* KEYS: the minion hash, the DC's set; ARGV: dc, now, ttl ms, id. Both keys
+ * carry the cluster's hash tag, so this also runs on a Redis Cluster. */
+static const char refresh_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+    "redis.call('HSET', KEYS[1], 'dc', ARGV[1], 'last_request', ARGV[2]) "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3]) "
+    "redis.call('SADD', KEYS[2], ARGV[4]) "
+    "redis.call('PEXPIRE', KEYS[2], ARGV[3]) "
+    "return 1";
+
 static struct warnrate too_long; /* only saltrelay-down's request thread writes the registry */
 
-int registry_append(redisContext *c, const char *cluster, const char *dc, const char *id, int auth,
-                    long long now_ms)
+/* The arguments of ID's commands. */
+struct reg_args {
+    char mkey[KEY_MAX], skey[KEY_MAX], now[24], ttl[24];
+};
+
+/* Fill A for ID at NOW_MS; -1 if ID is empty, or if a key would be
+ * truncated (it would be another minion's). */
+static int prepare(const struct registry_ctx *r, const char *id, long long now_ms, struct reg_args *a)
 {
     if (!id[0])
-        return 0;
-    char mkey[KEY_MAX], skey[KEY_MAX], now[24];
-    if (key_minion(mkey, cluster, id) >= KEY_MAX || key_dc_minions(skey, cluster, dc) >= KEY_MAX) {
-        /* a truncated key would be another minion's: no registry entry (the request goes on) */
+        return -1;
+    if (key_minion(a->mkey, r->cluster, id) >= KEY_MAX || key_dc_minions(a->skey, r->cluster, r->dc) >= KEY_MAX) {
         warn_throttled(&too_long, "minion id of %zu bytes too long for a registry key: not registered", strlen(id));
+        return -1;
+    }
+    snprintf(a->now, sizeof a->now, "%lld", now_ms);
+    snprintf(a->ttl, sizeof a->ttl, "%lld", r->ttl_ms);
+    return 0;
+}
+
+int registry_append_auth(redisContext *c, const struct registry_ctx *r, const char *id, long long now_ms)
+{
+    struct reg_args a;
+    if (prepare(r, id, now_ms, &a) < 0)
         return 0;
-    }
-    snprintf(now, sizeof now, "%lld", now_ms);
-    if (!auth) {
-        redisAppendCommand(c, "HSET %s dc %s last_request %s", mkey, dc, now);
-        redisAppendCommand(c, "SADD %s %s", skey, id);
-        return 2;
-    }
-    redisAppendCommand(c, "HSET %s dc %s last_auth %s last_request %s", mkey, dc, now, now);
-    redisAppendCommand(c, "HSETNX %s first_auth %s", mkey, now);
-    redisAppendCommand(c, "SADD %s %s", skey, id);
-    return 3;
+    redisAppendCommand(c, "HSET %s dc %s last_auth %s last_request %s", a.mkey, r->dc, a.now, a.now);
+    redisAppendCommand(c, "HSETNX %s first_auth %s", a.mkey, a.now);
+    redisAppendCommand(c, "PEXPIRE %s %s", a.mkey, a.ttl);
+    redisAppendCommand(c, "SADD %s %s", a.skey, id);
+    redisAppendCommand(c, "PEXPIRE %s %s", a.skey, a.ttl);
+    return 5;
+}
+
+int registry_append_request(redisContext *c, const struct registry_ctx *r, const char *id, long long now_ms)
+{
+    struct reg_args a;
+    if (prepare(r, id, now_ms, &a) < 0)
+        return 0;
+    redisAppendCommand(c, "EVAL %s 2 %s %s %s %s %s %s", refresh_script, a.mkey, a.skey, r->dc, a.now, a.ttl, id);
+    return 1;
 }

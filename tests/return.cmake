@@ -5,5 +5,5 @@ foreach(tool zmaster zreqs)
 endforeach()
 saltrelay_pytest(test_return
   test_replay_200_clients test_deadline_silent_master test_oversize_refused
-  test_kill_up_then_down test_registry_auth test_auth_paced
+  test_kill_up_then_down test_registry_auth test_registry_made_up_ids test_auth_paced
   test_ack_refused_bounded test_reader_reconnect_once)

@@ -207,6 +207,43 @@ def test_registry_auth(tmp):
     members = relay.redis.cli("SMEMBERS", "saltrelay:{%s}:minions:%s" % (CLUSTER, DC), raw=True).split("\n")
     check("cap-flat-1" in members, "DC minion set: %s" % members)
     check("pub" not in relay.down.log().lower() or "BEGIN" not in relay.down.log(), "key material in the log")
+    # both keys have a lifetime (registry_ttl, 30 days by default)
+    for k in (key, "saltrelay:{%s}:minions:%s" % (CLUSTER, DC)):
+        ttl = int(relay.redis.cli("PTTL", k))
+        check(29 * 86400000 < ttl <= 30 * 86400000, "%s: PTTL %d" % (k, ttl))
+
+
+def clear_auth(minion):
+    """A first _auth as Salt packs it (clear; the load's cmd and id readable)."""
+    load = b"\x82" + msgpack_str(b"cmd") + msgpack_str(b"_auth") + msgpack_str(b"id") + msgpack_str(minion.encode())
+    return (b"\x83" + msgpack_str(b"enc") + msgpack_str(b"clear") + msgpack_str(b"load") + load +
+            msgpack_str(b"version") + b"\x03")
+
+
+def test_registry_made_up_ids(tmp):
+    """Issue 10 item 8: _auth with made-up ids that the MoM does not accept (here
+    its reply is an echo, not session keys), and aes requests naming unknown ids,
+    create no registry key; a registered minion's requests refresh its entry."""
+    relay = Relay(tmp, ["echo"], up_extra={"auth_rate": 10000})
+    reqs = [clear_auth("made-up-%d" % i) for i in range(300)]
+    reqs += [salt_request("ghost-%d" % i, b"x") for i in range(100)]
+    lines = ["%d %s %s" % (i % 20, q.hex(), (b"rep:" + q).hex()) for i, q in enumerate(reqs)]
+    res, err = run_clients(relay.ret_ep, lines, 20, 10000)
+    check([v for _, _, v, _ in res].count("ok") == len(reqs), "not every request answered: %s" % err)
+    keys = relay.redis.cli("KEYS", "saltrelay:{%s}:minion*" % CLUSTER, raw=True).split()
+    check(keys == [], "made-up ids made %d registry keys, e.g. %s" % (len(keys), keys[:3]))
+    # an entry that exists (registered by an accepted _auth) is refreshed by a request
+    mkey = "saltrelay:{%s}:minion:real-1" % CLUSTER
+    relay.redis.cli("HSET", mkey, "dc", "dc0", "first_auth", 1, "last_auth", 1, "last_request", 1)
+    q = salt_request("real-1", b"y")
+    res, err = run_clients(relay.ret_ep, ["0 %s %s" % (q.hex(), (b"rep:" + q).hex())], 1, 10000)
+    h = relay.redis.cli("HGETALL", mkey, raw=True).split("\n")
+    entry = dict(zip(h[0::2], h[1::2]))
+    check(entry.get("dc") == DC and int(entry.get("last_request", 0)) > 1 and entry.get("first_auth") == "1",
+          "entry not refreshed: %s" % entry)
+    check(int(relay.redis.cli("PTTL", mkey)) > 0, "refreshed entry without a lifetime")
+    members = relay.redis.cli("SMEMBERS", "saltrelay:{%s}:minions:%s" % (CLUSTER, DC), raw=True).split()
+    check(members == ["real-1"], "DC minion set: %s" % members)
 
 
 def test_auth_paced(tmp):

@@ -299,3 +299,41 @@ UNIT_TEST(walk_reads_values_like_unpack)
     CHECK(env.version == -1);
     CHECK_STR(env.id, "");
 }
+
+static void count_auth_request(const struct wire_record *rec, void *arg)
+{
+    struct salt_envelope env;
+    const char *why;
+    if (envelope_peek(rec->frame[0], rec->len[0], &env, &why) == 0 && env.is_auth)
+        ++*(long *)arg;
+}
+
+static void count_accepted_reply(const struct wire_record *rec, void *arg)
+{
+    *(long *)arg += envelope_auth_accepted(rec->frame[0], rec->len[0]);
+}
+
+/* Issue 10 item 8: every captured _auth was accepted, and only the replies
+ * to them say so; a refusal or a made-up reply does not. */
+UNIT_TEST(auth_accepted_replies)
+{
+    long auths = 0, accepted = 0;
+    for (const char *const *c = wire_captures; *c; c++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", unit_wire_dir(), *c);
+        wire_each(path, "req", count_auth_request, &auths);
+        wire_each(path, "rep", count_accepted_reply, &accepted);
+    }
+    CHECK(auths > 0);
+    CHECK_INT(accepted, auths);
+    static const char refused[] = "\x82\xa3" "enc\xa5" "clear\xa4" "load\x81\xa3" "ret\xc2";
+    static const char full[] = "\x82\xa3" "enc\xa5" "clear\xa4" "load\x81\xa3" "ret\xa4" "full";
+    static const char older[] = "\x82\xa3" "enc\xa3" "pub\xa3" "aes\xa1x"; /* the reply is the load */
+    static const char inner[] = "\x81\xa4" "load\xa6\x81\xa3" "aes\xc0"; /* load: str holding a map */
+    CHECK(!envelope_auth_accepted(refused, sizeof refused - 1));
+    CHECK(!envelope_auth_accepted(full, sizeof full - 1));
+    CHECK(!envelope_auth_accepted("\xa3" "aes", 4));
+    CHECK(!envelope_auth_accepted(inner, sizeof inner - 2)); /* truncated */
+    CHECK(envelope_auth_accepted(older, sizeof older - 1));
+    CHECK(envelope_auth_accepted(inner, sizeof inner - 1));
+}
