@@ -52,6 +52,8 @@ static const struct key_spec key_table[] = {
     {"status_crit_lag", T_SECONDS, F(status_crit_lag_ms), UP, 0, "30"},
     {"status_warn_entries", T_INT, F(status_warn_entries), UP, 0, "1000"},
     {"status_crit_entries", T_INT, F(status_crit_entries), UP, 0, "10000"},
+    {"status_warn_replication", T_SECONDS, F(status_warn_repl_ms), UP, 0, "5"},
+    {"status_crit_replication", T_SECONDS, F(status_crit_repl_ms), UP, 0, "30"},
     {"datacenter", T_NAME, F(datacenter), DOWN, DOWN, NULL},
     {"redis_primary", T_REDIS, F(redis_primary), DOWN, 0, ""},
     {"publish_bind", T_ENDPOINT, F(publish_bind), DOWN, DOWN, NULL},

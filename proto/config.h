@@ -58,6 +58,8 @@ struct config {
     long long status_crit_lag_ms;
     long long status_warn_entries;
     long long status_crit_entries;
+    long long status_warn_repl_ms; /* replication delay / replica link down */
+    long long status_crit_repl_ms;
     /* saltrelay-down */
     char *datacenter;
     char *redis_primary; /* defaults to redis */

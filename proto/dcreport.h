@@ -10,7 +10,12 @@
  *   "stopped"), version (text), subscribers, requests_inflight, and the
  *   counters delivered, expired, gaps, decode_errors, requests_in,
  *   requests_answered, timeouts, requests_expired, refused, oversize,
- *   redis_errors, redis_reconnects. */
+ *   redis_errors, redis_reconnects; and the health of the Redis it reads
+ *   publications from (returner/replhealth.c): source_up (it answered),
+ *   source_replica (it is a replica), link_up, link_down_ms (how long the
+ *   replica's link has been down), last_io_ms, repl_delay_ms (measured with
+ *   saltrelay-up's heartbeat, proto/upreport.h) and heartbeat_ms (the newest
+ *   heartbeat it holds, 0 = none). */
 #ifndef SALTRELAY_DCREPORT_H
 #define SALTRELAY_DCREPORT_H
 
@@ -32,6 +37,13 @@
     X("refused", REQ_REFUSED)                                                                      \
     X("oversize", REQ_OVERSIZE)                                                                    \
     X("redis_errors", REQ_REDIS_ERR)                                                               \
-    X("redis_reconnects", REDIS_RECONNECTS)
+    X("redis_reconnects", REDIS_RECONNECTS)                                                        \
+    X("source_up", SOURCE_UP)                                                                      \
+    X("source_replica", SOURCE_REPLICA)                                                            \
+    X("link_up", REPL_LINK_UP)                                                                     \
+    X("link_down_ms", REPL_LINK_DOWN_MS)                                                           \
+    X("last_io_ms", REPL_LAST_IO_MS)                                                               \
+    X("repl_delay_ms", REPL_DELAY_MS)                                                              \
+    X("heartbeat_ms", HEARTBEAT_SEEN_MS)
 
 #endif

@@ -34,6 +34,19 @@
     X(CURSOR_SEQ, "cursor_id_sequence", "gauge", 2, "Sequence part of the delivered cursor (stream ID)") \
     X(CURSOR_SERIAL, "cursor_serial", "gauge", 2, "Serial number of the last delivered publication") \
     X(DELIVERED_AT_MS, "delivered_at_milliseconds", "gauge", 2, "Wall time the cursor last moved") \
+    X(SOURCE_UP, "source_redis_up", "gauge", 2,                                                    \
+      "1 if the Redis it reads publications from answered the last health check")                \
+    X(SOURCE_REPLICA, "source_redis_replica", "gauge", 2, "1 if that Redis is a replica, 0 if a primary") \
+    X(REPL_LINK_UP, "replica_link_up", "gauge", 2,                                                 \
+      "1 while that replica's link to its primary is up (always 1 on a primary)")                 \
+    X(REPL_LINK_DOWN_MS, "replica_link_down_milliseconds", "gauge", 2,                            \
+      "How long that replica's link to its primary has been down (0 while up)")                   \
+    X(REPL_LAST_IO_MS, "replica_last_io_milliseconds", "gauge", 2,                                \
+      "Time since that replica last heard from its primary (0 on a primary)")                     \
+    X(REPL_DELAY_MS, "replication_delay_milliseconds", "gauge", 2,                                \
+      "Replication delay of that Redis, measured with saltrelay-up's heartbeat")                  \
+    X(HEARTBEAT_SEEN_MS, "heartbeat_seen_milliseconds", "gauge", 2,                               \
+      "Wall time of the newest saltrelay-up heartbeat in that Redis (0: none)")                   \
     X(REDIS_RECONNECTS, "redis_reconnects_total", "counter", 3, "Redis connections re-established") \
     X(REQ_IN, "requests_in_total", "counter", 3, "Requests received")                               \
     X(REQ_ANSWERED, "requests_answered_total", "counter", 3, "Requests answered")                   \

@@ -212,27 +212,64 @@ static int measure_lag(struct rconn *rc, const struct config *cfg, const struct 
     return 0;
 }
 
-static void judge(const struct config *cfg, struct dc_state *dc)
+/* Health of the report itself: missing, stale or stopped. */
+static enum health judge_report(const struct dc_state *dc, char *why, size_t len)
+{
+    if (!dc->reported)
+        return snprintf(why, len, "no valid report"), HEALTH_CRIT;
+    if (dc->stale)
+        return snprintf(why, len, "stale: last report %.1f s ago", dc->report_age_ms / 1000.0), HEALTH_CRIT;
+    if (dc->stopped)
+        return snprintf(why, len, "stopped %.1f s ago", dc->report_age_ms / 1000.0), HEALTH_CRIT;
+    return HEALTH_OK;
+}
+
+static enum health judge_lag(const struct config *cfg, const struct dc_state *dc, char *why, size_t len)
 {
     enum health h = HEALTH_OK;
-    if (!dc->reported) {
+    if (dc->lag_known && (dc->lag_entries >= cfg->status_crit_entries || dc->lag_ms >= cfg->status_crit_lag_ms))
         h = HEALTH_CRIT;
-        snprintf(dc->problem, sizeof dc->problem, "no valid report");
-    } else if (dc->stale) {
-        h = HEALTH_CRIT;
-        snprintf(dc->problem, sizeof dc->problem, "stale: last report %.1f s ago", dc->report_age_ms / 1000.0);
-    } else if (dc->stopped) {
-        h = HEALTH_CRIT;
-        snprintf(dc->problem, sizeof dc->problem, "stopped %.1f s ago", dc->report_age_ms / 1000.0);
-    } else if (dc->lag_known && (dc->lag_entries >= cfg->status_crit_entries || dc->lag_ms >= cfg->status_crit_lag_ms)) {
-        h = HEALTH_CRIT;
-    } else if (dc->lag_known && (dc->lag_entries >= cfg->status_warn_entries || dc->lag_ms >= cfg->status_warn_lag_ms)) {
+    else if (dc->lag_known && (dc->lag_entries >= cfg->status_warn_entries || dc->lag_ms >= cfg->status_warn_lag_ms))
         h = HEALTH_WARN;
+    if (h != HEALTH_OK)
+        snprintf(why, len, "behind by %lld publication(s), %.1f s", dc->lag_entries, dc->lag_ms / 1000.0);
+    return h;
+}
+
+static enum health past(const struct config *cfg, long long ms)
+{
+    return ms >= cfg->status_crit_repl_ms ? HEALTH_CRIT : ms >= cfg->status_warn_repl_ms ? HEALTH_WARN : HEALTH_OK;
+}
+
+/* The Redis the DC reads publications from (replhealth.c): a replica whose
+ * link is down warns at once, since nothing new reaches the DC. Fields a
+ * report of an older version lacks (-1) are not judged. */
+static enum health judge_source(const struct config *cfg, const struct dc_state *dc, char *why, size_t len)
+{
+    const long long *c = dc->counter;
+    if (c[DCF_SOURCE_UP] == 0)
+        return snprintf(why, len, "the Redis it reads does not answer"), HEALTH_WARN;
+    if (c[DCF_REPL_LINK_UP] == 0 && c[DCF_REPL_LINK_DOWN_MS] >= 0) {
+        enum health h = past(cfg, c[DCF_REPL_LINK_DOWN_MS]);
+        snprintf(why, len, "replica link down for %.0f s", c[DCF_REPL_LINK_DOWN_MS] / 1000.0);
+        return h > HEALTH_WARN ? h : HEALTH_WARN;
     }
-    if (h != HEALTH_OK && !dc->problem[0])
-        snprintf(dc->problem, sizeof dc->problem, "behind by %lld publication(s), %.1f s", dc->lag_entries,
-                 dc->lag_ms / 1000.0);
-    dc->health = h;
+    if (c[DCF_HEARTBEAT_SEEN_MS] > 0 && c[DCF_REPL_DELAY_MS] >= 0 && past(cfg, c[DCF_REPL_DELAY_MS])) {
+        snprintf(why, len, "replication delay %.1f s", c[DCF_REPL_DELAY_MS] / 1000.0);
+        return past(cfg, c[DCF_REPL_DELAY_MS]);
+    }
+    return HEALTH_OK;
+}
+
+static void judge(const struct config *cfg, struct dc_state *dc)
+{
+    char lag[80] = "", source[80] = "";
+    dc->health = judge_report(dc, dc->problem, sizeof dc->problem);
+    if (dc->health != HEALTH_OK)
+        return; /* what the report says is not current */
+    enum health hl = judge_lag(cfg, dc, lag, sizeof lag), hs = judge_source(cfg, dc, source, sizeof source);
+    dc->health = hl > hs ? hl : hs;
+    snprintf(dc->problem, sizeof dc->problem, "%s%s%s", lag, *lag && *source ? "; " : "", source);
 }
 
 int dc_assess(struct rconn *rc, const struct config *cfg, const struct stream_head *head,

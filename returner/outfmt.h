@@ -8,7 +8,7 @@
 
 #include "dcstate.h"
 
-#define TABLE_COLS 12
+#define TABLE_COLS 16
 #define TABLE_CELL 96
 
 struct table {

@@ -2,7 +2,8 @@
  *
  * The report is one HSET of the whole hash plus SADD of the DC name, sent
  * pipelined on this part's own connection to redis_primary, so a slow or
- * absent Redis only delays reports, never the data paths. Values are read
+ * absent Redis only delays reports, never the data paths. Before each
+ * report the Redis it reads publications from is checked (replhealth.c). Values are read
  * from the process-wide metrics that pub_output.c and req_intake.c keep. A report
  * that fails is not retried: the next turn sends a newer one anyway. */
 #include "report.h"
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
+#include "replhealth.h"
 #include "streamid.h"
 
 #define REDIS_TIMEOUT_MS 2000
@@ -24,6 +26,7 @@
 struct report {
     const struct config *cfg;
     struct rconn *rc;
+    struct replhealth *health;
     char key[KEY_MAX];
     char set_key[KEY_MAX];
     long long started_at_ms;
@@ -64,7 +67,12 @@ static void send_report(struct report *r, const char *state)
     hreport_note(&r->failing, "DC report to redis_primary", why);
 }
 
-static void report_turn(void *arg) { send_report(arg, "running"); }
+static void report_turn(void *arg)
+{
+    struct report *r = arg;
+    replhealth_check(r->health, r->rc);
+    send_report(r, "running");
+}
 
 void report_actor(zsock_t *pipe, void *args)
 {
@@ -73,10 +81,12 @@ void report_actor(zsock_t *pipe, void *args)
     key_dc_status(r.key, r.cfg->cluster, r.cfg->datacenter);
     key_dc_set(r.set_key, r.cfg->cluster);
     r.rc = rconn_new(&r.cfg->redis_primary_url, "reports", REDIS_TIMEOUT_MS);
-    part_started(pipe, ctx, r.rc != NULL);
-    if (!r.rc)
-        return;
-    part_every(pipe, ctx, r.cfg->report_interval_ms, report_turn, &r);
-    send_report(&r, "stopped");
+    r.health = replhealth_new(r.cfg);
+    part_started(pipe, ctx, r.rc && r.health);
+    if (r.rc && r.health) {
+        part_every(pipe, ctx, r.cfg->report_interval_ms, report_turn, &r);
+        send_report(&r, "stopped");
+    }
+    replhealth_destroy(&r.health);
     rconn_destroy(&r.rc);
 }

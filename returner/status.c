@@ -36,6 +36,24 @@ static const char *num(long long v, char *buf)
     return buf;
 }
 
+/* The REPL_S cell, the Redis the DC reads as replhealth.c saw it: the
+ * replication delay in seconds, "down" (replica link down), "noanswer",
+ * "-" (it reads the primary) or "?" (no heartbeat or an older report). */
+static void repl_cell(struct table *t, const struct dc_state *dc)
+{
+    const long long *c = dc->counter;
+    if (c[DCF_SOURCE_UP] == 0)
+        table_cell(t, "noanswer");
+    else if (c[DCF_REPL_LINK_UP] == 0)
+        table_cell(t, "down");
+    else if (c[DCF_SOURCE_REPLICA] == 0)
+        table_cell(t, "-");
+    else if (c[DCF_HEARTBEAT_SEEN_MS] > 0 && c[DCF_REPL_DELAY_MS] >= 0)
+        table_cell(t, "%.1f", c[DCF_REPL_DELAY_MS] / 1000.0);
+    else
+        table_cell(t, "?");
+}
+
 static void text_row(struct table *t, const struct dc_state *dc)
 {
     char b[24];
@@ -45,6 +63,7 @@ static void text_row(struct table *t, const struct dc_state *dc)
                                                                                      : health_name(dc->health));
     table_cell(t, "%s", dc->lag_known ? num(dc->lag_entries, b) : "?");
     table_cell(t, dc->lag_known ? "%.1f" : "?", dc->lag_ms / 1000.0);
+    repl_cell(t, dc);
     table_cell(t, "%s", num(dc->counter[DCF_SUBSCRIBERS], b));
     table_cell(t, "%s", num(dc->minions, b));
     table_cell(t, "%s", num(dc->counter[DCF_REQ_INFLIGHT], b));
@@ -77,7 +96,7 @@ static void print_summary(const struct dc_state *dcs, int n, enum health worst, 
 static void print_text(const struct dc_state *dcs, int n, enum health worst, const struct stream_head *head,
                        int colour)
 {
-    static const char *const heads[] = {"DC",     "HEALTH",   "LAG",      "LAG_S",   "SUBS", "MINIONS",
+    static const char *const heads[] = {"DC",     "HEALTH",   "LAG",      "LAG_S",   "REPL_S", "SUBS", "MINIONS",
                                         "INFLIGHT", "TIMEOUTS", "EXPIRED", "GAPS", "REPORTED", NULL};
     print_summary(dcs, n, worst, head, colour);
     if (n == 0)
@@ -128,9 +147,10 @@ static void print_json(const struct dc_state *dcs, int n, enum health worst, con
         printf(" \"newest\": {\"id\": \"%s\", \"serial\": %llu},\n", streamid_format(head->id, id),
                (unsigned long long)head->serial);
     printf(" \"thresholds\": {\"stale_after_ms\": %lld, \"warn_lag_ms\": %lld, \"crit_lag_ms\": %lld, "
-           "\"warn_entries\": %lld, \"crit_entries\": %lld},\n \"dcs\": [\n",
+           "\"warn_entries\": %lld, \"crit_entries\": %lld, \"warn_replication_ms\": %lld, "
+           "\"crit_replication_ms\": %lld},\n \"dcs\": [\n",
            cfg->stale_after_ms, cfg->status_warn_lag_ms, cfg->status_crit_lag_ms, cfg->status_warn_entries,
-           cfg->status_crit_entries);
+           cfg->status_crit_entries, cfg->status_warn_repl_ms, cfg->status_crit_repl_ms);
     for (int i = 0; i < n; i++) {
         json_dc(&dcs[i]);
         printf(i + 1 < n ? ",\n" : "\n");

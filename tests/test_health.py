@@ -3,13 +3,17 @@ each DC's view of the Redis it reads publications from (replication link and
 delay), saltrelay-status judging it, with real Redis replicas whose
 replication is really broken (REPLICAOF a dead address) and repaired."""
 
+import json
 import os
 import socket
+import subprocess
 import time
+import urllib.request
 
 import harness as h
 
 CLUSTER = "hl"
+STATUS = os.path.join(h.BUILD, "returner", "saltrelay-status")
 
 
 def key(*parts):
@@ -63,6 +67,97 @@ def test_heartbeat(tmp):
     h.wait_until(lambda: "old/1" not in instances(redis), 5, "a day-old instance removed")
     for d in (a, b):
         h.check(d.term() == 0, "exit status")
+
+
+
+def scrape(port):
+    """{metric line name: value} of a daemon's /metrics."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        body = r.read().decode()
+    return {n: float(v) for n, _, v in (l.rpartition(" ") for l in body.splitlines() if l and l[0] != "#")}
+
+
+class Cluster:
+    """A Redis primary and one replica; saltrelay-up; dc1 reads the replica,
+    dc2 the primary; saltrelay-status reads saltrelay-up's file."""
+
+    def __init__(self, tmp, up=None):
+        self.primary = h.Redis(tmp, "primary")
+        self.replica = h.Redis(tmp, "replica", replicaof=self.primary)
+        self.mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
+        cfg = up_config(self.primary, master_publish=self.mom_pub, stale_after=5,
+                        metrics_bind="127.0.0.1:%d" % h.free_port())
+        cfg.update(up or {})
+        self.up = h.Daemon("up", tmp, "up", **cfg).start()
+        self.dcs, self.metrics_port, self.publish = {}, {}, {}
+        for dc, source in (("dc1", self.replica), ("dc2", self.primary)):
+            state = os.path.join(tmp, "state-" + dc)
+            os.makedirs(state, exist_ok=True)
+            self.metrics_port[dc] = h.free_port()
+            self.publish[dc] = "tcp://127.0.0.1:%d" % h.free_port()
+            self.dcs[dc] = h.Daemon("down", tmp, dc, cluster=CLUSTER, datacenter=dc, redis=source.url,
+                                    redis_primary=self.primary.url, state_dir=state, report_interval=1,
+                                    publish_bind=self.publish[dc], ret_bind="tcp://127.0.0.1:%d" % h.free_port(),
+                                    metrics_bind="127.0.0.1:%d" % self.metrics_port[dc]).start()
+
+    def status(self, *args):
+        r = subprocess.run([STATUS, "-c", self.up.cfg_path] + list(args), capture_output=True, timeout=30)
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    def status_json(self):
+        rc, out, err = self.status("--json")
+        try:
+            return rc, {d["name"]: d for d in json.loads(out)["dcs"]}
+        except ValueError:
+            raise AssertionError("status --json printed no JSON (rc %d):\n%s\n%s" % (rc, out, err))
+
+    def report(self, dc):
+        return hgetall(self.primary, key("dc", dc))
+
+
+def test_replica_link_broken_while_idle(tmp):
+    """No publications; dc1's replica stops replicating (REPLICAOF a dead
+    address): status goes non-zero within report_interval + a few seconds,
+    naming dc1 only, and back to 0 after the repair; a publication made while
+    broken reaches dc1 after the repair."""
+    c = Cluster(tmp, up=dict(status_warn_replication=3, status_crit_replication=6))
+    h.wait_until(lambda: c.status()[0] == 0 and c.report("dc1").get("heartbeat_ms", "0") != "0", 15,
+                 "both DCs ok, dc1 seeing heartbeats")
+    rc, dcs = c.status_json()
+    d1, d2 = dcs["dc1"], dcs["dc2"]
+    h.check(d1["source_replica"] == 1 and d1["link_up"] == 1 and d1["source_up"] == 1 and d1["repl_delay_ms"] < 1500,
+            "dc1 reads a healthy replica: %r" % d1)
+    h.check(d2["source_replica"] == 0 and d2["link_up"] == 1 and d2["repl_delay_ms"] == 0, "dc2 reads the primary: %r" % d2)
+    m = scrape(c.metrics_port["dc1"])
+    h.check(m["saltrelay_replica_link_up"] == 1 and m["saltrelay_source_redis_replica"] == 1, "metrics: %r" % m)
+    sub = h.Sub(c.publish["dc1"], "--count", 1, "--max-ms", 60000)
+
+    c.replica.cli("replicaof", "127.0.0.1", h.free_port())  # nothing listens there
+    t0 = time.monotonic()
+    h.wait_until(lambda: c.status()[0] != 0, 1 + 4, "status non-zero after the replica link broke")
+    print("status non-zero %.1f s after the break (report_interval 1 s)" % (time.monotonic() - t0))
+    rc, out, err = c.status()
+    summary = out.splitlines()[0]
+    h.check(rc == 1 and summary.startswith("SALTRELAY WARNING - dc1: replica link down for") and "dc2" not in summary,
+            "warning naming dc1 only: %d %r" % (rc, out))
+    rows = {l.split()[0]: l.split() for l in out.splitlines()[2:]}
+    h.check(rows["dc1"][4] == "down" and rows["dc2"][4] == "-", "REPL_S column:\n" + out)
+    h.check(scrape(c.metrics_port["dc1"])["saltrelay_replica_link_up"] == 0, "link down in the metrics")
+    h.zpub(c.mom_pub, "--gen", 1)
+    h.wait_until(lambda: c.report("dc2").get("cursor_serial") == "1", 10, "dc2 delivering the publication")
+    h.wait_until(lambda: c.status()[0] == 2, 10, "critical past status_crit_replication")
+    rc, out, err = c.status()
+    summary = out.splitlines()[0]  # dc1 may also be "behind by 1 publication(s)" by now
+    h.check(summary.startswith("SALTRELAY CRITICAL - dc1: ") and "replica link down for" in summary and
+            "dc2" not in summary, "critical names dc1 only: %r" % out)
+    h.check(c.report("dc1").get("cursor_serial") == "0", "dc1 could not have it yet: %r" % c.report("dc1"))
+
+    c.replica.cli("replicaof", "127.0.0.1", c.primary.port)
+    h.wait_until(lambda: c.status()[0] == 0, 20, "status back to 0 after the repair")
+    h.wait_until(lambda: c.report("dc1").get("cursor_serial") == "1", 10, "dc1 delivering it after the repair")
+    h.check(len(sub.lines(timeout=30)) == 1, "dc1's subscriber got the publication made while broken")
+    rc, dcs = c.status_json()
+    h.check(dcs["dc1"]["link_up"] == 1 and dcs["dc1"]["repl_delay_ms"] < 1500, "healed: %r" % dcs["dc1"])
 
 
 h.main(globals())
