@@ -49,6 +49,7 @@ struct config {
     long long stream_maxlen;
     long long pub_buffer;
     long long pub_buffer_bytes;
+    long long pub_merge_window_ms;
     long long req_pool;
     double auth_rate;
     char *instance;      /* "" = the pid names this instance (upreport.h) */
@@ -69,6 +70,11 @@ struct config {
     long long replay_max_age_ms;
     long long subscriber_grace_ms;
     long long read_batch;
+    long long zmq_backlog;           /* DC-facing sockets (relay-down/dcsock.c) */
+    long long pub_hwm;
+    long long zmq_heartbeat_ivl;     /* milliseconds, as Salt's key */
+    long long zmq_heartbeat_timeout; /* milliseconds, as Salt's key */
+    long long tcp_keepalive_idle_ms;
     long long max_pending;
     long long max_pending_bytes;
     long long registry_ttl_ms; /* a minion registry entry lives this long after its last update */

@@ -18,6 +18,8 @@
       "Publications dropped because the Redis buffer was full")                                    \
     X(PUB_BAD, "pub_bad_frames_total", "counter", 1, "Publications refused (too many or too large frames)") \
     X(PUB_BUFFERED, "pub_buffered", "gauge", 1, "Publications waiting for Redis")                   \
+    X(PUB_MERGED, "pub_merged_copies_total", "counter", 1,                                        \
+      "Copies of a payload under another topic folded into the previous record (zmq_filtering)")  \
     X(MASTER_CONNECTS, "master_connects_total", "counter", 1, "Connections made to the MoM publish port") \
     X(MASTER_DISCONNECTS, "master_disconnects_total", "counter", 1,                                \
       "Connections lost to the MoM publish port (publications in that window are lost at the MoM)") \
@@ -28,6 +30,8 @@
     X(PUB_EXPIRED, "pub_expired_total", "counter", 2, "Publications older than replay_max_age, not sent") \
     X(PUB_GAP, "pub_gap_entries_total", "counter", 2, "Publications trimmed from Redis before delivery") \
     X(PUB_DECODE_ERR, "pub_decode_errors_total", "counter", 2, "Malformed stream entries skipped")  \
+    X(PUB_TOPICS_SKIPPED, "pub_topics_skipped_total", "counter", 2,                               \
+      "Topics of merged records not sent because no local subscriber asked for them")             \
     X(SUBSCRIBERS, "subscribers", "gauge", 2, "Connected subscribers on the PUB socket")           \
     X(CURSOR_LAG_MS, "cursor_lag_milliseconds", "gauge", 2, "Age of the last delivered publication when it was sent") \
     X(CURSOR_MS, "cursor_id_milliseconds", "gauge", 2, "Time part of the delivered cursor (stream ID)") \

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "mpwalk.h"
 #include "rconn.h"
+#include "topiclist.h"
 
 #include <inttypes.h>
 #include <msgpack.h>
@@ -18,7 +19,7 @@ static const char *const frame_field[PUBREC_MAX_FRAMES] = {"f0", "f1", "f2", "f3
 int pubrec_xadd_argv(const struct pubrec *rec, const char *key, long long maxlen,
                      struct pubrec_scratch *scratch, const char **argv, size_t *argvlen)
 {
-    if (rec->nframes < 1 || rec->nframes > PUBREC_MAX_FRAMES)
+    if (rec->nframes < 1 || rec->nframes > PUBREC_MAX_FRAMES || (rec->topics && rec->nframes != 1))
         return -1;
     size_t n = 0;
 #define ARG(s, l) (argv[n] = (s), argvlen[n] = (l), n++)
@@ -33,10 +34,14 @@ int pubrec_xadd_argv(const struct pubrec *rec, const char *key, long long maxlen
     }
     ARGS(streamid_format(rec->id, scratch->id));
     ARGS("v");
-    ARGS("1");
+    ARGS(rec->topics ? "2" : "1");
     snprintf(scratch->serial, sizeof scratch->serial, "%" PRIu64, rec->serial);
     ARGS("s");
     ARGS(scratch->serial);
+    if (rec->topics) {
+        ARGS("t");
+        ARG(rec->topics, rec->topics_len);
+    }
     for (size_t i = 0; i < rec->nframes; i++) {
         ARGS(frame_field[i]);
         ARG(rec->frame[i], rec->len[i]);
@@ -108,7 +113,8 @@ int pubrec_from_entry(const redisReply *entry, struct pubrec *rec, const char **
             *why = "field is not a string";
             return -1;
         }
-    if (!is_str(f->element[0], "v") || !is_str(f->element[1], "1")) {
+    int v2 = is_str(f->element[0], "v") && is_str(f->element[1], "2");
+    if (!v2 && (!is_str(f->element[0], "v") || !is_str(f->element[1], "1"))) {
         *why = "unknown record version";
         return -1;
     }
@@ -116,18 +122,32 @@ int pubrec_from_entry(const redisReply *entry, struct pubrec *rec, const char **
         *why = "missing or bad serial";
         return -1;
     }
-    size_t nframes = (f->elements - 4) / 2;
+    size_t first = 4;
+    if (v2) {
+        if (f->elements != 8 || !is_str(f->element[4], "t")) {
+            *why = "version 2 needs exactly a topic list and a payload";
+            return -1;
+        }
+        if (topiclist_count(f->element[5]->str, (size_t)f->element[5]->len) < 0) {
+            *why = "bad topic list";
+            return -1;
+        }
+        rec->topics = f->element[5]->str;
+        rec->topics_len = (size_t)f->element[5]->len;
+        first = 6;
+    }
+    size_t nframes = (f->elements - first) / 2;
     if (nframes > PUBREC_MAX_FRAMES) {
         *why = "too many frames";
         return -1;
     }
     for (size_t i = 0; i < nframes; i++) {
-        if (!is_str(f->element[4 + 2 * i], frame_field[i])) {
+        if (!is_str(f->element[first + 2 * i], frame_field[i])) {
             *why = "frames out of order";
             return -1;
         }
-        rec->frame[i] = f->element[5 + 2 * i]->str;
-        rec->len[i] = (size_t)f->element[5 + 2 * i]->len;
+        rec->frame[i] = f->element[first + 1 + 2 * i]->str;
+        rec->len[i] = (size_t)f->element[first + 1 + 2 * i]->len;
     }
     rec->nframes = nframes;
     return 0;
@@ -139,10 +159,14 @@ char *pubrec_pack(const struct pubrec *rec, size_t *outlen)
     msgpack_packer pk;
     msgpack_sbuffer_init(&sbuf);
     msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 3 + rec->nframes);
-    msgpack_pack_uint8(&pk, 1);
+    msgpack_pack_array(&pk, 3 + (rec->topics ? 1 : 0) + rec->nframes);
+    msgpack_pack_uint8(&pk, rec->topics ? 2 : 1);
     msgpack_pack_uint64(&pk, rec->serial);
     msgpack_pack_uint64(&pk, rec->id.ms);
+    if (rec->topics) {
+        msgpack_pack_bin(&pk, rec->topics_len);
+        msgpack_pack_bin_body(&pk, rec->topics, rec->topics_len);
+    }
     for (size_t i = 0; i < rec->nframes; i++) {
         msgpack_pack_bin(&pk, rec->len[i]);
         msgpack_pack_bin_body(&pk, rec->frame[i], rec->len[i]);
@@ -173,19 +197,29 @@ int pubrec_unpack(const char *buf, size_t len, struct pubrec *rec, const char **
         goto out;
     msgpack_object *a = o.via.array.ptr;
     *why = "bad version, serial or time";
-    if (a[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[0].via.u64 != 1 ||
+    if (a[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || (a[0].via.u64 != 1 && a[0].via.u64 != 2) ||
         a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
         a[2].via.u64 > INT64_MAX)
         goto out;
     rec->serial = a[1].via.u64;
     rec->id.ms = a[2].via.u64;
-    rec->nframes = o.via.array.size - 3;
+    size_t first = 3;
+    if (a[0].via.u64 == 2) {
+        *why = "version 2 needs exactly a topic list and a payload";
+        if (o.via.array.size != 5 || a[3].type != MSGPACK_OBJECT_BIN ||
+            topiclist_count(a[3].via.bin.ptr, a[3].via.bin.size) < 0)
+            goto out;
+        rec->topics = a[3].via.bin.ptr;
+        rec->topics_len = a[3].via.bin.size;
+        first = 4;
+    }
+    rec->nframes = o.via.array.size - first;
     *why = "frame is not bin";
     for (size_t i = 0; i < rec->nframes; i++) {
-        if (a[3 + i].type != MSGPACK_OBJECT_BIN)
+        if (a[first + i].type != MSGPACK_OBJECT_BIN)
             goto out;
-        rec->frame[i] = a[3 + i].via.bin.ptr; /* msgpack-c references BUF, not the zone */
-        rec->len[i] = a[3 + i].via.bin.size;
+        rec->frame[i] = a[first + i].via.bin.ptr; /* msgpack-c references BUF, not the zone */
+        rec->len[i] = a[first + i].via.bin.size;
     }
     rc = 0;
 out:

@@ -1,14 +1,19 @@
 /* pubrec.h -- the publication record: one Salt PUB message (1..8 ZeroMQ
- * frames, kept byte for byte) as stored in Redis.
+ * frames, kept byte for byte) as stored in Redis, or (version 2) a run of
+ * copies of one payload that differed only in their topic.
  *
  * Stream mode, one entry per message (ID chosen by saltrelay-up, so a
  * re-sent XADD after a lost connection is refused as a duplicate):
  *     XADD saltrelay:{C}:pub MAXLEN ~ N <ms>-<seq> v 1 s <serial> f0 <frame> [f1 <frame> ...]
- * "s" is a serial number that grows by one per publication; a jump tells
- * saltrelay-down how many entries were trimmed before it read them.
+ *     XADD saltrelay:{C}:pub MAXLEN ~ N <ms>-<seq> v 2 s <serial> t <topics> f0 <payload>
+ * "s" is a serial number that grows by one per record; a jump tells
+ * saltrelay-down how many entries were trimmed before it read them. A
+ * version-2 record stands for the messages [topic, payload], one per topic of
+ * the topic list (topiclist.h), in order.
  *
- * Channel mode, one PUBLISH per message: a msgpack array
+ * Channel mode, one PUBLISH per record: a msgpack array
  *     [1, serial, wall_ms, bin frame0, bin frame1, ...]
+ *     [2, serial, wall_ms, bin topics, bin payload]
  */
 #ifndef SALTRELAY_PUBREC_H
 #define SALTRELAY_PUBREC_H
@@ -27,12 +32,15 @@ struct pubrec {
     size_t nframes;
     const char *frame[PUBREC_MAX_FRAMES]; /* point into the reply or buffer */
     size_t len[PUBREC_MAX_FRAMES];
+    /* version 2: the topic list (topiclist.h); then nframes is 1 (the payload) */
+    const char *topics;
+    size_t topics_len;
 };
 
 /* Fill ARGV/ARGVLEN (room for PUBREC_ARGC_MAX) for XADD of REC to KEY.
  * MAXLEN 0 means no trimming. Scratch holds the formatted numbers. */
-/* XADD key MAXLEN ~ n id v 1 s serial: 10, then a name and a value per frame */
-#define PUBREC_ARGC_MAX (10 + 2 * PUBREC_MAX_FRAMES)
+/* XADD key MAXLEN ~ n id v 1 s serial: 10, [t topics], then a name and a value per frame */
+#define PUBREC_ARGC_MAX (12 + 2 * PUBREC_MAX_FRAMES)
 struct pubrec_scratch {
     char id[STREAMID_STRLEN];
     char maxlen[24];

@@ -13,7 +13,13 @@
  * SIGKILL can repeat the last batch (Salt minions ignore a jid they have
  * already run) but never skip it. After a restart the backlog is held until as many
  * subscribers as were connected before are back, or subscriber_grace passed:
- * a PUB socket drops what it sends to nobody. */
+ * a PUB socket drops what it sends to nobody.
+ *
+ * A merged record (version 2, copies of one payload under many topics) is
+ * sent as one [topic, payload] message per topic, in order, byte-identical to
+ * what the MoM sent; the socket is an XPUB so that topics no local subscriber
+ * asked for are skipped (pub_subs.h), and the payload is copied into ZeroMQ
+ * once and shared by every message. */
 #include "pub_output.h"
 
 #include <errno.h>
@@ -23,18 +29,20 @@
 #include "clock.h"
 #include "config.h"
 #include "daemon.h"
+#include "dcsock.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "pubrec.h"
 #include "rconn.h"
+#include "pub_subs.h"
 #include "statefile.h"
+#include "topiclist.h"
 
 #define STATE_FILE "pub.state"
 #define READ_BLOCK_MS 500
 #define SYNC_EVERY_MS 1000 /* fsync of the state file, for power loss */
 #define SETTLE_MS 200      /* lets reconnected subscribers send their subscriptions */
-#define PUB_SNDHWM 100000
 
 struct pub_output {
     struct part_ctx *ctx;
@@ -43,6 +51,7 @@ struct pub_output {
     zsock_t *pipe;
     zsock_t *pub;
     zactor_t *monitor;
+    struct pub_subs subs; /* what the local subscribers asked for */
     struct rconn *rc;
     char key[KEY_MAX];
     int have_cursor;
@@ -171,6 +180,8 @@ static void poll_control(struct pub_output *p, zpoller_t *poller, int timeout)
     while ((which = zpoller_wait(poller, timeout)) != NULL) {
         if (which == p->pipe) {
             p->stop |= part_stop_requested(p->pipe);
+        } else if (which == p->pub) {
+            pub_subs_drain(&p->subs, zsock_resolve(p->pub));
         } else {
             note_monitor_event(p);
         }
@@ -208,6 +219,40 @@ static void send_frames(struct pub_output *p, const struct pubrec *rec)
     metric_add(M_PUB_OUT_BYTES, (int64_t)bytes);
 }
 
+/* A merged record: [topic, payload] per topic some local subscriber wants. */
+static void send_topics(struct pub_output *p, const struct pubrec *rec)
+{
+    void *sock = zsock_resolve(p->pub);
+    pub_subs_drain(&p->subs, sock);
+    zmq_msg_t payload;
+    if (zmq_msg_init_size(&payload, rec->len[0]) < 0)
+        return;
+    memcpy(zmq_msg_data(&payload), rec->frame[0], rec->len[0]);
+    struct topiclist_iter it;
+    char topic[TOPICLIST_MAX_TOPIC];
+    size_t tlen;
+    int64_t sent = 0, skipped = 0, bytes = 0;
+    topiclist_iter_init(&it, rec->topics, rec->topics_len);
+    while (topiclist_next(&it, topic, &tlen) > 0) {
+        if (!pub_subs_wanted(&p->subs, topic, tlen)) {
+            skipped++;
+            continue;
+        }
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        zmq_msg_copy(&m, &payload); /* shares the buffer: no copy per topic */
+        zmq_send(sock, topic, tlen, ZMQ_SNDMORE);
+        if (zmq_msg_send(&m, sock, 0) < 0)
+            zmq_msg_close(&m);
+        sent++;
+        bytes += (int64_t)(tlen + rec->len[0]);
+    }
+    zmq_msg_close(&payload);
+    metric_add(M_PUB_OUT_MSGS, sent);
+    metric_add(M_PUB_OUT_BYTES, bytes);
+    metric_add(M_PUB_TOPICS_SKIPPED, skipped);
+}
+
 static void end_expired_run(struct pub_output *p)
 {
     if (p->expired_run)
@@ -242,7 +287,10 @@ static void deliver(struct pub_output *p, const struct pubrec *rec)
         metric_add(M_PUB_EXPIRED, 1);
     } else {
         end_expired_run(p);
-        send_frames(p, rec);
+        if (rec->topics)
+            send_topics(p, rec);
+        else
+            send_frames(p, rec);
         metric_set(M_CURSOR_LAG_MS, age > 0 ? age : 0);
     }
     publish_cursor(p, now);
@@ -393,10 +441,12 @@ static int pub_output_open(struct pub_output *p, struct part_ctx *ctx, zsock_t *
         return -1;
     /* blocking reads need a socket timeout longer than their BLOCK */
     p->rc = rconn_new(&p->cfg->redis_url, "publications", READ_BLOCK_MS + 2000);
-    p->pub = zsock_new(ZMQ_PUB);
+    p->pub = zsock_new(ZMQ_XPUB);
     if (!p->rc || !p->pub)
         return -1;
-    zsock_set_sndhwm(p->pub, PUB_SNDHWM);
+    pub_subs_init(&p->subs);
+    dcsock_setup(p->pub, p->cfg);
+    zsock_set_sndhwm(p->pub, (int)p->cfg->pub_hwm);
     zsock_set_linger(p->pub, 2000);
     p->monitor = zactor_new(zmonitor, p->pub);
     zstr_sendx(p->monitor, "LISTEN", "ACCEPTED", "DISCONNECTED", NULL);
@@ -417,6 +467,7 @@ static void pub_output_close(struct pub_output *p)
     statefile_close(&p->sf);
     zactor_destroy(&p->monitor);
     zsock_destroy(&p->pub);
+    pub_subs_free(&p->subs);
     rconn_destroy(&p->rc);
 }
 
@@ -430,7 +481,7 @@ void pub_output_actor(zsock_t *pipe, void *args)
         pub_output_close(&p);
         return;
     }
-    zpoller_t *poller = zpoller_new(pipe, p.monitor, NULL);
+    zpoller_t *poller = zpoller_new(pipe, p.monitor, p.pub, NULL);
     zpoller_set_nonstop(poller, true);
     hold_for_subscribers(&p, poller);
     while (!p.stop) {

@@ -28,6 +28,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "dcsock.h"
 #include "envelope.h"
 #include "frames.h"
 #include "keys.h"
@@ -439,6 +440,11 @@ static int req_intake_open(struct req_intake *q, struct part_ctx *ctx)
     if (!q->rc || !q->reader || !q->router)
         return -1;
     zsock_set_router_mandatory(q->router, 1);
+    /* a requester reconnecting with the same identity (Salt 3008 REQ sockets
+     * keep theirs) takes the old connection's place instead of leaving it
+     * stuck, as on Salt's own request server */
+    zsock_set_router_handover(q->router, 1);
+    dcsock_setup(q->router, q->cfg);
     int64_t maxmsg = q->cfg->max_frame_size + FRAME_MARGIN;
     zmq_setsockopt(zsock_resolve(q->router), ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zsock_set_rcvhwm(q->router, 100000);

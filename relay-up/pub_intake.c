@@ -15,9 +15,22 @@
  * pub_buffer_bytes of frames (plus the one message that crosses it); past
  * that new publications are dropped and counted. The frames stay in their
  * zmq_msg_t from receipt to XADD: no copy of the payload is made here.
- * Memory bound: pub_buffer x sizeof(struct slot) (176 bytes on 64-bit) +
- * pub_buffer_bytes (+ allocator overhead), plus up to INFLIGHT_MAX formatted
- * commands in hiredis's output buffer. */
+ *
+ * Copies merged: with zmq_filtering the MoM sends a targeted job as one
+ * [sha1hex(id), payload] message per minion, same payload each time, then a
+ * [syndic, payload] copy. A message whose payload equals the newest buffered
+ * one (not yet written to Redis) and whose topic that record does not hold
+ * yet is folded into it: one version-2 record (pubrec.h) with the payload once
+ * and the list of topics. A repeated topic starts a new record, so two
+ * publications are never merged; order is kept. While the newest record ends
+ * with a per-minion topic it is held back up to pub_merge_window after its
+ * last copy arrived (PUB copies come in a burst), so that the whole run
+ * becomes one entry; "syndic" and "broadcast" topics end a run at once.
+ *
+ * Memory bound: pub_buffer x sizeof(struct slot) (184 bytes on 64-bit) +
+ * pub_buffer_bytes (frames and topic lists, + allocator overhead), plus up to
+ * INFLIGHT_MAX formatted commands in hiredis's output buffer and the topic
+ * set of the run being merged (about 100 bytes per topic). */
 #include "pub_intake.h"
 
 #include <malloc.h>
@@ -32,6 +45,8 @@
 #include "metrics.h"
 #include "pubrec.h"
 #include "rconn.h"
+#include "strset.h"
+#include "topiclist.h"
 
 #define INFLIGHT_MAX 2048   /* commands written whose replies are awaited */
 #define DRAIN_MAX 1024      /* messages taken from the SUB socket per wakeup */
@@ -39,12 +54,14 @@
 #define REPLY_TIMEOUT_MS 2000 /* no reply for that long: the connection is dead */
 #define TRIM_AFTER 1000     /* buffered messages after which memory is given back */
 #define INLINE_FRAMES 2     /* Salt sends [payload] or [topic, payload] */
+#define MERGE_HOLD_MAX_MS 2000 /* a run still growing after that is cut into several entries */
 
 /* One buffered message. Frames past INLINE_FRAMES (rare) live in MORE, so a
  * slot of the pub_buffer-long ring stays small. */
 struct slot {
     zmq_msg_t frame[INLINE_FRAMES];
     zmq_msg_t *more; /* PUBREC_MAX_FRAMES - INLINE_FRAMES, or NULL */
+    struct topiclist *topics; /* merged copies: every topic, frame[1] the payload */
     long long recv_ms;
     struct streamid id;
     uint64_t serial;
@@ -77,6 +94,11 @@ struct pub_intake {
     long long retry_at;
     int dropping;      /* ring full (log once per episode) */
     struct slot overflow; /* receives what a full ring cannot take */
+    /* the run of copies that may still grow: the newest slot, not yet sent */
+    struct strset run_topics; /* its topics, so a repeat starts a new record */
+    int run_open;             /* it ends with a per-minion topic: hold it back */
+    long long run_first_ms, run_last_ms; /* monotonic: its first and latest copy */
+    int stopping;             /* flush everything, hold nothing */
 };
 
 static struct slot *slot_at(struct pub_intake *p, size_t i) { return &p->ring[(p->head + i) % p->cap]; }
@@ -92,6 +114,11 @@ static void slot_release(struct slot *s)
         zmq_msg_close(slot_frame(s, i));
     free(s->more);
     s->more = NULL;
+    if (s->topics) {
+        topiclist_free(s->topics);
+        free(s->topics);
+        s->topics = NULL;
+    }
     s->nframes = 0;
     s->assigned = 0;
     s->refused = 0;
@@ -99,7 +126,7 @@ static void slot_release(struct slot *s)
 
 static size_t slot_bytes(struct slot *s)
 {
-    size_t n = 0;
+    size_t n = s->topics ? s->topics->len : 0;
     for (size_t i = 0; i < s->nframes; i++)
         n += zmq_msg_size(slot_frame(s, i));
     return n;
@@ -170,6 +197,62 @@ static int receive_into(struct pub_intake *p, struct slot *s)
     return 1;
 }
 
+/* The newest buffered slot becomes the run that later copies may join. */
+static void start_run(struct pub_intake *p, struct slot *s)
+{
+    strset_clear(&p->run_topics);
+    p->run_open = 0;
+    if (s->nframes != 2)
+        return;
+    zmq_msg_t *t = &s->frame[0];
+    if (strset_add(&p->run_topics, zmq_msg_data(t), zmq_msg_size(t)) < 0)
+        return;
+    p->run_open = topiclist_is_sha1hex(zmq_msg_data(t), zmq_msg_size(t));
+    p->run_first_ms = p->run_last_ms = clock_mono_ms();
+}
+
+/* The newest slot if it can still take copies: buffered, not yet written. */
+static struct slot *run_slot(const struct pub_intake *p)
+{
+    if (!p->count || p->sent >= p->count || !p->run_topics.count)
+        return NULL;
+    struct slot *tail = &p->ring[(p->head + p->count - 1) % p->cap];
+    return tail->assigned || tail->nframes != 2 ? NULL : tail;
+}
+
+/* Fold message S into the run if it is a copy of its payload under a topic
+ * the run does not hold yet. 1 if merged (S is then released). */
+static int merge_copy(struct pub_intake *p, struct slot *s)
+{
+    struct slot *run = run_slot(p);
+    if (!run || s->nframes != 2)
+        return 0;
+    const char *topic = zmq_msg_data(&s->frame[0]);
+    size_t tlen = zmq_msg_size(&s->frame[0]), plen = zmq_msg_size(&s->frame[1]);
+    if (!topiclist_encodable(tlen) || plen != zmq_msg_size(&run->frame[1]) ||
+        memcmp(zmq_msg_data(&s->frame[1]), zmq_msg_data(&run->frame[1]), plen) != 0 ||
+        strset_has(&p->run_topics, topic, tlen))
+        return 0;
+    size_t before = slot_bytes(run);
+    if (!run->topics) {
+        zmq_msg_t *first = &run->frame[0];
+        run->topics = calloc(1, sizeof *run->topics);
+        if (!run->topics || topiclist_append(run->topics, zmq_msg_data(first), zmq_msg_size(first)) < 0) {
+            free(run->topics);
+            run->topics = NULL;
+            return 0;
+        }
+    }
+    if (topiclist_append(run->topics, topic, tlen) < 0 || strset_add(&p->run_topics, topic, tlen) < 0)
+        return 0; /* topic list full (or no memory): the next record starts here */
+    p->bytes += slot_bytes(run) - before;
+    p->run_open = topiclist_is_sha1hex(topic, tlen);
+    p->run_last_ms = clock_mono_ms();
+    slot_release(s);
+    metric_add(M_PUB_MERGED, 1);
+    return 1;
+}
+
 static void drain_sub(struct pub_intake *p)
 {
     for (int i = 0; i < DRAIN_MAX; i++) {
@@ -189,7 +272,10 @@ static void drain_sub(struct pub_intake *p)
             p->dropping = 1;
             continue;
         }
+        if (merge_copy(p, s))
+            continue;
         p->count++;
+        start_run(p, s);
         p->bytes += slot_bytes(s);
         p->peak = p->count > p->peak ? p->count : p->peak;
         metric_set(M_PUB_BUFFERED, (int64_t)p->count);
@@ -215,6 +301,13 @@ static void append_one(struct pub_intake *p, struct slot *s, redisContext *c)
     for (size_t i = 0; i < s->nframes; i++) {
         rec.frame[i] = zmq_msg_data(slot_frame(s, i));
         rec.len[i] = zmq_msg_size(slot_frame(s, i));
+    }
+    if (s->topics) { /* merged copies: the payload once, the topics in a list */
+        rec.topics = s->topics->buf;
+        rec.topics_len = s->topics->len;
+        rec.frame[0] = rec.frame[1];
+        rec.len[0] = rec.len[1];
+        rec.nframes = 1;
     }
     if (p->channel_mode) {
         size_t len;
@@ -247,15 +340,28 @@ static void fail_conn(struct pub_intake *p, const char *why)
     p->skip = 0;
 }
 
+/* Milliseconds the newest record is still held for more copies; 0: not held. */
+static long long run_hold_ms(const struct pub_intake *p)
+{
+    if (p->stopping || !p->run_open || !run_slot(p))
+        return 0;
+    long long now = clock_mono_ms();
+    long long until = p->run_last_ms + p->cfg->pub_merge_window_ms;
+    if (until > p->run_first_ms + MERGE_HOLD_MAX_MS)
+        until = p->run_first_ms + MERGE_HOLD_MAX_MS;
+    return until > now ? until - now : 0;
+}
+
 /* Write the buffered messages not yet in flight, up to INFLIGHT_MAX. */
 static void send_more(struct pub_intake *p)
 {
-    if (p->sent == p->count || p->sent >= INFLIGHT_MAX || clock_mono_ms() < p->retry_at)
+    size_t ready = p->count - (run_hold_ms(p) > 0);
+    if (p->sent >= ready || p->sent >= INFLIGHT_MAX || clock_mono_ms() < p->retry_at)
         return;
     redisContext *c = rconn_get(p->rc);
     if (!c || (!p->synced && sync_top(p) < 0))
         return;
-    size_t n = p->count < INFLIGHT_MAX ? p->count : INFLIGHT_MAX;
+    size_t n = ready < INFLIGHT_MAX ? ready : INFLIGHT_MAX;
     for (size_t i = p->sent; i < n; i++) {
         struct slot *s = slot_at(p, i);
         if (!s->assigned) {
@@ -414,6 +520,7 @@ static int pub_intake_open(struct pub_intake *p, const struct config *cfg)
         key_pub_stream(p->key, cfg->cluster);
     }
     p->cap = (size_t)(cfg->pub_buffer > 0 ? cfg->pub_buffer : 1);
+    strset_init(&p->run_topics, TOPICLIST_MAX_COUNT);
     p->ring = calloc(p->cap, sizeof *p->ring);
     p->rc = rconn_new(&cfg->redis_url, "primary (publications)", 2000);
     p->sub = zsock_new(ZMQ_SUB);
@@ -439,6 +546,7 @@ static void pub_intake_close(struct pub_intake *p)
 {
     while (p->count)
         ring_pop(p);
+    strset_free(&p->run_topics);
     zactor_destroy(&p->monitor);
     zsock_destroy(&p->sub);
     rconn_destroy(&p->rc);
@@ -450,6 +558,7 @@ static void flush_before_stop(struct pub_intake *p)
 {
     long long until = clock_mono_ms() + STOP_FLUSH_MS;
     drain_sub(p);
+    p->stopping = 1;
     send_more(p);
     while (p->count && clock_mono_ms() < until)
         pump(p, wait_events(p, NULL, 50));
@@ -459,6 +568,9 @@ static void flush_before_stop(struct pub_intake *p)
 
 static int loop_timeout(const struct pub_intake *p)
 {
+    long long hold = run_hold_ms(p);
+    if (hold > 0 && p->sent + 1 >= p->count)
+        return (int)(hold < 100 ? hold : 100); /* wake to send the run once its window is over */
     if (p->c)
         return 100; /* replies awaited: the Redis socket wakes us, this checks for a stall */
     if (!p->count)

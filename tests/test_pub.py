@@ -6,6 +6,7 @@ malformed stream entries."""
 
 import hashlib
 import os
+import signal
 import time
 
 import harness as h
@@ -114,6 +115,62 @@ def test_replay_captures(tmp):
                 (dc, sum(a == b for a, b in zip(got, pubs)), len(pubs)))
     got = filtered.lines()
     h.check(got == wanted, "filtered subscriber got %d messages, expected %d" % (len(got), len(wanted)))
+
+
+def test_filtered_job_one_entry(tmp):
+    """zmq_filtering: a job on 10,000 minions is 10,000 [sha1(id), payload]
+    copies and a [syndic, payload] copy. They become ONE stream entry of about
+    the payload + 21 bytes per minion, and each DC still sends every copy
+    byte for byte: a minion's subscriber gets exactly its own, the syndic its
+    own, a catch-all subscriber all of them in order; a second job with the
+    same payload is not merged into the first."""
+    n = 10000
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=())
+    payload = os.urandom(495).hex()
+    topics = [hashlib.sha1(b"minion-%d" % i).hexdigest() for i in range(n)]
+    job = ["%s %s" % (t.encode().hex(), payload) for t in topics] + ["%s %s" % (b"syndic".hex(), payload)]
+    lines = os.path.join(tmp, "job.txt")
+    with open(lines, "w") as f:
+        f.write("\n".join(job + job[:3]) + "\n")  # then the same payload again: another job
+    picks = (0, 4999, n - 1)
+    everything = c.subscribe("dc1", "--count", len(job) + 3, "--max-ms", 60000)
+    own = {i: c.subscribe("dc1", "--topic", topics[i], "--idle-ms", 4000, "--max-ms", 60000,
+                          expect=2 + k) for k, i in enumerate(picks)}
+    syndic = c.subscribe("dc1", "--topic", "syndic", "--idle-ms", 4000, "--max-ms", 60000, expect=5)
+    h.zpub(c.mom_pub, "--lines", lines)
+    got = everything.lines()
+    h.check(got == job + job[:3], "catch-all subscriber: %d of %d messages identical" %
+            (sum(a == b for a, b in zip(got, job + job[:3])), len(job) + 3))
+    for i, s in own.items():
+        h.check(s.lines() == [job[i]] * (2 if i < 3 else 1), "minion %d did not get exactly its own copies" % i)
+    h.check(syndic.lines() == [job[-1]], "the syndic did not get exactly its copy")
+    h.check(c.primary.cli("XLEN", STREAM) == "2", "expected 2 entries (the job, then the repeat), got %s" %
+            c.primary.cli("XLEN", STREAM))
+    added = int(c.primary.cli("MEMORY", "USAGE", STREAM, "SAMPLES", "0"))  # the stream held nothing before
+    per = (added - len(payload)) / n  # payload is hex: twice the bytes of both entries' payloads
+    print("stream entries 2 for %d copies; stream size %d bytes (2 payloads of %d + %.1f B per minion)" %
+          (len(job) + 3, added, len(payload) // 2, per))
+    h.check(per <= 24, "the job added %d bytes to the stream: more than payload + 24 B per minion" % added)
+    up = c.up
+    h.check(up.term() == 0, "saltrelay-up did not stop cleanly")
+
+
+def test_dead_subscriber_dropped_by_heartbeat(tmp):
+    """A minion that stops answering without closing its connection (here:
+    SIGSTOP) is dropped after zmq_heartbeat_timeout, as by a Salt master,
+    instead of counting as a subscriber and holding a queue for hours."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(),
+                down={"zmq_heartbeat_ivl": 200, "zmq_heartbeat_timeout": 1000})
+    alive = c.subscribe("dc1", "--max-ms", 30000)
+    frozen = c.subscribe("dc1", "--max-ms", 30000, expect=2)
+    frozen.proc.send_signal(signal.SIGSTOP)
+    try:
+        h.wait_until(lambda: c.subscribers("dc1") == 1, 10, "the frozen subscriber dropped")
+        time.sleep(1.5)
+        h.check(c.subscribers("dc1") == 1, "the live subscriber was dropped too")
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+    alive.proc.kill()
 
 
 def test_kill9_down_mid_stream(tmp):

@@ -98,6 +98,40 @@ UNIT_TEST(stream_round_trip_binary_and_empty_frames)
     }
 }
 
+/* A merged record (version 2): argv, round trip through Redis's reply shape
+ * and the channel-mode msgpack. */
+UNIT_TEST(merged_record_round_trip)
+{
+    static const char topics[] = "\x06syndic\x09" "broadcast";
+    struct pubrec in = {.id = {1700000000123ULL, 9}, .serial = 5, .nframes = 1, .frame = {f_bin},
+                        .len = {sizeof f_bin - 1}, .topics = topics, .topics_len = sizeof topics - 1}, out;
+    const char *argv[PUBREC_ARGC_MAX], *why = NULL;
+    size_t argvlen[PUBREC_ARGC_MAX];
+    struct pubrec_scratch s;
+    int argc = pubrec_xadd_argv(&in, "k", 0, &s, argv, argvlen);
+    CHECK_INT(argc, 11);
+    CHECK_STR(argv[4], "2");
+    CHECK_STR(argv[7], "t");
+    CHECK_MEM(argv[10], argvlen[10], f_bin, sizeof f_bin - 1);
+    CHECK_MEM(argv[8], argvlen[8], topics, sizeof topics - 1);
+    struct resp r = {0};
+    resp_entry_from_xadd(&r, argc, argv, argvlen);
+    redisReply *e = unit_resp(r.buf, r.len);
+    CHECK_INT(pubrec_from_entry(e, &out, &why), 0);
+    CHECK_MEM(out.topics, out.topics_len, topics, sizeof topics - 1);
+    check_same(&in, &out);
+    freeReplyObject(e);
+    resp_free(&r);
+    size_t len;
+    char *buf = pubrec_pack(&in, &len);
+    CHECK_INT(pubrec_unpack(buf, len, &out, &why), 0);
+    CHECK_MEM(out.topics, out.topics_len, topics, sizeof topics - 1);
+    check_same(&in, &out);
+    free(buf);
+    in.nframes = 2; /* a merged record carries the payload only */
+    CHECK_INT(pubrec_xadd_argv(&in, "k", 0, &s, argv, argvlen), -1);
+}
+
 /* An entry "<id>" with the fields of SPEC, space-separated tokens; "<int>"
  * is an integer reply, "<nil>" a nil, "<empty>" an empty string. */
 static redisReply *entry(const char *id, const char *spec)
@@ -148,6 +182,17 @@ static void expect_bad(redisReply *e, const char *want, const char *label)
     CHECK_REFUSED(rc, why, want, label);
     CHECK_INT(rec.nframes, 0);
     freeReplyObject(e);
+}
+
+UNIT_TEST(merged_entry_malformed)
+{
+    const char *shape = "version 2 needs exactly a topic list and a payload";
+    expect_bad(entry("1-1", "v 2 s 1 f0 x"), shape, "no topic list");
+    expect_bad(entry("1-1", "v 2 s 1 t \x01" "a f0 x f1 y"), shape, "two frames");
+    expect_bad(entry("1-1", "v 2 s 1 x \x01" "a f0 x"), shape, "topic list misnamed");
+    expect_bad(entry("1-1", "v 2 s 1 t <empty> f0 x"), "bad topic list", "empty topic list");
+    expect_bad(entry("1-1", "v 2 s 1 t \x05" "ab f0 x"), "bad topic list", "topic cut short");
+    expect_bad(entry("1-1", "v 3 s 1 t \x01" "a f0 x"), "unknown record version", "version 3");
 }
 
 UNIT_TEST(entry_wrong_shape)
@@ -205,7 +250,7 @@ UNIT_TEST(entry_field_not_string)
 UNIT_TEST(entry_unknown_version)
 {
     const char *want = "unknown record version";
-    expect_bad(entry("1-1", "v 2 s 1 f0 x"), want, "version 2");
+    expect_bad(entry("1-1", "v 3 s 1 f0 x"), want, "version 3");
     expect_bad(entry("1-1", "v <empty> s 1 f0 x"), want, "empty version");
     expect_bad(entry("1-1", "s 1 v 1 f0 x"), want, "serial first");
     expect_bad(entry("1-1", "V 1 s 1 f0 x"), want, "capital V");
@@ -275,7 +320,8 @@ UNIT_TEST(channel_malformed)
     BAD_CHANNEL("\x93\x01\x01\x01", "not an array of 4 to 11 items", "no frame");
     BAD_CHANNEL("\x9c\x01\x01\x01\xc4\x00\xc4\x00\xc4\x00\xc4\x00\xc4\x00\xc4\x00\xc4\x00\xc4\x00\xc4\x00",
                 "not an array of 4 to 11 items", "nine frames");
-    BAD_CHANNEL("\x94\x02\x01\x01\xc4\x00", "bad version, serial or time", "version 2");
+    BAD_CHANNEL("\x94\x03\x01\x01\xc4\x00", "bad version, serial or time", "version 3");
+    BAD_CHANNEL("\x94\x02\x01\x01\xc4\x00", "version 2 needs exactly a topic list and a payload", "version 2 without topics");
     BAD_CHANNEL("\x94\x01\xff\x01\xc4\x00", "bad version, serial or time", "negative serial");
     BAD_CHANNEL("\x94\x01\x01\xa1x\xc4\x00", "bad version, serial or time", "time as str");
     BAD_CHANNEL("\x94\x01\x01\x01\xa1x", "frame is not bin", "frame as str");

@@ -8,7 +8,9 @@
 
 static void same_or_trap(const struct pubrec *a, const struct pubrec *b)
 {
-    if (a->nframes != b->nframes || a->serial != b->serial || a->id.ms != b->id.ms)
+    if (a->nframes != b->nframes || a->serial != b->serial || a->id.ms != b->id.ms ||
+        a->topics_len != b->topics_len || !a->topics != !b->topics ||
+        (a->topics_len && memcmp(a->topics, b->topics, a->topics_len) != 0))
         __builtin_trap();
     for (size_t i = 0; i < a->nframes; i++)
         if (a->len[i] != b->len[i] || (a->len[i] && memcmp(a->frame[i], b->frame[i], a->len[i]) != 0))

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "pubrec.h"
+#include "topiclist.h"
 #include "reqrec.h"
 #include "resp.h"
 #include "wire.h"
@@ -76,6 +77,27 @@ static void seed_batch(struct out *o, struct batch *b)
     resp_free(&b->entries);
 }
 
+/* A [topic, payload] publication also as a merged record (version 2): its
+ * topic and a syndic copy. */
+static void seed_merged(struct out *o, const struct pubrec *two)
+{
+    struct topiclist tl = {0};
+    topiclist_append(&tl, two->frame[0], two->len[0]);
+    topiclist_append(&tl, "syndic", 6);
+    struct pubrec rec = {.id = two->id, .serial = two->serial, .nframes = 1, .frame = {two->frame[1]},
+                         .len = {two->len[1]}, .topics = tl.buf, .topics_len = tl.len};
+    const char *argv[PUBREC_ARGC_MAX];
+    size_t argvlen[PUBREC_ARGC_MAX], len;
+    struct pubrec_scratch s;
+    int argc = pubrec_xadd_argv(&rec, o->pub.key, 100000, &s, argv, argvlen);
+    if (argc > 0)
+        seed_entry(o, &o->pub, argc, argv, argvlen);
+    char *packed = pubrec_pack(&rec, &len);
+    write_seed(o, "channel", packed, len);
+    free(packed);
+    topiclist_free(&tl);
+}
+
 static void on_pub(const struct wire_record *w, void *arg)
 {
     struct out *o = arg;
@@ -92,6 +114,8 @@ static void on_pub(const struct wire_record *w, void *arg)
     char *packed = pubrec_pack(&rec, &len);
     write_seed(o, "channel", packed, len);
     free(packed);
+    if (w->nframes == 2)
+        seed_merged(o, &rec);
 }
 
 /* A return-path record's XADD ARGV (no MINID) with the entry id Redis would

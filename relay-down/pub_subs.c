@@ -1,0 +1,61 @@
+/* pub_subs.c -- see pub_subs.h. A non-verbose XPUB hands over a topic's
+ * subscription (0x01 + topic) when the first subscriber asks for it and its
+ * unsubscription (0x00 + topic) when the last one leaves or disconnects, so
+ * a set of topics is enough. The XPUB socket updates its own filter and
+ * queues these messages in the same step, so after a drain the set matches
+ * what ZeroMQ itself would deliver to: skipping changes nothing a minion
+ * receives. */
+#include "pub_subs.h"
+
+#include <string.h>
+#include <zmq.h>
+
+#include "log.h"
+
+void pub_subs_init(struct pub_subs *s)
+{
+    memset(s, 0, sizeof *s);
+    strset_init(&s->set, PUB_SUBS_MAX);
+}
+
+void pub_subs_free(struct pub_subs *s) { strset_free(&s->set); }
+
+static void note(struct pub_subs *s, const unsigned char *m, size_t len)
+{
+    if (len < 1 || m[0] > 1 || len - 1 > STRSET_MAX_LEN)
+        return; /* not a subscription, or longer than any topic we skip: cannot matter */
+    const char *topic = (const char *)m + 1;
+    size_t tlen = len - 1;
+    if (m[0] == 0) {
+        if (strset_remove(&s->set, topic, tlen) == 1)
+            s->by_len[tlen]--;
+        return;
+    }
+    int r = strset_add(&s->set, topic, tlen);
+    if (r == 1)
+        s->by_len[tlen]++;
+    if (r < 0 && !s->overflow)
+        log_warn("more than %d distinct subscriptions: every topic is sent from now on", PUB_SUBS_MAX);
+    s->overflow |= r < 0;
+}
+
+void pub_subs_drain(struct pub_subs *s, void *xpub)
+{
+    unsigned char buf[STRSET_MAX_LEN + 2];
+    for (int i = 0; i < 1000000; i++) { /* bounded: at most one message per subscription change */
+        int n = zmq_recv(xpub, buf, sizeof buf, ZMQ_DONTWAIT);
+        if (n < 0)
+            return;
+        note(s, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf + 1);
+    }
+}
+
+int pub_subs_wanted(const struct pub_subs *s, const char *topic, size_t len)
+{
+    if (s->overflow)
+        return 1;
+    for (size_t k = 0; k <= len && k <= STRSET_MAX_LEN; k++)
+        if (s->by_len[k] && strset_has(&s->set, topic, k))
+            return 1;
+    return 0;
+}

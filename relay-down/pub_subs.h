@@ -1,0 +1,26 @@
+/* pub_subs.h -- the subscriptions of saltrelay-down's local subscribers, as
+ * its XPUB socket reports them, so that a merged record's topics nobody in
+ * this DC asked for are not even handed to ZeroMQ. */
+#ifndef SALTRELAY_PUB_SUBS_H
+#define SALTRELAY_PUB_SUBS_H
+
+#include <stddef.h>
+
+#include "strset.h"
+
+#define PUB_SUBS_MAX 1000000 /* distinct subscriptions tracked; past it nothing is skipped */
+
+struct pub_subs {
+    struct strset set;
+    unsigned long by_len[STRSET_MAX_LEN + 1]; /* subscriptions of each length */
+    int overflow; /* could not track every subscription: skip nothing */
+};
+
+void pub_subs_init(struct pub_subs *s);
+void pub_subs_free(struct pub_subs *s);
+/* Read every subscription message waiting on the XPUB socket. */
+void pub_subs_drain(struct pub_subs *s, void *xpub);
+/* 1 if some subscription is a prefix of TOPIC (ZeroMQ's matching rule). */
+int pub_subs_wanted(const struct pub_subs *s, const char *topic, size_t len);
+
+#endif
