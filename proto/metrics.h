@@ -51,6 +51,12 @@
       "Replication delay of that Redis, measured with saltrelay-up's heartbeat")                  \
     X(HEARTBEAT_SEEN_MS, "heartbeat_seen_milliseconds", "gauge", 2,                               \
       "Wall time of the newest saltrelay-up heartbeat in that Redis (0: none)")                   \
+    X(BACKLOG_ENTRIES, "delivery_lag_entries", "gauge", 2,                                        \
+      "Publications in the Redis it reads that are not delivered yet")                            \
+    X(BACKLOG_MS, "delivery_lag_milliseconds", "gauge", 2,                                        \
+      "Age of the oldest publication in the Redis it reads that is not delivered yet (0: none)")  \
+    X(REPORT_AT_MS, "report_written_at_milliseconds", "gauge", 2,                                 \
+      "Wall time of the last DC report Redis accepted (0: none yet)")                             \
     X(REDIS_RECONNECTS, "redis_reconnects_total", "counter", 3, "Redis connections re-established") \
     X(REQ_IN, "requests_in_total", "counter", 3, "Requests received")                               \
     X(REQ_ANSWERED, "requests_answered_total", "counter", 3, "Requests answered")                   \

@@ -57,6 +57,18 @@ static int is_str(const redisReply *r, const char *s)
     return r->type == REDIS_REPLY_STRING && (size_t)r->len == l && memcmp(r->str, s, l) == 0;
 }
 
+int pubrec_range_one(const redisReply *r, struct pubrec *rec, const char **why)
+{
+    *why = "unexpected reply";
+    if (r->type == REDIS_REPLY_ERROR)
+        *why = r->str;
+    else if (r->type == REDIS_REPLY_ARRAY && r->elements == 0)
+        return 0;
+    else if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && pubrec_from_entry(r->element[0], rec, why) == 0)
+        return 1;
+    return -1;
+}
+
 int pubrec_stream_top(struct rconn *rc, const char *key, struct streamid *id, uint64_t *serial)
 {
     redisReply *r = rconn_command(rc, "XREVRANGE %s + - COUNT 1", key);

@@ -53,6 +53,11 @@ int pubrec_xadd_argv(const struct pubrec *rec, const char *key, long long maxlen
  * reply. Returns 0, or -1 with a reason that names what was wrong. */
 int pubrec_from_entry(const redisReply *entry, struct pubrec *rec, const char **why);
 
+/* The single entry of a reply to "X[REV]RANGE KEY FROM TO COUNT 1": 1 (REC
+ * filled; its frames point into R), 0 (no entry), or -1 with WHY (an error
+ * reply, another type, a damaged entry). */
+int pubrec_range_one(const redisReply *r, struct pubrec *rec, const char **why);
+
 /* The newest entry of the stream KEY: its ID and serial ({0,0} and 0 if the
  * stream is empty or missing; serial 0 if the entry is not a saltrelay
  * record). -1 if Redis failed or answered nonsense: the connection is

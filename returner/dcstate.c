@@ -156,15 +156,10 @@ static int one_entry(struct rconn *rc, const char *cmd, const char *key, const c
     redisReply *r = rconn_command(rc, "%s %s %s %s COUNT 1", cmd, key, from, to);
     if (!r)
         return -1;
-    const char *why = "unexpected reply";
-    int rv = -1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 0)
-        rv = 0;
-    else if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && pubrec_from_entry(r->element[0], rec, &why) == 0)
-        rv = 1;
+    const char *why;
+    int rv = pubrec_range_one(r, rec, &why);
     if (rv < 0)
-        fprintf(stderr, "saltrelay-status: %s %s %s %s: %s\n", cmd, key, from, to,
-                r->type == REDIS_REPLY_ERROR ? r->str : why);
+        fprintf(stderr, "saltrelay-status: %s %s %s %s: %s\n", cmd, key, from, to, why);
     freeReplyObject(r);
     return rv;
 }

@@ -8,6 +8,10 @@
  * followed R, written at about R + 1 s (and not after P), so it is behind by
  * now - min(P, R + 1 s). Wall clocks of the two hosts must agree (NTP).
  *
+ * Backlog: publications in that Redis after the DC's cursor (stream mode),
+ * so a DC that falls behind shows in its own metrics, not only in
+ * saltrelay-status.
+ *
  * It uses its own connection to `redis` (the part's other one goes to the
  * primary): a check that hangs delays only the next report. */
 #include "replhealth.h"
@@ -20,6 +24,7 @@
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "pubrec.h"
 #include "replinfo.h"
 #include "streamid.h"
 #include "upreport.h"
@@ -30,6 +35,8 @@ struct replhealth {
     const struct config *cfg;
     struct rconn *rc;
     char set_key[KEY_MAX];
+    char pub_key[KEY_MAX];
+    int stream; /* stream mode: measure the backlog too */
     long long down_seen_ms; /* wall ms this check first saw the link down (0: up) */
     int failing;            /* last check failed (log once per state change) */
     int link_down;          /* last check saw the link down (log once per change) */
@@ -42,6 +49,8 @@ struct replhealth *replhealth_new(const struct config *cfg)
         return NULL;
     h->cfg = cfg;
     key_up_set(h->set_key, cfg->cluster);
+    key_pub_stream(h->pub_key, cfg->cluster);
+    h->stream = strcmp(cfg->mode, "stream") == 0;
     h->rc = rconn_new(&cfg->redis_url, "health check", REDIS_TIMEOUT_MS);
     if (!h->rc) {
         free(h);
@@ -113,33 +122,70 @@ static void set_link(struct replhealth *h, const struct replinfo *ri, long long 
     h->link_down = down;
 }
 
-/* INFO replication and the newest heartbeat, pipelined; NULL or why not. */
+/* Publications in that Redis after the delivered cursor: how many (by
+ * serial: the newest one's minus the first undelivered one's, plus one) and
+ * the age of the oldest. Replies it cannot use (a damaged entry, which
+ * pub_output counts; WRONGTYPE) count as no backlog. */
+static void set_backlog(const redisReply *top, const redisReply *first, long long now)
+{
+    struct pubrec t, f;
+    const char *why;
+    int behind = pubrec_range_one(top, &t, &why) == 1 && pubrec_range_one(first, &f, &why) == 1 &&
+                 t.serial >= f.serial;
+    metric_set(M_BACKLOG_ENTRIES, behind ? (int64_t)(t.serial - f.serial) + 1 : 0);
+    metric_set(M_BACKLOG_MS, behind && now > (long long)f.id.ms ? now - (long long)f.id.ms : 0);
+}
+
+/* Queue the commands of one check on C; returns how many. */
+static int ask(const struct replhealth *h, redisContext *c)
+{
+    redisAppendCommand(c, "INFO replication");
+    redisAppendCommand(c, "ZREVRANGE %s 0 0 WITHSCORES", h->set_key);
+    if (!h->stream)
+        return 2;
+    struct streamid cursor = {(uint64_t)metric_get(M_CURSOR_MS), (uint64_t)metric_get(M_CURSOR_SEQ)};
+    char from[STREAMID_STRLEN + 1] = "(";
+    streamid_format(cursor, from + 1);
+    redisAppendCommand(c, "XREVRANGE %s + - COUNT 1", h->pub_key);
+    redisAppendCommand(c, "XRANGE %s %s + COUNT 1", h->pub_key, from);
+    return 4;
+}
+
+/* Use the replies: INFO, newest heartbeat, [stream top, first undelivered]. */
+static const char *use_replies(struct replhealth *h, redisReply **rep, int n, struct rconn *primary)
+{
+    const char *why = NULL;
+    struct replinfo ri;
+    long long r = 0, now = clock_wall_ms();
+    if (rep[0]->type != REDIS_REPLY_STRING)
+        return "INFO: unexpected reply";
+    if (replinfo_parse(rep[0]->str, rep[0]->len, &ri, &why) < 0)
+        return why;
+    int found = newest_heartbeat(rep[1], &r);
+    if (found < 0)
+        return "heartbeat set: unexpected reply";
+    if (n == 4)
+        set_backlog(rep[2], rep[3], now);
+    set_link(h, &ri, now);
+    if (found)
+        set_delay(r, primary_heartbeat(h, primary), now);
+    else
+        set_delay(0, 0, now); /* no heartbeat yet: nothing to measure */
+    return NULL;
+}
+
 static const char *check_source(struct replhealth *h, struct rconn *primary)
 {
     redisContext *c = rconn_get(h->rc);
     if (!c)
         return "unreachable";
-    redisAppendCommand(c, "INFO replication");
-    redisAppendCommand(c, "ZREVRANGE %s 0 0 WITHSCORES", h->set_key);
-    redisReply *info = rconn_reply(h->rc), *hb = info ? rconn_reply(h->rc) : NULL;
-    const char *why = !hb ? "connection lost" : info->type != REDIS_REPLY_STRING ? "INFO: unexpected reply" : NULL;
-    struct replinfo ri;
-    long long r = 0;
-    if (!why)
-        replinfo_parse(info->str, info->len, &ri, &why);
-    int found = why ? -1 : newest_heartbeat(hb, &r);
-    if (found < 0 && !why)
-        why = "heartbeat set: unexpected reply";
-    if (!why) {
-        long long now = clock_wall_ms();
-        set_link(h, &ri, now);
-        if (found)
-            set_delay(r, primary_heartbeat(h, primary), now);
-        else
-            set_delay(0, 0, now); /* no heartbeat yet: nothing to measure */
-    }
-    freeReplyObject(info);
-    freeReplyObject(hb);
+    redisReply *rep[4] = {0};
+    int n = ask(h, c), got = 0;
+    while (got < n && (rep[got] = rconn_reply(h->rc)) != NULL)
+        got++;
+    const char *why = got < n ? "connection lost" : use_replies(h, rep, n, primary);
+    for (int i = 0; i < got; i++)
+        freeReplyObject(rep[i]);
     return why;
 }
 

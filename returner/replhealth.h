@@ -3,8 +3,9 @@
  * role, replication link up or down and since when, last I/O with the
  * primary (INFO replication), and the replication delay measured with
  * saltrelay-up's heartbeat (proto/upreport.h), so it is known even when no
- * job flows. The results go to the process-wide metrics (SOURCE_*, REPL_*,
- * HEARTBEAT_SEEN_MS), which the report and the Prometheus endpoint export. */
+ * job flows; and the publications there not delivered yet (how many, the age
+ * of the oldest). The results go to the process-wide metrics (SOURCE_*, REPL_*,
+ * HEARTBEAT_SEEN_MS, BACKLOG_*), which the report and the Prometheus endpoint export. */
 #ifndef SALTRELAY_REPLHEALTH_H
 #define SALTRELAY_REPLHEALTH_H
 

@@ -64,6 +64,8 @@ static void send_report(struct report *r, const char *state)
         redisAppendCommand(c, "SADD %s %s", r->set_key, r->cfg->datacenter);
         why = hreport_int_replies(r->rc, 2);
     }
+    if (!why)
+        metric_set(M_REPORT_AT_MS, clock_wall_ms());
     hreport_note(&r->failing, "DC report to redis_primary", why);
 }
 

@@ -129,7 +129,9 @@ def test_replica_link_broken_while_idle(tmp):
             "dc1 reads a healthy replica: %r" % d1)
     h.check(d2["source_replica"] == 0 and d2["link_up"] == 1 and d2["repl_delay_ms"] == 0, "dc2 reads the primary: %r" % d2)
     m = scrape(c.metrics_port["dc1"])
-    h.check(m["saltrelay_replica_link_up"] == 1 and m["saltrelay_source_redis_replica"] == 1, "metrics: %r" % m)
+    h.check(m["saltrelay_replica_link_up"] == 1 and m["saltrelay_source_redis_replica"] == 1 and
+            m["saltrelay_delivery_lag_entries"] == 0 and m["saltrelay_report_written_at_milliseconds"] > 0,
+            "metrics: %r" % m)
     sub = h.Sub(c.publish["dc1"], "--count", 1, "--max-ms", 60000)
 
     c.replica.cli("replicaof", "127.0.0.1", h.free_port())  # nothing listens there
