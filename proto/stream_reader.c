@@ -188,6 +188,8 @@ static void stream_reader_actor(zsock_t *pipe, void *args)
     struct start *start = args;
     struct stream_reader s = {.cfg = *start->cfg, .pipe = pipe};
     s.credit = s.cfg.credit;
+    if (!s.cfg.group[0])
+        memcpy(s.cursor, s.cfg.start, sizeof s.cursor); /* "": the end, once connected */
     /* the socket timeout must outlast the BLOCK of a read */
     s.rc = rconn_new(&s.cfg.url, s.cfg.label, READ_BLOCK_MS + 2000);
     if (!s.rc) {

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "keys.h"
+#include "streamid.h"
 
 struct stream_reader_cfg {
     struct redis_url url;
@@ -25,9 +26,11 @@ struct stream_reader_cfg {
     char key[KEY_MAX];
     /* Consumer group mode: created at start (from the stream's beginning,
      * MKSTREAM); this consumer's pending entries are read first after every
-     * (re)connect, then new ones. Without a group: XREAD from the stream's end
-     * at first connect, then from the last entry read. */
+     * (re)connect, then new ones. Without a group: XREAD after START (or,
+     * with START "", from the stream's end at first connect), then from the
+     * last entry read. */
     char group[64];    /* "" = no group */
+    char start[STREAMID_STRLEN];
     char consumer[128];
     long long credit;  /* initial grant */
 };

@@ -44,6 +44,7 @@
 #define BATCH_MAX 256        /* requests per pipelined round trip */
 #define DRAIN_MAX 1024       /* messages taken from a socket per loop turn */
 #define GRACE_MS 1000
+#define CLOCK_SKEW_MS 10000  /* reply IDs are the primary's clock: start reading this much before boot */
 #define REDIS_TIMEOUT_MS 1000 /* per connect or reply read: a stalled Redis holds the ROUTER loop this long each time */
 #define READER_CREDIT 512
 #define STOP_WAIT_MS 5000    /* how long a stop waits for replies in flight */
@@ -433,6 +434,10 @@ static int req_intake_open(struct req_intake *q, struct part_ctx *ctx)
     key_rep_stream(q->rep_key, q->cfg->cluster, q->cfg->datacenter);
     q->rc = rconn_new(&q->cfg->redis_primary_url, "primary (requests)", REDIS_TIMEOUT_MS);
     struct stream_reader_cfg rcfg = {.url = q->cfg->redis_primary_url, .credit = READER_CREDIT};
+    /* Replies to this incarnation are stored after it started, however late
+     * the reader connects (the request connection may win the race after an
+     * outage); what is older is another incarnation's, counted late. */
+    snprintf(rcfg.start, sizeof rcfg.start, "%lld-0", clock_wall_ms() - CLOCK_SKEW_MS);
     snprintf(rcfg.label, sizeof rcfg.label, "primary (replies)");
     snprintf(rcfg.key, sizeof rcfg.key, "%s", q->rep_key);
     q->reader = stream_reader_new(&rcfg);

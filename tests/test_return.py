@@ -15,6 +15,7 @@ import subprocess
 import time
 
 import harness
+from faultproxy import FaultProxy
 from harness import Daemon, Redis, check, spawn, tool, wait_until
 
 CLUSTER = "t1"
@@ -63,9 +64,14 @@ def salt_request(minion, load):
 class Relay:
     """Redis, a test MoM, saltrelay-up and one saltrelay-down."""
 
-    def __init__(self, tmp, master_mode, timeout=10, down_extra=None, up_extra=None, master_up=True):
+    def __init__(self, tmp, master_mode, timeout=10, down_extra=None, up_extra=None, master_up=True,
+                 primary_proxy=False):
         self.tmp = tmp
         self.redis = Redis(tmp)
+        # saltrelay-down's link to the primary through a fault proxy (tests/faultproxy.py)
+        self.proxy = FaultProxy(self.redis.port) if primary_proxy else None
+        if self.proxy:
+            down_extra = dict(down_extra or {}, redis_primary=self.proxy.url())
         self.ret_port = harness.free_port()
         self.master_ep = "tcp://127.0.0.1:%d" % harness.free_port()
         self.master_log = os.path.join(tmp, "master.requests")
@@ -426,4 +432,23 @@ def test_kill_up_then_down(tmp):
           (sent, answered, timed_out, len(at_master), d, u))
 
 
+def test_reply_reader_late_connect(tmp):
+    """Issue 10 item 3: replies stored for this incarnation before its reply
+    reader's first read are delivered. The proxy holds the reader's first
+    command 3 s (as when the request connection wins the race after an
+    outage): the reader used to start at the stream's end as it was then,
+    after the replies; it now starts at its boot time."""
+    relay = Relay(tmp, ["echo"], primary_proxy=True)
+    check(relay.down.term() == 0, "saltrelay-down did not stop cleanly")
+    relay.proxy.hold(b"XREVRANGE", 3, count=1)  # the first read of the code before the fix
+    relay.proxy.hold(b"XREAD", 3, count=1)
+    relay.down.start()
+    reqs = [salt_request("m%d" % i, b"early%d" % i) for i in range(20)]
+    lines = ["%d %s %s" % (i, q.hex(), (b"rep:" + q).hex()) for i, q in enumerate(reqs)]
+    res, err = run_clients(relay.ret_ep, lines, 20, 8000)
+    check([v for _, _, v, _ in res].count("ok") == len(reqs), "replies skipped: %s %s" % (res, err))
+    relay.proxy.close()
+
+
 harness.main(globals())
+
