@@ -5,6 +5,7 @@
  * order (each stores or answers what it holds before it returns). */
 #include "daemon.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -138,9 +139,11 @@ static void reload(const struct config *cfg)
         return;
     }
     log_set_level((enum log_level)log_level_parse(fresh.log_level));
-    if (log_open_file(fresh.log_file) < 0)
-        log_error("SIGHUP: cannot open log_file %s; logging to stderr", fresh.log_file);
-    log_info("SIGHUP: configuration re-read: log_level %s, log file reopened", fresh.log_level);
+    int reopened = log_open_file(fresh.log_file) == 0;
+    if (!reopened) /* the log stays where it was: say so there, not "stderr" */
+        log_error("SIGHUP: cannot open log_file %s (%s); still logging where it did before", fresh.log_file,
+                  strerror(errno));
+    log_info("SIGHUP: configuration re-read: log_level %s%s", fresh.log_level, reopened ? ", log file reopened" : "");
     char *old = config_text(cfg), *new = config_text(&fresh);
     name_changed_keys(old, new, cfg->path);
     free(old);

@@ -450,7 +450,8 @@ static int req_intake_open(struct req_intake *q, struct part_ctx *ctx)
      * stuck, as on Salt's own request server */
     zsock_set_router_handover(q->router, 1);
     dcsock_setup(q->router, q->cfg);
-    int64_t maxmsg = q->cfg->max_frame_size + FRAME_MARGIN;
+    /* -1: no limit, for a max_frame_size so large that adding the margin would overflow */
+    int64_t maxmsg = q->cfg->max_frame_size > INT64_MAX - FRAME_MARGIN ? -1 : q->cfg->max_frame_size + FRAME_MARGIN;
     zmq_setsockopt(zsock_resolve(q->router), ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zsock_set_rcvhwm(q->router, 100000);
     zsock_set_sndhwm(q->router, 100000);

@@ -89,4 +89,27 @@ def test_sighup_reload(tmp):
     check(d.term() == 0, "saltrelay-up did not exit 0 after the reloads")
 
 
+def test_sighup_log_reopen_fails(tmp):
+    """Issue 10 item 10: a log_file that cannot be opened on SIGHUP leaves the
+    log where it was, and the line saying so is there and says that (it
+    claimed stderr)."""
+    r = harness.Redis(tmp)
+    first = os.path.join(tmp, "first.log")
+    base = ("cluster: c1\nredis: %s\nmaster_publish: tcp://127.0.0.1:%d\nmaster_ret: tcp://127.0.0.1:%d\n"
+            % (r.url, harness.free_port(), harness.free_port()))
+    d = harness.Daemon("up", tmp, "up")
+    with open(d.cfg_path, "w") as f:
+        f.write(base + "log_file: %s\n" % first)
+    d.start(wait_ready=False)
+    harness.wait_until(lambda: os.path.exists(first) and "ready" in open(first).read(), 30, "ready in first.log")
+    with open(d.cfg_path, "w") as f:
+        f.write(base + "log_file: %s\n" % os.path.join(tmp, "no", "such", "dir.log"))
+    d.proc.send_signal(signal.SIGHUP)
+    harness.wait_until(lambda: "SIGHUP: configuration re-read" in open(first).read(), 10, "reload in first.log")
+    text = open(first).read()
+    check("cannot open log_file" in text and "still logging where it did before" in text and "stderr" not in text,
+          "the failed reopen is not told where the log is: %s" % text[-600:])
+    check(d.term() == 0, "saltrelay-up did not exit 0")
+
+
 harness.main(globals())

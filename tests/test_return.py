@@ -450,5 +450,17 @@ def test_reply_reader_late_connect(tmp):
     relay.proxy.close()
 
 
+def test_huge_max_frame_size(tmp):
+    """Issue 10 item 10: the largest max_frame_size the config takes works (the
+    ROUTER's size limit overflowed, UBSan, in the sanitizer build)."""
+    big = {"max_frame_size": 2 ** 63 - 1}
+    relay = Relay(tmp, ["echo"], down_extra=big, up_extra=big)
+    reqs = [salt_request("m%d" % i, b"x%d" % i) for i in range(5)]
+    res, err = run_clients(relay.ret_ep, ["%d %s %s" % (i, q.hex(), (b"rep:" + q).hex()) for i, q in enumerate(reqs)],
+                           5, 10000)
+    check([v for _, _, v, _ in res].count("ok") == 5, "not answered: %s" % err)
+    check(relay.down.term() == 0 and relay.up.term() == 0, "daemons did not stop cleanly")
+
+
 harness.main(globals())
 

@@ -21,7 +21,8 @@ foreach(src ${unit_sources})
 endforeach()
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${unit_sources})
 
-saltrelay_pytest(test_cli test_bad_config_exits_2 test_check_config_prints test_sighup_reload)
+saltrelay_pytest(test_cli test_bad_config_exits_2 test_check_config_prints test_sighup_reload
+  test_sighup_log_reopen_fails)
 
 # libFuzzer targets: cmake -DSALTRELAY_FUZZ=ON -DCMAKE_C_COMPILER=clang (tests/fuzz/run.sh does it)
 option(SALTRELAY_FUZZ "Build the libFuzzer targets in tests/fuzz (needs clang)" OFF)
