@@ -2,15 +2,24 @@
  *
  * The main thread owns no data path: it loads the config, starts the parts,
  * tells systemd when they are up and fed, and on SIGTERM/SIGINT stops them in
- * order (each stores or answers what it holds before it returns). */
+ * order (each stores or answers what it holds before it returns).
+ *
+ * Signals: SIGTERM, SIGINT and SIGHUP are blocked before any thread exists
+ * (so every thread inherits the mask) and read by the main thread from a
+ * signalfd; czmq's own handler is never installed (zsys_handler_set(NULL)),
+ * so zsys_interrupted stays 0 and no czmq call in a part ends early. During
+ * the stop, signals are logged and ignored: the drain is already bounded. */
 #include "daemon.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -19,51 +28,29 @@
 
 #define MAX_PARTS 8
 #define STALL_MS 10000 /* a part silent this long starves the watchdog */
-#define TURN_MAX_MS 500 /* part_every marks its part alive at least this often */
+#define STOP_POLL_MS 200 /* signals during the stop are logged this often */
 
-static volatile sig_atomic_t got_hup;
-
-static void on_hup(int sig)
+/* Block the signals the main thread takes; the signalfd to read them, or -1. */
+static int signals_take(void)
 {
-    (void)sig;
-    got_hup = 1;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-void part_started(zsock_t *pipe, struct part_ctx *ctx, int ok)
+/* The next signal received, waiting up to TIMEOUT_MS for it; 0 if none. */
+static int signal_next(int sfd, int timeout_ms)
 {
-    if (!ok)
-        atomic_store(&ctx->failed, 1);
-    zsock_signal(pipe, ok ? 0 : 1);
-}
-
-int part_stop_requested(zsock_t *pipe)
-{
-    char *cmd = zstr_recv(pipe);
-    int stop = !cmd || strcmp(cmd, "$TERM") == 0;
-    free(cmd);
-    return stop;
-}
-
-void part_every(zsock_t *pipe, struct part_ctx *ctx, long long interval_ms, void (*turn)(void *arg),
-                void *arg)
-{
-    long long interval = interval_ms > 0 ? interval_ms : 1000;
-    long long due = clock_mono_ms();
-    zpoller_t *poller = zpoller_new(pipe, NULL);
-    zpoller_set_nonstop(poller, true);
-    for (;;) {
-        long long now = clock_mono_ms();
-        part_alive(ctx, now);
-        if (now >= due) {
-            turn(arg);
-            due = now + interval;
-        }
-        long long wait = due - clock_mono_ms();
-        if (zpoller_wait(poller, wait > TURN_MAX_MS ? TURN_MAX_MS : wait < 0 ? 0 : (int)wait) &&
-            part_stop_requested(pipe))
-            break;
-    }
-    zpoller_destroy(&poller);
+    struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+    struct signalfd_siginfo si;
+    if (poll(&pfd, 1, timeout_ms) <= 0 || read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
+        return 0;
+    return (int)si.ssi_signo;
 }
 
 static void usage(FILE *f, const char *prog)
@@ -80,20 +67,10 @@ static void usage(FILE *f, const char *prog)
             prog);
 }
 
-/* Wait (bounded, interruptible) until Redis answers, so READY=1 means it. */
-static void wait_for_redis(const struct config *cfg)
-{
-    struct rconn *rc = rconn_new(cfg->role == CONFIG_DOWN ? &cfg->redis_primary_url : &cfg->redis_url,
-                                 "startup check", 2000);
-    while (!zsys_interrupted && !rconn_get(rc))
-        zclock_sleep(rconn_retry_in_ms(rc) > 200 ? 200 : rconn_retry_in_ms(rc) + 1);
-    rconn_destroy(&rc);
-}
-
-static int parts_alive(struct part_ctx *ctx, size_t n, long long now)
+static int parts_alive(struct part **parts, size_t n, long long now)
 {
     for (size_t i = 0; i < n; i++)
-        if (now - atomic_load(&ctx[i].alive_ms) > STALL_MS)
+        if (now - part_last_turn(parts[i]) > STALL_MS)
             return 0;
     return 1;
 }
@@ -151,29 +128,99 @@ static void reload(const struct config *cfg)
     config_free(&fresh);
 }
 
-static void run_until_signal(const struct config *cfg, struct part_ctx *ctx, size_t n)
+/* Act on signal SIG while running; 1 if it asks to stop. */
+static int take_signal(const struct config *cfg, int sig)
+{
+    if (sig == SIGHUP)
+        reload(cfg);
+    return sig == SIGTERM || sig == SIGINT;
+}
+
+/* Wait until Redis answers, so READY=1 means it; 0, or -1 if a stop signal
+ * came first. */
+static int wait_for_redis(const struct config *cfg, int sfd)
+{
+    struct rconn *rc = rconn_new(cfg->role == CONFIG_DOWN ? &cfg->redis_primary_url : &cfg->redis_url,
+                                 "startup check", 2000);
+    int stop = 0;
+    while (rc && !stop && !rconn_get(rc))
+        stop = take_signal(cfg, signal_next(sfd, rconn_retry_in_ms(rc) > 200 ? 200 : rconn_retry_in_ms(rc) + 1));
+    rconn_destroy(&rc);
+    return stop ? -1 : 0;
+}
+
+static void run_until_signal(const struct config *cfg, int sfd, struct part **parts, size_t n)
 {
     uint64_t wd_usec = 0;
     int watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
     int stalled = 0;
-    while (!zsys_interrupted) {
-        zclock_sleep(watchdog && wd_usec / 4000 < 500 ? (int)(wd_usec / 4000) + 1 : 500);
+    for (;;) {
+        int sig = signal_next(sfd, watchdog && wd_usec / 4000 < 500 ? (int)(wd_usec / 4000) + 1 : 500);
         long long now = clock_mono_ms();
-        int ok = parts_alive(ctx, n, now);
+        int ok = parts_alive(parts, n, now);
         if (watchdog && ok)
             sd_notify(0, "WATCHDOG=1");
         if ((!ok) != stalled)
             log_msg(ok ? LOG_LVL_INFO : LOG_LVL_ERROR, "worker threads %s", ok ? "running again" : "stalled");
         stalled = !ok;
-        if (got_hup) {
-            got_hup = 0;
-            reload(cfg);
+        if (take_signal(cfg, sig))
+            return;
+    }
+}
+
+/* Stop the parts in reverse order, each waited for until its thread ended:
+ * a signal now cannot cut a drain short nor free what a part still reads. */
+static void stop_parts(int sfd, struct part **parts, size_t n)
+{
+    for (size_t i = n; i-- > 0;) {
+        const char *name = part_name(parts[i]);
+        part_stop_request(parts[i]);
+        while (!part_wait(&parts[i], STOP_POLL_MS)) {
+            int sig;
+            while ((sig = signal_next(sfd, 0)) != 0)
+                log_warn("%s while stopping (%s draining): ignored; the drain is bounded", strsignal(sig), name);
         }
     }
 }
 
+/* Start the parts; the number started (all N, or fewer if one failed). */
+static size_t start_parts(const struct config *cfg, const struct part_def **defs, size_t n, struct part **parts)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(parts[i] = part_start(defs[i], cfg))) {
+            log_error("cannot start %s; stopping", defs[i]->name);
+            return i;
+        }
+    return n;
+}
+
+static int run(const struct config *cfg, int sfd, const char *progname, part_picker pick)
+{
+    const struct part_def *defs[MAX_PARTS];
+    struct part *parts[MAX_PARTS];
+    size_t n = pick(cfg, defs, MAX_PARTS);
+    log_info("%s %s starting (cluster %s, mode %s)", progname, SALTRELAY_VERSION, cfg->cluster, cfg->mode);
+    size_t started = start_parts(cfg, defs, n, parts);
+    if (started == n && wait_for_redis(cfg, sfd) == 0) {
+        sd_notify(0, "READY=1");
+        log_info("ready");
+        run_until_signal(cfg, sfd, parts, n);
+    }
+    sd_notify(0, "STOPPING=1");
+    if (started == n)
+        log_info("stopping: draining what is in flight");
+    stop_parts(sfd, parts, started);
+    return started == n ? 0 : 1;
+}
+
 int daemon_main(int argc, char **argv, int role, const char *progname, part_picker pick)
 {
+    /* before any thread exists, so that every thread inherits the mask */
+    int sfd = signals_take();
+    if (sfd < 0) {
+        fprintf(stderr, "%s: cannot take signals: %s\n", progname, strerror(errno));
+        return 1;
+    }
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"check-config", no_argument, 0, 'k'},
                                          {"version", no_argument, 0, 'V'},
@@ -212,8 +259,8 @@ int daemon_main(int argc, char **argv, int role, const char *progname, part_pick
         config_free(&cfg);
         return 2;
     }
-    signal(SIGHUP, on_hup);
     signal(SIGPIPE, SIG_IGN);
+    zsys_handler_set(NULL); /* before zsys_init: czmq installs no handler, zsys_interrupted stays 0 */
     zsys_init();
     zsys_set_logstream(NULL); /* czmq's own messages would break our line format */
 
@@ -225,35 +272,10 @@ int daemon_main(int argc, char **argv, int role, const char *progname, part_pick
     }
     if (mh)
         log_info("serving Prometheus metrics on %s (GET /metrics)", cfg.metrics_bind);
-    struct part parts[MAX_PARTS];
-    size_t n = pick(&cfg, parts, MAX_PARTS);
-    struct part_ctx ctx[MAX_PARTS];
-    zactor_t *actors[MAX_PARTS] = {0};
-    int rc = 0;
-    log_info("%s %s starting (cluster %s, mode %s)", progname, SALTRELAY_VERSION, cfg.cluster, cfg.mode);
-    for (size_t i = 0; i < n; i++) {
-        ctx[i].cfg = &cfg;
-        atomic_store(&ctx[i].alive_ms, clock_mono_ms());
-        atomic_store(&ctx[i].failed, 0);
-        actors[i] = zactor_new(parts[i].fn, &ctx[i]);
-        if (!actors[i] || atomic_load(&ctx[i].failed)) {
-            log_error("cannot start %s; stopping", parts[i].name);
-            rc = 1;
-            break;
-        }
-    }
-    if (rc == 0) {
-        wait_for_redis(&cfg);
-        sd_notify(0, "READY=1");
-        log_info("ready");
-        run_until_signal(&cfg, ctx, n);
-        sd_notify(0, "STOPPING=1");
-        log_info("stopping: draining what is in flight");
-    }
-    for (size_t i = n; i-- > 0;)
-        zactor_destroy(&actors[i]);
+    int rc = run(&cfg, sfd, progname, pick);
     metrics_http_stop(&mh);
     log_info("stopped");
     config_free(&cfg);
+    close(sfd);
     return rc;
 }

@@ -6,15 +6,15 @@
 #include "req_intake.h"
 #include "report.h"
 
-static size_t pick_parts(const struct config *cfg, struct part *parts, size_t max)
+static size_t pick_parts(const struct config *cfg, const struct part_def **parts, size_t max)
 {
     (void)cfg;
     (void)max;
     /* the report comes first so that it stops last: its final report then
      * holds the cursor and counters after the other parts drained */
-    parts[0] = (struct part){"DC report", report_actor};
-    parts[1] = (struct part){"publication output", pub_output_actor};
-    parts[2] = (struct part){"request intake", req_intake_actor};
+    parts[0] = &report_part;
+    parts[1] = &pub_output_part;
+    parts[2] = &req_intake_part;
     return 3;
 }
 

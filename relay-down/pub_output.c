@@ -28,8 +28,8 @@
 
 #include "clock.h"
 #include "config.h"
-#include "daemon.h"
 #include "dcsock.h"
+#include "part.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -45,10 +45,8 @@
 #define SETTLE_MS 200      /* lets reconnected subscribers send their subscriptions */
 
 struct pub_output {
-    struct part_ctx *ctx;
     const struct config *cfg;
     int channel_mode;
-    zsock_t *pipe;
     zsock_t *pub;
     zactor_t *monitor;
     struct pub_subs subs; /* what the local subscribers asked for */
@@ -65,6 +63,7 @@ struct pub_output {
     uint64_t saved_serial;
     int subscribers, expected;
     int holding; /* before the hold ends, save at least EXPECTED subscribers */
+    long long hold_until, settle_until; /* monotonic; settle_until 0 until all are back */
     int loaded;  /* the state file was read: only then may it be overwritten */
     struct statefile sf;  /* state_dir/pub.state, open for the daemon's life */
     int unsynced;         /* saved since the last fdatasync */
@@ -72,7 +71,7 @@ struct pub_output {
     int state_error;      /* saving the cursor fails (log once) */
     uint64_t expired_run; /* expired records in the current run (one log line per run) */
     int subscribed;       /* channel mode: SUBSCRIBE sent on this connection */
-    int stop;
+    int ev_monitor, ev_pub; /* indices in the part's wait */
 };
 
 static void note_state_result(struct pub_output *p, int rc)
@@ -173,35 +172,32 @@ static void note_monitor_event(struct pub_output *p)
     save_state(p, 0);
 }
 
-/* Handle commands and monitor events without waiting more than TIMEOUT. */
-static void poll_control(struct pub_output *p, zpoller_t *poller, int timeout)
+/* Take every monitor event waiting. */
+static void take_monitor_events(struct pub_output *p)
 {
-    void *which;
-    while ((which = zpoller_wait(poller, timeout)) != NULL) {
-        if (which == p->pipe) {
-            p->stop |= part_stop_requested(p->pipe);
-        } else if (which == p->pub) {
-            pub_subs_drain(&p->subs, zsock_resolve(p->pub));
-        } else {
-            note_monitor_event(p);
-        }
-        timeout = 0;
-    }
-    part_alive(p->ctx, clock_mono_ms());
+    while (zsock_events(p->monitor) & ZMQ_POLLIN)
+        note_monitor_event(p);
 }
 
-/* After a restart: wait for the subscribers that were connected before. */
-static void hold_for_subscribers(struct pub_output *p, zpoller_t *poller)
+/* After a restart: hold the backlog until as many subscribers as before are
+ * back (plus SETTLE_MS for their subscriptions), or subscriber_grace passed. */
+static void start_hold(struct pub_output *p)
 {
     if (p->expected <= 0)
         return;
-    long long until = clock_mono_ms() + p->cfg->subscriber_grace_ms;
+    p->hold_until = clock_mono_ms() + p->cfg->subscriber_grace_ms;
     log_info("holding publications until %d subscriber(s) reconnect (at most %.0f s)", p->expected,
              p->cfg->subscriber_grace_ms / 1000.0);
-    while (!p->stop && p->subscribers < p->expected && clock_mono_ms() < until)
-        poll_control(p, poller, 100);
-    if (p->subscribers >= p->expected)
-        poll_control(p, poller, SETTLE_MS);
+}
+
+/* One turn of the hold: ends it when its time has come. */
+static void hold_turn(struct pub_output *p)
+{
+    long long now = clock_mono_ms();
+    if (!p->settle_until && p->subscribers >= p->expected)
+        p->settle_until = now + SETTLE_MS;
+    if (p->settle_until ? now < p->settle_until : now < p->hold_until)
+        return;
     p->holding = 0;
     log_info("delivering: %d subscriber(s) connected%s", p->subscribers,
              p->subscribers < p->expected ? " (grace period over)" : "");
@@ -421,11 +417,10 @@ static void read_channel(struct pub_output *p)
     }
 }
 
-static int pub_output_open(struct pub_output *p, struct part_ctx *ctx, zsock_t *pipe)
+static int pub_output_open(void *self, const struct config *cfg)
 {
-    p->ctx = ctx;
-    p->cfg = ctx->cfg;
-    p->pipe = pipe;
+    struct pub_output *p = self;
+    p->cfg = cfg;
     p->channel_mode = strcmp(p->cfg->mode, "channel") == 0;
     if (p->channel_mode)
         key_pub_channel(p->key, p->cfg->cluster);
@@ -456,11 +451,14 @@ static int pub_output_open(struct pub_output *p, struct part_ctx *ctx, zsock_t *
         log_error("cannot bind publish_bind %s: %s", p->cfg->publish_bind, zmq_strerror(zmq_errno()));
         return -1;
     }
+    start_hold(p);
     return 0;
 }
 
-static void pub_output_close(struct pub_output *p)
+static void pub_output_close(void *self)
 {
+    struct pub_output *p = self;
+    end_expired_run(p);
     cursor_left(p); /* a clean stop: ZeroMQ's linger sends what it still holds */
     if (p->loaded && p->state_error == 0 && p->sf.fd >= 0) /* never overwrite a state we refused */
         save_state(p, 1);
@@ -471,32 +469,44 @@ static void pub_output_close(struct pub_output *p)
     rconn_destroy(&p->rc);
 }
 
-void pub_output_actor(zsock_t *pipe, void *args)
+static void pub_output_wait(void *self, struct part_poll *w, int stopping)
 {
-    struct part_ctx *ctx = args;
-    struct pub_output p = {0};
-    int ok = pub_output_open(&p, ctx, pipe) == 0;
-    part_started(pipe, ctx, ok);
-    if (!ok) {
-        pub_output_close(&p);
+    struct pub_output *p = self;
+    (void)stopping;
+    p->ev_monitor = part_poll_socket(w, p->monitor, ZMQ_POLLIN);
+    p->ev_pub = part_poll_socket(w, p->pub, ZMQ_POLLIN); /* subscriptions (XPUB) */
+    if (p->holding)
+        part_poll_timeout(w, p->settle_until ? p->settle_until - clock_mono_ms() : 100);
+    else
+        part_poll_timeout(w, rconn_retry_in_ms(p->rc) > 200 ? 200 : rconn_retry_in_ms(p->rc));
+}
+
+/* Monitor events, then (after the hold) one read: XREAD blocks up to
+ * READ_BLOCK_MS, the channel's read waits as long. */
+static void pub_output_turn(void *self, const struct part_poll *w)
+{
+    struct pub_output *p = self;
+    if (part_poll_revents(w, p->ev_monitor) & ZMQ_POLLIN)
+        take_monitor_events(p);
+    if (part_poll_revents(w, p->ev_pub) & ZMQ_POLLIN)
+        pub_subs_drain(&p->subs, zsock_resolve(p->pub));
+    if (p->holding) {
+        hold_turn(p);
         return;
     }
-    zpoller_t *poller = zpoller_new(pipe, p.monitor, p.pub, NULL);
-    zpoller_set_nonstop(poller, true);
-    hold_for_subscribers(&p, poller);
-    while (!p.stop) {
-        int wait = rconn_retry_in_ms(p.rc);
-        poll_control(&p, poller, wait > 200 ? 200 : wait);
-        if (p.stop)
-            break;
-        if (p.channel_mode)
-            read_channel(&p);
-        else
-            read_stream(&p);
-        if (clock_mono_ms() - p.synced_at > SYNC_EVERY_MS)
-            sync_state(&p);
-    }
-    end_expired_run(&p);
-    zpoller_destroy(&poller);
-    pub_output_close(&p);
+    if (p->channel_mode)
+        read_channel(p);
+    else
+        read_stream(p);
+    if (clock_mono_ms() - p->synced_at > SYNC_EVERY_MS)
+        sync_state(p);
 }
+
+const struct part_def pub_output_part = {
+    .name = "publication output",
+    .size = sizeof(struct pub_output),
+    .open = pub_output_open,
+    .wait = pub_output_wait,
+    .turn = pub_output_turn,
+    .close = pub_output_close,
+};

@@ -2,10 +2,10 @@
 #ifndef SALTRELAY_PUB_OUTPUT_H
 #define SALTRELAY_PUB_OUTPUT_H
 
-#include <czmq.h>
+#include "part.h"
 
-/* zactor body; ARGS is a struct part_ctx * (daemon.h). The delivered cursor
+/* The delivered cursor
  * is exported through the CURSOR_* metrics and state_dir/pub.state. */
-void pub_output_actor(zsock_t *pipe, void *args);
+extern const struct part_def pub_output_part;
 
 #endif

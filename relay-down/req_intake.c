@@ -27,13 +27,13 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "daemon.h"
 #include "dcsock.h"
 #include "envelope.h"
 #include "frames.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "part.h"
 #include "rconn.h"
 #include "registry.h"
 #include "reqrec.h"
@@ -70,8 +70,9 @@ struct pend {
 };
 
 struct req_intake {
-    struct part_ctx *ctx;
     const struct config *cfg;
+    int opened;
+    int ev_router, ev_reader; /* indices in the part's wait */
     zsock_t *router;
     zactor_t *reader;
     struct rconn *rc;
@@ -411,10 +412,10 @@ static void flush_batch(struct req_intake *q)
     read_batch_replies(q, idx, seq, n);
 }
 
-static int req_intake_open(struct req_intake *q, struct part_ctx *ctx)
+static int req_intake_open(void *self, const struct config *cfg)
 {
-    q->ctx = ctx;
-    q->cfg = ctx->cfg;
+    struct req_intake *q = self;
+    q->cfg = cfg;
     q->boot = random_boot_id();
     q->head = q->tail = q->unstored = -1;
     if (q->cfg->max_pending > PENDING_MAX) {
@@ -461,6 +462,7 @@ static int req_intake_open(struct req_intake *q, struct part_ctx *ctx)
         return -1;
     }
     log_info("requests: accepting at %s (request ids %016" PRIx64 "-*)", q->cfg->ret_bind, q->boot);
+    q->opened = 1;
     return 0;
 }
 
@@ -476,8 +478,17 @@ static void log_totals(void)
              (long long)metric_get(M_REQ_LATE));
 }
 
-static void req_intake_close(struct req_intake *q)
+/* After a drain: what is still unanswered is counted as timed out. */
+static void req_intake_close(void *self)
 {
+    struct req_intake *q = self;
+    if (q->opened) {
+        size_t left = q->cap - q->nfree;
+        if (left)
+            log_warn("stopping with %zu request(s) unanswered (counted as timed out)", left);
+        metric_add(M_REQ_TIMEOUT, (int64_t)left);
+        log_totals();
+    }
     while (q->head >= 0)
         pend_release(q, q->head);
     zactor_destroy(&q->reader);
@@ -486,34 +497,6 @@ static void req_intake_close(struct req_intake *q)
     free(q->slot);
     free(q->free_list);
     free(q->accepted);
-}
-
-static void turn(struct req_intake *q)
-{
-    drain_router(q);
-    drain_replies(q);
-    expire(q, clock_mono_ms());
-    flush_batch(q);
-}
-
-/* After $TERM: store what waits, and wait (bounded) for the replies in flight. */
-static void drain_before_stop(struct req_intake *q)
-{
-    long long until = clock_mono_ms() + STOP_WAIT_MS;
-    zpoller_t *poller = zpoller_new(q->reader, NULL);
-    while (q->head >= 0 && clock_mono_ms() < until) {
-        zpoller_wait(poller, 50);
-        part_alive(q->ctx, clock_mono_ms());
-        drain_replies(q);
-        expire(q, clock_mono_ms());
-        flush_batch(q);
-    }
-    zpoller_destroy(&poller);
-    size_t left = q->cap - q->nfree;
-    if (left)
-        log_warn("stopping with %zu request(s) unanswered (counted as timed out)", left);
-    metric_add(M_REQ_TIMEOUT, (int64_t)left);
-    log_totals();
 }
 
 static int next_wait(struct req_intake *q)
@@ -526,26 +509,44 @@ static int next_wait(struct req_intake *q)
     return d < 0 ? 0 : d > WAIT_MAX_MS ? WAIT_MAX_MS : (int)d;
 }
 
-void req_intake_actor(zsock_t *pipe, void *args)
+/* Requests from the ROUTER, replies from the reader; while stopping, only
+ * the replies to what is in flight. */
+static void req_intake_wait(void *self, struct part_poll *w, int stopping)
 {
-    struct part_ctx *ctx = args;
-    struct req_intake q = {0};
-    if (req_intake_open(&q, ctx) < 0) {
-        req_intake_close(&q);
-        part_started(pipe, ctx, 0);
-        return;
-    }
-    part_started(pipe, ctx, 1);
-    zpoller_t *poller = zpoller_new(pipe, q.router, q.reader, NULL);
-    zpoller_set_nonstop(poller, true);
-    for (;;) {
-        void *which = zpoller_wait(poller, next_wait(&q));
-        part_alive(ctx, clock_mono_ms());
-        if (which == pipe && part_stop_requested(pipe))
-            break;
-        turn(&q);
-    }
-    zpoller_destroy(&poller);
-    drain_before_stop(&q);
-    req_intake_close(&q);
+    struct req_intake *q = self;
+    q->ev_router = stopping ? -1 : part_poll_socket(w, q->router, ZMQ_POLLIN);
+    q->ev_reader = part_poll_socket(w, q->reader, ZMQ_POLLIN);
+    part_poll_timeout(w, next_wait(q));
 }
+
+static void req_intake_turn(void *self, const struct part_poll *w)
+{
+    struct req_intake *q = self;
+    (void)w; /* each step below reads without waiting: nothing to read is cheap */
+    drain_router(q);
+    drain_replies(q);
+    expire(q, clock_mono_ms());
+    flush_batch(q);
+}
+
+/* After the stop request: store what waits, take the replies in flight. */
+static int req_intake_drain(void *self, const struct part_poll *w)
+{
+    struct req_intake *q = self;
+    (void)w;
+    drain_replies(q);
+    expire(q, clock_mono_ms());
+    flush_batch(q);
+    return q->head >= 0;
+}
+
+const struct part_def req_intake_part = {
+    .name = "request intake",
+    .size = sizeof(struct req_intake),
+    .drain_ms = STOP_WAIT_MS,
+    .open = req_intake_open,
+    .wait = req_intake_wait,
+    .turn = req_intake_turn,
+    .drain = req_intake_drain,
+    .close = req_intake_close,
+};

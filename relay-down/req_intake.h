@@ -4,9 +4,8 @@
 #ifndef SALTRELAY_REQ_INTAKE_H
 #define SALTRELAY_REQ_INTAKE_H
 
-#include <czmq.h>
+#include "part.h"
 
-/* zactor body; ARGS is a struct part_ctx * (daemon.h). */
-void req_intake_actor(zsock_t *pipe, void *args);
+extern const struct part_def req_intake_part;
 
 #endif

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "daemon.h"
 #include "hreport.h"
 #include "keys.h"
 #include "log.h"
@@ -28,6 +27,7 @@ struct heartbeat {
     char key[KEY_MAX];
     char set_key[KEY_MAX];
     long long started_at_ms;
+    struct part_every every;
     int failing; /* the last heartbeat failed (log once per state change) */
 };
 
@@ -42,26 +42,21 @@ static void make_name(struct heartbeat *hb)
         snprintf(hb->name, sizeof hb->name, "%s/%ld", hb->host, (long)getpid());
 }
 
-struct heartbeat *heartbeat_open(const struct config *cfg)
+static int heartbeat_open(void *self, const struct config *cfg)
 {
-    struct heartbeat *hb = calloc(1, sizeof *hb);
-    if (!hb)
-        return NULL;
+    struct heartbeat *hb = self;
     hb->cfg = cfg;
     hb->started_at_ms = clock_wall_ms();
+    part_every_start(&hb->every, UP_HEARTBEAT_MS);
     make_name(hb);
     key_up_status(hb->key, cfg->cluster, hb->name);
     key_up_set(hb->set_key, cfg->cluster);
     hb->rc = rconn_new(&cfg->redis_url, "heartbeat", REDIS_TIMEOUT_MS);
-    if (!hb->rc) {
-        free(hb);
-        return NULL;
-    }
+    if (!hb->rc)
+        return -1;
     log_info("heartbeat: this instance is %s", hb->name);
-    return hb;
+    return 0;
 }
-
-const char *heartbeat_name(const struct heartbeat *hb) { return hb->name; }
 
 static const struct hreport_metric up_metrics[] = {UP_REPORT_FIELDS(HREPORT_METRIC)};
 
@@ -98,29 +93,36 @@ static void send_heartbeat(struct heartbeat *hb, const char *state)
     hreport_note(&hb->failing, "heartbeat to redis", why);
 }
 
-void heartbeat_turn(struct heartbeat *hb) { send_heartbeat(hb, "running"); }
-
-void heartbeat_drain(struct heartbeat *hb) { send_heartbeat(hb, "stopped"); }
-
-void heartbeat_close(struct heartbeat **hb)
+static void heartbeat_wait(void *self, struct part_poll *w, int stopping)
 {
-    if (!*hb)
-        return;
-    rconn_destroy(&(*hb)->rc);
-    free(*hb);
-    *hb = NULL;
+    struct heartbeat *hb = self;
+    (void)stopping;
+    part_every_wait(&hb->every, w);
 }
 
-static void turn(void *arg) { heartbeat_turn(arg); }
-
-void heartbeat_actor(zsock_t *pipe, void *args)
+static void heartbeat_turn(void *self, const struct part_poll *w)
 {
-    struct part_ctx *ctx = args;
-    struct heartbeat *hb = heartbeat_open(ctx->cfg);
-    part_started(pipe, ctx, hb != NULL);
-    if (!hb)
-        return;
-    part_every(pipe, ctx, UP_HEARTBEAT_MS, turn, hb);
-    heartbeat_drain(hb);
-    heartbeat_close(&hb);
+    struct heartbeat *hb = self;
+    (void)w;
+    if (part_every_due(&hb->every))
+        send_heartbeat(hb, "running");
 }
+
+/* The last heartbeat says "stopped" (the other parts have drained by now). */
+static void heartbeat_close(void *self)
+{
+    struct heartbeat *hb = self;
+    if (!hb->rc)
+        return;
+    send_heartbeat(hb, "stopped");
+    rconn_destroy(&hb->rc);
+}
+
+const struct part_def heartbeat_part = {
+    .name = "heartbeat",
+    .size = sizeof(struct heartbeat),
+    .open = heartbeat_open,
+    .wait = heartbeat_wait,
+    .turn = heartbeat_turn,
+    .close = heartbeat_close,
+};

@@ -6,15 +6,15 @@
 #include "pub_intake.h"
 #include "req_forward.h"
 
-static size_t pick_parts(const struct config *cfg, struct part *parts, size_t max)
+static size_t pick_parts(const struct config *cfg, const struct part_def **parts, size_t max)
 {
     (void)cfg;
     (void)max;
     /* the heartbeat comes first so that it stops last: its "stopped"
      * heartbeat then holds the counters after the other parts drained */
-    parts[0] = (struct part){"heartbeat", heartbeat_actor};
-    parts[1] = (struct part){"publication intake", pub_intake_actor};
-    parts[2] = (struct part){"request forwarding", req_forward_actor};
+    parts[0] = &heartbeat_part;
+    parts[1] = &pub_intake_part;
+    parts[2] = &req_forward_part;
     return 3;
 }
 

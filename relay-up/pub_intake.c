@@ -39,7 +39,7 @@
 
 #include "clock.h"
 #include "config.h"
-#include "daemon.h"
+#include "part.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -70,10 +70,10 @@ struct slot {
     unsigned char refused;  /* Redis refused its XADD once: see handle_reply */
 };
 
-enum { EV_PIPE = 1, EV_SUB = 2, EV_MONITOR = 4, EV_REDIS = 8 };
-
 struct pub_intake {
     const struct config *cfg;
+    int opened, draining;
+    int ev_sub, ev_monitor, ev_redis; /* indices in the part's wait */
     int channel_mode;
     zsock_t *sub;
     zactor_t *monitor;
@@ -449,39 +449,10 @@ static void check_stalled(struct pub_intake *p)
         fail_conn(p, "no reply within 2 s");
 }
 
-/* Wait up to TIMEOUT ms for the actor pipe, the SUB socket and the monitor
- * (only if PIPE is given) and, while replies are awaited, the Redis socket. */
-static int wait_events(struct pub_intake *p, zsock_t *pipe, int timeout)
-{
-    zmq_pollitem_t it[4];
-    int bit[4], n = 0;
-    if (pipe) {
-        it[n] = (zmq_pollitem_t){zsock_resolve(pipe), 0, ZMQ_POLLIN, 0};
-        bit[n++] = EV_PIPE;
-        it[n] = (zmq_pollitem_t){zsock_resolve(p->sub), 0, ZMQ_POLLIN, 0};
-        bit[n++] = EV_SUB;
-        it[n] = (zmq_pollitem_t){zsock_resolve(p->monitor), 0, ZMQ_POLLIN, 0};
-        bit[n++] = EV_MONITOR;
-    }
-    if (p->c) {
-        it[n] = (zmq_pollitem_t){NULL, p->c->fd, ZMQ_POLLIN, 0};
-        bit[n++] = EV_REDIS;
-    }
-    if (!n) {
-        zclock_sleep(timeout);
-        return 0;
-    }
-    int ev = 0;
-    if (zmq_poll(it, n, timeout) > 0)
-        for (int i = 0; i < n; i++)
-            ev |= it[i].revents & ZMQ_POLLIN ? bit[i] : 0;
-    return ev;
-}
-
 /* Move publications towards Redis: replies first (they free ring slots). */
-static void pump(struct pub_intake *p, int ev)
+static void pump(struct pub_intake *p, int redis_readable)
 {
-    if (ev & EV_REDIS)
+    if (redis_readable && p->c)
         read_replies(p);
     check_stalled(p);
     send_more(p);
@@ -509,8 +480,9 @@ static void note_monitor_event(struct pub_intake *p)
     zmsg_destroy(&ev);
 }
 
-static int pub_intake_open(struct pub_intake *p, const struct config *cfg)
+static int pub_intake_open(void *self, const struct config *cfg)
 {
+    struct pub_intake *p = self;
     p->cfg = cfg;
     p->channel_mode = strcmp(cfg->mode, "channel") == 0;
     if (p->channel_mode) {
@@ -539,11 +511,15 @@ static int pub_intake_open(struct pub_intake *p, const struct config *cfg)
         log_error("cannot connect to master_publish %s: %s", cfg->master_publish, zmq_strerror(zmq_errno()));
         return -1;
     }
+    p->opened = 1;
     return 0;
 }
 
-static void pub_intake_close(struct pub_intake *p)
+static void pub_intake_close(void *self)
 {
+    struct pub_intake *p = self;
+    if (p->opened && p->count)
+        log_error("stopping with %zu publications not stored in Redis (lost)", p->count);
     while (p->count)
         ring_pop(p);
     strset_free(&p->run_topics);
@@ -551,19 +527,6 @@ static void pub_intake_close(struct pub_intake *p)
     zsock_destroy(&p->sub);
     rconn_destroy(&p->rc);
     free(p->ring);
-}
-
-/* After $TERM: store what is buffered, for a bounded time. */
-static void flush_before_stop(struct pub_intake *p)
-{
-    long long until = clock_mono_ms() + STOP_FLUSH_MS;
-    drain_sub(p);
-    p->stopping = 1;
-    send_more(p);
-    while (p->count && clock_mono_ms() < until)
-        pump(p, wait_events(p, NULL, 50));
-    if (p->count)
-        log_error("stopping with %zu publications not stored in Redis (lost)", p->count);
 }
 
 static int loop_timeout(const struct pub_intake *p)
@@ -579,27 +542,50 @@ static int loop_timeout(const struct pub_intake *p)
     return retry > 0 ? retry : 10;
 }
 
-void pub_intake_actor(zsock_t *pipe, void *args)
+/* The SUB socket and the monitor (not while stopping) and, while replies are
+ * awaited, the Redis socket. */
+static void pub_intake_wait(void *self, struct part_poll *w, int stopping)
 {
-    struct part_ctx *ctx = args;
-    struct pub_intake p = {0};
-    int ok = pub_intake_open(&p, ctx->cfg) == 0;
-    part_started(pipe, ctx, ok);
-    if (!ok) {
-        pub_intake_close(&p);
-        return;
-    }
-    for (;;) {
-        int ev = wait_events(&p, pipe, loop_timeout(&p));
-        part_alive(ctx, clock_mono_ms());
-        if ((ev & EV_PIPE) && part_stop_requested(pipe))
-            break; /* the main thread decides when to stop */
-        if (ev & EV_MONITOR)
-            note_monitor_event(&p);
-        if (ev & EV_SUB)
-            drain_sub(&p);
-        pump(&p, ev);
-    }
-    flush_before_stop(&p);
-    pub_intake_close(&p);
+    struct pub_intake *p = self;
+    p->ev_sub = stopping ? -1 : part_poll_socket(w, p->sub, ZMQ_POLLIN);
+    p->ev_monitor = stopping ? -1 : part_poll_socket(w, p->monitor, ZMQ_POLLIN);
+    p->ev_redis = p->c ? part_poll_fd(w, p->c->fd, ZMQ_POLLIN) : -1;
+    part_poll_timeout(w, stopping ? 50 : loop_timeout(p));
 }
+
+static void pub_intake_turn(void *self, const struct part_poll *w)
+{
+    struct pub_intake *p = self;
+    if (part_poll_revents(w, p->ev_monitor) & ZMQ_POLLIN)
+        note_monitor_event(p);
+    if (part_poll_revents(w, p->ev_sub) & ZMQ_POLLIN)
+        drain_sub(p);
+    pump(p, part_poll_revents(w, p->ev_redis) & ZMQ_POLLIN);
+}
+
+/* After the stop request: take what the SUB socket holds, then store the
+ * buffer (bounded by drain_ms). */
+static int pub_intake_drain(void *self, const struct part_poll *w)
+{
+    struct pub_intake *p = self;
+    if (!p->draining) {
+        p->draining = 1;
+        drain_sub(p);
+        p->stopping = 1;
+        send_more(p);
+    } else {
+        pump(p, part_poll_revents(w, p->ev_redis) & ZMQ_POLLIN);
+    }
+    return p->count > 0;
+}
+
+const struct part_def pub_intake_part = {
+    .name = "publication intake",
+    .size = sizeof(struct pub_intake),
+    .drain_ms = STOP_FLUSH_MS,
+    .open = pub_intake_open,
+    .wait = pub_intake_wait,
+    .turn = pub_intake_turn,
+    .drain = pub_intake_drain,
+    .close = pub_intake_close,
+};

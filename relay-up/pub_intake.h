@@ -2,10 +2,9 @@
 #ifndef SALTRELAY_PUB_INTAKE_H
 #define SALTRELAY_PUB_INTAKE_H
 
-#include <czmq.h>
+#include "part.h"
 
-/* zactor body; ARGS is a struct part_ctx * (daemon.h). zactor_destroy stops
- * it: it then spends up to a few seconds storing what it holds. */
-void pub_intake_actor(zsock_t *pipe, void *args);
+/* Stopped, it spends up to a few seconds storing what it holds. */
+extern const struct part_def pub_intake_part;
 
 #endif

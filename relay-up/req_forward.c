@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "daemon.h"
+#include "part.h"
 #include "frames.h"
 #include "keys.h"
 #include "log.h"
@@ -85,9 +85,8 @@ struct out {               /* a reply record waiting for Redis */
 };
 
 struct req_forward {
-    struct part_ctx *ctx;
     const struct config *cfg;
-    zsock_t *pipe;
+    int opened;
     zactor_t *reader;
     struct rconn *rc;
     char req_key[KEY_MAX];
@@ -97,7 +96,6 @@ struct req_forward {
     size_t nconn;
     struct out *out;
     size_t nout;
-    zmq_pollitem_t *items; /* wait_events': the pipe, the reader, each connection */
     long long credit_due;
     double tokens;
     long long tokens_at;
@@ -510,21 +508,19 @@ static void dispatch(struct req_forward *o)
     }
 }
 
-static int req_forward_open(struct req_forward *o, struct part_ctx *ctx, zsock_t *pipe)
+static int req_forward_open(void *self, const struct config *cfg)
 {
-    o->ctx = ctx;
-    o->cfg = ctx->cfg;
-    o->pipe = pipe;
+    struct req_forward *o = self;
+    o->cfg = cfg;
     o->tokens_at = clock_mono_ms();
     o->tokens = o->cfg->auth_rate > 1 ? o->cfg->auth_rate : 1;
     o->nconn = (size_t)o->cfg->req_pool;
     o->nout = o->nconn + HOLD_MAX;
     o->conn = calloc(o->nconn, sizeof *o->conn);
     o->out = calloc(o->nout, sizeof *o->out);
-    o->items = calloc(2 + o->nconn, sizeof *o->items);
     key_req_stream(o->req_key, o->cfg->cluster);
     o->rc = rconn_new(&o->cfg->redis_url, "requests", REDIS_TIMEOUT_MS);
-    if (!o->conn || !o->out || !o->items || !o->rc)
+    if (!o->conn || !o->out || !o->rc)
         return -1;
     for (size_t i = 0; i < o->nconn; i++)
         if (conn_open(o, &o->conn[i]) < 0)
@@ -541,60 +537,8 @@ static int req_forward_open(struct req_forward *o, struct part_ctx *ctx, zsock_t
         return -1;
     log_info("requests: forwarding to %s with %zu sockets (consumer %s)", o->cfg->master_ret, o->nconn,
              rcfg.consumer);
+    o->opened = 1;
     return 0;
-}
-
-static void req_forward_close(struct req_forward *o)
-{
-    zactor_destroy(&o->reader);
-    for (size_t i = 0; i < HOLD_MAX; i++)
-        if (o->held[i].used)
-            frames_close(o->held[i].m, o->held[i].n, JOB_FRAMES);
-    for (size_t i = 0; o->out && i < o->nout; i++)
-        if (o->out[i].used)
-            zmq_msg_close(&o->out[i].payload);
-    for (size_t i = 0; o->conn && i < o->nconn; i++)
-        zsock_destroy(&o->conn[i].sock);
-    rconn_destroy(&o->rc);
-    free(o->conn);
-    free(o->out);
-    free(o->items);
-}
-
-/* Wait for readable sockets (the pipe, the reader, the busy connections). */
-static void wait_events(struct req_forward *o, int timeout)
-{
-    zmq_pollitem_t *items = o->items;
-    size_t n = 0;
-    items[n++] = (zmq_pollitem_t){zsock_resolve(o->pipe), 0, ZMQ_POLLIN, 0};
-    items[n++] = (zmq_pollitem_t){zsock_resolve(o->reader), 0, ZMQ_POLLIN, 0};
-    for (size_t i = 0; i < o->nconn; i++)
-        if (o->conn[i].busy)
-            items[n++] = (zmq_pollitem_t){zsock_resolve(o->conn[i].sock), 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(items, (int)n, timeout) <= 0)
-        return;
-    if (items[0].revents & ZMQ_POLLIN)
-        o->stop |= part_stop_requested(o->pipe);
-}
-
-static int busy_count(const struct req_forward *o)
-{
-    int n = 0;
-    for (size_t i = 0; i < o->nconn; i++)
-        n += o->conn[i].busy;
-    return n;
-}
-
-static void turn(struct req_forward *o, int timeout)
-{
-    wait_events(o, timeout);
-    part_alive(o->ctx, clock_mono_ms());
-    if (!o->stop)
-        drain_reader(o);
-    for (size_t i = 0; i < o->nconn; i++)
-        if (o->conn[i].busy && (zsock_events(o->conn[i].sock) & ZMQ_POLLIN))
-            take_reply(o, &o->conn[i]);
-    dispatch(o);
 }
 
 static void log_totals(void)
@@ -607,24 +551,85 @@ static void log_totals(void)
              (long long)metric_get(M_REQ_REDIS_ERR));
 }
 
-void req_forward_actor(zsock_t *pipe, void *args)
+/* After the drain: store the reply records of what is left, then release. */
+static void req_forward_close(void *self)
 {
-    struct part_ctx *ctx = args;
-    struct req_forward o = {0};
-    if (req_forward_open(&o, ctx, pipe) < 0) {
-        req_forward_close(&o);
-        part_started(pipe, ctx, 0);
-        return;
+    struct req_forward *o = self;
+    if (o->opened) {
+        dispatch(o);
+        dispatch(o); /* the reply records of what the first one dropped */
+        log_totals();
     }
-    part_started(pipe, ctx, 1);
-    while (!o.stop) /* jobs waiting for a socket, a token or Redis are looked at again soon */
-        turn(&o, next_held(&o) || redis_work(&o) ? 10 : 200);
-    /* stop: no new sends; the replies in flight are awaited (bounded) and stored */
-    long long until = clock_mono_ms() + STOP_WAIT_MS;
-    while (busy_count(&o) && clock_mono_ms() < until)
-        turn(&o, 20);
-    dispatch(&o);
-    dispatch(&o); /* the reply records of what the first one dropped */
-    log_totals();
-    req_forward_close(&o);
+    zactor_destroy(&o->reader);
+    for (size_t i = 0; i < HOLD_MAX; i++)
+        if (o->held[i].used)
+            frames_close(o->held[i].m, o->held[i].n, JOB_FRAMES);
+    for (size_t i = 0; o->out && i < o->nout; i++)
+        if (o->out[i].used)
+            zmq_msg_close(&o->out[i].payload);
+    for (size_t i = 0; o->conn && i < o->nconn; i++)
+        zsock_destroy(&o->conn[i].sock);
+    rconn_destroy(&o->rc);
+    free(o->conn);
+    free(o->out);
 }
+
+/* The reader (not while stopping) and the connections awaiting the MoM's
+ * reply; jobs waiting for a socket, a token or Redis are looked at again soon. */
+static void req_forward_wait(void *self, struct part_poll *w, int stopping)
+{
+    struct req_forward *o = self;
+    if (!stopping)
+        part_poll_socket(w, o->reader, ZMQ_POLLIN);
+    for (size_t i = 0; i < o->nconn; i++)
+        if (o->conn[i].busy)
+            part_poll_socket(w, o->conn[i].sock, ZMQ_POLLIN);
+    part_poll_timeout(w, stopping ? 20 : next_held(o) || redis_work(o) ? 10 : 200);
+}
+
+static int busy_count(const struct req_forward *o)
+{
+    int n = 0;
+    for (size_t i = 0; i < o->nconn; i++)
+        n += o->conn[i].busy;
+    return n;
+}
+
+static void take_replies(struct req_forward *o)
+{
+    for (size_t i = 0; i < o->nconn; i++)
+        if (o->conn[i].busy && (zsock_events(o->conn[i].sock) & ZMQ_POLLIN))
+            take_reply(o, &o->conn[i]);
+}
+
+static void req_forward_turn(void *self, const struct part_poll *w)
+{
+    struct req_forward *o = self;
+    (void)w; /* every socket is read without waiting */
+    drain_reader(o);
+    take_replies(o);
+    dispatch(o);
+}
+
+/* After the stop request: no new sends; the replies in flight are awaited
+ * (bounded by drain_ms) and stored. */
+static int req_forward_drain(void *self, const struct part_poll *w)
+{
+    struct req_forward *o = self;
+    (void)w;
+    o->stop = 1;
+    take_replies(o);
+    dispatch(o);
+    return busy_count(o) > 0;
+}
+
+const struct part_def req_forward_part = {
+    .name = "request forwarding",
+    .size = sizeof(struct req_forward),
+    .drain_ms = STOP_WAIT_MS,
+    .open = req_forward_open,
+    .wait = req_forward_wait,
+    .turn = req_forward_turn,
+    .drain = req_forward_drain,
+    .close = req_forward_close,
+};

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "clock.h"
-#include "daemon.h"
 #include "hreport.h"
 #include "keys.h"
 #include "log.h"
@@ -30,6 +29,7 @@ struct report {
     char key[KEY_MAX];
     char set_key[KEY_MAX];
     long long started_at_ms;
+    struct part_every every;
     int failing; /* the last report failed (log once per state change) */
 };
 
@@ -69,26 +69,51 @@ static void send_report(struct report *r, const char *state)
     hreport_note(&r->failing, "DC report to redis_primary", why);
 }
 
-static void report_turn(void *arg)
+static int report_open(void *self, const struct config *cfg)
 {
-    struct report *r = arg;
+    struct report *r = self;
+    r->cfg = cfg;
+    r->started_at_ms = clock_wall_ms();
+    part_every_start(&r->every, cfg->report_interval_ms);
+    key_dc_status(r->key, cfg->cluster, cfg->datacenter);
+    key_dc_set(r->set_key, cfg->cluster);
+    r->rc = rconn_new(&cfg->redis_primary_url, "reports", REDIS_TIMEOUT_MS);
+    r->health = replhealth_new(cfg);
+    return r->rc && r->health ? 0 : -1;
+}
+
+static void report_wait(void *self, struct part_poll *w, int stopping)
+{
+    struct report *r = self;
+    (void)stopping;
+    part_every_wait(&r->every, w);
+}
+
+static void report_turn(void *self, const struct part_poll *w)
+{
+    struct report *r = self;
+    (void)w;
+    if (!part_every_due(&r->every))
+        return;
     replhealth_check(r->health, r->rc);
     send_report(r, "running");
 }
 
-void report_actor(zsock_t *pipe, void *args)
+/* The last report says "stopped" (the other parts have drained by now). */
+static void report_close(void *self)
 {
-    struct part_ctx *ctx = args;
-    struct report r = {.cfg = ctx->cfg, .started_at_ms = clock_wall_ms()};
-    key_dc_status(r.key, r.cfg->cluster, r.cfg->datacenter);
-    key_dc_set(r.set_key, r.cfg->cluster);
-    r.rc = rconn_new(&r.cfg->redis_primary_url, "reports", REDIS_TIMEOUT_MS);
-    r.health = replhealth_new(r.cfg);
-    part_started(pipe, ctx, r.rc && r.health);
-    if (r.rc && r.health) {
-        part_every(pipe, ctx, r.cfg->report_interval_ms, report_turn, &r);
-        send_report(&r, "stopped");
-    }
-    replhealth_destroy(&r.health);
-    rconn_destroy(&r.rc);
+    struct report *r = self;
+    if (r->rc && r->health)
+        send_report(r, "stopped");
+    replhealth_destroy(&r->health);
+    rconn_destroy(&r->rc);
 }
+
+const struct part_def report_part = {
+    .name = "DC report",
+    .size = sizeof(struct report),
+    .open = report_open,
+    .wait = report_wait,
+    .turn = report_turn,
+    .close = report_close,
+};

@@ -4,9 +4,8 @@
 #ifndef SALTRELAY_REPORT_H
 #define SALTRELAY_REPORT_H
 
-#include <czmq.h>
+#include "part.h"
 
-/* zactor body; ARGS is a struct part_ctx * (daemon.h). */
-void report_actor(zsock_t *pipe, void *args);
+extern const struct part_def report_part;
 
 #endif
