@@ -49,7 +49,7 @@
 #define READER_CREDIT 512
 #define STOP_WAIT_MS 5000    /* how long a stop waits for replies in flight */
 #define REP_FRAMES_MAX 9     /* entry id + v 1 rid R st S p P */
-#define WAIT_MAX_MS 500      /* part_alive and expire run at least this often */
+#define WAIT_MAX_MS 500      /* expire runs at least this often */
 #define TRIM_EVERY_MS 1000   /* the reply stream's XTRIM, at most this often */
 #define PENDING_MAX 10000000 /* max_pending: slot indices are ints */
 #define ACCEPTED_MAX 256     /* accepted _auth waiting to be registered (one flush takes them all) */
