@@ -202,6 +202,7 @@ def test_sd_notify(tmp):
         check(d.proc.poll() is None, "saltrelay-%s exited while Redis was down:\n%s" % (kind, d.log()))
         redis = harness.Redis.__new__(harness.Redis)
         redis.dir, redis.port, redis.aof, redis.replicaof = os.path.join(ktmp, "redis"), port, False, None
+        redis.extra = []
         os.makedirs(redis.dir)
         redis.start()
         n.wait("READY=1", 20)
