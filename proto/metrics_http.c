@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "metrics.h"
 
@@ -57,6 +58,25 @@ static void render_histograms(FILE *f, int role)
     }
 }
 
+/* The process's resident and virtual memory (/proc/self/statm), named as
+ * Prometheus' own client libraries name them so dashboards find them. */
+static void render_memory(FILE *f)
+{
+    unsigned long long size = 0, resident = 0;
+    FILE *statm = fopen("/proc/self/statm", "r");
+    int ok = statm && fscanf(statm, "%llu %llu", &size, &resident) == 2;
+    if (statm)
+        fclose(statm);
+    if (!ok)
+        return;
+    unsigned long long page = (unsigned long long)sysconf(_SC_PAGESIZE);
+    fprintf(f, "# HELP process_resident_memory_bytes Resident memory size in bytes\n"
+               "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n"
+               "# HELP process_virtual_memory_bytes Virtual memory size in bytes\n"
+               "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %llu\n",
+            resident * page, size * page);
+}
+
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, char *body, size_t len)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -96,6 +116,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                    "info{%s} 1\n", mh->info);
         render_metrics(f, mh->role);
         render_histograms(f, mh->role);
+        render_memory(f);
     }
     if (fclose(f) != 0) {
         free(body);

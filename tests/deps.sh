@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # deps.sh -- install what saltrelay needs to build and test, from Debian 12's
 # packages only. Does nothing when everything is already installed.
+# prometheus brings promtool and a real Prometheus for the alert rule and
+# dashboard tests; tmux drives saltrelay-status --watch in its test.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libzmq3-dev libczmq-dev libhiredis-dev libmsgpack-dev libyaml-dev libsystemd-dev libmicrohttpd-dev
-      redis-server python3 curl valgrind clang systemd dpkg-dev file)
+      redis-server python3 curl valgrind clang systemd dpkg-dev file prometheus tmux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,9 +5,11 @@ replication is really broken (REPLICAOF a dead address) and repaired."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 import harness as h
@@ -85,8 +87,8 @@ class Cluster:
         self.primary = h.Redis(tmp, "primary")
         self.replica = h.Redis(tmp, "replica", replicaof=self.primary)
         self.mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
-        cfg = up_config(self.primary, master_publish=self.mom_pub, stale_after=5,
-                        metrics_bind="127.0.0.1:%d" % h.free_port())
+        self.up_metrics = "127.0.0.1:%d" % h.free_port()
+        cfg = up_config(self.primary, master_publish=self.mom_pub, stale_after=5, metrics_bind=self.up_metrics)
         cfg.update(up or {})
         self.up = h.Daemon("up", tmp, "up", **cfg).start()
         self.dcs, self.metrics_port, self.publish = {}, {}, {}
@@ -160,6 +162,92 @@ def test_replica_link_broken_while_idle(tmp):
     h.check(len(sub.lines(timeout=30)) == 1, "dc1's subscriber got the publication made while broken")
     rc, dcs = c.status_json()
     h.check(dcs["dc1"]["link_up"] == 1 and dcs["dc1"]["repl_delay_ms"] < 1500, "healed: %r" % dcs["dc1"])
+
+
+
+RULES = os.path.join(h.REPO, "conf", "prometheus", "saltrelay-rules.yml")
+RULE_TESTS = os.path.join(h.HERE, "prometheus", "rules-test.yml")
+DASHBOARD = os.path.join(h.REPO, "conf", "grafana", "saltrelay-dashboard.json")
+# metric names in PromQL: ours, the process metrics, and Prometheus' own "up"
+METRIC = re.compile(r"\b(saltrelay_[a-z_]+|process_[a-z_]+|up)\b(?!\s*\()")
+
+
+def promtool(*args):
+    r = subprocess.run(["promtool"] + list(args), capture_output=True, timeout=120)
+    return r.returncode, r.stdout.decode() + r.stderr.decode()
+
+
+def test_alert_rules(tmp):
+    """promtool checks the rules and runs their test cases; every rule has
+    a test case, a severity, a summary and a description."""
+    rc, out = promtool("check", "rules", RULES)
+    h.check(rc == 0, "promtool check rules:\n" + out)
+    rc, out = promtool("test", "rules", RULE_TESTS)
+    h.check(rc == 0 and "SUCCESS" in out, "promtool test rules:\n" + out)
+    with open(RULES) as f:
+        rules = f.read()
+    with open(RULE_TESTS) as f:
+        tests = f.read()
+    alerts = re.findall(r"^\s+- alert: (\w+)$", rules, re.M)
+    h.check(len(alerts) >= 10, "alert rules: %r" % alerts)
+    for a in alerts:
+        h.check(re.search(r"^- name: '?%s: " % a, tests, re.M), "no test case for %s" % a)
+        body = rules.split("- alert: %s\n" % a)[1].split("- alert:")[0]
+        for what in ("severity:", "summary:", "description:"):
+            h.check(what in body, "%s has no %s" % (a, what))
+
+
+def dashboard_exprs():
+    with open(DASHBOARD) as f:
+        dash = json.load(f)
+    return [t["expr"] for p in dash["panels"] for t in p["targets"]]
+
+
+def prom_api(port, path, **params):
+    url = "http://127.0.0.1:%d/api/v1/%s?%s" % (port, path, urllib.parse.urlencode(params))
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read().decode())
+
+
+def test_prometheus_scrapes_both(tmp):
+    """A real Prometheus scrapes saltrelay-up and a saltrelay-down (the job
+    names of conf/prometheus/prometheus.yml) and loads the alert rules; every
+    metric the dashboard and the rules query is among what it scraped, and
+    every dashboard query evaluates."""
+    c = Cluster(tmp)
+    h.zpub(c.mom_pub, "--gen", 3)
+    h.wait_until(lambda: c.report("dc1").get("cursor_serial") == "3", 20, "dc1 delivering")
+    port = h.free_port()
+    cfg = os.path.join(tmp, "prometheus.yml")
+    with open(cfg, "w") as f:
+        f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - %s\n"
+                "scrape_configs:\n  - job_name: saltrelay-up\n    static_configs:\n      - targets: ['%s']\n"
+                "  - job_name: saltrelay-down\n    static_configs:\n      - targets: ['127.0.0.1:%d', '127.0.0.1:%d']\n"
+                % (RULES, c.up_metrics, c.metrics_port["dc1"], c.metrics_port["dc2"]))
+    with open(os.path.join(tmp, "prometheus.log"), "w") as log:
+        h.spawn(["prometheus", "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(tmp, "tsdb"),
+                 "--web.listen-address=127.0.0.1:%d" % port], stdout=log, stderr=log)
+
+    def targets_up():
+        try:
+            res = prom_api(port, "query", query="up")["data"]["result"]
+        except OSError:
+            return False
+        return len(res) == 3 and all(r["value"][1] == "1" for r in res)
+    h.wait_until(targets_up, 60, "Prometheus scraping both daemons")
+    rules = prom_api(port, "rules")["data"]["groups"]
+    h.check(rules and len(rules[0]["rules"]) >= 10, "Prometheus loaded the alert rules: %r" % rules)
+    scraped = set(prom_api(port, "label/__name__/values")["data"])
+    with open(RULES) as f:
+        wanted = set(METRIC.findall(f.read()))
+    for e in dashboard_exprs():
+        wanted |= set(METRIC.findall(e))
+    h.check(not wanted - scraped, "queried but not exported: %s" % sorted(wanted - scraped))
+    for e in dashboard_exprs():
+        doc = prom_api(port, "query", query=e)
+        h.check(doc["status"] == "success", "dashboard query %r: %r" % (e, doc))
+    lag = prom_api(port, "query", query=dashboard_exprs()[0])["data"]["result"]
+    h.check(sorted(r["metric"].get("datacenter") for r in lag) == ["dc1", "dc2"], "per-DC rows: %r" % lag)
 
 
 h.main(globals())
