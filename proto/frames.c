@@ -1,6 +1,8 @@
 /* frames.c -- see frames.h. */
 #include "frames.h"
 
+#include <string.h>
+
 size_t frames_recv(void *sock, zmq_msg_t *m, size_t max)
 {
     size_t n = 0;
@@ -35,4 +37,18 @@ void frames_view(zmq_msg_t *m, size_t first, size_t n, const char **fv, size_t *
         fv[i] = zmq_msg_data(&m[first + i]);
         fl[i] = zmq_msg_size(&m[first + i]);
     }
+}
+
+#define ZMQ_INLINE_MAX 33    /* libzmq keeps frames up to this size inside the zmq_msg_t */
+#define ZMQ_RCVBUF_SIZE 8192 /* libzmq's receive buffer (in_batch_size) */
+
+void frames_own(zmq_msg_t *m)
+{
+    size_t n = zmq_msg_size(m);
+    zmq_msg_t copy;
+    if (n <= ZMQ_INLINE_MAX || n >= ZMQ_RCVBUF_SIZE || zmq_msg_init_size(&copy, n) < 0)
+        return;
+    memcpy(zmq_msg_data(&copy), zmq_msg_data(m), n);
+    zmq_msg_move(m, &copy); /* releases M's reference to the receive buffer */
+    zmq_msg_close(&copy);
 }

@@ -15,5 +15,11 @@ size_t frames_recv(void *sock, zmq_msg_t *m, size_t max);
 void frames_close(zmq_msg_t *m, size_t n, size_t max);
 /* Pointers and lengths of frames FIRST.. of M, for the record decoders. */
 void frames_view(zmq_msg_t *m, size_t first, size_t n, const char **fv, size_t *fl);
+/* For a frame that will be held a while: ZeroMQ hands a received frame that
+ * fits its 8 KiB receive buffer as a reference into that buffer, so holding
+ * a 200-byte frame would pin 8 KiB. Such a frame is copied into a buffer of
+ * its own size (frames up to 33 bytes live inside the zmq_msg_t, larger ones
+ * than the buffer are allocated alone: both are left). On failure M stays. */
+void frames_own(zmq_msg_t *m);
 
 #endif

@@ -171,6 +171,7 @@ static int pend_add(struct req_intake *q, zmq_msg_t *frames, const struct salt_e
     zmq_msg_move(&p->ident, &frames[0]);
     zmq_msg_init(&p->payload);
     zmq_msg_move(&p->payload, &frames[2]);
+    frames_own(&p->payload); /* what max_pending_bytes counts is what is held (frames.h) */
     q->unstored_bytes += size;
     p->give_up = clock_mono_ms() + q->cfg->request_timeout_ms + GRACE_MS;
     p->dl_wall = clock_wall_ms() + q->cfg->request_timeout_ms;

@@ -14,7 +14,11 @@
  * While Redis is unreachable the ring holds up to pub_buffer messages and
  * pub_buffer_bytes of frames (plus the one message that crosses it); past
  * that new publications are dropped and counted. The frames stay in their
- * zmq_msg_t from receipt to XADD: no copy of the payload is made here.
+ * zmq_msg_t from receipt to XADD, except small ones: ZeroMQ hands a frame
+ * that fits its 8 KiB receive buffer as a reference into that buffer, so one
+ * held 200-byte frame would pin 8 KiB (20,000 of them: 160 MiB for 4 MiB
+ * counted); those are copied into a buffer of their own size, and what is
+ * counted against pub_buffer_bytes is what is held.
  *
  * Copies merged: with zmq_filtering the MoM sends a targeted job as one
  * [sha1hex(id), payload] message per minion, same payload each time, then a
@@ -38,6 +42,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "frames.h"
 #include "config.h"
 #include "part.h"
 #include "keys.h"
@@ -172,10 +177,12 @@ static int receive_into(struct pub_intake *p, struct slot *s)
         int got = zmq_msg_recv(m, sock, n == 0 ? ZMQ_DONTWAIT : 0) >= 0;
         bytes += zmq_msg_size(m);
         more = got && zmq_msg_more(m);
-        if (m == &trash || !got)
+        if (m == &trash || !got) {
             zmq_msg_close(m);
-        else
+        } else {
+            frames_own(m); /* counted is held (frames.h) */
             s->nframes = (unsigned char)(n + 1);
+        }
         if (!got) {
             slot_release(s);
             return n == 0 ? 0 : -1;

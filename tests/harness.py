@@ -34,6 +34,25 @@ def tool(name):
     return os.path.join(BUILD, "tests", name)
 
 
+def sanitized():
+    """True when the daemons under test are the ASan/UBSan build (memory
+    figures mean nothing there: redzones and the quarantine)."""
+    try:
+        with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+            return "SALTRELAY_SANITIZE:BOOL=ON" in f.read()
+    except OSError:
+        return False
+
+
+def rss_kb(pid):
+    """Resident memory of process PID in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
