@@ -18,95 +18,14 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: saltrelay-status -c FILE [--json] [job JID]\n"
+    fprintf(f, "Usage: saltrelay-status -c FILE [--json | --watch] [job JID]\n"
                "  -c, --config FILE  saltrelay-up's configuration (cluster, redis, thresholds)\n"
                "      --json         machine-readable output\n"
+               "      --watch        live view of the DCs, redrawn every second (Ctrl-C quits)\n"
                "  job JID            expected / returned / missing minions of one Salt job\n"
                "  -V, --version      print the version\n"
                "  -h, --help         this text\n"
                "Exit status: 0 ok, 1 warning, 2 critical (or an error).\n");
-}
-
-/* "12", or "?" when unknown (negative). */
-static const char *num(long long v, char *buf)
-{
-    if (v < 0)
-        return "?";
-    snprintf(buf, 24, "%lld", v);
-    return buf;
-}
-
-/* The REPL_S cell, the Redis the DC reads as replhealth.c saw it: the
- * replication delay in seconds, "down" (replica link down), "noanswer",
- * "-" (it reads the primary) or "?" (no heartbeat or an older report). */
-static void repl_cell(struct table *t, const struct dc_state *dc)
-{
-    const long long *c = dc->counter;
-    if (c[DCF_SOURCE_UP] == 0)
-        table_cell(t, "noanswer");
-    else if (c[DCF_REPL_LINK_UP] == 0)
-        table_cell(t, "down");
-    else if (c[DCF_SOURCE_REPLICA] == 0)
-        table_cell(t, "-");
-    else if (c[DCF_HEARTBEAT_SEEN_MS] > 0 && c[DCF_REPL_DELAY_MS] >= 0)
-        table_cell(t, "%.1f", c[DCF_REPL_DELAY_MS] / 1000.0);
-    else
-        table_cell(t, "?");
-}
-
-static void text_row(struct table *t, const struct dc_state *dc)
-{
-    char b[24];
-    table_row(t, dc->health);
-    table_cell(t, "%s", dc->name);
-    table_cell(t, "%s", dc->health == HEALTH_OK ? "ok" : dc->stale ? "stale" : dc->stopped ? "stopped"
-                                                                                     : health_name(dc->health));
-    table_cell(t, "%s", dc->lag_known ? num(dc->lag_entries, b) : "?");
-    table_cell(t, dc->lag_known ? "%.1f" : "?", dc->lag_ms / 1000.0);
-    repl_cell(t, dc);
-    table_cell(t, "%s", num(dc->counter[DCF_SUBSCRIBERS], b));
-    table_cell(t, "%s", num(dc->minions, b));
-    table_cell(t, "%s", num(dc->counter[DCF_REQ_INFLIGHT], b));
-    table_cell(t, "%s", num(dc->counter[DCF_REQ_TIMEOUT], b));
-    table_cell(t, "%s", num(dc->counter[DCF_PUB_EXPIRED], b));
-    table_cell(t, "%s", num(dc->counter[DCF_PUB_GAP], b));
-    table_cell(t, dc->reported ? "%.1f s ago" : "never", dc->report_age_ms / 1000.0);
-}
-
-static void print_summary(const struct dc_state *dcs, int n, enum health worst, const struct stream_head *head,
-                          int colour)
-{
-    printf("%sSALTRELAY %s%s - ", health_colour(worst, colour), worst == HEALTH_OK ? "OK" : worst == HEALTH_WARN ? "WARNING" : "CRITICAL",
-           colour_reset(colour));
-    if (n == 0)
-        printf("no DC has reported yet");
-    const char *sep = "";
-    for (int i = 0; i < n; i++)
-        if (dcs[i].health != HEALTH_OK) {
-            printf("%s%s: %s", sep, dcs[i].name, dcs[i].problem);
-            sep = "; ";
-        }
-    if (worst == HEALTH_OK && n > 0)
-        printf("%d DC(s) up to date", n);
-    if (head->known && !head->empty)
-        printf(" | newest publication serial %llu", (unsigned long long)head->serial);
-    putchar('\n');
-}
-
-static void print_text(const struct dc_state *dcs, int n, enum health worst, const struct stream_head *head,
-                       int colour)
-{
-    static const char *const heads[] = {"DC",     "HEALTH",   "LAG",      "LAG_S",   "REPL_S", "SUBS", "MINIONS",
-                                        "INFLIGHT", "TIMEOUTS", "EXPIRED", "GAPS", "REPORTED", NULL};
-    print_summary(dcs, n, worst, head, colour);
-    if (n == 0)
-        return;
-    struct table t;
-    table_init(&t, heads);
-    for (int i = 0; i < n; i++)
-        text_row(&t, &dcs[i]);
-    table_print(&t, stdout, colour);
-    table_free(&t);
 }
 
 /* ', "KEY": V', or null when unknown (negative). */
@@ -158,41 +77,60 @@ static void print_json(const struct dc_state *dcs, int n, enum health worst, con
     printf(" ]}\n");
 }
 
-int status_overview(const struct status_opts *o)
+int overview_load(const struct status_opts *o, struct overview *ov)
 {
     static char names[STATUS_MAX_DCS][DC_NAME_MAX];
-    int n = dc_list(o->rc, o->cfg, names, STATUS_MAX_DCS);
-    struct stream_head head;
-    if (n < 0 || stream_head_load(o->rc, o->cfg, &head) < 0) {
-        printf("SALTRELAY CRITICAL - cannot read the cluster's state from Redis\n");
-        return 2;
+    memset(ov, 0, sizeof *ov);
+    ov->n = dc_list(o->rc, o->cfg, names, STATUS_MAX_DCS);
+    if (ov->n < 0 || stream_head_load(o->rc, o->cfg, &ov->head) < 0) {
+        snprintf(ov->error, sizeof ov->error, "SALTRELAY CRITICAL - cannot read the cluster's state from Redis");
+        return -1;
     }
-    struct dc_state *dcs = calloc((size_t)n + 1, sizeof *dcs);
-    enum health worst = n ? HEALTH_OK : HEALTH_WARN;
-    long long now = clock_wall_ms();
-    for (int i = 0; dcs && i < n; i++) {
-        if (dc_load(o->rc, o->cfg, names[i], now, &dcs[i]) < 0 || dc_assess(o->rc, o->cfg, &head, &dcs[i], now) < 0) {
-            printf("SALTRELAY CRITICAL - Redis failed while reading DC %s\n", names[i]);
-            free(dcs);
-            return 2;
+    ov->dcs = calloc((size_t)ov->n + 1, sizeof *ov->dcs);
+    if (!ov->dcs)
+        return -1;
+    ov->worst = ov->n ? HEALTH_OK : HEALTH_WARN;
+    ov->at_ms = clock_wall_ms();
+    for (int i = 0; i < ov->n; i++) {
+        struct dc_state *dc = &ov->dcs[i];
+        if (dc_load(o->rc, o->cfg, names[i], ov->at_ms, dc) < 0 || dc_assess(o->rc, o->cfg, &ov->head, dc, ov->at_ms) < 0) {
+            snprintf(ov->error, sizeof ov->error, "SALTRELAY CRITICAL - Redis failed while reading DC %s", names[i]);
+            overview_free(ov);
+            return -1;
         }
-        if (dcs[i].health > worst)
-            worst = dcs[i].health;
+        if (dc->health > ov->worst)
+            ov->worst = dc->health;
     }
-    if (!dcs)
-        return 2;
-    if (o->json)
-        print_json(dcs, n, worst, &head, o->cfg);
-    else
-        print_text(dcs, n, worst, &head, o->colour);
-    free(dcs);
-    return (int)worst;
+    return 0;
 }
 
-static int parse_args(int argc, char **argv, const char **path, int *json)
+void overview_free(struct overview *ov)
+{
+    free(ov->dcs);
+    ov->dcs = NULL;
+    ov->n = 0;
+}
+
+int status_overview(const struct status_opts *o)
+{
+    struct overview ov;
+    if (overview_load(o, &ov) < 0) {
+        printf("%s\n", ov.error);
+        return 2;
+    }
+    if (o->json)
+        print_json(ov.dcs, ov.n, ov.worst, &ov.head, o->cfg);
+    else
+        overview_print_text(&ov, NULL, o->colour, stdout);
+    overview_free(&ov);
+    return (int)ov.worst;
+}
+
+static int parse_args(int argc, char **argv, const char **path, int *json, int *watch)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"json", no_argument, 0, 'j'},
+                                         {"watch", no_argument, 0, 'w'},
                                          {"version", no_argument, 0, 'V'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -201,13 +139,14 @@ static int parse_args(int argc, char **argv, const char **path, int *json)
         switch (c) {
         case 'c': *path = optarg; break;
         case 'j': *json = 1; break;
+        case 'w': *watch = 1; break;
         case 'V': printf("saltrelay-status %s\n", SALTRELAY_VERSION); exit(0);
         case 'h': usage(stdout); exit(0);
         default: return -1;
         }
     }
     int rest = argc - optind;
-    if (!*path || !(rest == 0 || (rest == 2 && !strcmp(argv[optind], "job"))))
+    if (!*path || !(rest == 0 || (rest == 2 && !strcmp(argv[optind], "job"))) || (*watch && (rest || *json)))
         return -1;
     return 0;
 }
@@ -215,8 +154,8 @@ static int parse_args(int argc, char **argv, const char **path, int *json)
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    int json = 0;
-    if (parse_args(argc, argv, &path, &json) < 0) {
+    int json = 0, watch = 0;
+    if (parse_args(argc, argv, &path, &json, &watch) < 0) {
         usage(stderr);
         return 2;
     }
@@ -228,7 +167,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("saltrelay-status", LOG_LVL_WARN);
-    struct status_opts o = {.cfg = &cfg, .json = json, .colour = !json && want_colour()};
+    struct status_opts o = {.cfg = &cfg, .json = json, .colour = !json && want_colour(), .watch = watch};
     o.rc = rconn_new(&cfg.redis_url, "status", 3000);
     int rc = 2;
     if (!o.rc || !rconn_get(o.rc))
@@ -236,7 +175,7 @@ int main(int argc, char **argv)
                                        : "SALTRELAY CRITICAL - Redis at %s:%d unreachable\n",
                cfg.redis_url.master[0] ? cfg.redis_url.master : cfg.redis_url.host, cfg.redis_url.port);
     else
-        rc = optind < argc ? status_job(&o, argv[optind + 1]) : status_overview(&o);
+        rc = optind < argc ? status_job(&o, argv[optind + 1]) : watch ? status_watch(&o) : status_overview(&o);
     rconn_destroy(&o.rc);
     config_free(&cfg);
     return rc;

@@ -250,4 +250,61 @@ def test_prometheus_scrapes_both(tmp):
     h.check(sorted(r["metric"].get("datacenter") for r in lag) == ["dc1", "dc2"], "per-DC rows: %r" % lag)
 
 
+
+class Tmux:
+    """A tmux server of this test's own (socket in TMP) with one 200x50 pane
+    running a plain shell."""
+
+    def __init__(self, tmp):
+        self.sock = os.path.join(tmp, "tmux.sock")
+        env = dict(os.environ, PS1="$ ", TERM="xterm-256color")
+        subprocess.run(["tmux", "-S", self.sock, "-f", "/dev/null", "new-session", "-d", "-s", "w", "-x", "200",
+                        "-y", "50", "bash --norc --noprofile"], env=env, check=True, timeout=20)
+
+    def run(self, *args):
+        return subprocess.run(["tmux", "-S", self.sock] + list(args), capture_output=True, timeout=20,
+                              check=True).stdout.decode()
+
+    def screen(self):
+        return self.run("capture-pane", "-p", "-t", "w")
+
+    def flag(self, name):
+        return self.run("display-message", "-p", "-t", "w", "#{%s}" % name).strip()
+
+    def close(self):
+        subprocess.run(["tmux", "-S", self.sock, "kill-server"], capture_output=True, timeout=20)
+
+
+def test_status_watch_tmux(tmp):
+    """saltrelay-status --watch under tmux: a live table of both DCs on the
+    alternate screen, redrawn every second with rates; Ctrl-C gives the
+    terminal back clean (main screen, cursor shown) with exit status 0."""
+    c = Cluster(tmp)
+    for bad in (("--watch", "--json"), ("--watch", "job", "1")):
+        rc, out, err = c.status(*bad)
+        h.check(rc == 2 and "Usage" in err, "%r refused: %d %r" % (bad, rc, err))
+    t = Tmux(tmp)
+    try:
+        t.run("send-keys", "-t", "w", "%s -c %s --watch; echo exit=$?" % (STATUS, c.up.cfg_path), "Enter")
+        h.wait_until(lambda: "PUB/S" in t.screen() and "dc2" in t.screen(), 15, "the live table")
+        first = t.screen()
+        h.check("REPL_S" in first and "SALTRELAY" in first and "Ctrl-C quits" in first, "live view:\n" + first)
+        h.check(t.flag("alternate_on") == "1" and t.flag("cursor_flag") == "0", "alternate screen, cursor hidden")
+        stamp = [l for l in first.splitlines() if "Ctrl-C quits" in l][0]
+        h.wait_until(lambda: stamp not in t.screen(), 5, "the view redrawn within a second or two")
+        h.spawn([h.tool("zpub"), c.mom_pub, "--gen", 300, "--rate", 25], stdout=subprocess.DEVNULL)
+
+        def dc2_rate():
+            rows = [l.split() for l in t.screen().splitlines() if l.startswith("dc2 ")]
+            return rows and rows[0][5] not in ("?", "0.0")
+        h.wait_until(dc2_rate, 15, "dc2's PUB/S above 0 while publications flow")
+        t.run("send-keys", "-t", "w", "C-c")
+        h.wait_until(lambda: "exit=0" in t.screen(), 10, "saltrelay-status exiting 0 on Ctrl-C")
+        after = t.screen()
+        h.check(t.flag("alternate_on") == "0" and t.flag("cursor_flag") == "1", "terminal given back")
+        h.check("REPL_S" not in after and "PUB/S" not in after, "the main screen holds no table:\n" + after)
+    finally:
+        t.close()
+
+
 h.main(globals())
