@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 
 #define MAX_PARTS 8
 #define STALL_MS 10000 /* a part silent this long starves the watchdog */
+#define MMAP_THRESHOLD (256 * 1024)
 #define STOP_POLL_MS 200 /* signals during the stop are logged this often */
 
 /* Block the signals the main thread takes; the signalfd to read them, or -1. */
@@ -260,6 +262,10 @@ int daemon_main(int argc, char **argv, int role, const char *progname, part_pick
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Frames this large each get their own mapping, returned to the system
+     * when freed: glibc's threshold would otherwise rise to 32 MiB after the
+     * first such free and keep a burst of 1 MiB requests in the heap for good. */
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     zsys_handler_set(NULL); /* before zsys_init: czmq installs no handler, zsys_interrupted stays 0 */
     zsys_init();
     zsys_set_logstream(NULL); /* czmq's own messages would break our line format */

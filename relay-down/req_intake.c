@@ -16,9 +16,14 @@
  * deadline plus GRACE_MS (saltrelay-up reports the MoM's timeout itself at the
  * deadline; the grace lets that record arrive first and name the reason).
  *
- * At most once into Redis: a batch whose XADD replies were lost with the
- * connection is not sent again (it may be stored); its requests wait for a
- * reply until their deadline like the others. */
+ * Requests go to Redis through the pipeline (rpipe.h): this thread never
+ * waits for Redis's replies (they are read when the socket is readable) and
+ * never holds more than PIPE_BYTES of formatted commands; what does not fit
+ * waits in the table, whose payload bytes max_pending_bytes bounds.
+ *
+ * At most once into Redis: a request whose XADD reply was lost with the
+ * connection is not sent again (it may be stored); it waits for a reply
+ * until its deadline like the others. */
 #include "req_intake.h"
 
 #include <inttypes.h>
@@ -36,23 +41,28 @@
 #include "part.h"
 #include "rconn.h"
 #include "registry.h"
+#include "rpipe.h"
 #include "reqrec.h"
 #include "stream_reader.h"
 #include "streamid.h"
 #include "warnrate.h"
 
-#define BATCH_MAX 256        /* requests per pipelined round trip */
+#define PIPE_BYTES (8 << 20) /* formatted commands in flight at once: the pipeline's byte cap */
+#define PIPE_CMDS 2048       /* commands in flight at once */
+#define XADD_ROOM 512        /* an XADD's formatted size beyond its payload, at most */
 #define DRAIN_MAX 1024       /* messages taken from a socket per loop turn */
 #define GRACE_MS 1000
 #define CLOCK_SKEW_MS 10000  /* reply IDs are the primary's clock: start reading this much before boot */
-#define REDIS_TIMEOUT_MS 1000 /* per connect or reply read: a stalled Redis holds the ROUTER loop this long each time */
+#define REDIS_TIMEOUT_MS 1000 /* a connect; and no reply for this long while some are awaited fails the connection */
 #define READER_CREDIT 512
 #define STOP_WAIT_MS 5000    /* how long a stop waits for replies in flight */
 #define REP_FRAMES_MAX 9     /* entry id + v 1 rid R st S p P */
 #define WAIT_MAX_MS 500      /* expire runs at least this often */
 #define TRIM_EVERY_MS 1000   /* the reply stream's XTRIM, at most this often */
 #define PENDING_MAX 10000000 /* max_pending: slot indices are ints */
-#define ACCEPTED_MAX 256     /* accepted _auth waiting to be registered (one flush takes them all) */
+#define ACCEPTED_MAX 256     /* accepted _auth waiting to be registered */
+#define TAG_SEQ_BITS 40      /* a command's tag: slot << 40 | the request's seq (low bits) */
+#define TAG_OTHER UINT64_MAX /* registry and trim commands */
 /* frames over max_frame_size are refused and counted up to this much over; a
  * larger one is never taken whole into memory: ZeroMQ drops its connection */
 #define FRAME_MARGIN (64 * 1024)
@@ -76,6 +86,7 @@ struct req_intake {
     zsock_t *router;
     zactor_t *reader;
     struct rconn *rc;
+    struct rpipe *pipe;
     char req_key[KEY_MAX], rep_key[KEY_MAX];
     uint64_t boot, seq;
     struct pend *slot;
@@ -330,7 +341,13 @@ static void expire(struct req_intake *q, long long now)
     }
 }
 
-static void append_request(struct req_intake *q, redisContext *c, int i, long long minid)
+static uint64_t tag_of(const struct req_intake *q, int i)
+{
+    return (uint64_t)i << TAG_SEQ_BITS | (q->slot[i].seq & ((1ULL << TAG_SEQ_BITS) - 1));
+}
+
+/* Append slot I's XADD; its payload is copied into the pipeline and freed. */
+static int append_request(struct req_intake *q, int i, long long minid)
 {
     struct pend *p = &q->slot[i];
     char rid[REQREC_RID_MAX + 1];
@@ -342,75 +359,74 @@ static void append_request(struct req_intake *q, redisContext *c, int i, long lo
     size_t argvlen[REQREC_ARGC_MAX];
     struct reqrec_scratch scratch;
     int argc = reqrec_xadd_argv(&rec, q->req_key, minid, &scratch, argv, argvlen);
-    redisAppendCommandArgv(c, argc, argv, argvlen); /* copies: the payload can go */
+    int rc = rpipe_append_argv(q->pipe, tag_of(q, i), argc, argv, argvlen);
+    if (rc != RPIPE_OK)
+        return rc;
     q->unstored_bytes -= (long long)rec.len;
     zmq_msg_close(&p->payload);
     p->stored = 1;
+    return RPIPE_OK;
 }
 
-/* Read the replies of a batch: the XADDs' (one per slot in IDX, -1 for a
- * registry or trim command). A Redis error reply means not stored. */
-static void read_batch_replies(struct req_intake *q, const int *idx, const uint64_t *seq, size_t n)
+/* A reply from the pipeline. An XADD refused (an error reply) means not
+ * stored: the request is dropped and counted. A reply lost with the
+ * connection (NULL): the request may be stored; it waits for its deadline. */
+static void on_reply(void *arg, uint64_t tag, redisReply *r)
 {
-    int refused = 0;
-    for (size_t k = 0; k < n; k++) {
-        redisReply *r = rconn_reply(q->rc);
-        if (!r)
-            return; /* connection lost: the requests may be stored; they wait for their deadline */
-        if (r->type == REDIS_REPLY_ERROR && idx[k] >= 0 && q->slot[idx[k]].seq == seq[k]) {
-            metric_add(M_REQ_REDIS_ERR, 1);
-            pend_release(q, idx[k]);
-            if (!refused && !q->redis_refusing)
-                log_error("redis refuses requests (%s); they are dropped and counted in "
-                          "requests_redis_errors_total", r->str);
-            refused = 1;
-        }
-        freeReplyObject(r);
+    struct req_intake *q = arg;
+    if (tag == TAG_OTHER || !r)
+        return;
+    int i = (int)(tag >> TAG_SEQ_BITS);
+    int refused = r->type == REDIS_REPLY_ERROR;
+    if (refused && q->slot[i].seq && tag_of(q, i) == tag) {
+        metric_add(M_REQ_REDIS_ERR, 1);
+        pend_release(q, i);
     }
-    if (!refused && q->redis_refusing)
+    if (refused && !q->redis_refusing)
+        log_error("redis refuses requests (%s); they are dropped and counted in requests_redis_errors_total",
+                  r->str);
+    else if (!refused && q->redis_refusing)
         log_info("redis accepts requests again");
     q->redis_refusing = refused;
 }
 
-/* Store up to BATCH_MAX waiting requests (and registry updates, and the
- * reply stream's trim) in one pipelined round trip. */
+/* Append the waiting requests (each with its registry update) while the
+ * pipeline takes them: what does not fit waits in the table. */
+static void append_requests(struct req_intake *q, long long now)
+{
+    /* requests older than their deadline are of no use to anyone: trim them */
+    long long minid = now - q->cfg->request_timeout_ms - 60000;
+    while (q->unstored >= 0) {
+        int i = q->unstored;
+        size_t bytes = zmq_msg_size(&q->slot[i].payload) + XADD_ROOM + REGISTRY_BYTES_MAX;
+        if (!rpipe_room(q->pipe, 1 + REGISTRY_CMDS_MAX, bytes) ||
+            append_request(q, i, minid > 0 ? minid : 0) != RPIPE_OK)
+            return;
+        q->unstored = q->slot[i].next;
+        if (!q->slot[i].auth)
+            registry_append_request(q->pipe, TAG_OTHER, &q->reg, q->slot[i].id, now);
+    }
+}
+
+/* Append the waiting requests, registry updates and the reply stream's
+ * trim, and write what the socket takes. */
 static void flush_batch(struct req_intake *q)
 {
-    long long mono = clock_mono_ms();
+    long long mono = clock_mono_ms(), now = clock_wall_ms();
     int trim = q->trim_to[0] && mono - q->trimmed_at >= TRIM_EVERY_MS;
     if (q->unstored < 0 && !trim && !q->naccepted)
         return;
-    redisContext *c = rconn_get(q->rc);
-    if (!c)
-        return;
-    int idx[BATCH_MAX * 2 + ACCEPTED_MAX * 5 + 1];
-    uint64_t seq[BATCH_MAX * 2 + ACCEPTED_MAX * 5 + 1];
-    size_t n = 0;
-    long long now = clock_wall_ms();
-    /* requests older than their deadline are of no use to anyone: trim them */
-    long long minid = now - q->cfg->request_timeout_ms - 60000;
-    for (int b = 0; b < BATCH_MAX && q->unstored >= 0; b++) {
-        int i = q->unstored;
-        q->unstored = q->slot[i].next;
-        append_request(q, c, i, minid > 0 ? minid : 0);
-        idx[n] = i;
-        seq[n++] = q->slot[i].seq;
-        int extra = q->slot[i].auth ? 0 : registry_append_request(c, &q->reg, q->slot[i].id, now);
-        for (; extra > 0; extra--)
-            idx[n++] = -1;
-    }
-    for (int a = 0; a < q->naccepted; a++)
-        for (int extra = registry_append_auth(c, &q->reg, q->accepted[a], now); extra > 0; extra--)
-            idx[n++] = -1;
-    q->naccepted = 0;
-    if (trim) {
-        /* replies read are done with: only this DC reads its stream */
-        redisAppendCommand(c, "XTRIM %s MINID %s", q->rep_key, q->trim_to);
-        idx[n++] = -1;
+    append_requests(q, now);
+    while (q->naccepted && rpipe_room(q->pipe, REGISTRY_CMDS_MAX, REGISTRY_BYTES_MAX) &&
+           registry_append_auth(q->pipe, TAG_OTHER, &q->reg, q->accepted[q->naccepted - 1], now) == RPIPE_OK)
+        q->naccepted--;
+    /* replies read are done with: only this DC reads its stream */
+    if (trim && rpipe_room(q->pipe, 1, REGISTRY_BYTES_MAX) &&
+        rpipe_append(q->pipe, TAG_OTHER, "XTRIM %s MINID %s", q->rep_key, q->trim_to) == RPIPE_OK) {
         q->trim_to[0] = '\0';
         q->trimmed_at = mono;
     }
-    read_batch_replies(q, idx, seq, n);
+    rpipe_io(q->pipe);
 }
 
 static int req_intake_open(void *self, const struct config *cfg)
@@ -435,6 +451,7 @@ static int req_intake_open(void *self, const struct config *cfg)
     key_req_stream(q->req_key, q->cfg->cluster);
     key_rep_stream(q->rep_key, q->cfg->cluster, q->cfg->datacenter);
     q->rc = rconn_new(&q->cfg->redis_primary_url, "primary (requests)", REDIS_TIMEOUT_MS);
+    q->pipe = q->rc ? rpipe_new(q->rc, PIPE_BYTES, PIPE_CMDS, REDIS_TIMEOUT_MS, on_reply, q) : NULL;
     struct stream_reader_cfg rcfg = {.url = q->cfg->redis_primary_url, .credit = READER_CREDIT};
     /* Replies to this incarnation are stored after it started, however late
      * the reader connects (the request connection may win the race after an
@@ -444,7 +461,7 @@ static int req_intake_open(void *self, const struct config *cfg)
     snprintf(rcfg.key, sizeof rcfg.key, "%s", q->rep_key);
     q->reader = stream_reader_new(&rcfg);
     q->router = zsock_new(ZMQ_ROUTER);
-    if (!q->rc || !q->reader || !q->router)
+    if (!q->pipe || !q->reader || !q->router)
         return -1;
     zsock_set_router_mandatory(q->router, 1);
     /* a requester reconnecting with the same identity (Salt 3008 REQ sockets
@@ -490,6 +507,7 @@ static void req_intake_close(void *self)
         metric_add(M_REQ_TIMEOUT, (int64_t)left);
         log_totals();
     }
+    rpipe_destroy(&q->pipe); /* before the table: what it hands back as lost is looked up there */
     while (q->head >= 0)
         pend_release(q, q->head);
     zactor_destroy(&q->reader);
@@ -500,14 +518,18 @@ static void req_intake_close(void *self)
     free(q->accepted);
 }
 
-static int next_wait(struct req_intake *q)
+/* The next deadline; requests waiting for a connection retry when it is
+ * due (while the pipeline is busy, its socket wakes the part). */
+static long long next_wait(struct req_intake *q)
 {
     long long d = WAIT_MAX_MS;
-    if (q->unstored >= 0)
-        d = rconn_retry_in_ms(q->rc) > 0 ? rconn_retry_in_ms(q->rc) : 1;
-    else if (q->head >= 0)
+    if (q->head >= 0)
         d = q->slot[q->head].give_up - clock_mono_ms();
-    return d < 0 ? 0 : d > WAIT_MAX_MS ? WAIT_MAX_MS : (int)d;
+    if (q->unstored >= 0 && !rpipe_inflight(q->pipe)) {
+        long long retry = rconn_retry_in_ms(q->rc) > 0 ? rconn_retry_in_ms(q->rc) : 1;
+        d = retry < d ? retry : d;
+    }
+    return d;
 }
 
 /* Requests from the ROUTER, replies from the reader; while stopping, only
@@ -517,6 +539,7 @@ static void req_intake_wait(void *self, struct part_poll *w, int stopping)
     struct req_intake *q = self;
     q->ev_router = stopping ? -1 : part_poll_socket(w, q->router, ZMQ_POLLIN);
     q->ev_reader = part_poll_socket(w, q->reader, ZMQ_POLLIN);
+    rpipe_wait(q->pipe, w);
     part_poll_timeout(w, next_wait(q));
 }
 
@@ -524,6 +547,7 @@ static void req_intake_turn(void *self, const struct part_poll *w)
 {
     struct req_intake *q = self;
     (void)w; /* each step below reads without waiting: nothing to read is cheap */
+    rpipe_io(q->pipe);
     drain_router(q);
     drain_replies(q);
     expire(q, clock_mono_ms());
@@ -535,10 +559,11 @@ static int req_intake_drain(void *self, const struct part_poll *w)
 {
     struct req_intake *q = self;
     (void)w;
+    rpipe_io(q->pipe);
     drain_replies(q);
     expire(q, clock_mono_ms());
     flush_batch(q);
-    return q->head >= 0;
+    return q->head >= 0 || rpipe_inflight(q->pipe);
 }
 
 const struct part_def req_intake_part = {

@@ -41,24 +41,28 @@ static int prepare(const struct registry_ctx *r, const char *id, long long now_m
     return 0;
 }
 
-int registry_append_auth(redisContext *c, const struct registry_ctx *r, const char *id, long long now_ms)
+int registry_append_auth(struct rpipe *p, uint64_t tag, const struct registry_ctx *r, const char *id,
+                         long long now_ms)
 {
     struct reg_args a;
     if (prepare(r, id, now_ms, &a) < 0)
-        return 0;
-    redisAppendCommand(c, "HSET %s dc %s last_auth %s last_request %s", a.mkey, r->dc, a.now, a.now);
-    redisAppendCommand(c, "HSETNX %s first_auth %s", a.mkey, a.now);
-    redisAppendCommand(c, "PEXPIRE %s %s", a.mkey, a.ttl);
-    redisAppendCommand(c, "SADD %s %s", a.skey, id);
-    redisAppendCommand(c, "PEXPIRE %s %s", a.skey, a.ttl);
-    return 5;
+        return RPIPE_OK;
+    int rc = rpipe_append(p, tag, "HSET %s dc %s last_auth %s last_request %s", a.mkey, r->dc, a.now, a.now);
+    if (rc != RPIPE_OK)
+        return rc;
+    rpipe_append(p, tag, "HSETNX %s first_auth %s", a.mkey, a.now);
+    rpipe_append(p, tag, "PEXPIRE %s %s", a.mkey, a.ttl);
+    rpipe_append(p, tag, "SADD %s %s", a.skey, id);
+    rpipe_append(p, tag, "PEXPIRE %s %s", a.skey, a.ttl);
+    return RPIPE_OK;
 }
 
-int registry_append_request(redisContext *c, const struct registry_ctx *r, const char *id, long long now_ms)
+int registry_append_request(struct rpipe *p, uint64_t tag, const struct registry_ctx *r, const char *id,
+                            long long now_ms)
 {
     struct reg_args a;
     if (prepare(r, id, now_ms, &a) < 0)
-        return 0;
-    redisAppendCommand(c, "EVAL %s 2 %s %s %s %s %s %s", refresh_script, a.mkey, a.skey, r->dc, a.now, a.ttl, id);
-    return 1;
+        return RPIPE_OK;
+    return rpipe_append(p, tag, "EVAL %s 2 %s %s %s %s %s %s", refresh_script, a.mkey, a.skey, r->dc, a.now,
+                        a.ttl, id);
 }

@@ -11,18 +11,27 @@
 #ifndef SALTRELAY_REGISTRY_H
 #define SALTRELAY_REGISTRY_H
 
-#include <hiredis/hiredis.h>
+#include <stdint.h>
+
+#include "rpipe.h"
 
 struct registry_ctx {
     const char *cluster, *dc;
     long long ttl_ms;
 };
 
+#define REGISTRY_CMDS_MAX 5     /* commands one call below appends */
+#define REGISTRY_BYTES_MAX 2048 /* and their formatted size, at most */
+
 /* Append the commands registering minion ID, whose _auth the MoM accepted at
- * NOW_MS, to C's pipeline; returns how many replies to read. */
-int registry_append_auth(redisContext *c, const struct registry_ctx *r, const char *id, long long now_ms);
+ * NOW_MS, to pipeline P, each with TAG; RPIPE_OK (also when ID is not
+ * registered: empty or too long), or the first append's refusal (nothing
+ * appended then; check rpipe_room first to append all or none). */
+int registry_append_auth(struct rpipe *p, uint64_t tag, const struct registry_ctx *r, const char *id,
+                         long long now_ms);
 /* Append the command that refreshes ID's entry for a request at NOW_MS, if
- * that entry exists (one EVAL); returns how many replies to read. */
-int registry_append_request(redisContext *c, const struct registry_ctx *r, const char *id, long long now_ms);
+ * that entry exists (one EVAL); as above. */
+int registry_append_request(struct rpipe *p, uint64_t tag, const struct registry_ctx *r, const char *id,
+                            long long now_ms);
 
 #endif
