@@ -39,6 +39,7 @@ static const struct key_spec key_table[] = {
     {"request_timeout", T_SECONDS, F(request_timeout_ms), BOTH, 0, "60"},
     {"max_frame_size", T_INT, F(max_frame_size), BOTH, 0, "67108864"},
     {"stale_after", T_SECONDS, F(stale_after_ms), BOTH, 0, "10"},
+    {"sync_max_bytes", T_INT, F(sync_max_bytes), BOTH, 0, "1073741824"},
     {"master_publish", T_ENDPOINT, F(master_publish), UP, UP, NULL},
     {"master_ret", T_ENDPOINT, F(master_ret), UP, UP, NULL},
     {"stream_maxlen", T_INT, F(stream_maxlen), UP, 0, "100000"},
@@ -48,6 +49,8 @@ static const struct key_spec key_table[] = {
     {"req_pool", T_INT, F(req_pool), UP, 0, "64"},
     {"auth_rate", T_RATE, F(auth_rate), UP, 0, "50"},
     {"instance", T_OPTNAME, F(instance), UP, 0, ""},
+    {"sync_source", T_STR, F(sync_source), UP, 0, ""},
+    {"sync_interval", T_SECONDS, F(sync_interval_ms), UP, 0, "5"},
     {"job_cache_dir", T_STR, F(job_cache_dir), UP, 0, "/var/cache/salt/master/jobs"},
     {"status_warn_lag", T_SECONDS, F(status_warn_lag_ms), UP, 0, "5"},
     {"status_crit_lag", T_SECONDS, F(status_crit_lag_ms), UP, 0, "30"},
@@ -55,6 +58,8 @@ static const struct key_spec key_table[] = {
     {"status_crit_entries", T_INT, F(status_crit_entries), UP, 0, "10000"},
     {"status_warn_replication", T_SECONDS, F(status_warn_repl_ms), UP, 0, "5"},
     {"status_crit_replication", T_SECONDS, F(status_crit_repl_ms), UP, 0, "30"},
+    {"status_warn_tree_lag", T_SECONDS, F(status_warn_tree_lag_ms), UP, 0, "60"},
+    {"status_crit_tree_lag", T_SECONDS, F(status_crit_tree_lag_ms), UP, 0, "300"},
     {"datacenter", T_NAME, F(datacenter), DOWN, DOWN, NULL},
     {"redis_primary", T_REDIS, F(redis_primary), DOWN, 0, ""},
     {"publish_bind", T_ENDPOINT, F(publish_bind), DOWN, DOWN, NULL},
@@ -72,6 +77,8 @@ static const struct key_spec key_table[] = {
     {"max_pending_bytes", T_INT, F(max_pending_bytes), DOWN, 0, "268435456"},
     {"report_interval", T_SECONDS, F(report_interval_ms), DOWN, 0, "1"},
     {"registry_ttl", T_SECONDS, F(registry_ttl_ms), DOWN, 0, "2592000"},
+    {"sync_target", T_STR, F(sync_target), DOWN, 0, ""},
+    {"sync_keep", T_INT, F(sync_keep), DOWN, 0, "3"},
 };
 #define NKEYS (sizeof key_table / sizeof key_table[0])
 
@@ -460,6 +467,14 @@ int config_load(struct config *cfg, int role, const char *path, char *err, size_
     err[0] = '\0';
     if (role == CONFIG_UP && cfg->req_pool < 1) {
         seterr(err, errlen, "%s:1: key 'req_pool': must be at least 1", path);
+        return -1;
+    }
+    if (role == CONFIG_DOWN && cfg->sync_keep < 1) {
+        seterr(err, errlen, "%s:1: key 'sync_keep': must be at least 1", path);
+        return -1;
+    }
+    if (role == CONFIG_UP && *cfg->sync_source && cfg->sync_interval_ms < 100) {
+        seterr(err, errlen, "%s:1: key 'sync_interval': must be at least 0.1", path);
         return -1;
     }
     if (role == CONFIG_DOWN && cfg->read_batch < 1) {

@@ -43,6 +43,7 @@ struct config {
     long long request_timeout_ms;
     long long max_frame_size;
     long long stale_after_ms;
+    long long sync_max_bytes; /* tree sync: largest tree published / accepted */
     /* saltrelay-up */
     char *master_publish;
     char *master_ret;
@@ -53,6 +54,8 @@ struct config {
     long long req_pool;
     double auth_rate;
     char *instance;      /* "" = the pid names this instance (upreport.h) */
+    char *sync_source;   /* "" = tree sync off */
+    long long sync_interval_ms;
     /* saltrelay-status (reads saltrelay-up's file) */
     char *job_cache_dir;
     long long status_warn_lag_ms;
@@ -61,6 +64,8 @@ struct config {
     long long status_crit_entries;
     long long status_warn_repl_ms; /* replication delay / replica link down */
     long long status_crit_repl_ms;
+    long long status_warn_tree_lag_ms;
+    long long status_crit_tree_lag_ms;
     /* saltrelay-down */
     char *datacenter;
     char *redis_primary; /* defaults to redis */
@@ -79,6 +84,8 @@ struct config {
     long long max_pending_bytes;
     long long registry_ttl_ms; /* a minion registry entry lives this long after its last update */
     long long report_interval_ms;
+    char *sync_target;   /* "" = tree sync off */
+    long long sync_keep;
     /* derived */
     struct redis_url redis_url;
     struct redis_url redis_primary_url;

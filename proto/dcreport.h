@@ -44,6 +44,10 @@
     X("link_down_ms", REPL_LINK_DOWN_MS)                                                           \
     X("last_io_ms", REPL_LAST_IO_MS)                                                               \
     X("repl_delay_ms", REPL_DELAY_MS)                                                              \
-    X("heartbeat_ms", HEARTBEAT_SEEN_MS)
+    X("heartbeat_ms", HEARTBEAT_SEEN_MS)                                                            \
+    X("tree_sync", TREE_SYNC)                                                                      \
+    X("tree_version", TREE_VERSION)                                                                \
+    X("tree_applied_at_ms", TREE_APPLIED_AT_MS)                                                    \
+    X("tree_refused", TREE_REFUSED)
 
 #endif

@@ -29,5 +29,11 @@
 #define key_minion(buf, cluster, id) snprintf(buf, KEY_MAX, "saltrelay:{%s}:minion:%s", cluster, id)
 /* Set of the minion ids seen by one DC. */
 #define key_dc_minions(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:minions:%s", cluster, dc)
+/* Tree sync (treerec.h): the newest version record, the kept version records,
+ * one content chunk by its SHA-1 hex, and the set of every stored chunk id. */
+#define key_tree_head(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:tree:head", cluster)
+#define key_tree_version(buf, cluster, v) snprintf(buf, KEY_MAX, "saltrelay:{%s}:tree:v:%llu", cluster, (unsigned long long)(v))
+#define key_tree_chunk(buf, cluster, hex) snprintf(buf, KEY_MAX, "saltrelay:{%s}:tree:c:%s", cluster, hex)
+#define key_tree_chunks(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:tree:chunks", cluster)
 
 #endif

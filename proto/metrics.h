@@ -72,7 +72,25 @@
     X(REQ_GONE, "replies_undeliverable_total", "counter", 2,                                      \
       "Replies whose requesting socket had disconnected")                                          \
     X(REQ_INFLIGHT, "requests_inflight", "gauge", 3, "Requests waiting for a reply")                \
-    X(AUTH_IN, "auth_requests_total", "counter", 3, "Clear _auth requests")
+    X(AUTH_IN, "auth_requests_total", "counter", 3, "Clear _auth requests")                         \
+    X(TREE_SYNC, "tree_sync_enabled", "gauge", 3, "1 if tree sync is on (sync_source / sync_target set)") \
+    X(TREE_VERSION, "tree_version", "gauge", 3, "Tree sync: newest version published (up) or applied to current (down)") \
+    X(TREE_FILES, "tree_files", "gauge", 3, "Files in that tree version")                          \
+    X(TREE_BYTES, "tree_bytes", "gauge", 3, "Bytes of content in that tree version")               \
+    X(TREE_REFUSED, "tree_refused_total", "counter", 3,                                            \
+      "Tree versions refused (up: larger than sync_max_bytes; down: bad record, manifest or content)") \
+    X(TREE_PUBLISHED, "tree_versions_published_total", "counter", 1, "Tree versions published")    \
+    X(TREE_CHUNKS_STORED, "tree_chunks_stored_total", "counter", 1, "Content chunks written to Redis") \
+    X(TREE_BYTES_STORED, "tree_chunk_bytes_stored_total", "counter", 1, "Bytes of content chunks written to Redis") \
+    X(TREE_CHUNKS_COLLECTED, "tree_chunks_collected_total", "counter", 1,                          \
+      "Content chunks deleted from Redis once no kept version needed them")                        \
+    X(TREE_SKIPPED, "tree_skipped_entries_total", "counter", 1,                                    \
+      "Source entries not carried: symlinks, special files, unreadable or bad names")              \
+    X(TREE_APPLIED, "tree_versions_applied_total", "counter", 2, "Tree versions switched to current") \
+    X(TREE_APPLIED_AT_MS, "tree_applied_at_milliseconds", "gauge", 2, "Wall time current last switched") \
+    X(TREE_BAD_CHUNKS, "tree_bad_chunks_total", "counter", 3, "Content chunks whose SHA-1 or length did not match") \
+    X(TREE_FETCHED_BYTES, "tree_fetched_bytes_total", "counter", 2, "Content bytes read from Redis to build versions") \
+    X(TREE_LINKED_FILES, "tree_linked_files_total", "counter", 2, "Files taken from an earlier version (hard link)")
 
 enum metric_id {
 #define METRIC_ENUM(id, name, kind, roles, help) M_##id,

@@ -1,0 +1,295 @@
+"""test_sync.py -- tree sync end to end (docs/filesync.md): a generated tree in
+saltrelay-up's sync_source -> real Redis (primary, and a replica for dc1) ->
+saltrelay-down's sync_target/current in two DCs. Checks contents, exec bits,
+deletions, atomic switches (snapshots are the old or the new version, never a
+mix), replication bytes of an update against the changed bytes, kill -9 of
+saltrelay-down mid-sync, and hostile records written straight into Redis."""
+
+import hashlib
+import os
+import random
+import stat
+import struct
+import subprocess
+import threading
+import time
+import urllib.request
+
+import harness as h
+
+CLUSTER = "t"
+HEAD = "saltrelay:{%s}:tree:head" % CLUSTER
+CHUNK = 1024 * 1024
+
+
+def write(path, data, exe=False):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o755 if exe else 0o644)
+
+
+def small(i):
+    """The path of generated small file I."""
+    name = "file %04d.sls" % i if i % 5 else "ünïcødé-%04d ✓.sls" % i
+    return "states/role%02d/sub %d/%s" % (i % 40, i % 7, name)
+
+
+def make_tree(root, files=2000, large=3, seed=1):
+    """Thousands of small files in nested dirs, a few large ones, duplicates,
+    names with spaces and UTF-8, executables."""
+    rnd = random.Random(seed)
+    for i in range(files):
+        body = ("# state %d\n" % i).encode() * rnd.randint(1, 60)
+        if i % 50 == 0:
+            body = b"duplicate content\n" * 10
+        write(os.path.join(root, small(i)), body, exe=i % 13 == 0)
+    for i in range(large):
+        write(os.path.join(root, "files/big-%d.bin" % i), rnd.randbytes(3 * CHUNK + 12345))
+    write(os.path.join(root, "pillar/top.sls"), b"base:\n  '*':\n    - common\n")
+    write(os.path.join(root, "empty"), b"")
+
+
+def snapshot(root):
+    """{relative path: (sha1, exec)} of the regular files under ROOT."""
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for f in files:
+            p = os.path.join(d, f)
+            st = os.lstat(p)
+            h.check(stat.S_ISREG(st.st_mode), "%s is not a regular file" % p)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, root)] = (hashlib.sha1(fh.read()).hexdigest(), bool(st.st_mode & 0o100))
+    return out
+
+
+class Sync:
+    """Redis primary + replica, saltrelay-up publishing SRC, two DCs."""
+
+    def __init__(self, tmp, dcs=("dc1", "dc2"), up=None, down=None, start_dcs=True):
+        self.tmp = tmp
+        self.src = os.path.join(tmp, "src")
+        os.makedirs(self.src, exist_ok=True)
+        self.primary = h.Redis(tmp, "primary")
+        self.replica = h.Redis(tmp, "replica", replicaof=self.primary)
+        h.wait_until(lambda: "master_link_status:up" in self.replica.cli("info", "replication"), 20,
+                     "replica link up")
+        self.up_cfg = dict(cluster=CLUSTER, master_publish="tcp://127.0.0.1:%d" % h.free_port(),
+                           master_ret="tcp://127.0.0.1:%d" % h.free_port(), redis=self.primary.url,
+                           sync_source=self.src, sync_interval=1, **(up or {}))
+        self.up = None
+        self.dcs = {}
+        for dc in dcs:
+            state = os.path.join(tmp, "state-" + dc)
+            os.makedirs(state, exist_ok=True)
+            d = h.Daemon("down", tmp, dc, cluster=CLUSTER, datacenter=dc,
+                         redis=(self.replica if dc == "dc1" else self.primary).url,
+                         redis_primary=self.primary.url,
+                         publish_bind="tcp://127.0.0.1:%d" % h.free_port(),
+                         ret_bind="tcp://127.0.0.1:%d" % h.free_port(), state_dir=state,
+                         sync_target=os.path.join(tmp, "target-" + dc), **(down or {}))
+            d.target = os.path.join(tmp, "target-" + dc)
+            self.dcs[dc] = d
+            if start_dcs:
+                d.start()
+
+    def start_up(self):
+        self.up = h.Daemon("up", self.tmp, "up", **self.up_cfg).start()
+        return self.up
+
+    def wait_mirrored(self, dc, want, timeout=120):
+        cur = os.path.join(self.dcs[dc].target, "current")
+
+        def same():
+            try:
+                return snapshot(os.path.realpath(cur)) == want
+            except (OSError, AssertionError):
+                return False
+        h.wait_until(same, timeout, "%s/current to mirror the source" % dc)
+
+    def repl_offset(self):
+        info = self.primary.cli("info", "replication")
+        return int([l for l in info.splitlines() if l.startswith("master_repl_offset:")][0].split(":")[1])
+
+
+def test_mirror_update_atomic(tmp):
+    """Two DCs (one on the replica) mirror a generated tree; an update reaches
+    both, every snapshot of current during it is the old or the new tree, and
+    it replicates about the changed bytes, not the tree."""
+    s = Sync(tmp)
+    make_tree(s.src)
+    old = snapshot(s.src)
+    s.start_up()
+    for dc in s.dcs:
+        s.wait_mirrored(dc, old)
+    h.check(len(old) > 2000, "tree has %d files" % len(old))
+    # watch dc1's current while the update is applied
+    seen, stop = [], threading.Event()
+
+    def watch():
+        cur = os.path.join(s.dcs["dc2"].target, "current")
+        while not stop.is_set():
+            seen.append(snapshot(os.path.realpath(cur)))
+    t = threading.Thread(target=watch)
+    t.start()
+    before = s.repl_offset()
+    changed = 0
+    rnd = random.Random(7)
+    for i in range(1, 40, 2):       # modify 20 files
+        p = os.path.join(s.src, small(i))
+        data = b"changed %d\n" % i * 50
+        write(p, data)
+        changed += len(data)
+    with open(os.path.join(s.src, "files/big-1.bin"), "r+b") as f:  # one chunk of a large file
+        f.seek(CHUNK + 10)
+        f.write(rnd.randbytes(1000))
+        changed += CHUNK
+    for i in range(2, 42, 4):       # delete 10
+        os.unlink(os.path.join(s.src, small(i)))
+    for i in range(10):              # add 10
+        data = rnd.randbytes(5000)
+        write(os.path.join(s.src, "new dir/añadido %d.sls" % i), data)
+        changed += len(data)
+    for i in range(3, 60, 12):       # chmod 5
+        p = os.path.join(s.src, small(i))
+        os.chmod(p, 0o755)
+    new = snapshot(s.src)
+    for dc in s.dcs:
+        s.wait_mirrored(dc, new)
+    stop.set()
+    t.join(timeout=60)
+    repl = s.repl_offset() - before
+    mixed = [snap for snap in seen if snap != old and snap != new]
+    h.check(not mixed, "%d of %d snapshots were neither the old nor the new tree" % (len(mixed), len(seen)))
+    tree_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(s.src) for f in fs)
+    print("tree %d bytes, changed %d bytes, replicated %d bytes, %d snapshots" % (tree_bytes, changed, repl,
+                                                                                   len(seen)))
+    # the manifest (about 100 bytes per file) is sent again with each version
+    h.check(repl < changed + 150 * len(new) + 64 * 1024, "replicated %d bytes for %d changed" % (repl, changed))
+    for dc in s.dcs.values():
+        versions = [v for v in os.listdir(os.path.join(dc.target, "v")) if not v.startswith(".")]
+        h.check(len([v for v in versions if not v.endswith(".manifest")]) <= 3, "kept %s" % versions)
+
+
+def test_kill9_mid_sync_resumes(tmp):
+    """saltrelay-down killed with SIGKILL while it builds a version resumes
+    after a restart and converges; current was never half-written."""
+    s = Sync(tmp, dcs=("dc2",), start_dcs=False)
+    rnd = random.Random(3)
+    for i in range(60):
+        write(os.path.join(s.src, "big/f%02d.bin" % i), rnd.randbytes(CHUNK + 1000))
+    make_tree(s.src, files=300, large=0)
+    want = snapshot(s.src)
+    s.start_up()
+    h.wait_until(lambda: s.primary.cli("exists", HEAD) == "1", 60, "a published version")
+    dc = s.dcs["dc2"]
+    dc.start()
+    tmpdir = lambda: [e for e in os.listdir(os.path.join(dc.target, "v")) if e.startswith(".tmp-")] \
+        if os.path.isdir(os.path.join(dc.target, "v")) else []
+    h.wait_until(lambda: tmpdir() and len(os.listdir(os.path.join(dc.target, "v", tmpdir()[0]))) > 0, 60,
+                 "a build under way")
+    time.sleep(0.3)
+    dc.kill9()
+    h.check(not os.path.exists(os.path.join(dc.target, "current")), "current appeared before the build ended")
+    dc.start()
+    s.wait_mirrored("dc2", want)
+    h.check(dc.proc.poll() is None, "dc2 died")
+    h.check(dc.term() == 0, "dc2 did not exit 0")
+
+
+def mp(o):
+    """A minimal msgpack encoder for hostile records: int, str, bytes, list."""
+    if isinstance(o, bool) or isinstance(o, int):
+        return struct.pack(">BQ", 0xcf, o)
+    if isinstance(o, str):
+        b = o.encode()
+        return struct.pack(">BI", 0xdb, len(b)) + b
+    if isinstance(o, bytes):
+        return struct.pack(">BI", 0xc6, len(o)) + o
+    return struct.pack(">BI", 0xdd, len(o)) + b"".join(mp(x) for x in o)
+
+
+def put_version(r, version, files, chunks=None):
+    """Write a manifest of FILES [(path, exec, content)] and its head record;
+    CHUNKS overrides what is stored under an id ({content: stored bytes})."""
+    entries = []
+    for path, exe, content in files:
+        ids = []
+        for off in range(0, len(content), CHUNK):
+            part = content[off:off + CHUNK]
+            cid = hashlib.sha1(part).digest()
+            stored = (chunks or {}).get(part, part)
+            rset(r, "saltrelay:{%s}:tree:c:%s" % (CLUSTER, cid.hex()), stored)
+            ids.append(cid)
+        entries.append([path, int(exe), len(content), ids])
+    man = mp(entries)
+    mid = hashlib.sha1(man).digest()
+    rec = mp([1, version, int(time.time() * 1000), len(files), sum(len(c) for _, _, c in files), len(man), [mid]])
+    rset(r, "saltrelay:{%s}:tree:c:%s" % (CLUSTER, mid.hex()), man)
+    rset(r, HEAD, rec)
+
+
+def rset(r, key, value):
+    """SET of binary VALUE (redis-cli -x takes the last argument from stdin)."""
+    subprocess.run(["redis-cli", "-p", str(r.port), "-x", "set", key], input=value, check=True,
+                   capture_output=True, timeout=20)
+
+
+def test_hostile_records_refused(tmp):
+    """Paths leading out of the target, duplicates, collisions, content that
+    does not match its id and garbage head records are refused and counted;
+    current stays the last good version and nothing is written outside it."""
+    s = Sync(tmp, dcs=("dc2",), down={"metrics_bind": "127.0.0.1:%d" % h.free_port()})
+    dc = s.dcs["dc2"]
+    good = [("dir/run.sh", 1, b"#!/bin/sh\n"), ("ok.sls", 0, b"fine\n")]
+    put_version(s.primary, 1, good)
+    h.wait_until(lambda: os.path.exists(os.path.join(dc.target, "current/dir/run.sh")), 30, "version 1")
+    want = snapshot(os.path.realpath(os.path.join(dc.target, "current")))
+    cases = [
+        ("../escape.sls", [("../escape.sls", 0, b"x")]),
+        ("/abs", [("/tmp/abs.sls", 0, b"x")]),
+        ("dotdot inside", [("a/../../b", 0, b"x")]),
+        ("dot", [("./a", 0, b"x")]),
+        ("empty component", [("a//b", 0, b"x")]),
+        ("duplicate", [("a", 0, b"x"), ("a", 0, b"y")]),
+        ("unsorted", [("b", 0, b"x"), ("a", 0, b"y")]),
+        ("file then dir", [("a", 0, b"x"), ("a/b", 0, b"y")]),
+    ]
+    for n, (label, files) in enumerate(cases):
+        put_version(s.primary, 10 + n, files)
+        dc.wait_log(" refused: ", 30, count=n + 1)
+    # a chunk whose bytes do not match its id
+    put_version(s.primary, 30, [("evil.sls", 0, b"expected")], chunks={b"expected": b"tampered"})
+    dc.wait_log(" refused: ", 30, count=len(cases) + 1)
+    # garbage head records
+    for n, junk in enumerate([b"\xc1", b"not msgpack", mp([1, 2])]):
+        rset(s.primary, HEAD, junk)
+        dc.wait_log(" refused: ", 30, count=len(cases) + 2 + n)
+    time.sleep(1.5)  # a refused head is not retried: the count stays
+    h.check(dc.log().count(" refused: ") == len(cases) + 4, "a refused head was tried again")
+    h.check(snapshot(os.path.realpath(os.path.join(dc.target, "current"))) == want, "current changed")
+    h.check(not os.path.exists(os.path.join(tmp, "escape.sls")) and not os.path.exists("/tmp/abs.sls"),
+            "a file was written outside the target")
+    port = [l.split(":")[-1].strip() for l in open(dc.cfg_path) if l.startswith("metrics_bind")][0]
+    text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port, timeout=10).read().decode()
+    h.check("saltrelay_tree_refused_total %d" % (len(cases) + 4) in text, "tree_refused_total:\n" + text)
+    h.check("saltrelay_tree_bad_chunks_total 1" in text, "tree_bad_chunks_total")
+    h.check("saltrelay_tree_version 1" in text, "tree_version")
+
+
+def test_tree_over_max_refused(tmp):
+    """A source larger than sync_max_bytes is not published (one log line);
+    once it shrinks, it is."""
+    s = Sync(tmp, dcs=("dc2",), up={"sync_max_bytes": 100000})
+    write(os.path.join(s.src, "big.bin"), b"x" * 200000)
+    s.start_up()
+    s.up.wait_log("not published", 30)
+    h.check(s.primary.cli("exists", HEAD) == "0", "a version was published")
+    os.unlink(os.path.join(s.src, "big.bin"))
+    write(os.path.join(s.src, "small.sls"), b"small\n")
+    s.wait_mirrored("dc2", snapshot(s.src), timeout=30)
+    h.check(s.up.log().count("not published") == 1, "refusal logged more than once")
+
+
+if __name__ == "__main__":
+    h.main(globals())
