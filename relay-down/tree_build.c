@@ -117,7 +117,8 @@ static char *content_key(const struct tree_file *f, char *hex)
     unsigned char *b = malloc(n + 9);
     tree_id id = {0};
     if (b) {
-        memcpy(b, f->chunk, n);
+        if (n) /* an empty file has no chunk list */
+            memcpy(b, f->chunk, n);
         memcpy(b + n, &f->size, 8);
         b[n + 8] = (unsigned char)f->exec;
         tree_chunk_id(b, n + 9, id);

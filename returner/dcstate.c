@@ -12,6 +12,7 @@
 
 #include "keys.h"
 #include "pubrec.h"
+#include "treefetch.h"
 
 static const char *const field_names[DCF__COUNT] = {
 #define REPORT_FIELD_NAME(name, id) name,
@@ -164,9 +165,28 @@ static int one_entry(struct rconn *rc, const char *cmd, const char *key, const c
     return rv;
 }
 
+/* The newest tree version record, if tree sync publishes one. */
+static int tree_head_load(struct rconn *rc, const struct config *cfg, struct stream_head *head)
+{
+    char key[KEY_MAX];
+    const char *why;
+    struct tree_head h;
+    key_tree_head(key, cfg->cluster);
+    enum tree_fetch_result res = tree_fetch_head(rc, key, &h, &why);
+    if (res == TREE_FETCH_OK) {
+        head->tree_version = h.version;
+        head->tree_created_ms = (long long)h.created_ms;
+    } else if (res == TREE_FETCH_BAD)
+        fprintf(stderr, "saltrelay-status: GET %s: %s\n", key, why);
+    tree_head_free(&h);
+    return res == TREE_FETCH_REDIS ? -1 : 0;
+}
+
 int stream_head_load(struct rconn *rc, const struct config *cfg, struct stream_head *head)
 {
     memset(head, 0, sizeof *head);
+    if (tree_head_load(rc, cfg, head) < 0)
+        return -1;
     if (strcmp(cfg->mode, "stream") != 0)
         return 0; /* channel mode keeps no stream: no lag to measure */
     char key[KEY_MAX];
@@ -231,6 +251,24 @@ static enum health judge_lag(const struct config *cfg, const struct dc_state *dc
     return h;
 }
 
+/* A DC with tree sync on an older version than the newest published. */
+static enum health judge_tree(const struct config *cfg, const struct stream_head *head, struct dc_state *dc,
+                              long long now_ms, char *why, size_t len)
+{
+    const long long *c = dc->counter;
+    if (c[DCF_TREE_SYNC] != 1 || head->tree_version == 0 || c[DCF_TREE_VERSION] == (long long)head->tree_version)
+        return HEALTH_OK;
+    dc->tree_behind = 1;
+    dc->tree_lag_ms = now_ms > head->tree_created_ms ? now_ms - head->tree_created_ms : 0;
+    enum health h = dc->tree_lag_ms >= cfg->status_crit_tree_lag_ms   ? HEALTH_CRIT
+                    : dc->tree_lag_ms >= cfg->status_warn_tree_lag_ms ? HEALTH_WARN
+                                                                      : HEALTH_OK;
+    if (h != HEALTH_OK)
+        snprintf(why, len, "tree version %lld, newest %llu published %.0f s ago", c[DCF_TREE_VERSION],
+                 (unsigned long long)head->tree_version, dc->tree_lag_ms / 1000.0);
+    return h;
+}
+
 static enum health past(const struct config *cfg, long long ms)
 {
     return ms >= cfg->status_crit_repl_ms ? HEALTH_CRIT : ms >= cfg->status_warn_repl_ms ? HEALTH_WARN : HEALTH_OK;
@@ -256,15 +294,18 @@ static enum health judge_source(const struct config *cfg, const struct dc_state 
     return HEALTH_OK;
 }
 
-static void judge(const struct config *cfg, struct dc_state *dc)
+static void judge(const struct config *cfg, const struct stream_head *head, struct dc_state *dc, long long now_ms)
 {
-    char lag[80] = "", source[80] = "";
+    char lag[80] = "", source[80] = "", tree[100] = "";
     dc->health = judge_report(dc, dc->problem, sizeof dc->problem);
     if (dc->health != HEALTH_OK)
         return; /* what the report says is not current */
     enum health hl = judge_lag(cfg, dc, lag, sizeof lag), hs = judge_source(cfg, dc, source, sizeof source);
+    enum health ht = judge_tree(cfg, head, dc, now_ms, tree, sizeof tree);
     dc->health = hl > hs ? hl : hs;
-    snprintf(dc->problem, sizeof dc->problem, "%s%s%s", lag, *lag && *source ? "; " : "", source);
+    dc->health = ht > dc->health ? ht : dc->health;
+    snprintf(dc->problem, sizeof dc->problem, "%s%s%s%s%s", lag, *lag && *source ? "; " : "", source,
+             (*lag || *source) && *tree ? "; " : "", tree);
 }
 
 int dc_assess(struct rconn *rc, const struct config *cfg, const struct stream_head *head,
@@ -272,6 +313,6 @@ int dc_assess(struct rconn *rc, const struct config *cfg, const struct stream_he
 {
     if (measure_lag(rc, cfg, head, dc, now_ms) < 0)
         return -1;
-    judge(cfg, dc);
+    judge(cfg, head, dc, now_ms);
     return 0;
 }

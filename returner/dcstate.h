@@ -34,8 +34,10 @@ struct dc_state {
     long long report_age_ms;
     int lag_known;
     long long lag_entries, lag_ms;
+    int tree_behind;           /* its tree version is not the newest published */
+    long long tree_lag_ms;     /* then: how long ago the newest was published */
     enum health health;
-    char problem[160];         /* why it is not ok, "" if ok */
+    char problem[300];         /* why it is not ok, "" if ok */
 };
 
 /* The newest publication of the cluster's stream, if any. */
@@ -44,6 +46,9 @@ struct stream_head {
     int empty;
     struct streamid id;
     uint64_t serial;
+    /* tree sync (docs/filesync.md): the newest version, 0 if none or unreadable */
+    uint64_t tree_version;
+    long long tree_created_ms;
 };
 
 /* Report fields by name, in REPORT_FIELDS order. */

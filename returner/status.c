@@ -51,6 +51,8 @@ static void json_dc(const struct dc_state *dc)
     json_num("lag_entries", dc->lag_known ? dc->lag_entries : -1);
     json_num("lag_ms", dc->lag_known ? dc->lag_ms : -1);
     json_num("minions", dc->minions);
+    printf(", \"tree_behind\": %s", dc->tree_behind ? "true" : "false");
+    json_num("tree_lag_ms", dc->tree_behind ? dc->tree_lag_ms : -1);
     for (int f = 0; f < DCF__COUNT; f++)
         json_num(dc_field_name((enum dc_field)f), dc->counter[f]);
     printf("}");
@@ -65,11 +67,15 @@ static void print_json(const struct dc_state *dcs, int n, enum health worst, con
     if (head->known && !head->empty)
         printf(" \"newest\": {\"id\": \"%s\", \"serial\": %llu},\n", streamid_format(head->id, id),
                (unsigned long long)head->serial);
+    if (head->tree_version)
+        printf(" \"tree\": {\"version\": %llu, \"created_ms\": %lld},\n", (unsigned long long)head->tree_version,
+               head->tree_created_ms);
     printf(" \"thresholds\": {\"stale_after_ms\": %lld, \"warn_lag_ms\": %lld, \"crit_lag_ms\": %lld, "
            "\"warn_entries\": %lld, \"crit_entries\": %lld, \"warn_replication_ms\": %lld, "
-           "\"crit_replication_ms\": %lld},\n \"dcs\": [\n",
+           "\"crit_replication_ms\": %lld, \"warn_tree_lag_ms\": %lld, \"crit_tree_lag_ms\": %lld},\n \"dcs\": [\n",
            cfg->stale_after_ms, cfg->status_warn_lag_ms, cfg->status_crit_lag_ms, cfg->status_warn_entries,
-           cfg->status_crit_entries, cfg->status_warn_repl_ms, cfg->status_crit_repl_ms);
+           cfg->status_crit_entries, cfg->status_warn_repl_ms, cfg->status_crit_repl_ms,
+           cfg->status_warn_tree_lag_ms, cfg->status_crit_tree_lag_ms);
     for (int i = 0; i < n; i++) {
         json_dc(&dcs[i]);
         printf(i + 1 < n ? ",\n" : "\n");

@@ -34,7 +34,21 @@ static void repl_cell(struct table *t, const struct dc_state *dc)
         table_cell(t, "?");
 }
 
-static void text_row(struct table *t, const struct dc_state *dc, const struct dc_rates *rate)
+/* The TREE cell: the DC's tree version, with "(-N)" when N versions behind
+ * the newest, "-" without tree sync. */
+static void tree_cell(struct table *t, const struct dc_state *dc, const struct stream_head *head)
+{
+    const long long *c = dc->counter;
+    if (c[DCF_TREE_SYNC] != 1)
+        table_cell(t, "-");
+    else if (dc->tree_behind && c[DCF_TREE_VERSION] < (long long)head->tree_version)
+        table_cell(t, "%lld (-%lld)", c[DCF_TREE_VERSION], (long long)head->tree_version - c[DCF_TREE_VERSION]);
+    else
+        table_cell(t, "%lld%s", c[DCF_TREE_VERSION], dc->tree_behind ? " (other)" : "");
+}
+
+static void text_row(struct table *t, const struct dc_state *dc, const struct dc_rates *rate,
+                     const struct stream_head *head)
 {
     char b[24];
     table_row(t, dc->health);
@@ -44,6 +58,7 @@ static void text_row(struct table *t, const struct dc_state *dc, const struct dc
     table_cell(t, "%s", dc->lag_known ? num(dc->lag_entries, b) : "?");
     table_cell(t, dc->lag_known ? "%.1f" : "?", dc->lag_ms / 1000.0);
     repl_cell(t, dc);
+    tree_cell(t, dc, head);
     if (rate) {
         table_cell(t, rate->pub >= 0 ? "%.1f" : "?", rate->pub);
         table_cell(t, rate->req >= 0 ? "%.1f" : "?", rate->req);
@@ -74,14 +89,16 @@ static void print_summary(FILE *f, const struct dc_state *dcs, int n, enum healt
         fprintf(f, "%d DC(s) up to date", n);
     if (head->known && !head->empty)
         fprintf(f, " | newest publication serial %llu", (unsigned long long)head->serial);
+    if (head->tree_version)
+        fprintf(f, " | newest tree version %llu", (unsigned long long)head->tree_version);
     fputc('\n', f);
 }
 
 void overview_print_text(const struct overview *ov, const struct dc_rates *rates, int colour, FILE *f)
 {
-    static const char *const heads[] = {"DC",    "HEALTH",  "LAG",      "LAG_S",    "REPL_S",  "SUBS", "MINIONS",
+    static const char *const heads[] = {"DC",    "HEALTH",  "LAG",      "LAG_S",    "REPL_S",  "TREE", "SUBS", "MINIONS",
                                         "INFLIGHT", "TIMEOUTS", "EXPIRED", "GAPS", "REPORTED", NULL};
-    static const char *const live[] = {"DC",    "HEALTH", "LAG",     "LAG_S",    "REPL_S",   "PUB/S",   "REQ/S", "SUBS",
+    static const char *const live[] = {"DC",    "HEALTH", "LAG",     "LAG_S",    "REPL_S",   "TREE", "PUB/S",   "REQ/S", "SUBS",
                                        "MINIONS", "INFLIGHT", "TIMEOUTS", "EXPIRED", "GAPS", "REPORTED", NULL};
     print_summary(f, ov->dcs, ov->n, ov->worst, &ov->head, colour);
     if (ov->n == 0)
@@ -89,7 +106,7 @@ void overview_print_text(const struct overview *ov, const struct dc_rates *rates
     struct table t;
     table_init(&t, rates ? live : heads);
     for (int i = 0; i < ov->n; i++)
-        text_row(&t, &ov->dcs[i], rates ? &rates[i] : NULL);
+        text_row(&t, &ov->dcs[i], rates ? &rates[i] : NULL, &ov->head);
     table_print(&t, f, colour);
     table_free(&t);
 }

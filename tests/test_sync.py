@@ -66,7 +66,7 @@ def snapshot(root):
 class Sync:
     """Redis primary + replica, saltrelay-up publishing SRC, two DCs."""
 
-    def __init__(self, tmp, dcs=("dc1", "dc2"), up=None, down=None, start_dcs=True):
+    def __init__(self, tmp, dcs=("dc1", "dc2"), up=None, down=None, start_dcs=True, targets=None):
         self.tmp = tmp
         self.src = os.path.join(tmp, "src")
         os.makedirs(self.src, exist_ok=True)
@@ -82,13 +82,14 @@ class Sync:
         for dc in dcs:
             state = os.path.join(tmp, "state-" + dc)
             os.makedirs(state, exist_ok=True)
+            target = (targets or {}).get(dc, os.path.join(tmp, "target-" + dc))
             d = h.Daemon("down", tmp, dc, cluster=CLUSTER, datacenter=dc,
                          redis=(self.replica if dc == "dc1" else self.primary).url,
                          redis_primary=self.primary.url,
                          publish_bind="tcp://127.0.0.1:%d" % h.free_port(),
                          ret_bind="tcp://127.0.0.1:%d" % h.free_port(), state_dir=state,
-                         sync_target=os.path.join(tmp, "target-" + dc), **(down or {}))
-            d.target = os.path.join(tmp, "target-" + dc)
+                         sync_target=target, **(down or {}))
+            d.target = target
             self.dcs[dc] = d
             if start_dcs:
                 d.start()
@@ -289,6 +290,31 @@ def test_tree_over_max_refused(tmp):
     write(os.path.join(s.src, "small.sls"), b"small\n")
     s.wait_mirrored("dc2", snapshot(s.src), timeout=30)
     h.check(s.up.log().count("not published") == 1, "refusal logged more than once")
+
+
+def test_status_shows_tree_versions(tmp):
+    """saltrelay-status shows each DC's tree version and warns (exit 1) about a
+    DC that cannot apply the newest one past status_warn_tree_lag."""
+    blocker = os.path.join(tmp, "not-a-dir")
+    write(blocker, b"")
+    s = Sync(tmp, targets={"dc2": os.path.join(blocker, "target")})  # dc2's cannot be created
+    write(os.path.join(s.src, "top.sls"), b"base: {}\n")
+    s.up_cfg.update(status_warn_tree_lag=1, status_crit_tree_lag=600)
+    s.start_up()
+    s.wait_mirrored("dc1", snapshot(s.src))
+    s.dcs["dc2"].wait_log("version not applied yet", 30)
+    time.sleep(1.5)
+    status = os.path.join(h.BUILD, "returner", "saltrelay-status")
+    r = subprocess.run([status, "-c", s.up.cfg_path], capture_output=True, timeout=30)
+    out = r.stdout.decode()
+    h.check(r.returncode == 1, "exit %d:\n%s" % (r.returncode, out))
+    h.check("dc2: tree version 0, newest 1" in out, out)
+    h.check("newest tree version 1" in out and "TREE" in out, out)
+    row = [l for l in out.splitlines() if l.startswith("dc1")][0]
+    h.check(" 1 " in row, row)
+    r = subprocess.run([status, "-c", s.up.cfg_path, "--json"], capture_output=True, timeout=30)
+    h.check('"tree": {"version": 1' in r.stdout.decode() and '"tree_behind": true' in r.stdout.decode(),
+            r.stdout.decode())
 
 
 if __name__ == "__main__":

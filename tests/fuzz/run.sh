@@ -2,7 +2,8 @@
 # run.sh -- build the libFuzzer targets in their own build dir and run each
 # for a bounded time from seed corpora made of the salt-wire captures,
 # conf/*.yaml, the job cache samples of tests/data and INFO replication
-# answers of Redis 7.0 (seeds-replinfo/). Exit 0 with "skipped:
+# answers of Redis 7.0 (seeds-replinfo/) and tree sync records
+# (seeds-treerec/). Exit 0 with "skipped:
 # no clang" if clang is missing, 1 if a fuzzer found a crash, a leak or a
 # broken invariant (the input is kept in BUILD/fuzz-artifacts/ and its log
 # printed).
@@ -14,7 +15,7 @@ repo=$(cd "$here/../.." && pwd)
 secs=${1:-20}
 build=${SALTRELAY_FUZZ_BUILD:-$repo/build-fuzz}
 wire=${SALTRELAY_WIRE:-$(cd "$repo/.." && pwd)/shared/salt-wire}
-targets="entry channel envelope config reqrec jobcache replinfo"
+targets="entry channel envelope config reqrec jobcache replinfo treerec"
 
 if ! command -v clang >/dev/null 2>&1; then
   echo "fuzz: skipped: no clang"
@@ -32,6 +33,7 @@ rm -rf "$seeds" && mkdir -p $(printf "$seeds/%s " $targets) "$build/fuzz-artifac
 cp "$repo"/conf/*.yaml "$seeds/config/" 2>/dev/null || true
 cp "$here"/seeds-config/* "$seeds/config/"
 cp "$here"/seeds-replinfo/* "$seeds/replinfo/"
+cp "$here"/seeds-treerec/* "$seeds/treerec/"
 # every file of the real job caches (.minions.p, .load.p, return.p, jid): msgpack lists and more
 n=0
 find "$repo"/tests/data/jobcache*/ -type f ! -name '*.md' -print0 | sort -z |
