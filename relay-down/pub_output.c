@@ -41,6 +41,7 @@
 
 #define STATE_FILE "pub.state"
 #define READ_BLOCK_MS 500
+#define READ_RETRY_MS 1000 /* after an error reply to XREAD */
 #define SYNC_EVERY_MS 1000 /* fsync of the state file, for power loss */
 #define SETTLE_MS 200      /* lets reconnected subscribers send their subscriptions */
 
@@ -71,6 +72,8 @@ struct pub_output {
     int state_error;      /* saving the cursor fails (log once) */
     uint64_t expired_run; /* expired records in the current run (one log line per run) */
     int subscribed;       /* channel mode: SUBSCRIBE sent on this connection */
+    int read_refused;     /* XREAD answered with an error (LOADING, MASTERDOWN): log once */
+    long long read_retry_at; /* monotonic: no XREAD before (after an error reply) */
     int ev_monitor, ev_pub; /* indices in the part's wait */
 };
 
@@ -332,8 +335,28 @@ static int init_cursor(struct pub_output *p)
     return 0;
 }
 
+/* An error reply to XREAD is Redis refusing for now (LOADING after a
+ * restart, MASTERDOWN on a replica whose link is down with
+ * replica-serve-stale-data no), not a malformed entry: one log line per
+ * episode, nothing counted, the next XREAD a second later on the same
+ * connection. Returns 1 if R was such a reply. */
+static int note_read_refusal(struct pub_output *p, const redisReply *r)
+{
+    int refused = r->type == REDIS_REPLY_ERROR;
+    if (refused && !p->read_refused)
+        log_warn("redis refuses to read %s (%s); retrying every second", p->key, r->str);
+    else if (!refused && p->read_refused)
+        log_info("redis reads of %s work again", p->key);
+    p->read_refused = refused;
+    if (refused)
+        p->read_retry_at = clock_mono_ms() + READ_RETRY_MS;
+    return refused;
+}
+
 static void read_stream(struct pub_output *p)
 {
+    if (clock_mono_ms() < p->read_retry_at)
+        return;
     if (!p->have_cursor && init_cursor(p) < 0)
         return;
     char id[STREAMID_STRLEN];
@@ -344,6 +367,10 @@ static void read_stream(struct pub_output *p)
     if (p->behind) { /* the previous batch had a Redis round trip to leave */
         cursor_left(p);
         save_state(p, 0);
+    }
+    if (note_read_refusal(p, r)) {
+        freeReplyObject(r);
+        return;
     }
     int bad = 0;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
@@ -357,8 +384,7 @@ static void read_stream(struct pub_output *p)
     }
     if (bad) {
         metric_add(M_PUB_DECODE_ERR, 1);
-        log_error("unexpected XREAD reply from redis (%s); reconnecting",
-                  r->type == REDIS_REPLY_ERROR ? r->str : "wrong shape");
+        log_error("unexpected XREAD reply from redis (wrong shape); reconnecting");
         rconn_fail(p->rc, "unexpected XREAD reply");
     }
     freeReplyObject(r);
@@ -477,6 +503,8 @@ static void pub_output_wait(void *self, struct part_poll *w, int stopping)
     p->ev_pub = part_poll_socket(w, p->pub, ZMQ_POLLIN); /* subscriptions (XPUB) */
     if (p->holding)
         part_poll_timeout(w, p->settle_until ? p->settle_until - clock_mono_ms() : 100);
+    else if (clock_mono_ms() < p->read_retry_at)
+        part_poll_timeout(w, p->read_retry_at - clock_mono_ms());
     else
         part_poll_timeout(w, rconn_retry_in_ms(p->rc) > 200 ? 200 : rconn_retry_in_ms(p->rc));
 }

@@ -4,4 +4,4 @@ saltrelay_pytest(test_pub
   test_redis_restart_aof test_replay_max_age test_gap_after_trim test_malformed_entries_skipped
   test_channel_mode test_backlog_held_for_subscribers test_bad_config_exit_2 test_redis_acl_user
   test_state_kept_by_failed_start_and_hold test_buffer_bytes_bound_while_redis_down
-  test_buffer_counts_what_is_held)
+  test_buffer_counts_what_is_held test_xread_refusal_not_malformed)

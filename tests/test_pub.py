@@ -405,6 +405,28 @@ def test_buffer_counts_what_is_held(tmp):
     h.check(c.up.term() == 0, "stop failed")
 
 
+def test_xread_refusal_not_malformed(tmp):
+    """Issue 10 item 10: a replica refusing reads (MASTERDOWN: its link is down
+    and replica-serve-stale-data is no) is one log line and no decode error,
+    not a malformed entry logged and counted at every retry; delivery goes on
+    once the link is back."""
+    c = Cluster(tmp, dcs=("dc1",), aof=True)
+    sub = c.subscribe("dc1", "--count", 3, "--idle-ms", 20000, "--max-ms", 60000)
+    c.replica.cli("CONFIG", "SET", "replica-serve-stale-data", "no")
+    c.primary.stop()
+    time.sleep(4)
+    log = c.dcs["dc1"].log()
+    h.check(log.count("MASTERDOWN") == 1 and "unexpected XREAD reply" not in log,
+            "MASTERDOWN logged %d times:\n%s" % (log.count("MASTERDOWN"), log[-1500:]))
+    c.primary.start()
+    h.wait_until(lambda: "master_link_status:up" in c.replica.cli("info", "replication"), 20, "replica link up")
+    h.zpub(c.mom_pub, "--gen", 3, "--size", 50)
+    check_exactly_once(numbers(sub.lines()), 3, "dc1")
+    h.check(c.dcs["dc1"].term() == 0, "saltrelay-down did not exit 0")
+    h.check(c.primary.cli("HGET", "saltrelay:{%s}:dc:dc1" % CLUSTER, "decode_errors") == "0",
+            "refusals counted as decode errors")
+
+
 def test_bad_config_exit_2(tmp):
     """A bad config exits 2 with one line naming file, line and key."""
     path = os.path.join(tmp, "bad.yaml")
