@@ -1,7 +1,32 @@
 /* metrics.c -- storage and names of the process-wide counters (metrics.h). */
 #include "metrics.h"
 
+#include <pthread.h>
+
 _Atomic int64_t metrics[M__COUNT];
+
+static pthread_mutex_t cursor_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void metric_cursor_set(int64_t ms, int64_t seq, int64_t serial, int64_t delivered_at_ms)
+{
+    pthread_mutex_lock(&cursor_lock);
+    metric_set(M_CURSOR_MS, ms);
+    metric_set(M_CURSOR_SEQ, seq);
+    metric_set(M_CURSOR_SERIAL, serial);
+    if (delivered_at_ms)
+        metric_set(M_DELIVERED_AT_MS, delivered_at_ms);
+    pthread_mutex_unlock(&cursor_lock);
+}
+
+void metric_cursor_get(struct metric_cursor *c)
+{
+    pthread_mutex_lock(&cursor_lock);
+    c->ms = metric_get(M_CURSOR_MS);
+    c->seq = metric_get(M_CURSOR_SEQ);
+    c->serial = metric_get(M_CURSOR_SERIAL);
+    c->delivered_at_ms = metric_get(M_DELIVERED_AT_MS);
+    pthread_mutex_unlock(&cursor_lock);
+}
 
 struct metric_desc {
     const char *name, *kind, *help;

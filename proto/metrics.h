@@ -114,6 +114,16 @@ static inline int64_t metric_get(enum metric_id m)
     return atomic_load_explicit(&metrics[m], memory_order_relaxed);
 }
 
+/* saltrelay-down's delivery cursor as one unit: the DC report must never
+ * combine the ms of one cursor with the seq or serial of another (a cursor
+ * that was never delivered). The gauges M_CURSOR_* are set too. */
+struct metric_cursor {
+    int64_t ms, seq, serial, delivered_at_ms;
+};
+/* Set all four at once; DELIVERED_AT_MS 0 leaves the previous one. */
+void metric_cursor_set(int64_t ms, int64_t seq, int64_t serial, int64_t delivered_at_ms);
+void metric_cursor_get(struct metric_cursor *c);
+
 /* Histograms: X(id, name, roles, help). Every histogram has the same bucket
  * bounds (HIST_BOUNDS_US, microseconds; exported in seconds); each bucket
  * counts only its own range, the exporter makes them cumulative. */

@@ -122,11 +122,7 @@ static void sync_state(struct pub_output *p)
 /* Export the cursor for the DC report; NOW_WALL 0 when nothing was delivered. */
 static void publish_cursor(struct pub_output *p, long long now_wall)
 {
-    metric_set(M_CURSOR_MS, (int64_t)p->cursor.ms);
-    metric_set(M_CURSOR_SEQ, (int64_t)p->cursor.seq);
-    metric_set(M_CURSOR_SERIAL, (int64_t)p->serial);
-    if (now_wall)
-        metric_set(M_DELIVERED_AT_MS, now_wall);
+    metric_cursor_set((int64_t)p->cursor.ms, (int64_t)p->cursor.seq, (int64_t)p->serial, now_wall);
 }
 
 /* Open the state file; in stream mode take the cursor and subscriber count. */

@@ -143,7 +143,9 @@ static int ask(const struct replhealth *h, redisContext *c)
     redisAppendCommand(c, "ZREVRANGE %s 0 0 WITHSCORES", h->set_key);
     if (!h->stream)
         return 2;
-    struct streamid cursor = {(uint64_t)metric_get(M_CURSOR_MS), (uint64_t)metric_get(M_CURSOR_SEQ)};
+    struct metric_cursor mc;
+    metric_cursor_get(&mc);
+    struct streamid cursor = {(uint64_t)mc.ms, (uint64_t)mc.seq};
     char from[STREAMID_STRLEN + 1] = "(";
     streamid_format(cursor, from + 1);
     redisAppendCommand(c, "XREVRANGE %s + - COUNT 1", h->pub_key);

@@ -37,12 +37,14 @@ static const struct hreport_metric report_metrics[] = {REPORT_FIELDS(HREPORT_MET
 
 static void build_args(const struct report *r, struct hreport *a, char *cursor_text, const char *state)
 {
-    struct streamid cursor = {(uint64_t)metric_get(M_CURSOR_MS), (uint64_t)metric_get(M_CURSOR_SEQ)};
+    struct metric_cursor mc;
+    metric_cursor_get(&mc); /* one read: never parts of two cursors */
+    struct streamid cursor = {(uint64_t)mc.ms, (uint64_t)mc.seq};
     hreport_init(a, r->key);
     hreport_text(a, "cursor", streamid_format(cursor, cursor_text));
     hreport_int(a, "cursor_ms", (long long)cursor.ms);
-    hreport_int(a, "cursor_serial", metric_get(M_CURSOR_SERIAL));
-    hreport_int(a, "delivered_at_ms", metric_get(M_DELIVERED_AT_MS));
+    hreport_int(a, "cursor_serial", mc.serial);
+    hreport_int(a, "delivered_at_ms", mc.delivered_at_ms);
     hreport_int(a, "reported_at_ms", clock_wall_ms());
     hreport_int(a, "started_at_ms", r->started_at_ms);
     hreport_int(a, "report_interval_ms", r->cfg->report_interval_ms);
