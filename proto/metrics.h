@@ -18,6 +18,10 @@
       "Publications dropped because the Redis buffer was full")                                    \
     X(PUB_BAD, "pub_bad_frames_total", "counter", 1, "Publications refused (too many or too large frames)") \
     X(PUB_BUFFERED, "pub_buffered", "gauge", 1, "Publications waiting for Redis")                   \
+    X(PUB_UNRECEIVED, "pub_unreceived_total", "counter", 1,                                       \
+      "Channel mode: publications no saltrelay-down was subscribed to (lost)")                   \
+    X(PUB_RESENT, "pub_resent_total", "counter", 1,                                               \
+      "Channel mode: publications published again after a lost connection (a DC may get them twice)") \
     X(PUB_MERGED, "pub_merged_copies_total", "counter", 1,                                        \
       "Copies of a payload under another topic folded into the previous record (zmq_filtering)")  \
     X(MASTER_CONNECTS, "master_connects_total", "counter", 1, "Connections made to the MoM publish port") \

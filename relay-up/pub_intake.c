@@ -96,6 +96,7 @@ struct pub_intake {
     size_t skip;       /* replies to read and ignore (sent after a refused one) */
     long long waiting_since; /* monotonic: last write into an idle pipe or last reply */
     int refusing;      /* Redis answers XADD with an error (log once) */
+    int unreceived;    /* channel mode: the last PUBLISH reached no saltrelay-down (log once) */
     long long retry_at;
     int dropping;      /* ring full (log once per episode) */
     struct slot overflow; /* receives what a full ring cannot take */
@@ -371,6 +372,8 @@ static void send_more(struct pub_intake *p)
     size_t n = ready < INFLIGHT_MAX ? ready : INFLIGHT_MAX;
     for (size_t i = p->sent; i < n; i++) {
         struct slot *s = slot_at(p, i);
+        if (s->assigned && p->channel_mode && !s->refused)
+            metric_add(M_PUB_RESENT, 1); /* its PUBLISH may have been delivered: no dedup on a channel */
         if (!s->assigned) {
             s->id = streamid_next(p->last, (uint64_t)s->recv_ms);
             s->serial = ++p->serial;
@@ -389,6 +392,20 @@ static void send_more(struct pub_intake *p)
         p->waiting_since = clock_mono_ms();
     p->sent = n;
     p->c = c;
+}
+
+/* What a successful reply counts as: stored, or in channel mode a PUBLISH
+ * that no saltrelay-down received (0 receivers: lost, one line per episode). */
+static enum metric_id stored_metric(struct pub_intake *p, const redisReply *r)
+{
+    if (!p->channel_mode || r->type != REDIS_REPLY_INTEGER)
+        return M_PUB_STORED;
+    int none = r->integer == 0;
+    if (none != p->unreceived)
+        log_msg(none ? LOG_LVL_WARN : LOG_LVL_INFO, "%s", none ? "channel mode: no saltrelay-down is subscribed, "
+                "publications are lost (counted in pub_unreceived_total)" : "channel mode: publications are received again");
+    p->unreceived = none;
+    return none ? M_PUB_UNRECEIVED : M_PUB_STORED;
 }
 
 /* A reply for the oldest slot in flight. A refusal keeps it and every later
@@ -421,7 +438,7 @@ static void handle_reply(struct pub_intake *p, redisReply *r)
         if (lost)
             log_error("a publication refused by redis can no longer be stored after a later one was "
                       "(counted in pub_dropped_total)");
-        metric_add(lost ? M_PUB_DROPPED : verdict ? M_PUB_STORED : M_PUB_DUP_SKIPPED, 1);
+        metric_add(lost ? M_PUB_DROPPED : verdict ? stored_metric(p, r) : M_PUB_DUP_SKIPPED, 1);
         ring_pop(p);
         p->sent--;
         if (p->refusing)

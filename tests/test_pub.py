@@ -308,6 +308,27 @@ def test_channel_mode(tmp):
         check_exactly_once(numbers(s.lines()), 500, dc)
 
 
+def metric(port, name):
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.split()[-1])
+    return None
+
+
+def test_channel_mode_unreceived_counted(tmp):
+    """Issue 10 item 10: in channel mode a PUBLISH no saltrelay-down received
+    is counted as lost (pub_unreceived_total, one log line), not as stored."""
+    port = h.free_port()
+    c = Cluster(tmp, dcs=(), replica_dcs=(), up={"mode": "channel", "metrics_bind": "127.0.0.1:%d" % port})
+    h.zpub(c.mom_pub, "--gen", 5, "--size", 100)
+    h.wait_until(lambda: metric(port, "saltrelay_pub_unreceived_total") == 5, 10, "5 unreceived")
+    h.check(metric(port, "saltrelay_pub_stored_total") == 0, "a PUBLISH to nobody counted as stored")
+    h.check(c.up.log().count("no saltrelay-down is subscribed") == 1, "not one log line")
+    h.check(c.up.term() == 0, "stop failed")
+
+
 def test_backlog_held_for_subscribers(tmp):
     """After a restart the backlog waits for the subscriber that was
     connected before, even if it comes back seconds later."""
