@@ -6,8 +6,10 @@ replication is really broken (REPLICAOF a dead address) and repaired."""
 import json
 import os
 import re
+import select
 import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -32,6 +34,20 @@ def up_config(redis, **extra):
                master_ret="tcp://127.0.0.1:%d" % h.free_port())
     cfg.update(extra)
     return cfg
+
+
+def status(cfg_path, *args):
+    r = subprocess.run([STATUS, "-c", cfg_path] + list(args), capture_output=True, timeout=30)
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+def status_dcs(cfg_path):
+    """(exit status, {DC name: its --json object})"""
+    rc, out, err = status(cfg_path, "--json")
+    try:
+        return rc, {d["name"]: d for d in json.loads(out)["dcs"]}
+    except ValueError:
+        raise AssertionError("status --json printed no JSON (rc %d):\n%s\n%s" % (rc, out, err))
 
 
 def instances(redis):
@@ -103,15 +119,10 @@ class Cluster:
                                     metrics_bind="127.0.0.1:%d" % self.metrics_port[dc]).start()
 
     def status(self, *args):
-        r = subprocess.run([STATUS, "-c", self.up.cfg_path] + list(args), capture_output=True, timeout=30)
-        return r.returncode, r.stdout.decode(), r.stderr.decode()
+        return status(self.up.cfg_path, *args)
 
     def status_json(self):
-        rc, out, err = self.status("--json")
-        try:
-            return rc, {d["name"]: d for d in json.loads(out)["dcs"]}
-        except ValueError:
-            raise AssertionError("status --json printed no JSON (rc %d):\n%s\n%s" % (rc, out, err))
+        return status_dcs(self.up.cfg_path)
 
     def report(self, dc):
         return hgetall(self.primary, key("dc", dc))
@@ -163,6 +174,90 @@ def test_replica_link_broken_while_idle(tmp):
     rc, dcs = c.status_json()
     h.check(dcs["dc1"]["link_up"] == 1 and dcs["dc1"]["repl_delay_ms"] < 1500, "healed: %r" % dcs["dc1"])
 
+
+
+class PausableProxy:
+    """A TCP forwarder on a free loopback port to TARGET_PORT that can stop
+    moving bytes without closing anything: a replication link behind it
+    stays "up" while nothing flows, as over a stalled WAN."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(4)
+        self.port = self.lsock.getsockname()[1]
+        self.paused = threading.Event()
+        self.done = threading.Event()
+        self.pairs = {}
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.done.is_set():
+            ready, _, _ = select.select([self.lsock] + ([] if self.paused.is_set() else list(self.pairs)), [], [], 0.1)
+            for s in ready:
+                if s is self.lsock:
+                    a, _ = self.lsock.accept()
+                    b = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+                    self.pairs[a], self.pairs[b] = b, a
+                    continue
+                data = s.recv(65536) if s in self.pairs else b""
+                if data:
+                    self.pairs[s].sendall(data)
+                elif s in self.pairs:
+                    peer = self.pairs.pop(s)
+                    self.pairs.pop(peer, None)
+                    s.close()
+                    peer.close()
+
+    def close(self):
+        self.done.set()
+        self.thread.join(timeout=5)
+        for sock in [self.lsock] + list(self.pairs):
+            sock.close()
+
+
+def test_replication_delay_measured(tmp):
+    """The replica's link stays up but nothing flows (a stalled proxy in
+    between): the heartbeat shows the delay growing in milliseconds and
+    status warns naming dc1; when bytes flow again the delay returns to
+    under a second. A saltrelay-up that dies is not taken for replication
+    delay."""
+    primary = h.Redis(tmp, "primary")
+    proxy = PausableProxy(primary.port)
+    try:
+        replica = h.Redis(tmp, "replica")
+        replica.cli("replicaof", "127.0.0.1", proxy.port)
+        mom = "tcp://127.0.0.1:%d" % h.free_port()
+        up = h.Daemon("up", tmp, "up", **up_config(primary, master_publish=mom, status_warn_replication=2.5,
+                                                   stale_after=5)).start()
+        state = os.path.join(tmp, "state-dc1")
+        os.makedirs(state)
+        h.Daemon("down", tmp, "dc1", cluster=CLUSTER, datacenter="dc1", redis=replica.url,
+                 redis_primary=primary.url, state_dir=state, report_interval=0.5,
+                 publish_bind="tcp://127.0.0.1:%d" % h.free_port(),
+                 ret_bind="tcp://127.0.0.1:%d" % h.free_port()).start()
+        dc1 = lambda: status_dcs(up.cfg_path)[1]["dc1"]
+        h.wait_until(lambda: status(up.cfg_path)[0] == 0 and 0 <= dc1()["repl_delay_ms"] < 1500 and
+                     dc1()["heartbeat_ms"], 30, "dc1 replicating, delay under a second")
+        proxy.paused.set()
+        t0 = time.monotonic()
+        h.wait_until(lambda: status(up.cfg_path)[0] == 1, 10, "a warning once the delay passes 2.5 s")
+        rc, out, err = status(up.cfg_path)
+        h.check(out.startswith("SALTRELAY WARNING - dc1: replication delay "), "names dc1 and the reason: %r" % out)
+        d = dc1()
+        h.check(d["link_up"] == 1 and d["repl_delay_ms"] >= 2500, "link still up, delay measured: %r" % d)
+        print("delay %d ms reported %.1f s after the stall" % (d["repl_delay_ms"], time.monotonic() - t0))
+        proxy.paused.clear()
+        h.wait_until(lambda: status(up.cfg_path)[0] == 0 and dc1()["repl_delay_ms"] < 1500, 15,
+                     "delay back under a second once bytes flow")
+        up.kill9()
+        time.sleep(3)
+        h.check(dc1()["repl_delay_ms"] < 1500, "a dead saltrelay-up is not replication delay: %r" % dc1())
+    finally:
+        proxy.close()
 
 
 RULES = os.path.join(h.REPO, "conf", "prometheus", "saltrelay-rules.yml")
