@@ -50,6 +50,15 @@ def status_dcs(cfg_path):
         raise AssertionError("status --json printed no JSON (rc %d):\n%s\n%s" % (rc, out, err))
 
 
+def cell(table, dc, column):
+    """The value in COLUMN of DC's row of a status table (found by the
+    header's position, so cells holding spaces before it do not matter)."""
+    lines = table.splitlines()
+    header = [l for l in lines if l.startswith("DC ")][0]
+    row = [l for l in lines if l.startswith(dc + " ")][0]
+    return row[header.index(column):].split()[0]
+
+
 def instances(redis):
     out = redis.cli("zrange", key("ups"), 0, -1, "withscores", raw=True).split("\n")
     return dict(zip(out[0::2], (int(s) for s in out[1::2]))) if out != [""] else {}
@@ -155,8 +164,7 @@ def test_replica_link_broken_while_idle(tmp):
     summary = out.splitlines()[0]
     h.check(rc == 1 and summary.startswith("SALTRELAY WARNING - dc1: replica link down for") and "dc2" not in summary,
             "warning naming dc1 only: %d %r" % (rc, out))
-    rows = {l.split()[0]: l.split() for l in out.splitlines()[2:]}
-    h.check(rows["dc1"][4] == "down" and rows["dc2"][4] == "-", "REPL_S column:\n" + out)
+    h.check(cell(out, "dc1", "REPL_S") == "down" and cell(out, "dc2", "REPL_S") == "-", "REPL_S column:\n" + out)
     h.check(scrape(c.metrics_port["dc1"])["saltrelay_replica_link_up"] == 0, "link down in the metrics")
     h.zpub(c.mom_pub, "--gen", 1)
     h.wait_until(lambda: c.report("dc2").get("cursor_serial") == "1", 10, "dc2 delivering the publication")
@@ -390,8 +398,8 @@ def test_status_watch_tmux(tmp):
         h.spawn([h.tool("zpub"), c.mom_pub, "--gen", 300, "--rate", 25], stdout=subprocess.DEVNULL)
 
         def dc2_rate():
-            rows = [l.split() for l in t.screen().splitlines() if l.startswith("dc2 ")]
-            return rows and rows[0][5] not in ("?", "0.0")
+            screen = t.screen()
+            return "dc2 " in screen and cell(screen, "dc2", "PUB/S") not in ("?", "0.0")
         h.wait_until(dc2_rate, 15, "dc2's PUB/S above 0 while publications flow")
         t.run("send-keys", "-t", "w", "C-c")
         h.wait_until(lambda: "exit=0" in t.screen(), 10, "saltrelay-status exiting 0 on Ctrl-C")
