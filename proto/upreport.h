@@ -1,8 +1,9 @@
 /* upreport.h -- the saltrelay-up heartbeat schema, written every second by
  * each saltrelay-up instance (relay-up/heartbeat.c) to its Redis primary, from
- * where it replicates to every DC like the publications do. Read by
- * saltrelay-down (returner/replhealth.c: replication delay of the Redis it reads)
- * and saltrelay-status (the instances alive).
+ * where it replicates to every DC like the publications do. saltrelay-down
+ * reads the set (returner/replhealth.c: replication delay of the Redis it
+ * reads); the instance hashes are there for a list of the instances alive
+ * in saltrelay-status.
  *
  * saltrelay:{C}:ups (keys.h key_up_set): sorted set, member = instance name,
  *   score = wall ms of its last heartbeat. Members silent for UP_FORGET_MS are
