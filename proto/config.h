@@ -81,6 +81,7 @@ struct config {
     long long zmq_heartbeat_timeout; /* milliseconds, as Salt's key */
     long long tcp_keepalive_idle_ms;
     long long max_pending;
+    long long auth_timeout_ms;       /* an _auth's deadline (Salt's minion auth_timeout) */
     long long max_pending_bytes;
     long long registry_ttl_ms; /* a minion registry entry lives this long after its last update */
     long long report_interval_ms;

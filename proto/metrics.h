@@ -77,6 +77,8 @@
       "Replies whose requesting socket had disconnected")                                          \
     X(REQ_INFLIGHT, "requests_inflight", "gauge", 3, "Requests waiting for a reply")                \
     X(AUTH_IN, "auth_requests_total", "counter", 3, "Clear _auth requests")                         \
+    X(AUTH_SHED, "auth_shed_total", "counter", 1,                                                 \
+      "_auth requests not sent to the MoM: stale, superseded by a newer one of the minion, or overload") \
     X(TREE_SYNC, "tree_sync_enabled", "gauge", 3, "1 if tree sync is on (sync_source / sync_target set)") \
     X(TREE_VERSION, "tree_version", "gauge", 3, "Tree sync: newest version published (up) or applied to current (down)") \
     X(TREE_FILES, "tree_files", "gauge", 3, "Files in that tree version")                          \

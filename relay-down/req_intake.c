@@ -15,6 +15,11 @@
  * a lookup is one index and one comparison. A request is given up at its
  * deadline plus GRACE_MS (saltrelay-up reports the MoM's timeout itself at the
  * deadline; the grace lets that record arrive first and name the reason).
+ * An _auth's deadline is auth_timeout (Salt's minion waits that long, then
+ * re-sends on a new socket whose identity differs: nobody reads a later
+ * reply), so saltrelay-up does not feed the MoM stale attempts and an
+ * abandoned one leaves the table after seconds. Auths expire in their own
+ * FIFO (same timeout each, so arrival order is deadline order there too).
  *
  * Requests go to Redis through the pipeline (rpipe.h): this thread never
  * waits for Redis's replies (they are read when the socket is readable) and
@@ -72,6 +77,7 @@ struct pend {
     zmq_msg_t ident;
     zmq_msg_t payload; /* until appended to the request stream */
     long long give_up; /* monotonic */
+    long long arrived; /* monotonic, for request_latency_seconds */
     long long dl_wall;
     int stored;
     int auth;
@@ -93,6 +99,8 @@ struct req_intake {
     int *free_list;
     size_t cap, nfree;
     int head, tail, unstored; /* -1: none */
+    struct { int slot; uint64_t seq; } *auth_fifo; /* pending _auth in arrival order (cap entries) */
+    size_t af_head, af_count;
     long long unstored_bytes;
     char trim_to[STREAMID_STRLEN]; /* last reply entry handled: the reply stream is trimmed up to it */
     long long trimmed_at; /* monotonic ms of the last XTRIM */
@@ -169,6 +177,27 @@ static void pend_release(struct req_intake *q, int i)
     metric_set(M_REQ_INFLIGHT, (int64_t)(q->cap - q->nfree));
 }
 
+/* Drop the FIFO's entries of auths already answered or given up, to make room. */
+static void auth_fifo_compact(struct req_intake *q)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < q->af_count; k++) {
+        size_t from = (q->af_head + k) % q->cap, to = (q->af_head + n) % q->cap;
+        if (q->slot[q->auth_fifo[from].slot].seq == q->auth_fifo[from].seq)
+            q->auth_fifo[to] = q->auth_fifo[from], n++;
+    }
+    q->af_count = n;
+}
+
+static void auth_fifo_push(struct req_intake *q, int i)
+{
+    if (q->af_count == q->cap)
+        auth_fifo_compact(q); /* at most cap live auths: leaves room */
+    size_t at = (q->af_head + q->af_count++) % q->cap;
+    q->auth_fifo[at].slot = i;
+    q->auth_fifo[at].seq = q->slot[i].seq;
+}
+
 /* Take a request into the table; returns 0, or -1 if the table is full. */
 static int pend_add(struct req_intake *q, zmq_msg_t *frames, const struct salt_envelope *env)
 {
@@ -184,10 +213,15 @@ static int pend_add(struct req_intake *q, zmq_msg_t *frames, const struct salt_e
     zmq_msg_move(&p->payload, &frames[2]);
     frames_own(&p->payload); /* what max_pending_bytes counts is what is held (frames.h) */
     q->unstored_bytes += size;
-    p->give_up = clock_mono_ms() + q->cfg->request_timeout_ms + GRACE_MS;
-    p->dl_wall = clock_wall_ms() + q->cfg->request_timeout_ms;
+    long long timeout = env->is_auth && q->cfg->auth_timeout_ms < q->cfg->request_timeout_ms
+                            ? q->cfg->auth_timeout_ms : q->cfg->request_timeout_ms;
+    p->arrived = clock_mono_ms();
+    p->give_up = p->arrived + timeout + GRACE_MS;
+    p->dl_wall = clock_wall_ms() + timeout;
     p->stored = 0;
     p->auth = env->is_auth;
+    if (p->auth)
+        auth_fifo_push(q, i);
     memcpy(p->id, env->id, sizeof p->id);
     p->prev = q->tail;
     p->next = -1;
@@ -262,6 +296,7 @@ static void answer(struct req_intake *q, int i, zmq_msg_t *payload)
     zmq_msg_send(&empty, sock, ZMQ_SNDMORE);
     zmq_msg_send(payload, sock, 0);
     metric_add(M_REQ_ANSWERED, 1);
+    hist_observe_us(H_REQ_LATENCY, (clock_mono_ms() - p->arrived) * 1000);
 }
 
 static void count_failure(enum reprec_status st)
@@ -332,12 +367,27 @@ static void drain_replies(struct req_intake *q)
         stream_reader_credit(q->reader, taken);
 }
 
-/* Give up the requests whose deadline (plus grace) has passed. */
+static void give_up(struct req_intake *q, int i)
+{
+    metric_add(q->slot[i].stored ? M_REQ_TIMEOUT : M_REQ_REDIS_ERR, 1);
+    pend_release(q, i);
+}
+
+/* Give up the requests whose deadline (plus grace) has passed: in arrival
+ * order, and the _auth (shorter deadline) in theirs. */
 static void expire(struct req_intake *q, long long now)
 {
-    while (q->head >= 0 && q->slot[q->head].give_up <= now) {
-        metric_add(q->slot[q->head].stored ? M_REQ_TIMEOUT : M_REQ_REDIS_ERR, 1);
-        pend_release(q, q->head);
+    while (q->head >= 0 && q->slot[q->head].give_up <= now)
+        give_up(q, q->head);
+    while (q->af_count) {
+        int i = q->auth_fifo[q->af_head].slot;
+        int live = q->slot[i].seq == q->auth_fifo[q->af_head].seq;
+        if (live && q->slot[i].give_up > now)
+            break;
+        if (live)
+            give_up(q, i);
+        q->af_head = (q->af_head + 1) % q->cap;
+        q->af_count--;
     }
 }
 
@@ -443,7 +493,8 @@ static int req_intake_open(void *self, const struct config *cfg)
     q->slot = calloc(q->cap, sizeof *q->slot); /* untouched pages cost no memory */
     q->free_list = malloc(q->cap * sizeof *q->free_list);
     q->accepted = malloc(ACCEPTED_MAX * sizeof *q->accepted);
-    if (!q->slot || !q->free_list || !q->accepted)
+    q->auth_fifo = malloc(q->cap * sizeof *q->auth_fifo);
+    if (!q->slot || !q->free_list || !q->accepted || !q->auth_fifo)
         return -1;
     q->reg = (struct registry_ctx){q->cfg->cluster, q->cfg->datacenter, q->cfg->registry_ttl_ms};
     for (size_t i = 0; i < q->cap; i++)
@@ -516,6 +567,7 @@ static void req_intake_close(void *self)
     free(q->slot);
     free(q->free_list);
     free(q->accepted);
+    free(q->auth_fifo);
 }
 
 /* The next deadline; requests waiting for a connection retry when it is
@@ -525,6 +577,11 @@ static long long next_wait(struct req_intake *q)
     long long d = WAIT_MAX_MS;
     if (q->head >= 0)
         d = q->slot[q->head].give_up - clock_mono_ms();
+    if (q->af_count) { /* the oldest _auth's deadline (shorter than the others') */
+        const struct pend *a = &q->slot[q->auth_fifo[q->af_head].slot];
+        long long da = a->seq == q->auth_fifo[q->af_head].seq ? a->give_up - clock_mono_ms() : 0;
+        d = da < d ? da : d;
+    }
     if (q->unstored >= 0 && !rpipe_inflight(q->pipe)) {
         long long retry = rconn_retry_in_ms(q->rc) > 0 ? rconn_retry_in_ms(q->rc) : 1;
         d = retry < d ? retry : d;

@@ -25,8 +25,19 @@
  * by the deadline: the socket is destroyed and replaced, never reused),
  * oversize (reply over max_frame_size), expired (already past the deadline
  * when its turn came) or mom_unreachable (no connected socket until the
- * deadline). _auth requests are paced by a token bucket (auth_rate/s) so a
- * backlog after an outage does not burst at the MoM. */
+ * deadline).
+ *
+ * _auth storms (every minion re-authenticates after the MoM's AES key
+ * rotated): ordinary requests go first, oldest first, and never wait behind
+ * an _auth; _auth goes newest first (an older attempt's minion is the one
+ * most likely to have given up), paced by the MoM's own answers: at most
+ * AUTH_POOL_SHARE of the pool carries _auth at once, so the MoM gets a new
+ * one as soon as it answered one (auth_rate, if set, caps the rate on top).
+ * An _auth is shed unsent (auth_shed_total, one log line per shedding
+ * episode) when its deadline passed (saltrelay-down gives it auth_timeout),
+ * when a newer _auth of the same minion id was read, or when waiting _auth
+ * fill more than half the read-ahead (the oldest go), which keeps room for
+ * ordinary requests behind them in the stream. */
 #include "req_forward.h"
 
 #include <stdio.h>
@@ -34,6 +45,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "envelope.h"
 #include "part.h"
 #include "frames.h"
 #include "keys.h"
@@ -46,7 +58,10 @@
 
 #define GROUP "saltrelay-up"
 #define JOB_FRAMES 13       /* entry id + v 1 dc D rid R dl L c C p P */
-#define HOLD_MAX 256        /* entries read from Redis and not yet sent or dropped */
+#define HOLD_MAX 1024       /* entries read from Redis and not yet sent or dropped */
+#define AUTH_WAIT_MAX (HOLD_MAX / 2) /* waiting _auth beyond: the oldest are shed */
+#define AUTH_POOL_SHARE 0.75 /* of req_pool, may carry _auth at once (at least 1) */
+#define SHED_QUIET_MS 5000  /* no _auth shed for this long: the episode is over */
 #define REDIS_TIMEOUT_MS 2000
 #define STOP_WAIT_MS 5000   /* how long a stop waits for the MoM's replies in flight */
 #define TRIM_MARGIN_MS 60000 /* reply records older than deadline + this are of no use */
@@ -67,11 +82,14 @@ struct held_req {               /* an entry read and not yet sent or dropped */
     enum reprec_status st; /*   its reply record (if has_rec) */
     enum metric_id metric; /*   and its counter */
     enum ack_answer ack;   /* this turn's XACK */
+    char id[ENVELOPE_ID_MAX]; /* _auth: the minion id ("" if not readable) */
 };
 
 struct conn {              /* one REQ socket to the MoM */
     zsock_t *sock;
     int busy;
+    int auth;              /* carries an _auth */
+    long long sent_at;     /* monotonic, for request_latency_seconds */
     long long dl_wall;
     char dc[DC_MAX], rid[REQREC_RID_MAX + 1];
 };
@@ -101,6 +119,10 @@ struct req_forward {
     long long tokens_at;
     int mom_down, stop;
     long long unwritable_since; /* monotonic; 0 while a socket can send */
+    int auth_busy, auth_busy_max; /* connections carrying _auth, and their bound */
+    int shedding;          /* an _auth shedding episode is on (logged once) */
+    long long shed_at;     /* monotonic: last _auth shed */
+    int64_t shed_count;    /* shed in this episode */
     struct warnrate warn;
 };
 
@@ -148,7 +170,7 @@ static void held_free(struct req_forward *o, struct held_req *j)
 }
 
 /* Drop job J unsent, once its entry is acknowledged: reply record ST (if it
- * has one), counted in METRIC. */
+ * has one), counted in METRIC (and in auth_shed_total if an _auth). */
 static void held_drop(struct held_req *j, enum reprec_status st, enum metric_id metric)
 {
     j->drop = 1;
@@ -166,7 +188,62 @@ static void held_dropped(struct req_forward *o, struct held_req *j)
         reply(o, dc, rid, j->rec.dl_ms, j->st, NULL);
     }
     metric_add(j->metric, 1);
+    metric_add(M_AUTH_SHED, j->has_rec && j->rec.cmd == REQREC_AUTH);
     held_free(o, j);
+}
+
+/* Shed _auth job J (REASON for the episode's log line). */
+static void shed_auth(struct req_forward *o, struct held_req *j, const char *reason)
+{
+    held_drop(j, ST_EXPIRED, M_REQ_EXPIRED);
+    o->shed_at = clock_mono_ms();
+    o->shed_count++;
+    if (!o->shedding)
+        log_warn("shedding _auth requests (first: %s); the MoM is not keeping up with re-authentication "
+                 "(counted in auth_shed_total)", reason);
+    o->shedding = 1;
+}
+
+static void end_shedding(struct req_forward *o)
+{
+    if (!o->shedding || clock_mono_ms() - o->shed_at < SHED_QUIET_MS)
+        return;
+    log_info("no _auth shed for %d s: shedding over (%lld shed)", SHED_QUIET_MS / 1000,
+             (long long)o->shed_count);
+    o->shedding = 0;
+    o->shed_count = 0;
+}
+
+/* A newer _auth of minion J->id was read: an older one still waiting is
+ * abandoned by its minion (it re-sent on a new socket). */
+static void shed_older_auth(struct req_forward *o, const struct held_req *j)
+{
+    for (size_t i = 0; i < HOLD_MAX; i++) {
+        struct held_req *k = &o->held[i];
+        if (k != j && k->used && k->has_rec && k->rec.cmd == REQREC_AUTH && k->conn < 0 && !k->drop &&
+            k->order < j->order && strcmp(k->id, j->id) == 0)
+            shed_auth(o, k, "a newer _auth of the same minion");
+    }
+}
+
+/* Keep waiting _auth within AUTH_WAIT_MAX: the oldest go. */
+static void shed_overload(struct req_forward *o)
+{
+    size_t waiting = 0;
+    for (size_t i = 0; i < HOLD_MAX; i++) {
+        const struct held_req *j = &o->held[i];
+        waiting += j->used && j->has_rec && j->rec.cmd == REQREC_AUTH && j->conn < 0 && !j->drop;
+    }
+    while (waiting-- > AUTH_WAIT_MAX) {
+        struct held_req *oldest = NULL;
+        for (size_t i = 0; i < HOLD_MAX; i++) {
+            struct held_req *j = &o->held[i];
+            if (j->used && j->has_rec && j->rec.cmd == REQREC_AUTH && j->conn < 0 && !j->drop &&
+                (!oldest || j->order < oldest->order))
+                oldest = j;
+        }
+        shed_auth(o, oldest, "more waiting than the read-ahead keeps");
+    }
 }
 
 static int held(struct req_forward *o, zmq_msg_t *entry)
@@ -176,6 +253,18 @@ static int held(struct req_forward *o, zmq_msg_t *entry)
             memcmp(zmq_msg_data(&o->held[i].m[0]), zmq_msg_data(entry), zmq_msg_size(entry)) == 0)
             return 1;
     return 0;
+}
+
+/* An _auth: read its minion id in clear, shed an older attempt of that id. */
+static void note_auth_id(struct req_forward *o, struct held_req *j)
+{
+    struct salt_envelope env;
+    const char *why;
+    j->id[0] = '\0';
+    if (j->rec.cmd != REQREC_AUTH || envelope_peek(j->rec.payload, j->rec.len, &env, &why) < 0 || !env.id[0])
+        return;
+    memcpy(j->id, env.id, sizeof j->id);
+    shed_older_auth(o, j);
 }
 
 /* Take one entry from the reader into job J (a free slot). It counts as
@@ -198,6 +287,7 @@ static void take_entry(struct req_forward *o, struct held_req *j)
         frames_view(j->m, 0, j->n, fv, fl);
         if (reqrec_decode(fv + 1, fl + 1, j->n - 1, &j->rec, &why) == 0) {
             j->has_rec = 1;
+            note_auth_id(o, j);
             return;
         }
     }
@@ -232,6 +322,8 @@ static void take_reply(struct req_forward *o, struct conn *c)
     if (n == 0)
         return;
     c->busy = 0;
+    c->auth = 0;
+    hist_observe_us(H_REQ_LATENCY, (clock_mono_ms() - c->sent_at) * 1000);
     if (n > 1) {
         metric_add(M_REQ_BAD, 1);
         warn_throttled(&o->warn, "MoM reply of more than one frame: not forwarded (st timeout)");
@@ -274,18 +366,22 @@ static void refill_tokens(struct req_forward *o, long long now)
     o->tokens_at = now;
 }
 
-/* The oldest job that may go now (an _auth only with a token), or NULL. */
+/* The job that may go now, or NULL: the oldest ordinary request, else the
+ * newest _auth if the MoM has room for one more (and auth_rate a token). */
 static struct held_req *next_held(struct req_forward *o)
 {
-    struct held_req *best = NULL;
-    int paced = o->cfg->auth_rate > 0 && o->tokens < 1;
+    struct held_req *req = NULL, *auth = NULL;
+    int auth_ok = o->auth_busy < o->auth_busy_max && !(o->cfg->auth_rate > 0 && o->tokens < 1);
     for (size_t i = 0; i < HOLD_MAX; i++) {
         struct held_req *j = &o->held[i];
-        if (j->used && j->conn < 0 && !j->drop && !(paced && j->rec.cmd == REQREC_AUTH) &&
-            (!best || j->order < best->order))
-            best = j;
+        if (!j->used || j->conn >= 0 || j->drop)
+            continue;
+        if (j->rec.cmd != REQREC_AUTH && (!req || j->order < req->order))
+            req = j;
+        else if (j->rec.cmd == REQREC_AUTH && auth_ok && (!auth || j->order > auth->order))
+            auth = j;
     }
-    return best;
+    return req ? req : auth;
 }
 
 static void set_mom_down(struct req_forward *o, int down)
@@ -308,9 +404,13 @@ static void drop_expired(struct req_forward *o, long long now_wall)
 {
     for (size_t i = 0; i < HOLD_MAX; i++) {
         struct held_req *j = &o->held[i];
-        if (j->used && j->conn < 0 && !j->drop && j->rec.dl_ms <= now_wall)
+        if (!j->used || j->conn >= 0 || j->drop || j->rec.dl_ms > now_wall)
+            continue;
+        if (j->has_rec && j->rec.cmd == REQREC_AUTH && !o->mom_down)
+            shed_auth(o, j, "older than its minion waits (auth_timeout)");
+        else
             held_drop(j, o->mom_down ? ST_MOM_UNREACHABLE : ST_EXPIRED,
-                     o->mom_down ? M_REQ_MOM_UNREACHABLE : M_REQ_EXPIRED);
+                      o->mom_down ? M_REQ_MOM_UNREACHABLE : M_REQ_EXPIRED);
     }
 }
 
@@ -319,6 +419,9 @@ static void choose_sends(struct req_forward *o)
 {
     refill_tokens(o, clock_mono_ms());
     int idle = 0, writable = 0;
+    o->auth_busy = 0;
+    for (size_t i = 0; i < o->nconn; i++)
+        o->auth_busy += o->conn[i].busy && o->conn[i].auth;
     for (size_t i = 0; i < o->nconn; i++) {
         struct conn *c = &o->conn[i]; /* no job holds a conn yet: dispatch() settles each turn */
         if (c->busy || !c->sock)
@@ -332,6 +435,7 @@ static void choose_sends(struct req_forward *o)
             break;
         j->conn = (int)i;
         o->tokens -= j->rec.cmd == REQREC_AUTH;
+        o->auth_busy += j->rec.cmd == REQREC_AUTH; /* picked: next_held counts it */
     }
     if (idle && next_held(o))
         set_mom_down(o, writable == 0);
@@ -341,6 +445,8 @@ static void send_held(struct req_forward *o, struct held_req *j)
 {
     struct conn *c = &o->conn[j->conn];
     c->busy = 1;
+    c->auth = j->rec.cmd == REQREC_AUTH;
+    c->sent_at = clock_mono_ms();
     c->dl_wall = j->rec.dl_ms;
     snprintf(c->dc, sizeof c->dc, "%.*s", (int)j->rec.dclen, j->rec.dc);
     snprintf(c->rid, sizeof c->rid, "%.*s", (int)j->rec.ridlen, j->rec.rid);
@@ -497,6 +603,8 @@ static void dispatch(struct req_forward *o)
     expire_conns(o, now);
     if (!o->stop) {
         drop_expired(o, now);
+        shed_overload(o);
+        end_shedding(o);
         choose_sends(o);
     }
     drop_stale_replies(o, now);
@@ -515,6 +623,9 @@ static int req_forward_open(void *self, const struct config *cfg)
     o->tokens_at = clock_mono_ms();
     o->tokens = o->cfg->auth_rate > 1 ? o->cfg->auth_rate : 1;
     o->nconn = (size_t)o->cfg->req_pool;
+    o->auth_busy_max = (int)((double)o->nconn * AUTH_POOL_SHARE);
+    if (o->auth_busy_max < 1)
+        o->auth_busy_max = 1;
     o->nout = o->nconn + HOLD_MAX;
     o->conn = calloc(o->nconn, sizeof *o->conn);
     o->out = calloc(o->nout, sizeof *o->out);
