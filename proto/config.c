@@ -46,6 +46,7 @@ static const struct key_spec key_table[] = {
     {"pub_buffer", T_INT, F(pub_buffer), UP, 0, "100000"},
     {"pub_buffer_bytes", T_INT, F(pub_buffer_bytes), UP, 0, "1073741824"},
     {"pub_merge_window", T_SECONDS, F(pub_merge_window_ms), UP, 0, "0.01"},
+    {"pub_dedup_window", T_SECONDS, F(pub_dedup_window_ms), UP, 0, "300"},
     {"req_pool", T_INT, F(req_pool), UP, 0, "64"},
     {"auth_rate", T_RATE, F(auth_rate), UP, 0, "0"},
     {"instance", T_OPTNAME, F(instance), UP, 0, ""},

@@ -11,6 +11,10 @@
 
 /* Publication stream (stream mode), written by saltrelay-up. */
 #define key_pub_stream(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pub", cluster)
+/* Last serial given to a publication (pubstore.h). */
+#define key_pub_serial(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubserial", cluster)
+/* "Publication HASH is stored" (pubstore.h), expires after pub_dedup_window. */
+#define key_pub_seen(buf, cluster, hash) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubseen:%s", cluster, hash)
 /* Publication channel (channel mode). */
 #define key_pub_channel(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubch", cluster)
 /* Request stream: every DC's requests, read by saltrelay-up's consumer group. */

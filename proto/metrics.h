@@ -13,7 +13,7 @@
     X(PUB_IN_BYTES, "pub_in_bytes_total", "counter", 1, "Publication bytes received from the MoM") \
     X(PUB_STORED, "pub_stored_total", "counter", 1, "Publications appended to Redis")              \
     X(PUB_DUP_SKIPPED, "pub_retry_duplicates_total", "counter", 1,                                  \
-      "Publications already in Redis when re-sent after a lost connection")                       \
+      "Publications already in Redis (stored by another instance, or before a lost connection)")  \
     X(PUB_DROPPED, "pub_dropped_total", "counter", 1,                                             \
       "Publications dropped because the Redis buffer was full")                                    \
     X(PUB_BAD, "pub_bad_frames_total", "counter", 1, "Publications refused (too many or too large frames)") \
@@ -36,6 +36,8 @@
     X(PUB_DECODE_ERR, "pub_decode_errors_total", "counter", 2, "Malformed stream entries skipped")  \
     X(PUB_TOPICS_SKIPPED, "pub_topics_skipped_total", "counter", 2,                               \
       "Topics of merged records not sent because no local subscriber asked for them")             \
+    X(PUB_DC_DUP, "pub_duplicates_skipped_total", "counter", 2,                                    \
+      "Publications delivered already, stored again under a new ID after a Redis failover")       \
     X(SUBSCRIBERS, "subscribers", "gauge", 2, "Connected subscribers on the PUB socket")           \
     X(CURSOR_LAG_MS, "cursor_lag_milliseconds", "gauge", 2, "Age of the last delivered publication when it was sent") \
     X(CURSOR_MS, "cursor_id_milliseconds", "gauge", 2, "Time part of the delivered cursor (stream ID)") \

@@ -134,21 +134,30 @@ int pubrec_from_entry(const redisReply *entry, struct pubrec *rec, const char **
         *why = "missing or bad serial";
         return -1;
     }
-    size_t first = 4;
+    size_t first = 4; /* the field after the serial */
+    if (is_str(f->element[4], "h")) { /* written by the store script (pubstore.h) */
+        rec->hash = f->element[5]->str;
+        rec->hashlen = (size_t)f->element[5]->len;
+        first = 6;
+    }
     if (v2) {
-        if (f->elements != 8 || !is_str(f->element[4], "t")) {
+        if (f->elements != first + 4 || !is_str(f->element[first], "t")) {
             *why = "version 2 needs exactly a topic list and a payload";
             return -1;
         }
-        if (topiclist_count(f->element[5]->str, (size_t)f->element[5]->len) < 0) {
+        if (topiclist_count(f->element[first + 1]->str, (size_t)f->element[first + 1]->len) < 0) {
             *why = "bad topic list";
             return -1;
         }
-        rec->topics = f->element[5]->str;
-        rec->topics_len = (size_t)f->element[5]->len;
-        first = 6;
+        rec->topics = f->element[first + 1]->str;
+        rec->topics_len = (size_t)f->element[first + 1]->len;
+        first += 2;
     }
     size_t nframes = (f->elements - first) / 2;
+    if (nframes < 1) {
+        *why = "field list is missing or truncated";
+        return -1;
+    }
     if (nframes > PUBREC_MAX_FRAMES) {
         *why = "too many frames";
         return -1;

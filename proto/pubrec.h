@@ -2,12 +2,16 @@
  * frames, kept byte for byte) as stored in Redis, or (version 2) a run of
  * copies of one payload that differed only in their topic.
  *
- * Stream mode, one entry per message (ID chosen by saltrelay-up, so a
- * re-sent XADD after a lost connection is refused as a duplicate):
- *     XADD saltrelay:{C}:pub MAXLEN ~ N <ms>-<seq> v 1 s <serial> f0 <frame> [f1 <frame> ...]
- *     XADD saltrelay:{C}:pub MAXLEN ~ N <ms>-<seq> v 2 s <serial> t <topics> f0 <payload>
+ * Stream mode, one entry per record, stored by saltrelay-up's store script
+ * (pubstore.h: ID and serial chosen by Redis, stored once whichever
+ * saltrelay-up instance sends it first):
+ *     v 1 s <serial> h <hash> f0 <frame> [f1 <frame> ...]
+ *     v 2 s <serial> h <hash> t <topics> f0 <payload>
  * "s" is a serial number that grows by one per record; a jump tells
- * saltrelay-down how many entries were trimmed before it read them. A
+ * saltrelay-down how many entries were trimmed before it read them. "h"
+ * (the SHA-1 of the record's fields after it) is optional: entries written
+ * by older saltrelay-ups, and pubrec_xadd_argv (tests, and the store
+ * script's field list), have none. A
  * version-2 record stands for the messages [topic, payload], one per topic of
  * the topic list (topiclist.h), in order.
  *
@@ -35,6 +39,8 @@ struct pubrec {
     /* version 2: the topic list (topiclist.h); then nframes is 1 (the payload) */
     const char *topics;
     size_t topics_len;
+    const char *hash; /* "h" (stream mode), NULL if absent */
+    size_t hashlen;
 };
 
 /* Fill ARGV/ARGVLEN (room for PUBREC_ARGC_MAX) for XADD of REC to KEY.

@@ -28,6 +28,7 @@ struct rconn {
     int ever_connected;
     unsigned failures;      /* attempts since the connection went down */
     int stale;              /* the server said it is no longer the primary */
+    unsigned generation;    /* connections made so far */
 };
 
 static void set_where(struct rconn *rc)
@@ -153,6 +154,7 @@ static void note_connected(struct rconn *rc)
         log_info("redis %s at %s: connected", rc->label, rc->where);
     }
     rc->ever_connected = 1;
+    rc->generation++;
     rc->down_since = 0;
     rc->failures = 0;
     rc->backoff_ms = BACKOFF_MIN_MS;
@@ -180,6 +182,11 @@ redisContext *rconn_get(struct rconn *rc)
     rc->stale = 0;
     note_connected(rc);
     return rc->ctx;
+}
+
+unsigned rconn_generation(const struct rconn *rc)
+{
+    return rc->generation;
 }
 
 int rconn_retry_in_ms(const struct rconn *rc)

@@ -25,6 +25,9 @@ void rconn_destroy(struct rconn **rc);
  * longer than the connect timeout; between failed attempts returns NULL at
  * once until the backoff has passed (see rconn_retry_in_ms). */
 redisContext *rconn_get(struct rconn *rc);
+/* How many connections were made so far: a change means a new connection,
+ * perhaps to a new primary (state kept per connection must be set up again). */
+unsigned rconn_generation(const struct rconn *rc);
 /* Milliseconds until the next connection attempt is due (0 if connected). */
 int rconn_retry_in_ms(const struct rconn *rc);
 /* The connection broke or answered nonsense: close it and back off. */

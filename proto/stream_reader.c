@@ -10,6 +10,7 @@
 
 #define READ_BLOCK_MS 500
 #define READ_COUNT_MAX 256
+#define CLAIM_EVERY_MS 1000
 
 struct stream_reader {
     struct stream_reader_cfg cfg;
@@ -19,6 +20,8 @@ struct stream_reader {
     int group_ready;   /* XGROUP CREATE done on this connection */
     int pending_phase; /* group mode: still reading our own pending entries */
     char cursor[STREAMID_STRLEN];
+    char claim_cursor[STREAMID_STRLEN]; /* XAUTOCLAIM's, "0-0" = from the start */
+    long long claim_at;                 /* monotonic ms of the next XAUTOCLAIM */
     int stop;
 };
 
@@ -127,6 +130,40 @@ static int handle_reply(struct stream_reader *s, redisReply *r)
     return 0;
 }
 
+/* Group mode: take over what a dead consumer read and never acknowledged.
+ * Reply: [next cursor, [entries], [deleted ids]]. */
+static int claim_abandoned(struct stream_reader *s, long long count)
+{
+    long long now = clock_mono_ms();
+    if (!s->cfg.claim_idle_ms || now < s->claim_at)
+        return 0;
+    s->claim_at = now + CLAIM_EVERY_MS;
+    if (!s->claim_cursor[0])
+        strcpy(s->claim_cursor, "0-0");
+    redisReply *r = rconn_command(s->rc, "XAUTOCLAIM %s %s %s %lld %s COUNT %lld", s->cfg.key, s->cfg.group,
+                                  s->cfg.consumer, s->cfg.claim_idle_ms, s->claim_cursor, count);
+    if (!r)
+        return -1;
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+             r->element[0]->len < STREAMID_STRLEN && r->element[1]->type == REDIS_REPLY_ARRAY;
+    for (size_t i = 0; ok && i < r->element[1]->elements; i++)
+        ok = entry_ok(r->element[1]->element[i]);
+    if (!ok) {
+        log_error("claiming abandoned entries of %s: %s; reconnecting", s->cfg.key,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        freeReplyObject(r);
+        return -1;
+    }
+    memcpy(s->claim_cursor, r->element[0]->str, (size_t)r->element[0]->len + 1);
+    char keep[STREAMID_STRLEN]; /* forward_entry moves the read cursor: claims do not */
+    memcpy(keep, s->cursor, sizeof keep);
+    for (size_t i = 0; i < r->element[1]->elements; i++)
+        forward_entry(s, r->element[1]->element[i]);
+    memcpy(s->cursor, keep, sizeof keep);
+    freeReplyObject(r);
+    return 0;
+}
+
 /* The stream's end, for a reader without a group starting fresh. */
 static void start_at_end(struct stream_reader *s)
 {
@@ -152,6 +189,14 @@ static void read_once(struct stream_reader *s)
     if (!s->cfg.group[0] && !s->cursor[0])
         start_at_end(s);
     long long count = s->credit < READ_COUNT_MAX ? s->credit : READ_COUNT_MAX;
+    if (s->cfg.group[0] && !s->pending_phase && claim_abandoned(s, count) < 0) {
+        rconn_fail(s->rc, "unusable XAUTOCLAIM reply");
+        s->group_ready = 0;
+        return;
+    }
+    count = s->credit < READ_COUNT_MAX ? s->credit : READ_COUNT_MAX;
+    if (count <= 0)
+        return;
     redisReply *r = read_batch(s, count);
     if (!r)
         return;

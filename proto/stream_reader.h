@@ -31,7 +31,11 @@ struct stream_reader_cfg {
      * last entry read. */
     char group[64];    /* "" = no group */
     char start[STREAMID_STRLEN];
-    char consumer[128];
+    char consumer[160];
+    /* Group mode: entries pending for longer than this with any consumer
+     * (one that died: consumer names are per process) are claimed
+     * (XAUTOCLAIM, once a second) and forwarded like new ones. 0 = never. */
+    long long claim_idle_ms;
     long long credit;  /* initial grant */
 };
 

@@ -13,7 +13,9 @@
  * SIGKILL can repeat the last batch (Salt minions ignore a jid they have
  * already run) but never skip it. After a restart the backlog is held until as many
  * subscribers as were connected before are back, or subscriber_grace passed:
- * a PUB socket drops what it sends to nobody.
+ * a PUB socket drops what it sends to nobody. A publication delivered lately
+ * that comes again under a new ID (re-sent by saltrelay-up after a Redis
+ * failover) is skipped and counted (pubseen.h).
  *
  * A merged record (version 2, copies of one payload under many topics) is
  * sent as one [topic, payload] message per topic, in order, byte-identical to
@@ -34,6 +36,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pubrec.h"
+#include "pubseen.h"
 #include "rconn.h"
 #include "pub_subs.h"
 #include "statefile.h"
@@ -53,6 +56,7 @@ struct pub_output {
     struct pub_subs subs; /* what the local subscribers asked for */
     struct rconn *rc;
     char key[KEY_MAX];
+    struct pubseen *seen; /* stream mode: publications delivered lately */
     int have_cursor;
     struct streamid cursor;
     uint64_t serial; /* of the record at the cursor, 0 if unknown */
@@ -71,6 +75,7 @@ struct pub_output {
     long long synced_at;
     int state_error;      /* saving the cursor fails (log once) */
     uint64_t expired_run; /* expired records in the current run (one log line per run) */
+    uint64_t dup_run;     /* records delivered already, in the current run (the same) */
     int subscribed;       /* channel mode: SUBSCRIBE sent on this connection */
     int read_refused;     /* XREAD answered with an error (LOADING, MASTERDOWN): log once */
     long long read_retry_at; /* monotonic: no XREAD before (after an error reply) */
@@ -308,11 +313,25 @@ static int handle_entry(struct pub_output *p, const redisReply *e)
         p->have_cursor = 1;
         return 0;
     }
-    check_serial(p, rec.serial);
+    int again = rec.hash && pubseen_check(p->seen, rec.hash, rec.hashlen) == 1;
+    if (again && !p->dup_run++)
+        log_warn("skipping publications delivered already under other IDs (re-sent after a Redis failover; "
+                 "counted in pub_duplicates_skipped_total)");
+    if (again)
+        metric_add(M_PUB_DC_DUP, 1);
+    else
+        check_serial(p, rec.serial);
+    if (!again && p->dup_run) {
+        log_info("skipped %llu publication(s) delivered already; delivering again", (unsigned long long)p->dup_run);
+        p->dup_run = 0;
+    }
     p->cursor = rec.id; /* before deliver(), which exports the cursor */
     p->serial = rec.serial;
     p->have_cursor = 1;
-    deliver(p, &rec);
+    if (!again)
+        deliver(p, &rec);
+    else
+        publish_cursor(p, clock_wall_ms());
     return 0;
 }
 
@@ -459,7 +478,8 @@ static int pub_output_open(void *self, const struct config *cfg)
     /* blocking reads need a socket timeout longer than their BLOCK */
     p->rc = rconn_new(&p->cfg->redis_url, "publications", READ_BLOCK_MS + 2000);
     p->pub = zsock_new(ZMQ_XPUB);
-    if (!p->rc || !p->pub)
+    p->seen = pubseen_new();
+    if (!p->rc || !p->pub || !p->seen)
         return -1;
     pub_subs_init(&p->subs);
     dcsock_setup(p->pub, p->cfg);
@@ -489,6 +509,7 @@ static void pub_output_close(void *self)
     zsock_destroy(&p->pub);
     pub_subs_free(&p->subs);
     rconn_destroy(&p->rc);
+    pubseen_free(p->seen);
 }
 
 static void pub_output_wait(void *self, struct part_poll *w, int stopping)

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "hreport.h"
 #include "keys.h"
+#include "instance.h"
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
@@ -36,10 +37,7 @@ static void make_name(struct heartbeat *hb)
     if (gethostname(hb->host, sizeof hb->host) != 0 || !hb->host[0])
         snprintf(hb->host, sizeof hb->host, "unknown");
     hb->host[sizeof hb->host - 1] = '\0';
-    if (*hb->cfg->instance)
-        snprintf(hb->name, sizeof hb->name, "%s/%s", hb->host, hb->cfg->instance);
-    else
-        snprintf(hb->name, sizeof hb->name, "%s/%ld", hb->host, (long)getpid());
+    instance_name(hb->cfg, hb->name, sizeof hb->name);
 }
 
 static int heartbeat_open(void *self, const struct config *cfg)

@@ -7,10 +7,14 @@
  * replies are read when the Redis socket is readable, from the same poll loop
  * that drains the SUB socket, so receiving, sending and Redis's work overlap.
  * Replies come in order, each for the oldest slot in flight:
- *   stream mode:  XADD with an ID chosen here, so that a batch re-sent after a
- *                 lost connection is refused for entries Redis already has
- *                 ("equal or smaller" error) instead of being stored twice;
- *   channel mode: PUBLISH of the packed record (no replay, no dedup).
+ *   stream mode:  EVALSHA of the store script (pubstore.h): Redis stores the
+ *                 publication unless it is already stored (by another
+ *                 saltrelay-up, or before a lost connection), and gives the
+ *                 ID and serial, so any number of instances may run at once
+ *                 and a batch re-sent after a lost connection or a failover
+ *                 is never stored twice;
+ *   channel mode: PUBLISH of the packed record (no replay, no dedup: one
+ *                 instance only).
  * While Redis is unreachable the ring holds up to pub_buffer messages and
  * pub_buffer_bytes of frames (plus the one message that crosses it); past
  * that new publications are dropped and counted. The frames stay in their
@@ -49,6 +53,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pubrec.h"
+#include "pubstore.h"
 #include "rconn.h"
 #include "strset.h"
 #include "topiclist.h"
@@ -68,11 +73,10 @@ struct slot {
     zmq_msg_t *more; /* PUBREC_MAX_FRAMES - INLINE_FRAMES, or NULL */
     struct topiclist *topics; /* merged copies: every topic, frame[1] the payload */
     long long recv_ms;
-    struct streamid id;
-    uint64_t serial;
+    uint64_t serial; /* channel mode: given at its first PUBLISH, kept for a retry */
     unsigned char nframes;
-    unsigned char assigned; /* id/serial fixed at its first XADD, reused on retry */
-    unsigned char refused;  /* Redis refused its XADD once: see handle_reply */
+    unsigned char written; /* sent to Redis once (maybe stored): it takes no more copies */
+    unsigned char refused; /* Redis refused it once (channel mode: its retry is no repeat) */
 };
 
 struct pub_intake {
@@ -83,14 +87,14 @@ struct pub_intake {
     zsock_t *sub;
     zactor_t *monitor;
     struct rconn *rc;
-    char key[KEY_MAX];
+    char key[KEY_MAX]; /* channel mode: the channel */
     struct slot *ring; /* calloc'd at full size: untouched pages cost no memory */
     size_t cap, head, count;
     size_t bytes; /* frame bytes in the ring, against pub_buffer_bytes */
     size_t peak;       /* most buffered since the ring was last empty */
-    int synced;        /* last ID and serial read from the stream */
-    struct streamid last;
-    uint64_t serial;
+    struct pubstore store; /* stream mode */
+    unsigned loaded;   /* rconn generation the store script was loaded on */
+    uint64_t serial;   /* channel mode: the last serial given */
     redisContext *c;   /* while replies are awaited: the connection they come on */
     size_t sent;       /* slots from the head written to Redis, replies awaited */
     size_t skip;       /* replies to read and ignore (sent after a refused one) */
@@ -126,7 +130,8 @@ static void slot_release(struct slot *s)
         s->topics = NULL;
     }
     s->nframes = 0;
-    s->assigned = 0;
+    s->serial = 0;
+    s->written = 0;
     s->refused = 0;
 }
 
@@ -225,7 +230,7 @@ static struct slot *run_slot(const struct pub_intake *p)
     if (!p->count || p->sent >= p->count || !p->run_topics.count)
         return NULL;
     struct slot *tail = &p->ring[(p->head + p->count - 1) % p->cap];
-    return tail->assigned || tail->nframes != 2 ? NULL : tail;
+    return tail->written || tail->nframes != 2 ? NULL : tail;
 }
 
 /* Fold message S into the run if it is a copy of its payload under a topic
@@ -294,18 +299,21 @@ static void drain_sub(struct pub_intake *p)
     }
 }
 
-/* Learn the newest ID and serial in the stream, so ours continue after them. */
-static int sync_top(struct pub_intake *p)
+/* Stream mode: the store script on this connection (a new primary after a
+ * failover, or one whose script cache was flushed, does not have it). */
+static int script_ready(struct pub_intake *p)
 {
-    if (pubrec_stream_top(p->rc, p->key, &p->last, &p->serial) < 0)
-        return -1;
-    p->synced = 1;
-    return 0;
+    if (p->channel_mode || p->loaded == rconn_generation(p->rc))
+        return 1;
+    if (pubstore_load(&p->store, p->rc) < 0)
+        return 0;
+    p->loaded = rconn_generation(p->rc);
+    return 1;
 }
 
 static void append_one(struct pub_intake *p, struct slot *s, redisContext *c)
 {
-    struct pubrec rec = {.id = s->id, .serial = s->serial, .nframes = s->nframes};
+    struct pubrec rec = {.id = {(uint64_t)s->recv_ms, 0}, .nframes = s->nframes};
     for (size_t i = 0; i < s->nframes; i++) {
         rec.frame[i] = zmq_msg_data(slot_frame(s, i));
         rec.len[i] = zmq_msg_size(slot_frame(s, i));
@@ -317,26 +325,23 @@ static void append_one(struct pub_intake *p, struct slot *s, redisContext *c)
         rec.len[0] = rec.len[1];
         rec.nframes = 1;
     }
-    if (p->channel_mode) {
-        size_t len;
-        char *buf = pubrec_pack(&rec, &len);
-        redisAppendCommand(c, "PUBLISH %s %b", p->key, buf, len);
-        free(buf);
+    if (!p->channel_mode) {
+        pubstore_append(&p->store, c, &rec);
         return;
     }
-    const char *argv[PUBREC_ARGC_MAX];
-    size_t argvlen[PUBREC_ARGC_MAX];
-    struct pubrec_scratch scratch;
-    int argc = pubrec_xadd_argv(&rec, p->key, p->cfg->stream_maxlen, &scratch, argv, argvlen);
-    redisAppendCommandArgv(c, argc, argv, argvlen);
+    rec.serial = s->serial ? s->serial : (s->serial = ++p->serial);
+    size_t len;
+    char *buf = pubrec_pack(&rec, &len);
+    redisAppendCommand(c, "PUBLISH %s %b", p->key, buf, len);
+    free(buf);
 }
 
-/* Classify one XADD/PUBLISH reply. 1: stored, 0: already there, -1: refused. */
-static int judge_reply(const redisReply *r)
+/* Classify one reply. 1: stored, 0: already there, -1: refused. */
+static int judge_reply(const struct pub_intake *p, const redisReply *r)
 {
-    if (r->type != REDIS_REPLY_ERROR)
-        return 1;
-    return strstr(r->str, "equal or smaller") ? 0 : -1;
+    if (p->channel_mode)
+        return r->type != REDIS_REPLY_ERROR ? 1 : -1;
+    return pubstore_judge(r);
 }
 
 /* The connection broke: what was in flight stays buffered with its IDs. */
@@ -367,19 +372,17 @@ static void send_more(struct pub_intake *p)
     if (p->sent >= ready || p->sent >= INFLIGHT_MAX || clock_mono_ms() < p->retry_at)
         return;
     redisContext *c = rconn_get(p->rc);
-    if (!c || (!p->synced && sync_top(p) < 0))
+    if (!c || !script_ready(p))
+        return;
+    c = rconn_get(p->rc); /* SCRIPT LOAD may have failed the connection */
+    if (!c)
         return;
     size_t n = ready < INFLIGHT_MAX ? ready : INFLIGHT_MAX;
     for (size_t i = p->sent; i < n; i++) {
         struct slot *s = slot_at(p, i);
-        if (s->assigned && p->channel_mode && !s->refused)
+        if (s->written && p->channel_mode && !s->refused)
             metric_add(M_PUB_RESENT, 1); /* its PUBLISH may have been delivered: no dedup on a channel */
-        if (!s->assigned) {
-            s->id = streamid_next(p->last, (uint64_t)s->recv_ms);
-            s->serial = ++p->serial;
-            s->assigned = 1;
-            p->last = s->id;
-        }
+        s->written = 1;
         append_one(p, s, c);
     }
     int done = 0;
@@ -410,8 +413,8 @@ static enum metric_id stored_metric(struct pub_intake *p, const redisReply *r)
 
 /* A reply for the oldest slot in flight. A refusal keeps it and every later
  * slot buffered for a retry in a second; the replies already on their way
- * for those later slots are read and ignored (a stored one is refused as
- * "equal or smaller" at the retry). */
+ * for those later slots are read and ignored (a stored one is found stored
+ * by the script at the retry). */
 static void handle_reply(struct pub_intake *p, redisReply *r)
 {
     if (rconn_note_reply(p->rc, r)) { /* demoted by a failover: to the new primary */
@@ -420,25 +423,22 @@ static void handle_reply(struct pub_intake *p, redisReply *r)
         return;
     }
     p->waiting_since = clock_mono_ms();
-    int verdict = p->skip ? 0 : judge_reply(r);
+    int verdict = p->skip ? 0 : judge_reply(p, r);
     if (p->skip) {
         p->skip--;
     } else if (verdict < 0) {
         slot_at(p, 0)->refused = 1;
+        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
+            p->loaded = 0; /* SCRIPT FLUSH: load it again */
         if (!p->refusing)
-            log_error("redis refuses publications (%s); keeping them buffered and retrying", r->str);
+            log_error("redis refuses publications (%s); keeping them buffered and retrying",
+                      r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         p->refusing = 1;
         p->retry_at = clock_mono_ms() + 1000;
         p->skip = p->sent - 1;
         p->sent = 0;
     } else {
-        /* "equal or smaller" for a slot Redis refused before means a later
-         * slot was stored meanwhile: this one can no longer be, it is lost */
-        int lost = !verdict && slot_at(p, 0)->refused;
-        if (lost)
-            log_error("a publication refused by redis can no longer be stored after a later one was "
-                      "(counted in pub_dropped_total)");
-        metric_add(lost ? M_PUB_DROPPED : verdict ? stored_metric(p, r) : M_PUB_DUP_SKIPPED, 1);
+        metric_add(verdict ? stored_metric(p, r) : M_PUB_DUP_SKIPPED, 1);
         ring_pop(p);
         p->sent--;
         if (p->refusing)
@@ -509,12 +509,10 @@ static int pub_intake_open(void *self, const struct config *cfg)
     struct pub_intake *p = self;
     p->cfg = cfg;
     p->channel_mode = strcmp(cfg->mode, "channel") == 0;
-    if (p->channel_mode) {
+    if (p->channel_mode)
         key_pub_channel(p->key, cfg->cluster);
-        p->synced = 1;
-    } else {
-        key_pub_stream(p->key, cfg->cluster);
-    }
+    else
+        pubstore_init(&p->store, cfg->cluster, cfg->stream_maxlen, cfg->pub_dedup_window_ms);
     p->cap = (size_t)(cfg->pub_buffer > 0 ? cfg->pub_buffer : 1);
     strset_init(&p->run_topics, TOPICLIST_MAX_COUNT);
     p->ring = calloc(p->cap, sizeof *p->ring);

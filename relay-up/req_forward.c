@@ -1,8 +1,11 @@
 /* req_forward.c -- saltrelay-up's request forwarding (see req_forward.h).
  *
  * A child reader (stream_reader.c) takes the cluster's request stream through the
- * consumer group "saltrelay-up" (this host's pending entries first, after a
- * restart), at most HOLD_MAX entries ahead of what was sent. Each request
+ * consumer group "saltrelay-up" as consumer <host>/<instance or pid>
+ * (instance.h: every instance has its own), at most HOLD_MAX entries ahead of
+ * what was sent; entries another instance read and left unacknowledged for
+ * CLAIM_IDLE_MS (it died) are claimed and sent by whichever instance claims
+ * them first. Each request
  * goes to the MoM's request port on a REQ socket of a pool (req_pool), one
  * request in flight per socket, the payload frame byte for byte: to the MoM
  * it is a minion's own REQ exchange. The reply goes to the requesting DC's
@@ -15,7 +18,8 @@
  * copy the reader read again from ID 0 after a reconnect while the original
  * was being sent): discarded silently. An error or a lost answer: the entry
  * stays a job and is acknowledged again next turn. A crash before loses
- * nothing (the entry is still pending and is read again), a crash after
+ * nothing (the entry is still pending and is claimed by a running instance,
+ * or by this one restarted), a crash after
  * cannot send it twice (the MoM would refuse a replayed request anyway; see
  * docs/return-path.md). A dropped entry, too, stays a job (holding one of the
  * reader's HOLD_MAX credits) until its XACK answered, so nothing can pile up
@@ -49,6 +53,7 @@
 #include "part.h"
 #include "frames.h"
 #include "keys.h"
+#include "instance.h"
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
@@ -63,6 +68,7 @@
 #define AUTH_POOL_SHARE 0.75 /* of req_pool, may carry _auth at once (at least 1) */
 #define SHED_QUIET_MS 5000  /* no _auth shed for this long: the episode is over */
 #define REDIS_TIMEOUT_MS 2000
+#define CLAIM_IDLE_MS 5000  /* a request read by an instance that died is taken over after this */
 #define STOP_WAIT_MS 5000   /* how long a stop waits for the MoM's replies in flight */
 #define TRIM_MARGIN_MS 60000 /* reply records older than deadline + this are of no use */
 #define DC_MAX 65
@@ -640,9 +646,8 @@ static int req_forward_open(void *self, const struct config *cfg)
     snprintf(rcfg.label, sizeof rcfg.label, "requests (reader)");
     snprintf(rcfg.key, sizeof rcfg.key, "%s", o->req_key);
     snprintf(rcfg.group, sizeof rcfg.group, GROUP);
-    char host[64] = "localhost";
-    gethostname(host, sizeof host - 1);
-    snprintf(rcfg.consumer, sizeof rcfg.consumer, "%s", host);
+    instance_name(o->cfg, rcfg.consumer, sizeof rcfg.consumer);
+    rcfg.claim_idle_ms = CLAIM_IDLE_MS;
     o->reader = stream_reader_new(&rcfg);
     if (!o->reader)
         return -1;

@@ -1,4 +1,5 @@
 # ha.cmake -- no single point of failure (tests/test_ha.py): Redis Sentinel,
 # failover, two saltrelay-ups.
 saltrelay_pytest(test_ha
-  test_sentinel_bad_input test_sentinel_failover_publications)
+  test_sentinel_bad_input test_sentinel_failover_publications test_other_writer_ahead
+  test_two_ups_kill9_each)

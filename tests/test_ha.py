@@ -5,11 +5,13 @@ is not a primary): a clear log line, retries with backoff, never a crash."""
 
 import os
 import socket
+import subprocess
 import threading
 import time
 
 import harness as h
-from test_pub import CLUSTER, check_exactly_once, numbers, read_state
+from test_pub import CLUSTER, STREAM, check_exactly_once, numbers, read_state
+from test_return import salt_request
 
 MASTER = "mymaster"
 
@@ -195,6 +197,107 @@ def test_sentinel_failover_publications(tmp):
           "%.1f s later; pause %.1f s" % (failover_s, resumed_s, failover_s + resumed_s))
     check_exactly_once(got, n, "dc1")
     c.ups[0].wait_log("sentinels name 127.0.0.1:%d as primary of 'mymaster'" % new.port, 5)
+
+
+
+def test_other_writer_ahead(tmp):
+    """Issue 10 item 4: another writer gets ahead in the stream while
+    saltrelay-up runs (an entry with an ID an hour in the future, another
+    writer's entry, then the top entry deleted): every one of 100
+    publications is stored and delivered; none vanishes as "equal or
+    smaller" (on the old code all 80 after the future entry did)."""
+    primary = h.Redis(tmp, "primary")
+    mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
+    h.Daemon("up", tmp, "up", cluster=CLUSTER, redis=primary.url, master_publish=mom_pub,
+             master_ret="tcp://127.0.0.1:%d" % h.free_port()).start()
+    state = os.path.join(tmp, "state")
+    os.makedirs(state)
+    endpoint = "tcp://127.0.0.1:%d" % h.free_port()
+    dc = h.Daemon("down", tmp, "dc1", cluster=CLUSTER, datacenter="dc1", redis=primary.url, state_dir=state,
+                  publish_bind=endpoint, ret_bind="tcp://127.0.0.1:%d" % h.free_port()).start()
+    sub = h.Sub(endpoint, "--count", 100, "--idle-ms", 5000, "--max-ms", 30000)
+    h.wait_until(lambda: int(read_state(state).get("subscribers", 0)) >= 1, 10, "subscriber")
+    time.sleep(0.2)
+    h.zpub(mom_pub, "--gen", 20, "--size", 64)
+    h.wait_until(lambda: primary.cli("XLEN", STREAM) == "20", 10, "20 stored")
+    primary.cli("XADD", STREAM, "%d-0" % (int(time.time() * 1000) + 3600 * 1000), "other", "writer")
+    primary.cli("XADD", STREAM, "*", "other", "again")
+    h.zpub(mom_pub, "--gen", 40, "--size", 64)
+    h.wait_until(lambda: primary.cli("XLEN", STREAM) == "62", 10, "40 more stored")
+    top = primary.cli("XREVRANGE", STREAM, "+", "-", "COUNT", 1, raw=True).split("\n")[0]
+    primary.cli("XDEL", STREAM, top)  # the stream's last ID stays ahead of its newest entry
+    h.zpub(mom_pub, "--gen", 40, "--size", 64)
+    got = sub.lines()
+    h.check(len(got) == 100, "%d of 100 publications delivered" % len(got))
+    h.check(int(primary.cli("XLEN", STREAM)) == 101, "the stream should hold 20 + 2 + 40 - 1 + 40 entries")
+    h.check(dc.term() == 0, "saltrelay-down did not stop cleanly")
+
+
+def two_ups_one_config(tmp, redis, mom_pub, mom_ret, **cfg):
+    """Two saltrelay-ups started with the SAME config file."""
+    a = h.Daemon("up", tmp, "up-a", cluster=CLUSTER, redis=redis, master_publish=mom_pub, master_ret=mom_ret,
+                 **cfg)
+    b = h.Daemon("up", tmp, "up-b")
+    b.cfg_path = a.cfg_path
+    return [a.start(), b.start()]
+
+
+def test_two_ups_kill9_each(tmp):
+    """Two saltrelay-ups on one host with one config; each is SIGKILLed in turn
+    (the other running) and restarted, during 6,000 publications and 6,000
+    requests: dc1 gets every publication exactly once in order, the test
+    master sees no request twice, every request is answered (its own reply)
+    or timed out."""
+    n, clients, per_client, timeout = 6000, 40, 150, 15
+    primary = h.Redis(tmp, "primary")
+    mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
+    mom_ret = "tcp://127.0.0.1:%d" % h.free_port()
+    master_log = os.path.join(tmp, "master.requests")
+    master = h.spawn([h.tool("zmaster"), mom_ret, "echo", "--delay-ms", 25, "--log", master_log],
+                     stderr=subprocess.PIPE)
+    h.check(b"bound" in master.stderr.readline(), "zmaster did not start")
+    ups = two_ups_one_config(tmp, primary.url, mom_pub, mom_ret, request_timeout=timeout)
+    state = os.path.join(tmp, "state")
+    os.makedirs(state)
+    endpoint = "tcp://127.0.0.1:%d" % h.free_port()
+    ret = "tcp://127.0.0.1:%d" % h.free_port()
+    h.Daemon("down", tmp, "dc1", cluster=CLUSTER, datacenter="dc1", redis=primary.url, state_dir=state,
+             publish_bind=endpoint, ret_bind=ret, request_timeout=timeout).start()
+    sub = h.Sub(endpoint, "--count", n, "--idle-ms", 10000, "--max-ms", 120000)
+    h.wait_until(lambda: int(read_state(state).get("subscribers", 0)) >= 1, 10, "subscriber")
+    time.sleep(0.2)
+    lines = []
+    for c in range(clients):
+        for k in range(per_client):
+            q = salt_request("m%d" % c, b"c%d-k%d" % (c, k))
+            lines.append("%d %s %s" % (c, q.hex(), (b"rep:" + q).hex()))
+    out = os.path.join(tmp, "zreqs.out")
+    with open(out, "w") as fo:
+        reqs = h.spawn([h.tool("zreqs"), ret, "--clients", clients, "--timeout-ms", (timeout + 3) * 1000,
+                        "--max-ms", 180000], stdin=subprocess.PIPE, stdout=fo, stderr=subprocess.PIPE)
+    reqs.stdin.write("\n".join(lines).encode() + b"\n")
+    reqs.stdin.close()
+    pub = h.spawn([h.tool("zpub"), mom_pub, "--gen", n, "--size", 200, "--rate", 1000])
+    for up in ups:
+        time.sleep(1.5)
+        up.kill9()
+        time.sleep(1)
+        up.start()
+    pub.wait(timeout=60)
+    check_exactly_once(numbers(sub.lines()), n, "dc1")
+    reqs.wait(timeout=180)
+    with open(out) as f:
+        verdicts = [l.split()[2] for l in f]
+    with open(master_log) as f:
+        at_master = [l.strip() for l in f]
+    print("requests: %d answered, %d timed out; %d reached the MoM" %
+          (verdicts.count("ok"), verdicts.count("timeout"), len(at_master)))
+    h.check(len(verdicts) == clients * per_client, "every request should end")
+    h.check(verdicts.count("mismatch") == 0, "a client got a reply that is not its own")
+    h.check(len(at_master) == len(set(at_master)), "%d requests reached the MoM twice" %
+            (len(at_master) - len(set(at_master))))
+    # a kill loses the replies of what the killed instance had sent: at most one per client each time
+    h.check(verdicts.count("timeout") <= 2 * clients, "too many requests lost")
 
 
 if __name__ == "__main__":

@@ -501,5 +501,5 @@ def test_huge_max_frame_size(tmp):
     check(relay.down.term() == 0 and relay.up.term() == 0, "daemons did not stop cleanly")
 
 
-harness.main(globals())
-
+if __name__ == "__main__":  # test_ha imports salt_request
+    harness.main(globals())

@@ -29,3 +29,7 @@ option(SALTRELAY_FUZZ "Build the libFuzzer targets in tests/fuzz (needs clang)" 
 if(SALTRELAY_FUZZ)
   add_subdirectory(fuzz)
 endif()
+
+# saltrelay-down's recent-publication set lives with its program, not in proto/.
+target_sources(unit_pubseen PRIVATE ${CMAKE_SOURCE_DIR}/relay-down/pubseen.c)
+target_include_directories(unit_pubseen PRIVATE ${CMAKE_SOURCE_DIR}/relay-down)

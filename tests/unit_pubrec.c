@@ -328,3 +328,21 @@ UNIT_TEST(channel_malformed)
     BAD_CHANNEL("\x95\x01\x01\x01\xc4\x00\xc0", "frame is not bin", "nil frame");
     BAD_CHANNEL("\xdd\x40\x00\x00\x00\x01\x01\x01", "not a msgpack document", "array32 claiming 1G items");
 }
+
+UNIT_TEST(entry_with_hash)
+{
+    redisReply *e = entry("5-0", "v 1 s 9 h 0a1b2c f0 broadcast f1 payload");
+    struct pubrec rec;
+    const char *why = NULL;
+    CHECK_INT(pubrec_from_entry(e, &rec, &why), 0);
+    CHECK_MEM(rec.hash, rec.hashlen, "0a1b2c", 6);
+    CHECK_INT(rec.nframes, 2);
+    CHECK_MEM(rec.frame[1], rec.len[1], "payload", 7);
+    freeReplyObject(e);
+    e = entry("5-0", "v 1 s 9 f0 x");
+    CHECK_INT(pubrec_from_entry(e, &rec, &why), 0);
+    CHECK(rec.hash == NULL);
+    freeReplyObject(e);
+    expect_bad(entry("1-1", "v 1 s 1 h abc"), "field list is missing or truncated", "a hash and no frame");
+    expect_bad(entry("1-1", "v 1 s 1 h abc h abc f0 x"), "frames out of order", "two hashes");
+}

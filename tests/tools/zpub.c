@@ -1,7 +1,10 @@
 /* zpub -- test MoM publisher: binds a PUB socket and sends messages.
  *   zpub ENDPOINT --lines FILE [--rate N] [--wait-ms N]
  *   zpub ENDPOINT --gen COUNT [--size BYTES] [--topic T] [--rate N] [--wait-ms N]
- * --gen payloads start with the 10-digit message number, padded to BYTES.
+ * --gen payloads start with the 10-digit message number, then a nonce of this
+ * run (as far as BYTES allows), padded to BYTES: like Salt's publications
+ * (each encrypted with a fresh IV), two runs never send identical payloads,
+ * which saltrelay-up would store once (relay-up/pub_intake.c, pubstore.h).
  * The socket is an XPUB: it waits for the first subscription (at most
  * --wait-ms, default 10000) before sending, since a PUB drops what it sends
  * before a subscriber joined. */
@@ -9,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "lines.h"
@@ -77,11 +81,15 @@ int main(int argc, char **argv)
         fclose(f);
     } else {
         char *buf = malloc((size_t)size + 16);
+        char num[40];
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        unsigned long long nonce = (unsigned long long)now.tv_nsec ^ ((unsigned long long)now.tv_sec << 30) ^
+                                   ((unsigned long long)getpid() << 44);
         for (long i = 0; i < gen; i++) {
             pace(i, rate, &t0);
             memset(buf, 'x', (size_t)size);
-            char num[16];
-            int nl = snprintf(num, sizeof num, "%010ld", i);
+            int nl = snprintf(num, sizeof num, "%010ld%016llx", i, nonce);
             memcpy(buf, num, (size_t)(nl < size ? nl : size));
             if (topic)
                 zmq_send(pub, topic, strlen(topic), ZMQ_SNDMORE);
