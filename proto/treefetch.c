@@ -9,7 +9,7 @@
 #include "keys.h"
 #include "metrics.h"
 
-#define FETCH_BATCH 8
+#define FETCH_BATCH 16
 
 /* Check one MGET element against chunk I of the list; NULL if it is good. */
 static const char *check_chunk(const redisReply *e, const tree_id id, size_t want_len,

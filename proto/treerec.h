@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TREE_CHUNK (1024 * 1024)        /* bytes per chunk, every chunk but a file's last */
+#define TREE_CHUNK (256 * 1024)         /* bytes per chunk, every chunk but a file's last */
 #define TREE_ID_LEN 20                  /* SHA-1 */
 #define TREE_HEX_LEN (2 * TREE_ID_LEN + 1)
 #define TREE_PATH_MAX 1024              /* bytes of a relative path */

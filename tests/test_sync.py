@@ -19,7 +19,7 @@ import harness as h
 
 CLUSTER = "t"
 HEAD = "saltrelay:{%s}:tree:head" % CLUSTER
-CHUNK = 1024 * 1024
+CHUNK = 256 * 1024  # proto/treerec.h TREE_CHUNK
 
 
 def write(path, data, exe=False):
@@ -178,7 +178,7 @@ def test_kill9_mid_sync_resumes(tmp):
     s = Sync(tmp, dcs=("dc2",), start_dcs=False)
     rnd = random.Random(3)
     for i in range(60):
-        write(os.path.join(s.src, "big/f%02d.bin" % i), rnd.randbytes(CHUNK + 1000))
+        write(os.path.join(s.src, "big/f%02d.bin" % i), rnd.randbytes(1024 * 1024 + 1000))
     make_tree(s.src, files=300, large=0)
     want = snapshot(s.src)
     s.start_up()
@@ -290,6 +290,39 @@ def test_tree_over_max_refused(tmp):
     write(os.path.join(s.src, "small.sls"), b"small\n")
     s.wait_mirrored("dc2", snapshot(s.src), timeout=30)
     h.check(s.up.log().count("not published") == 1, "refusal logged more than once")
+
+
+def test_cut_off_dc_catches_up_and_gc(tmp):
+    """A DC whose replica is cut off while 5 versions are published catches up
+    to the newest when the link is back; Redis keeps 3 versions and only the
+    chunks they need."""
+    s = Sync(tmp)
+    rnd = random.Random(5)
+    write(os.path.join(s.src, "files/big.bin"), rnd.randbytes(2 * CHUNK + 100))
+    write(os.path.join(s.src, "top.sls"), b"base: {}\n")
+    s.start_up()
+    for dc in s.dcs:
+        s.wait_mirrored(dc, snapshot(s.src))
+    first = os.readlink(os.path.join(s.dcs["dc1"].target, "current"))
+    s.replica.cli("replicaof", "no", "one")
+    for n in range(2, 7):
+        write(os.path.join(s.src, "files/big.bin"), rnd.randbytes(2 * CHUNK + 100))
+        write(os.path.join(s.src, "top.sls"), b"base: {} # %d\n" % n)
+        s.up.wait_log("published version %d:" % n, 30)
+        s.wait_mirrored("dc2", snapshot(s.src))
+    h.check(os.readlink(os.path.join(s.dcs["dc1"].target, "current")) == first, "dc1 moved while cut off")
+    keys = s.primary.cli("--scan", "--pattern", "saltrelay:{%s}:tree:*" % CLUSTER).split()
+    versions = [k for k in keys if ":tree:v:" in k]
+    chunks = [k for k in keys if ":tree:c:" in k]
+    h.check(sorted(versions) == sorted("saltrelay:{%s}:tree:v:%d" % (CLUSTER, n) for n in (4, 5, 6)),
+            "kept versions %s" % versions)
+    # 3 versions x (3 content chunks + 1 manifest chunk), top.sls differs each time too
+    h.check(len(chunks) == int(s.primary.cli("scard", "saltrelay:{%s}:tree:chunks" % CLUSTER)) <= 3 * 5,
+            "%d chunk keys" % len(chunks))
+    s.replica.cli("replicaof", "127.0.0.1", s.primary.port)
+    s.wait_mirrored("dc1", snapshot(s.src))
+    kept = [v for v in os.listdir(os.path.join(s.dcs["dc1"].target, "v")) if not v.endswith(".manifest")]
+    h.check(len(kept) <= 3, "dc1 keeps %s" % kept)
 
 
 def test_status_shows_tree_versions(tmp):
