@@ -8,6 +8,7 @@ saltrelay-down mid-sync, and hostile records written straight into Redis."""
 import hashlib
 import os
 import random
+import signal
 import stat
 import struct
 import subprocess
@@ -76,7 +77,8 @@ class Sync:
                      "replica link up")
         self.up_cfg = dict(cluster=CLUSTER, master_publish="tcp://127.0.0.1:%d" % h.free_port(),
                            master_ret="tcp://127.0.0.1:%d" % h.free_port(), redis=self.primary.url,
-                           sync_source=self.src, sync_interval=1, **(up or {}))
+                           sync_source=self.src, sync_interval=1)
+        self.up_cfg.update(up or {})
         self.up = None
         self.dcs = {}
         for dc in dcs:
@@ -117,7 +119,8 @@ def test_mirror_update_atomic(tmp):
     """Two DCs (one on the replica) mirror a generated tree; an update reaches
     both, every snapshot of current during it is the old or the new tree, and
     it replicates about the changed bytes, not the tree."""
-    s = Sync(tmp)
+    # no periodic scan: the update below must become exactly one version
+    s = Sync(tmp, up={"sync_interval": 3600})
     make_tree(s.src)
     old = snapshot(s.src)
     s.start_up()
@@ -134,6 +137,7 @@ def test_mirror_update_atomic(tmp):
     t = threading.Thread(target=watch)
     t.start()
     before = s.repl_offset()
+    os.kill(s.up.proc.pid, signal.SIGSTOP)  # its inotify queue holds the events until SIGCONT
     changed = 0
     rnd = random.Random(7)
     for i in range(1, 40, 2):       # modify 20 files
@@ -155,11 +159,13 @@ def test_mirror_update_atomic(tmp):
         p = os.path.join(s.src, small(i))
         os.chmod(p, 0o755)
     new = snapshot(s.src)
+    os.kill(s.up.proc.pid, signal.SIGCONT)
     for dc in s.dcs:
         s.wait_mirrored(dc, new)
     stop.set()
     t.join(timeout=60)
     repl = s.repl_offset() - before
+    h.check("published version 3:" not in s.up.log(), "the update became more than one version")
     mixed = [snap for snap in seen if snap != old and snap != new]
     h.check(not mixed, "%d of %d snapshots were neither the old nor the new tree" % (len(mixed), len(seen)))
     tree_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(s.src) for f in fs)
