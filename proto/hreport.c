@@ -48,24 +48,20 @@ void hreport_note(int *failing, const char *what, const char *why)
     *failing = why != NULL;
 }
 
-void hreport_append(struct hreport *h, redisContext *c)
+int hreport_append(struct hreport *h, struct rpipe *p, uint64_t tag)
 {
-    redisAppendCommandArgv(c, (int)h->argc, h->argv, h->argvlen);
+    return rpipe_append_argv(p, tag, (int)h->argc, h->argv, h->argvlen);
 }
 
-const char *hreport_int_replies(struct rconn *rc, int n)
+int hreport_take(struct hreport_replies *s, const redisReply *r, int last)
 {
-    static _Thread_local char why[160];
-    const char *failed = NULL;
-    for (int i = 0; i < n; i++) {
-        redisReply *rep = rconn_reply(rc);
-        if (!rep)
-            return "connection lost";
-        if (rep->type != REDIS_REPLY_INTEGER && !failed) {
-            snprintf(why, sizeof why, "%s", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-            failed = why;
-        }
-        freeReplyObject(rep);
-    }
-    return failed;
+    if (!s->why[0] && (!r || r->type != REDIS_REPLY_INTEGER))
+        snprintf(s->why, sizeof s->why, "%s",
+                 !r ? "connection lost" : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    if (!last)
+        return 0;
+    int ok = !s->why[0];
+    hreport_note(&s->failing, s->what, ok ? NULL : s->why);
+    s->why[0] = '\0';
+    return ok;
 }

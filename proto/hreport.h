@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "metrics.h"
-#include "rconn.h"
+#include "rpipe.h"
 
 #define HREPORT_MAX_FIELDS 64
 #define HREPORT_VALUE 24 /* a long long in decimal, sign and NUL */
@@ -34,14 +34,21 @@ struct hreport_metric {
 #define HREPORT_METRIC(name, id) {name, M_##id},
 /* Add the N metric fields of LIST with their current values. */
 void hreport_metrics(struct hreport *h, const struct hreport_metric *list, size_t n);
-/* Append the HSET to C's pipeline. */
-void hreport_append(struct hreport *h, redisContext *c);
+/* Append the HSET to pipeline P with TAG (RPIPE_OK or the refusal). */
+int hreport_append(struct hreport *h, struct rpipe *p, uint64_t tag);
 
-/* Read N pipelined replies that should all be integers. NULL if they were,
- * else why not ("connection lost", or the first error reply's text, in a
- * static buffer). An error reply (NOREPLICAS, READONLY, OOM) leaves the
+/* The replies to one report's commands, taken as they come (rpipe): each
+ * must be an integer. An error reply (NOREPLICAS, READONLY, OOM) leaves the
  * connection usable: failing it would log a reconnect at every report. */
-const char *hreport_int_replies(struct rconn *rc, int n);
+struct hreport_replies {
+    const char *what; /* "DC report to redis_primary", for the log */
+    int failing;      /* the last report failed (log once per state change) */
+    char why[160];    /* the first failure of the report being answered */
+};
+/* Take reply R (NULL: lost with the connection); after the LAST command's
+ * the report's outcome is logged if it changed. Returns 1 when LAST and the
+ * whole report succeeded. */
+int hreport_take(struct hreport_replies *s, const redisReply *r, int last);
 
 /* Log "WHAT fails: WHY" or "WHAT works again" when the state changes
  * (*FAILING holds the previous one), so a Redis that stays down logs once. */

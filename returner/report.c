@@ -1,8 +1,9 @@
 /* report.c -- saltrelay-down's DC report (see report.h).
  *
  * The report is one HSET of the whole hash plus SADD of the DC name, sent
- * pipelined on this part's own connection to redis_primary, so a slow or
- * absent Redis only delays reports, never the data paths. Before each
+ * through the Redis pipeline (rpipe.h) on this part's own connection to
+ * redis_primary, so a slow or absent Redis only delays reports, never the
+ * data paths; while a report is unanswered the next one is skipped. Before each
  * report the Redis it reads publications from is checked (replhealth.c). Values are read
  * from the process-wide metrics that pub_output.c and req_intake.c keep. A report
  * that fails is not retried: the next turn sends a newer one anyway. */
@@ -18,19 +19,24 @@
 #include "metrics.h"
 #include "rconn.h"
 #include "replhealth.h"
+#include "rpipe.h"
 #include "streamid.h"
 
 #define REDIS_TIMEOUT_MS 2000
+#define PIPE_BYTES (64 * 1024) /* one report is some 2 KiB */
+#define PIPE_CMDS 4
+#define TAG_LAST 1 /* the SADD, a report's last command */
 
 struct report {
     const struct config *cfg;
     struct rconn *rc;
+    struct rpipe *pipe;
     struct replhealth *health;
     char key[KEY_MAX];
     char set_key[KEY_MAX];
     long long started_at_ms;
     struct part_every every;
-    int failing; /* the last report failed (log once per state change) */
+    struct hreport_replies replies;
 };
 
 static const struct hreport_metric report_metrics[] = {REPORT_FIELDS(HREPORT_METRIC)};
@@ -56,19 +62,22 @@ static void build_args(const struct report *r, struct hreport *a, char *cursor_t
 
 static void send_report(struct report *r, const char *state)
 {
-    redisContext *c = rconn_get(r->rc);
-    const char *why = "redis unreachable";
-    if (c) {
-        struct hreport a;
-        char cursor[STREAMID_STRLEN];
-        build_args(r, &a, cursor, state);
-        hreport_append(&a, c);
-        redisAppendCommand(c, "SADD %s %s", r->set_key, r->cfg->datacenter);
-        why = hreport_int_replies(r->rc, 2);
+    struct hreport a;
+    char cursor[STREAMID_STRLEN];
+    build_args(r, &a, cursor, state);
+    if (hreport_append(&a, r->pipe, 0) != RPIPE_OK) {
+        hreport_note(&r->replies.failing, r->replies.what, "redis unreachable");
+        return;
     }
-    if (!why)
+    rpipe_append(r->pipe, TAG_LAST, "SADD %s %s", r->set_key, r->cfg->datacenter);
+    rpipe_io(r->pipe);
+}
+
+static void on_reply(void *arg, uint64_t tag, redisReply *reply)
+{
+    struct report *r = arg;
+    if (hreport_take(&r->replies, reply, tag == TAG_LAST))
         metric_set(M_REPORT_AT_MS, clock_wall_ms());
-    hreport_note(&r->failing, "DC report to redis_primary", why);
 }
 
 static int report_open(void *self, const struct config *cfg)
@@ -79,9 +88,11 @@ static int report_open(void *self, const struct config *cfg)
     part_every_start(&r->every, cfg->report_interval_ms);
     key_dc_status(r->key, cfg->cluster, cfg->datacenter);
     key_dc_set(r->set_key, cfg->cluster);
+    r->replies.what = "DC report to redis_primary";
     r->rc = rconn_new(&cfg->redis_primary_url, "reports", REDIS_TIMEOUT_MS);
+    r->pipe = r->rc ? rpipe_new(r->rc, PIPE_BYTES, PIPE_CMDS, REDIS_TIMEOUT_MS, on_reply, r) : NULL;
     r->health = replhealth_new(cfg);
-    return r->rc && r->health ? 0 : -1;
+    return r->pipe && r->health ? 0 : -1;
 }
 
 static void report_wait(void *self, struct part_poll *w, int stopping)
@@ -89,13 +100,16 @@ static void report_wait(void *self, struct part_poll *w, int stopping)
     struct report *r = self;
     (void)stopping;
     part_every_wait(&r->every, w);
+    rpipe_wait(r->pipe, w);
 }
 
 static void report_turn(void *self, const struct part_poll *w)
 {
     struct report *r = self;
     (void)w;
-    if (!part_every_due(&r->every))
+    rpipe_io(r->pipe);
+    /* the health check's commands are blocking ones: only on an idle connection */
+    if (!part_every_due(&r->every) || rpipe_inflight(r->pipe))
         return;
     replhealth_check(r->health, r->rc);
     send_report(r, "running");
@@ -105,8 +119,12 @@ static void report_turn(void *self, const struct part_poll *w)
 static void report_close(void *self)
 {
     struct report *r = self;
-    if (r->rc && r->health)
+    if (r->pipe && r->health) {
+        rpipe_flush(r->pipe, REDIS_TIMEOUT_MS);
         send_report(r, "stopped");
+        rpipe_flush(r->pipe, REDIS_TIMEOUT_MS);
+    }
+    rpipe_destroy(&r->pipe);
     replhealth_destroy(&r->health);
     rconn_destroy(&r->rc);
 }
