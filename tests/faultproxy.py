@@ -21,9 +21,12 @@ CHUNK = 65536
 
 
 def _reset(sock):
-    """Close SOCK with an RST (SO_LINGER 0), ignoring a socket already gone."""
+    """Close SOCK with an RST (SO_LINGER 0), ignoring a socket already gone.
+    SHUT_RD first wakes the pump blocked in recv() on it: a close() alone
+    would leave the socket alive (and silent) until that recv() returned."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RD)
     except OSError:
         pass
     try:

@@ -7,12 +7,23 @@
 # no clang" if clang is missing, 1 if a fuzzer found a crash, a leak or a
 # broken invariant (the input is kept in BUILD/fuzz-artifacts/ and its log
 # printed).
-#   tests/fuzz/run.sh [SECONDS_PER_TARGET]    (default 20)
+#   tests/fuzz/run.sh [SECONDS_PER_TARGET]         (default 20; what CI runs)
+#   tests/fuzz/run.sh --long [SECONDS_PER_TARGET]  (default 600; not in CI)
+# Both also start from the corpus kept in the repository
+# (tests/fuzz/corpus/TARGET/: inputs that reached new code, minimized). The
+# long mode grows it: new inputs are merged into it (-merge=1 keeps only
+# those adding coverage), so commit what it adds.
 # Environment: SALTRELAY_FUZZ_BUILD (default build-fuzz), SALTRELAY_WIRE.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-secs=${1:-20}
+long=0
+if [ "${1:-}" = --long ]; then
+  long=1
+  shift
+fi
+secs=${1:-$([ $long = 1 ] && echo 600 || echo 20)}
+kept=$here/corpus
 build=${SALTRELAY_FUZZ_BUILD:-$repo/build-fuzz}
 wire=${SALTRELAY_WIRE:-$(cd "$repo/.." && pwd)/shared/salt-wire}
 targets="entry channel envelope config reqrec jobcache replinfo treerec"
@@ -44,14 +55,19 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
 for t in $targets; do
   corpus=$build/fuzz-corpus/$t
-  mkdir -p "$corpus"
+  mkdir -p "$corpus" "$kept/$t"
   dict=()
   [ "$t" = config ] && dict=(-dict="$seeds/config.dict")
   log=$build/fuzz-$t.log
-  "$build/tests/fuzz/fuzz_$t" "$corpus" "$seeds/$t" "${dict[@]}" -max_total_time="$secs" -timeout=10 \
+  "$build/tests/fuzz/fuzz_$t" "$corpus" "$kept/$t" "$seeds/$t" "${dict[@]}" -max_total_time="$secs" -timeout=10 \
     -rss_limit_mb=2048 -artifact_prefix="$build/fuzz-artifacts/$t-" \
     -print_final_stats=1 >"$log" 2>&1
   rc=$?
+  if [ $long = 1 ] && [ $rc -eq 0 ]; then
+    # keep what reached new code: merged (minimized) into the repository's corpus
+    "$build/tests/fuzz/fuzz_$t" -merge=1 "$kept/$t" "$corpus" "${dict[@]}" -rss_limit_mb=2048 \
+      >"$log.merge" 2>&1 || echo "fuzz_$t: merge into $kept/$t failed (see $log.merge)"
+  fi
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
   if [ $rc -ne 0 ]; then
@@ -59,7 +75,8 @@ for t in $targets; do
     grep -v '^#' "$log" | tail -40
     status=1
   else
-    echo "fuzz_$t: ok, ${runs:-?} runs in ${secs} s, ${cov:-cov: ?}, corpus $(ls "$corpus" | wc -l) files"
+    echo "fuzz_$t: ok, ${runs:-?} runs in ${secs} s, ${cov:-cov: ?}, corpus $(ls "$corpus" | wc -l) files" \
+      "(kept in the repository: $(ls "$kept/$t" | wc -l))"
   fi
 done
 exit $status
