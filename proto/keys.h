@@ -39,5 +39,8 @@
 #define key_tree_version(buf, cluster, v) snprintf(buf, KEY_MAX, "saltrelay:{%s}:tree:v:%llu", cluster, (unsigned long long)(v))
 #define key_tree_chunk(buf, cluster, hex) snprintf(buf, KEY_MAX, "saltrelay:{%s}:tree:c:%s", cluster, hex)
 #define key_tree_chunks(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:tree:chunks", cluster)
+/* The saltrelay-up instance that publishes the tree (a lease: one publisher
+ * among active-active instances). */
+#define key_tree_lease(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:tree:publisher", cluster)
 
 #endif

@@ -8,7 +8,11 @@
  * Both run in slices of at most SLICE_MS per loop turn, so a large tree
  * never holds up the watchdog or a stop request. A tree over sync_max_bytes
  * is refused with one log line until it shrinks. An upload cut short by a
- * stop is not drained: its chunks are collected at the next start. */
+ * stop is not drained: its chunks are collected at the next start.
+ *
+ * Several saltrelay-ups may run at once (active-active); only the holder of
+ * the publisher's lease (tree_store_lease, renewed every LEASE_RENEW_MS)
+ * scans and publishes, the others stand by and take over once it lapses. */
 #include "tree_publish.h"
 
 #include <errno.h>
@@ -22,11 +26,13 @@
 #include "metrics.h"
 #include "tree_scan.h"
 #include "tree_store.h"
+#include "upreport.h"
 
 #define SETTLE_MS 200 /* after an inotify event, before a scan */
 #define RETRY_MS 1000 /* after a failed or interrupted publish */
 #define SLICE_MS 100  /* of scanning or uploading per loop turn */
 #define EVENTS_MAX 64 /* inotify reads per turn (each up to 64 KiB) */
+#define LEASE_RENEW_MS 2000 /* well within TREE_LEASE_MS */
 
 enum phase { IDLE, SCANNING, UPLOADING };
 
@@ -38,6 +44,8 @@ struct tree_publish {
     enum phase phase;
     long long due; /* monotonic ms of the next scan */
     int refused;   /* the last scan was refused (logged once per state change) */
+    int leader;    /* 1 holding the lease, 0 another instance holds it, -1 unknown */
+    long long lease_due;
 };
 
 static int tree_publish_open(void *self, const struct config *cfg)
@@ -50,6 +58,7 @@ static int tree_publish_open(void *self, const struct config *cfg)
     t->scan = tree_scan_new(cfg->sync_source, t->inotify_fd);
     t->store = tree_store_new(cfg);
     t->due = clock_mono_ms();
+    t->leader = -1;
     metric_set(M_TREE_SYNC, 1);
     log_info("tree sync: publishing %s (scan every %g s and on change)", cfg->sync_source,
              (double)cfg->sync_interval_ms / 1000.0);
@@ -129,12 +138,37 @@ static void upload_slice(struct tree_publish *t, long long until)
         idle(t, res == TREE_STORED ? t->cfg->sync_interval_ms : RETRY_MS);
 }
 
+/* Renew or take the lease; 1 while this instance may publish. */
+static int lead(struct tree_publish *t, long long now)
+{
+    if (now < t->lease_due)
+        return t->leader == 1;
+    char holder[UP_NAME_MAX];
+    int was = t->leader, rc = tree_store_lease(t->store, holder, sizeof holder);
+    t->lease_due = now + LEASE_RENEW_MS;
+    if (rc < 0)
+        return t->leader == 1; /* Redis down: nothing is published anyway */
+    for (char *c = holder; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    if (rc != was && rc)
+        log_info("tree sync: this instance publishes the tree");
+    else if (rc != was)
+        log_info("tree sync: saltrelay-up %s publishes the tree; standing by", holder);
+    if (!rc && t->phase != IDLE)
+        idle(t, 0);
+    t->leader = rc;
+    return rc;
+}
+
 static void tree_publish_turn(void *self, const struct part_poll *w)
 {
     struct tree_publish *t = self;
     if (part_poll_revents(w, t->inotify_index) & ZMQ_POLLIN)
         drain_events(t);
     long long now = clock_mono_ms();
+    if (!lead(t, now))
+        return;
     if (t->phase == IDLE && now >= t->due) {
         const char *why;
         if (tree_scan_begin(t->scan, (uint64_t)t->cfg->sync_max_bytes, &why) < 0) {

@@ -24,6 +24,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
+#include "upreport.h"
+#include "instance.h"
 #include "treefetch.h"
 
 #define REDIS_TIMEOUT_MS 10000
@@ -60,6 +62,8 @@ struct tree_store {
     size_t pending, pending_bytes; /* appended, replies not read */
     unsigned char *buf;
     char chunks_key[KEY_MAX];
+    char lease_key[KEY_MAX];
+    char name[UP_NAME_MAX]; /* this instance (instance.h), the lease's value */
     struct job job;
 };
 
@@ -88,6 +92,8 @@ struct tree_store *tree_store_new(const struct config *cfg)
         return NULL;
     st->cfg = cfg;
     key_tree_chunks(st->chunks_key, cfg->cluster);
+    key_tree_lease(st->lease_key, cfg->cluster);
+    instance_name(cfg, st->name, sizeof st->name);
     st->rc = rconn_new(&cfg->redis_url, "tree sync", REDIS_TIMEOUT_MS);
     st->stored = zhashx_new();
     st->buf = malloc(TREE_CHUNK);
@@ -456,4 +462,28 @@ enum tree_store_result tree_store_step(struct tree_store *st, long long until_ms
              j->m.nfiles, (unsigned long long)j->m.bytes);
     job_end(st);
     return TREE_STORED;
+}
+
+/* Set the lease if free, extend it if ours; either way return its holder. */
+static const char LEASE_LUA[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return ARGV[1] end "
+    "return v";
+
+int tree_store_lease(struct tree_store *st, char *holder, size_t holder_len)
+{
+    char ms[24];
+    snprintf(ms, sizeof ms, "%d", TREE_LEASE_MS);
+    redisReply *r = rconn_command(st->rc, "EVAL %s 1 %s %s %s", LEASE_LUA, st->lease_key, st->name, ms);
+    int rc = -1;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        snprintf(holder, holder_len, "%.*s", (int)r->len, r->str);
+        rc = strcmp(holder, st->name) == 0;
+    }
+    freeReplyObject(r);
+    if (rc == 0 && (st->loaded || st->job.active)) { /* another publishes now: what we knew is stale */
+        job_end(st);
+        forget(st);
+    }
+    return rc;
 }

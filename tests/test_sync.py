@@ -8,6 +8,7 @@ saltrelay-down mid-sync, and hostile records written straight into Redis."""
 import hashlib
 import os
 import random
+import re
 import signal
 import stat
 import struct
@@ -51,13 +52,16 @@ def make_tree(root, files=2000, large=3, seed=1):
     write(os.path.join(root, "empty"), b"")
 
 
-def snapshot(root):
-    """{relative path: (sha1, exec)} of the regular files under ROOT."""
+def snapshot(root, skip_links=False):
+    """{relative path: (sha1, exec)} of the regular files under ROOT (with
+    SKIP_LINKS symlinks are left out, else they fail the check)."""
     out = {}
     for d, dirs, files in os.walk(root):
         for f in files:
             p = os.path.join(d, f)
             st = os.lstat(p)
+            if skip_links and stat.S_ISLNK(st.st_mode):
+                continue
             h.check(stat.S_ISREG(st.st_mode), "%s is not a regular file" % p)
             with open(p, "rb") as fh:
                 out[os.path.relpath(p, root)] = (hashlib.sha1(fh.read()).hexdigest(), bool(st.st_mode & 0o100))
@@ -122,7 +126,8 @@ def test_mirror_update_atomic(tmp):
     # no periodic scan: the update below must become exactly one version
     s = Sync(tmp, up={"sync_interval": 3600})
     make_tree(s.src)
-    old = snapshot(s.src)
+    os.symlink("/etc/passwd", os.path.join(s.src, "states/escape-link"))  # not carried
+    old = snapshot(s.src, skip_links=True)
     s.start_up()
     for dc in s.dcs:
         s.wait_mirrored(dc, old)
@@ -158,7 +163,7 @@ def test_mirror_update_atomic(tmp):
     for i in range(3, 60, 12):       # chmod 5
         p = os.path.join(s.src, small(i))
         os.chmod(p, 0o755)
-    new = snapshot(s.src)
+    new = snapshot(s.src, skip_links=True)
     os.kill(s.up.proc.pid, signal.SIGCONT)
     for dc in s.dcs:
         s.wait_mirrored(dc, new)
@@ -166,9 +171,11 @@ def test_mirror_update_atomic(tmp):
     t.join(timeout=60)
     repl = s.repl_offset() - before
     h.check("published version 3:" not in s.up.log(), "the update became more than one version")
+    h.check("escape-link not carried: a symlink" in s.up.log(), "the symlink was not reported")
     mixed = [snap for snap in seen if snap != old and snap != new]
     h.check(not mixed, "%d of %d snapshots were neither the old nor the new tree" % (len(mixed), len(seen)))
-    tree_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(s.src) for f in fs)
+    tree_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(s.src) for f in fs
+                     if not os.path.islink(os.path.join(d, f)))
     print("tree %d bytes, changed %d bytes, replicated %d bytes, %d snapshots" % (tree_bytes, changed, repl,
                                                                                    len(seen)))
     # the manifest (about 100 bytes per file) is sent again with each version
@@ -191,15 +198,22 @@ def test_kill9_mid_sync_resumes(tmp):
     h.wait_until(lambda: s.primary.cli("exists", HEAD) == "1", 60, "a published version")
     dc = s.dcs["dc2"]
     dc.start()
-    tmpdir = lambda: [e for e in os.listdir(os.path.join(dc.target, "v")) if e.startswith(".tmp-")] \
-        if os.path.isdir(os.path.join(dc.target, "v")) else []
-    h.wait_until(lambda: tmpdir() and len(os.listdir(os.path.join(dc.target, "v", tmpdir()[0]))) > 0, 60,
-                 "a build under way")
-    time.sleep(0.3)
+    def built():
+        v = os.path.join(dc.target, "v")
+        tmps = [e for e in os.listdir(v) if e.startswith(".tmp-")] if os.path.isdir(v) else []
+        big = os.path.join(v, tmps[0], "big") if tmps else ""
+        return len(os.listdir(big)) if os.path.isdir(big) else 0
+    h.wait_until(lambda: built() >= 10, 60, "a build under way")
     dc.kill9()
     h.check(not os.path.exists(os.path.join(dc.target, "current")), "current appeared before the build ended")
+    done = built()
     dc.start()
     s.wait_mirrored("dc2", want)
+    # the files the killed build wrote were kept, not fetched again
+    read = int(re.findall(r"\((\d+) bytes read from Redis\)", dc.log())[-1])
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(s.src) for f in fs)
+    h.check(read <= total - (done - 1) * (1024 * 1024 + 1000), "resumed build read %d of %d bytes, %d files were "
+            "already there" % (read, total, done))
     h.check(dc.proc.poll() is None, "dc2 died")
     h.check(dc.term() == 0, "dc2 did not exit 0")
 
@@ -329,6 +343,23 @@ def test_cut_off_dc_catches_up_and_gc(tmp):
     s.wait_mirrored("dc1", snapshot(s.src))
     kept = [v for v in os.listdir(os.path.join(s.dcs["dc1"].target, "v")) if not v.endswith(".manifest")]
     h.check(len(kept) <= 3, "dc1 keeps %s" % kept)
+
+
+def test_two_ups_one_publishes(tmp):
+    """Of two saltrelay-ups with sync_source (active-active), one publishes;
+    killed with SIGKILL, the other takes over within the lease and publishes
+    the next change."""
+    s = Sync(tmp, dcs=("dc2",))
+    write(os.path.join(s.src, "top.sls"), b"base: {}\n")
+    first = s.start_up()
+    s.wait_mirrored("dc2", snapshot(s.src))
+    second = h.Daemon("up", tmp, "up2", **dict(s.up_cfg, instance="second")).start()
+    second.wait_log("publishes the tree; standing by", 10)
+    first.kill9()
+    second.wait_log("this instance publishes the tree", 30)
+    write(os.path.join(s.src, "top.sls"), b"base: {} # changed\n")
+    s.wait_mirrored("dc2", snapshot(s.src), timeout=30)
+    h.check("published version 2:" in second.log(), "the second instance did not publish")
 
 
 def test_status_shows_tree_versions(tmp):
