@@ -68,13 +68,14 @@ static enum tree_fetch_result fetch_batch(struct rconn *rc, const char *cluster,
     return res;
 }
 
-enum tree_fetch_result tree_fetch_chunks(struct rconn *rc, const char *cluster, const tree_id *ids, size_t n,
-                                         uint64_t total_len, tree_chunk_fn fn, void *arg, const char **why)
+enum tree_fetch_result tree_fetch_chunks(struct rconn *rc, const char *cluster, const tree_id *ids, size_t from,
+                                         size_t to, uint64_t total_len, tree_chunk_fn fn, void *arg,
+                                         const char **why)
 {
     *why = NULL;
-    for (size_t from = 0; from < n; from += FETCH_BATCH) {
-        size_t k = n - from < FETCH_BATCH ? n - from : FETCH_BATCH;
-        enum tree_fetch_result res = fetch_batch(rc, cluster, ids, from, k, total_len, fn, arg, why);
+    for (size_t at = from; at < to; at += FETCH_BATCH) {
+        size_t k = to - at < FETCH_BATCH ? to - at : FETCH_BATCH;
+        enum tree_fetch_result res = fetch_batch(rc, cluster, ids, at, k, total_len, fn, arg, why);
         if (res != TREE_FETCH_OK)
             return res;
     }
@@ -102,7 +103,7 @@ enum tree_fetch_result tree_fetch_manifest(struct rconn *rc, const char *cluster
     struct gather g = {malloc(h->manifest_len)};
     if (!g.buf)
         return TREE_FETCH_REDIS;
-    enum tree_fetch_result res = tree_fetch_chunks(rc, cluster, h->chunk, h->nchunks, h->manifest_len,
+    enum tree_fetch_result res = tree_fetch_chunks(rc, cluster, h->chunk, 0, h->nchunks, h->manifest_len,
                                                    gather_chunk, &g, why);
     if (res == TREE_FETCH_OK && tree_manifest_decode(g.buf, h->manifest_len, max_bytes, m, why) < 0)
         res = TREE_FETCH_BAD;

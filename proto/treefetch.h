@@ -20,10 +20,13 @@ enum tree_fetch_result {
  * TREE_FETCH_LOCAL. */
 typedef int (*tree_chunk_fn)(void *arg, size_t i, const char *data, size_t len);
 
-/* Fetch the N chunks IDS (chunk I must be LEN(I) bytes) of cluster CLUSTER,
- * a few per MGET. On TREE_FETCH_BAD or MISSING, *WHY says what. */
-enum tree_fetch_result tree_fetch_chunks(struct rconn *rc, const char *cluster, const tree_id *ids, size_t n,
-                                         uint64_t total_len, tree_chunk_fn fn, void *arg, const char **why);
+/* Fetch chunks [FROM, TO) of IDS, the chunk list of content TOTAL_LEN bytes
+ * long (treerec.h: chunk I has tree_chunk_len(TOTAL_LEN, I) bytes), of
+ * cluster CLUSTER, a few per MGET. On TREE_FETCH_BAD or MISSING, *WHY says
+ * what. */
+enum tree_fetch_result tree_fetch_chunks(struct rconn *rc, const char *cluster, const tree_id *ids, size_t from,
+                                         size_t to, uint64_t total_len, tree_chunk_fn fn, void *arg,
+                                         const char **why);
 
 /* Fetch and decode the manifest of version record H (files up to MAX_BYTES);
  * the manifest must hold H's file count and bytes. With RAW, *RAW gets its

@@ -23,7 +23,8 @@
 #include "treefetch.h"
 
 #define POLL_MS 500
-#define SLICE_MS 100 /* of building per loop turn */
+#define SLICE_MS 100  /* of building per loop turn */
+#define WRITE_STEP 16 /* chunks fetched at a time (4 MiB) */
 #define REDIS_TIMEOUT_MS 5000
 
 /* The version being built, over as many loop turns as it takes. */
@@ -36,6 +37,8 @@ struct attempt {
     char *raw;
     struct tree_build *b;
     size_t next; /* the next file to put in place */
+    int writing; /* it is being written (a large file takes several turns) */
+    size_t chunk; /* then: its next chunk */
 };
 
 struct tree_apply {
@@ -114,21 +117,51 @@ static int write_chunk(void *arg, size_t i, const char *data, size_t len)
     return tree_build_write(a->t.b, data, len);
 }
 
-/* Write file I of the attempt from Redis. */
-static enum tree_fetch_result fetch_file(struct tree_apply *a, size_t i, const char **why)
+/* Fetch the next few chunks of the file being written; finish it after
+ * its last. */
+static enum tree_fetch_result write_some(struct tree_apply *a, const char **why)
 {
-    const struct tree_file *f = &a->t.m.file[i];
-    if (tree_build_open(a->t.b, i) < 0) {
+    struct attempt *t = &a->t;
+    const struct tree_file *f = &t->m.file[t->next];
+    size_t to = f->nchunks - t->chunk > WRITE_STEP ? t->chunk + WRITE_STEP : f->nchunks;
+    enum tree_fetch_result res =
+        tree_fetch_chunks(a->rc, a->cfg->cluster, f->chunk, t->chunk, to, f->size, write_chunk, a, why);
+    if (res != TREE_FETCH_OK)
+        return res;
+    t->chunk = to;
+    if (to < f->nchunks)
+        return TREE_FETCH_OK;
+    t->writing = 0;
+    t->next++;
+    if (tree_build_finish(t->b, t->next - 1) < 0) {
         *why = "cannot write under sync_target";
         return TREE_FETCH_LOCAL;
     }
-    enum tree_fetch_result res =
-        tree_fetch_chunks(a->rc, a->cfg->cluster, f->chunk, f->nchunks, f->size, write_chunk, a, why);
-    if (res == TREE_FETCH_OK && tree_build_finish(a->t.b, i) < 0) {
-        *why = "cannot write under sync_target";
-        res = TREE_FETCH_LOCAL;
+    return TREE_FETCH_OK;
+}
+
+/* Take file t.next from the current version or this build if it is there,
+ * else start writing it. */
+static enum tree_fetch_result place_next(struct tree_apply *a, const char **why)
+{
+    struct attempt *t = &a->t;
+    int bad;
+    int have = tree_build_have(t->b, t->next, &bad);
+    if (have < 0) {
+        *why = bad ? "two paths collide (a file where a directory must be)" : "cannot write under sync_target";
+        return bad ? TREE_FETCH_BAD : TREE_FETCH_LOCAL;
     }
-    return res;
+    if (have) {
+        t->next++;
+        return TREE_FETCH_OK;
+    }
+    if (tree_build_open(t->b, t->next) < 0) {
+        *why = "cannot write under sync_target";
+        return TREE_FETCH_LOCAL;
+    }
+    t->writing = 1;
+    t->chunk = 0;
+    return write_some(a, why);
 }
 
 /* Put files in place until UNTIL (monotonic ms); TREE_FETCH_OK with
@@ -136,19 +169,10 @@ static enum tree_fetch_result fetch_file(struct tree_apply *a, size_t i, const c
 static enum tree_fetch_result build_files(struct tree_apply *a, long long until, const char **why)
 {
     struct attempt *t = &a->t;
-    while (t->next < t->m.nfiles && clock_mono_ms() < until) {
-        int bad;
-        int have = tree_build_have(t->b, t->next, &bad);
-        if (have < 0) {
-            *why = bad ? "two paths collide (a file where a directory must be)" : "cannot write under sync_target";
-            return bad ? TREE_FETCH_BAD : TREE_FETCH_LOCAL;
-        }
-        enum tree_fetch_result res = have ? TREE_FETCH_OK : fetch_file(a, t->next, why);
-        if (res != TREE_FETCH_OK)
-            return res;
-        t->next++;
-    }
-    return TREE_FETCH_OK;
+    enum tree_fetch_result res = TREE_FETCH_OK;
+    while (res == TREE_FETCH_OK && t->next < t->m.nfiles && clock_mono_ms() < until)
+        res = t->writing ? write_some(a, why) : place_next(a, why);
+    return res;
 }
 
 /* The version became current: keep its manifest for the next build. */

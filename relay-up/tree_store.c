@@ -49,6 +49,7 @@ struct job {
     size_t mlen, nm;
     tree_id *mids; /* its chunk ids */
     size_t next;   /* the next file to upload */
+    size_t chunk;  /* its next chunk (a large file takes several turns) */
 };
 
 struct tree_store {
@@ -304,17 +305,22 @@ static int file_missing_chunks(const struct tree_store *st, const struct tree_fi
     return 0;
 }
 
-/* Read each chunk of F that Redis lacks and store it; -2 if the file changed. */
-static int store_file(struct tree_store *st, const char *root, const struct tree_file *f)
+/* Read each chunk of F from *NEXT on that Redis lacks and store it, until
+ * UNTIL_MS: 0 when the file is done, 1 if more remains, -2 if the file
+ * changed since the scan, -1 if Redis failed. */
+static int store_file(struct tree_store *st, const char *root, const struct tree_file *f, size_t *next,
+                      long long until_ms)
 {
-    char path[TREE_PATH_MAX + 4096];
+    char path[TREE_PATH_MAX + 4096], hex[TREE_HEX_LEN];
     snprintf(path, sizeof path, "%s/%s", root, f->path);
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -2;
     int rc = 0;
-    for (size_t i = 0; i < f->nchunks && rc == 0; i++) {
-        size_t len = tree_chunk_len(f->size, i);
+    for (; *next < f->nchunks && rc == 0 && clock_mono_ms() < until_ms; (*next)++) {
+        size_t i = *next, len = tree_chunk_len(f->size, i);
+        if (zhashx_lookup(st->stored, tree_id_hex(f->chunk[i], hex)))
+            continue;
         tree_id got;
         ssize_t n = pread(fd, st->buf, len, (off_t)i * TREE_CHUNK);
         if (n == (ssize_t)len)
@@ -325,7 +331,7 @@ static int store_file(struct tree_store *st, const char *root, const struct tree
             rc = store_chunk(st, f->chunk[i], st->buf, len);
     }
     close(fd);
-    return rc;
+    return rc < 0 ? rc : *next < f->nchunks;
 }
 
 static int same_manifest(const struct kept *k, const tree_id *ids, size_t n)
@@ -442,15 +448,17 @@ enum tree_store_result tree_store_step(struct tree_store *st, long long until_ms
     struct job *j = &st->job;
     if (!j->active)
         return TREE_STORE_RETRY;
-    for (; j->next < j->m.nfiles; j->next++) {
+    while (j->next < j->m.nfiles) {
         const struct tree_file *f = &j->m.file[j->next];
-        int rc = file_missing_chunks(st, f) ? store_file(st, j->root, f) : 0;
+        int rc = j->chunk || file_missing_chunks(st, f) ? store_file(st, j->root, f, &j->chunk, until_ms) : 0;
         if (rc < 0)
             return job_failed(st, rc == -2 ? TREE_STORE_CHANGED : TREE_STORE_RETRY);
-        if (clock_mono_ms() >= until_ms) {
+        if (rc == 0) {
             j->next++;
-            return TREE_STORE_MORE;
+            j->chunk = 0;
         }
+        if (clock_mono_ms() >= until_ms)
+            return TREE_STORE_MORE;
     }
     if (finish(st) < 0)
         return job_failed(st, TREE_STORE_RETRY);

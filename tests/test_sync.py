@@ -192,6 +192,7 @@ def test_kill9_mid_sync_resumes(tmp):
     rnd = random.Random(3)
     for i in range(60):
         write(os.path.join(s.src, "big/f%02d.bin" % i), rnd.randbytes(1024 * 1024 + 1000))
+    write(os.path.join(s.src, "huge.bin"), rnd.randbytes(12 * 1024 * 1024 + 7))  # written over several turns
     make_tree(s.src, files=300, large=0)
     want = snapshot(s.src)
     s.start_up()
