@@ -21,15 +21,17 @@
  * abandoned one leaves the table after seconds. Auths expire in their own
  * FIFO (same timeout each, so arrival order is deadline order there too).
  *
- * Requests go to Redis through the pipeline (rpipe.h): this thread never
- * waits for Redis's replies (they are read when the socket is readable) and
- * never holds more than PIPE_BYTES of formatted commands; what does not fit
- * waits in the table, whose payload bytes max_pending_bytes bounds.
+ * Requests go to Redis through the pipeline (rpipe.h; req_intake_redis.c):
+ * this thread never waits for Redis's replies (they are read when the socket
+ * is readable) and never holds more than PIPE_BYTES of formatted commands;
+ * what does not fit waits in the table, whose payload bytes
+ * max_pending_bytes bounds.
  *
  * At most once into Redis: a request whose XADD reply was lost with the
  * connection is not sent again (it may be stored); it waits for a reply
  * until its deadline like the others. */
 #include "req_intake.h"
+#include "req_intake_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -52,65 +54,6 @@
 #include "streamid.h"
 #include "warnrate.h"
 
-#define PIPE_BYTES (8 << 20) /* formatted commands in flight at once: the pipeline's byte cap */
-#define PIPE_CMDS 2048       /* commands in flight at once */
-#define XADD_ROOM 512        /* an XADD's formatted size beyond its payload, at most */
-#define DRAIN_MAX 1024       /* messages taken from a socket per loop turn */
-#define GRACE_MS 1000
-#define CLOCK_SKEW_MS 10000  /* reply IDs are the primary's clock: start reading this much before boot */
-#define REDIS_TIMEOUT_MS 1000 /* a connect; and no reply for this long while some are awaited fails the connection */
-#define READER_CREDIT 512
-#define STOP_WAIT_MS 5000    /* how long a stop waits for replies in flight */
-#define REP_FRAMES_MAX 9     /* entry id + v 1 rid R st S p P */
-#define WAIT_MAX_MS 500      /* expire runs at least this often */
-#define TRIM_EVERY_MS 1000   /* the reply stream's XTRIM, at most this often */
-#define PENDING_MAX 10000000 /* max_pending: slot indices are ints */
-#define ACCEPTED_MAX 256     /* accepted _auth waiting to be registered */
-#define TAG_SEQ_BITS 40      /* a command's tag: slot << 40 | the request's seq (low bits) */
-#define TAG_OTHER UINT64_MAX /* registry and trim commands */
-/* frames over max_frame_size are refused and counted up to this much over; a
- * larger one is never taken whole into memory: ZeroMQ drops its connection */
-#define FRAME_MARGIN (64 * 1024)
-
-struct pend {
-    uint64_t seq;   /* 0: free */
-    zmq_msg_t ident;
-    zmq_msg_t payload; /* until appended to the request stream */
-    long long give_up; /* monotonic */
-    long long arrived; /* monotonic, for request_latency_seconds */
-    long long dl_wall;
-    int stored;
-    int auth;
-    char id[ENVELOPE_ID_MAX];
-    int prev, next; /* arrival order, which is deadline order */
-};
-
-struct req_intake {
-    const struct config *cfg;
-    int opened;
-    int ev_router, ev_reader; /* indices in the part's wait */
-    zsock_t *router;
-    zactor_t *reader;
-    struct rconn *rc;
-    struct rpipe *pipe;
-    char req_key[KEY_MAX], rep_key[KEY_MAX];
-    uint64_t boot, seq;
-    struct pend *slot;
-    int *free_list;
-    size_t cap, nfree;
-    int head, tail, unstored; /* -1: none */
-    struct { int slot; uint64_t seq; } *auth_fifo; /* pending _auth in arrival order (cap entries) */
-    size_t af_head, af_count;
-    long long unstored_bytes;
-    char trim_to[STREAMID_STRLEN]; /* last reply entry handled: the reply stream is trimmed up to it */
-    long long trimmed_at; /* monotonic ms of the last XTRIM */
-    struct warnrate warn;
-    int refusing, redis_refusing;
-    struct registry_ctx reg;
-    char (*accepted)[ENVELOPE_ID_MAX]; /* ids whose _auth the MoM accepted, to register */
-    int naccepted;
-    struct warnrate reg_warn;
-};
 
 static uint64_t random_boot_id(void)
 {
@@ -123,11 +66,6 @@ static uint64_t random_boot_id(void)
     }
     /* never 0; without /dev/urandom, time and pid still differ per start */
     return v ? v : ((uint64_t)clock_wall_ms() << 20) ^ (uint64_t)getpid() ^ 1;
-}
-
-static int rid_format(const struct req_intake *q, int i, char *buf, size_t len)
-{
-    return snprintf(buf, len, "%016" PRIx64 "-%" PRIx64 "-%x", q->boot, q->slot[i].seq, (unsigned)i);
 }
 
 /* The slot of a pending request of this incarnation named by RID, or -1. */
@@ -163,7 +101,7 @@ static void list_unlink(struct req_intake *q, int i)
         q->tail = p->prev;
 }
 
-static void pend_release(struct req_intake *q, int i)
+void intake_pend_release(struct req_intake *q, int i)
 {
     struct pend *p = &q->slot[i];
     list_unlink(q, i);
@@ -347,7 +285,7 @@ static void handle_reply(struct req_intake *q, zmq_msg_t *m, size_t n)
     }
     else
         count_failure(rec.st);
-    pend_release(q, i);
+    intake_pend_release(q, i);
 }
 
 static void drain_replies(struct req_intake *q)
@@ -370,7 +308,7 @@ static void drain_replies(struct req_intake *q)
 static void give_up(struct req_intake *q, int i)
 {
     metric_add(q->slot[i].stored ? M_REQ_TIMEOUT : M_REQ_REDIS_ERR, 1);
-    pend_release(q, i);
+    intake_pend_release(q, i);
 }
 
 /* Give up the requests whose deadline (plus grace) has passed: in arrival
@@ -389,94 +327,6 @@ static void expire(struct req_intake *q, long long now)
         q->af_head = (q->af_head + 1) % q->cap;
         q->af_count--;
     }
-}
-
-static uint64_t tag_of(const struct req_intake *q, int i)
-{
-    return (uint64_t)i << TAG_SEQ_BITS | (q->slot[i].seq & ((1ULL << TAG_SEQ_BITS) - 1));
-}
-
-/* Append slot I's XADD; its payload is copied into the pipeline and freed. */
-static int append_request(struct req_intake *q, int i, long long minid)
-{
-    struct pend *p = &q->slot[i];
-    char rid[REQREC_RID_MAX + 1];
-    struct reqrec rec = {.dc = q->cfg->datacenter, .dclen = strlen(q->cfg->datacenter), .rid = rid,
-                         .dl_ms = p->dl_wall, .cmd = p->auth ? REQREC_AUTH : REQREC_REQ,
-                         .payload = zmq_msg_data(&p->payload), .len = zmq_msg_size(&p->payload)};
-    rec.ridlen = (size_t)rid_format(q, i, rid, sizeof rid);
-    const char *argv[REQREC_ARGC_MAX];
-    size_t argvlen[REQREC_ARGC_MAX];
-    struct reqrec_scratch scratch;
-    int argc = reqrec_xadd_argv(&rec, q->req_key, minid, &scratch, argv, argvlen);
-    int rc = rpipe_append_argv(q->pipe, tag_of(q, i), argc, argv, argvlen);
-    if (rc != RPIPE_OK)
-        return rc;
-    q->unstored_bytes -= (long long)rec.len;
-    zmq_msg_close(&p->payload);
-    p->stored = 1;
-    return RPIPE_OK;
-}
-
-/* A reply from the pipeline. An XADD refused (an error reply) means not
- * stored: the request is dropped and counted. A reply lost with the
- * connection (NULL): the request may be stored; it waits for its deadline. */
-static void on_reply(void *arg, uint64_t tag, redisReply *r)
-{
-    struct req_intake *q = arg;
-    if (tag == TAG_OTHER || !r)
-        return;
-    int i = (int)(tag >> TAG_SEQ_BITS);
-    int refused = r->type == REDIS_REPLY_ERROR;
-    if (refused && q->slot[i].seq && tag_of(q, i) == tag) {
-        metric_add(M_REQ_REDIS_ERR, 1);
-        pend_release(q, i);
-    }
-    if (refused && !q->redis_refusing)
-        log_error("redis refuses requests (%s); they are dropped and counted in requests_redis_errors_total",
-                  r->str);
-    else if (!refused && q->redis_refusing)
-        log_info("redis accepts requests again");
-    q->redis_refusing = refused;
-}
-
-/* Append the waiting requests (each with its registry update) while the
- * pipeline takes them: what does not fit waits in the table. */
-static void append_requests(struct req_intake *q, long long now)
-{
-    /* requests older than their deadline are of no use to anyone: trim them */
-    long long minid = now - q->cfg->request_timeout_ms - 60000;
-    while (q->unstored >= 0) {
-        int i = q->unstored;
-        size_t bytes = zmq_msg_size(&q->slot[i].payload) + XADD_ROOM + REGISTRY_BYTES_MAX;
-        if (!rpipe_room(q->pipe, 1 + REGISTRY_CMDS_MAX, bytes) ||
-            append_request(q, i, minid > 0 ? minid : 0) != RPIPE_OK)
-            return;
-        q->unstored = q->slot[i].next;
-        if (!q->slot[i].auth)
-            registry_append_request(q->pipe, TAG_OTHER, &q->reg, q->slot[i].id, now);
-    }
-}
-
-/* Append the waiting requests, registry updates and the reply stream's
- * trim, and write what the socket takes. */
-static void flush_batch(struct req_intake *q)
-{
-    long long mono = clock_mono_ms(), now = clock_wall_ms();
-    int trim = q->trim_to[0] && mono - q->trimmed_at >= TRIM_EVERY_MS;
-    if (q->unstored < 0 && !trim && !q->naccepted)
-        return;
-    append_requests(q, now);
-    while (q->naccepted && rpipe_room(q->pipe, REGISTRY_CMDS_MAX, REGISTRY_BYTES_MAX) &&
-           registry_append_auth(q->pipe, TAG_OTHER, &q->reg, q->accepted[q->naccepted - 1], now) == RPIPE_OK)
-        q->naccepted--;
-    /* replies read are done with: only this DC reads its stream */
-    if (trim && rpipe_room(q->pipe, 1, REGISTRY_BYTES_MAX) &&
-        rpipe_append(q->pipe, TAG_OTHER, "XTRIM %s MINID %s", q->rep_key, q->trim_to) == RPIPE_OK) {
-        q->trim_to[0] = '\0';
-        q->trimmed_at = mono;
-    }
-    rpipe_io(q->pipe);
 }
 
 static int req_intake_open(void *self, const struct config *cfg)
@@ -502,7 +352,7 @@ static int req_intake_open(void *self, const struct config *cfg)
     key_req_stream(q->req_key, q->cfg->cluster);
     key_rep_stream(q->rep_key, q->cfg->cluster, q->cfg->datacenter);
     q->rc = rconn_new(&q->cfg->redis_primary_url, "primary (requests)", REDIS_TIMEOUT_MS);
-    q->pipe = q->rc ? rpipe_new(q->rc, PIPE_BYTES, PIPE_CMDS, REDIS_TIMEOUT_MS, on_reply, q) : NULL;
+    q->pipe = q->rc ? rpipe_new(q->rc, PIPE_BYTES, PIPE_CMDS, REDIS_TIMEOUT_MS, intake_on_reply, q) : NULL;
     struct stream_reader_cfg rcfg = {.url = q->cfg->redis_primary_url, .credit = READER_CREDIT};
     /* Replies to this incarnation are stored after it started, however late
      * the reader connects (the request connection may win the race after an
@@ -560,7 +410,7 @@ static void req_intake_close(void *self)
     }
     rpipe_destroy(&q->pipe); /* before the table: what it hands back as lost is looked up there */
     while (q->head >= 0)
-        pend_release(q, q->head);
+        intake_pend_release(q, q->head);
     zactor_destroy(&q->reader);
     zsock_destroy(&q->router);
     rconn_destroy(&q->rc);
@@ -608,7 +458,7 @@ static void req_intake_turn(void *self, const struct part_poll *w)
     drain_router(q);
     drain_replies(q);
     expire(q, clock_mono_ms());
-    flush_batch(q);
+    intake_flush(q);
 }
 
 /* After the stop request: store what waits, take the replies in flight. */
@@ -619,7 +469,7 @@ static int req_intake_drain(void *self, const struct part_poll *w)
     rpipe_io(q->pipe);
     drain_replies(q);
     expire(q, clock_mono_ms());
-    flush_batch(q);
+    intake_flush(q);
     return q->head >= 0 || rpipe_inflight(q->pipe);
 }
 
