@@ -19,6 +19,8 @@
 #define key_pub_channel(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubch", cluster)
 /* Request stream: every DC's requests, read by saltrelay-up's consumer group. */
 #define key_req_stream(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:req", cluster)
+/* Hash: per saltrelay-down incarnation (boot id), the highest request sequence number stored. */
+#define key_req_high(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:reqhi", cluster)
 /* Reply stream of one DC. */
 #define key_rep_stream(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:rep:%s", cluster, dc)
 /* Hash of one DC's last report (cursor, subscribers, counters). */

@@ -27,9 +27,13 @@
  * what does not fit waits in the table, whose payload bytes
  * max_pending_bytes bounds.
  *
- * At most once into Redis: a request whose XADD reply was lost with the
- * connection is not sent again (it may be stored); it waits for a reply
- * until its deadline like the others. */
+ * Exactly once into Redis: a request is stored by a script that does the
+ * XADD only if its sequence number is above the highest this incarnation
+ * stored (saltrelay:{C}:reqhi, field boot id). Commands run in order, so what
+ * a lost connection took with it is a suffix of what was in flight: those
+ * requests keep their payload until Redis answers, go back to waiting, and
+ * are sent again; the script stores the ones that never arrived and skips
+ * the others (req_intake_redis.c). */
 #include "req_intake.h"
 #include "req_intake_int.h"
 
@@ -105,10 +109,10 @@ void intake_pend_release(struct req_intake *q, int i)
 {
     struct pend *p = &q->slot[i];
     list_unlink(q, i);
-    if (!p->stored) {
+    if (!p->stored)
         q->unstored_bytes -= (long long)zmq_msg_size(&p->payload);
+    if (p->stored < 2)
         zmq_msg_close(&p->payload);
-    }
     zmq_msg_close(&p->ident);
     p->seq = 0;
     q->free_list[q->nfree++] = i;
@@ -351,6 +355,7 @@ static int req_intake_open(void *self, const struct config *cfg)
         q->free_list[q->nfree++] = (int)(q->cap - 1 - i);
     key_req_stream(q->req_key, q->cfg->cluster);
     key_rep_stream(q->rep_key, q->cfg->cluster, q->cfg->datacenter);
+    key_req_high(q->hi_key, q->cfg->cluster);
     q->rc = rconn_new(&q->cfg->redis_primary_url, "primary (requests)", REDIS_TIMEOUT_MS);
     q->pipe = q->rc ? rpipe_new(q->rc, PIPE_BYTES, PIPE_CMDS, REDIS_TIMEOUT_MS, intake_on_reply, q) : NULL;
     struct stream_reader_cfg rcfg = {.url = q->cfg->redis_primary_url, .credit = READER_CREDIT};

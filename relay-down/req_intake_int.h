@@ -40,11 +40,11 @@
 struct pend {
     uint64_t seq;   /* 0: free */
     zmq_msg_t ident;
-    zmq_msg_t payload; /* until appended to the request stream */
+    zmq_msg_t payload; /* until Redis confirmed it stored the request */
     long long give_up; /* monotonic */
     long long arrived; /* monotonic, for request_latency_seconds */
     long long dl_wall;
-    int stored;
+    int stored; /* 0 waiting, 1 sent (Redis's answer awaited), 2 stored */
     int auth;
     char id[ENVELOPE_ID_MAX];
     int prev, next; /* arrival order, which is deadline order */
@@ -58,7 +58,7 @@ struct req_intake {
     zactor_t *reader;
     struct rconn *rc;
     struct rpipe *pipe;
-    char req_key[KEY_MAX], rep_key[KEY_MAX];
+    char req_key[KEY_MAX], rep_key[KEY_MAX], hi_key[KEY_MAX];
     uint64_t boot, seq;
     struct pend *slot;
     int *free_list;

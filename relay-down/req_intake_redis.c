@@ -1,5 +1,7 @@
 /* req_intake_redis.c -- request intake's Redis side (see req_intake.c for
- * the whole): each request's XADD with its registry update, the
+ * the whole): each request's store (XADD in a script that stores it once,
+ * so a request whose answer was lost with the connection is sent again) with
+ * its registry update, the
  * registrations of accepted _auth and the reply stream's trim, through the
  * Redis pipeline (rpipe.h): the ROUTER's thread never waits for Redis, and
  * what the pipeline's byte cap does not take waits in the table. */
@@ -24,7 +26,39 @@ static uint64_t tag_of(const struct req_intake *q, int i)
     return (uint64_t)i << TAG_SEQ_BITS | (q->slot[i].seq & ((1ULL << TAG_SEQ_BITS) - 1));
 }
 
-/* Append slot I's XADD; its payload is copied into the pipeline and freed. */
+/* KEYS: the request stream, the incarnations' highest stored sequence
+ * numbers; ARGV: boot id, sequence number, the XADD's arguments after its
+ * key. Returns 1 stored, 0 stored before (a re-send after a lost reply). */
+static const char store_script[] =
+    "local hi = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') "
+    "if tonumber(ARGV[2]) <= hi then return 0 end "
+    "redis.call('XADD', KEYS[1], unpack(ARGV, 3)) "
+    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) "
+    "redis.call('PEXPIRE', KEYS[2], 86400000) "
+    "return 1";
+
+/* EVAL of store_script around the XADD in XARGV (command name and key first). */
+static int append_store(struct req_intake *q, int i, int xargc, const char **xargv, const size_t *xargvlen)
+{
+    const char *argv[REQREC_ARGC_MAX + 5];
+    size_t argvlen[REQREC_ARGC_MAX + 5];
+    char boot[24], seq[24];
+    snprintf(boot, sizeof boot, "%016" PRIx64, q->boot);
+    snprintf(seq, sizeof seq, "%" PRIu64, q->slot[i].seq);
+    const char *head[] = {"EVAL", store_script, "2", q->req_key, q->hi_key, boot, seq};
+    int n = 0;
+    for (; n < 7; n++) {
+        argv[n] = head[n];
+        argvlen[n] = strlen(head[n]);
+    }
+    for (int k = 2; k < xargc; k++, n++) {
+        argv[n] = xargv[k];
+        argvlen[n] = xargvlen[k];
+    }
+    return rpipe_append_argv(q->pipe, tag_of(q, i), n, argv, argvlen);
+}
+
+/* Append slot I's store; the payload is kept until Redis answers. */
 static int append_request(struct req_intake *q, int i, long long minid)
 {
     struct pend *p = &q->slot[i];
@@ -37,26 +71,50 @@ static int append_request(struct req_intake *q, int i, long long minid)
     size_t argvlen[REQREC_ARGC_MAX];
     struct reqrec_scratch scratch;
     int argc = reqrec_xadd_argv(&rec, q->req_key, minid, &scratch, argv, argvlen);
-    int rc = rpipe_append_argv(q->pipe, tag_of(q, i), argc, argv, argvlen);
+    int rc = append_store(q, i, argc, argv, argvlen);
     if (rc != RPIPE_OK)
         return rc;
     q->unstored_bytes -= (long long)rec.len;
-    zmq_msg_close(&p->payload);
     p->stored = 1;
     return RPIPE_OK;
 }
 
-/* A reply from the pipeline. An XADD refused (an error reply) means not
+/* A request whose answer was lost with the connection goes back to waiting
+ * (in arrival order: lost ones come back oldest first) and is sent again;
+ * the store script skips it if it had arrived. */
+static void resend_later(struct req_intake *q, int i)
+{
+    struct pend *p = &q->slot[i];
+    if (p->stored != 1)
+        return;
+    p->stored = 0;
+    q->unstored_bytes += (long long)zmq_msg_size(&p->payload);
+    if (q->unstored < 0 || p->seq < q->slot[q->unstored].seq)
+        q->unstored = i;
+}
+
+/* A reply from the pipeline. A store refused (an error reply) means not
  * stored: the request is dropped and counted. A reply lost with the
- * connection (NULL): the request may be stored; it waits for its deadline. */
+ * connection (NULL): sent again once connected. */
 void intake_on_reply(void *arg, uint64_t tag, redisReply *r)
 {
     struct req_intake *q = arg;
-    if (tag == TAG_OTHER || !r)
+    if (tag == TAG_OTHER)
         return;
     int i = (int)(tag >> TAG_SEQ_BITS);
+    int mine = q->slot[i].seq && tag_of(q, i) == tag;
+    if (mine && !r) {
+        resend_later(q, i);
+        return;
+    }
+    if (!r)
+        return;
+    if (mine && r->type != REDIS_REPLY_ERROR && q->slot[i].stored == 1) {
+        zmq_msg_close(&q->slot[i].payload);
+        q->slot[i].stored = 2;
+    }
     int refused = r->type == REDIS_REPLY_ERROR;
-    if (refused && q->slot[i].seq && tag_of(q, i) == tag) {
+    if (refused && mine) {
         metric_add(M_REQ_REDIS_ERR, 1);
         intake_pend_release(q, i);
     }

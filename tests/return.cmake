@@ -7,4 +7,5 @@ saltrelay_pytest(test_return
   test_replay_200_clients test_deadline_silent_master test_oversize_refused
   test_kill_up_then_down test_registry_auth test_registry_made_up_ids test_auth_paced
   test_ack_refused_bounded test_reader_reconnect_once test_reply_reader_late_connect test_huge_max_frame_size
+  test_request_resent_after_cut
   test_auth_storm)

@@ -501,5 +501,41 @@ def test_huge_max_frame_size(tmp):
     check(relay.down.term() == 0 and relay.up.term() == 0, "daemons did not stop cleanly")
 
 
+def resend_case(relay, tmp, name, cut_after):
+    """One request through the proxy, the link cut CUT_AFTER s after it was
+    sent: the answer zreqs gives it."""
+    q = salt_request(name, b"cut")
+    out = os.path.join(tmp, name + ".out")
+    with open(out, "w") as fo:
+        proc = spawn([tool("zreqs"), relay.ret_ep, "--clients", "1", "--timeout-ms", "12000", "--max-ms", "30000"],
+                     stdin=subprocess.PIPE, stdout=fo, stderr=subprocess.PIPE)
+    proc.stdin.write(("0 %s %s\n" % (q.hex(), (b"rep:" + q).hex())).encode())
+    proc.stdin.close()
+    time.sleep(cut_after)
+    relay.proxy.cut()
+    relay.proxy.latency = 0
+    proc.wait(timeout=60)
+    with open(out) as f:
+        return f.read().split()[2:3]
+
+
+def test_request_resent_after_cut(tmp):
+    """Issue 10 item 5: a request whose store was lost with the link to the
+    primary is stored when the link is back, and answered; one that was
+    stored but whose reply was lost is not stored twice. First the proxy
+    holds the request's command 1.5 s and the link is cut after 0.5 s (it
+    never reached Redis); then every chunk takes 1 s and the link is cut after
+    1.5 s (Redis stored it, the reply was lost). The MoM gets each once."""
+    relay = Relay(tmp, ["echo"], primary_proxy=True, timeout=15)
+    relay.proxy.hold(b"}:req", 1.5, count=1)
+    check(resend_case(relay, tmp, "never-arrived", 0.5) == ["ok"], "the request lost at the cut was not answered")
+    time.sleep(1)  # the reply reader reconnected
+    relay.proxy.latency = 1.0
+    check(resend_case(relay, tmp, "reply-lost", 1.5) == ["ok"], "the request whose reply was lost: not answered")
+    check(relay.down.term() == 0 and relay.up.term() == 0, "daemons did not stop cleanly")
+    master = relay.stop_master()
+    check("received 2 " in master, "the MoM got them other than once each: %s" % master)
+    relay.proxy.close()
+
 if __name__ == "__main__":  # test_ha imports salt_request
     harness.main(globals())
