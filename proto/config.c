@@ -47,6 +47,8 @@ static const struct key_spec key_table[] = {
     {"pub_buffer_bytes", T_INT, F(pub_buffer_bytes), UP, 0, "1073741824"},
     {"pub_merge_window", T_SECONDS, F(pub_merge_window_ms), UP, 0, "0.01"},
     {"pub_dedup_window", T_SECONDS, F(pub_dedup_window_ms), UP, 0, "300"},
+    {"pub_wait_replicas", T_INT, F(pub_wait_replicas), UP, 0, "0"},
+    {"pub_wait_timeout", T_SECONDS, F(pub_wait_timeout_ms), UP, 0, "1"},
     {"req_pool", T_INT, F(req_pool), UP, 0, "64"},
     {"auth_rate", T_RATE, F(auth_rate), UP, 0, "0"},
     {"instance", T_OPTNAME, F(instance), UP, 0, ""},

@@ -52,6 +52,8 @@ struct config {
     long long pub_buffer_bytes;
     long long pub_merge_window_ms;
     long long pub_dedup_window_ms;
+    long long pub_wait_replicas;
+    long long pub_wait_timeout_ms;
     long long req_pool;
     double auth_rate;
     char *instance;      /* "" = the pid names this instance (upreport.h) */

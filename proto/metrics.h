@@ -20,6 +20,8 @@
     X(PUB_BUFFERED, "pub_buffered", "gauge", 1, "Publications waiting for Redis")                   \
     X(PUB_UNRECEIVED, "pub_unreceived_total", "counter", 1,                                       \
       "Channel mode: publications no saltrelay-down was subscribed to (lost)")                   \
+    X(PUB_UNCONFIRMED, "pub_unconfirmed_total", "counter", 1,                                     \
+      "Publications stored but not confirmed by pub_wait_replicas replicas within pub_wait_timeout") \
     X(PUB_RESENT, "pub_resent_total", "counter", 1,                                               \
       "Channel mode: publications published again after a lost connection (a DC may get them twice)") \
     X(PUB_MERGED, "pub_merged_copies_total", "counter", 1,                                        \

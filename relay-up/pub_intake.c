@@ -96,11 +96,20 @@ struct pub_intake {
     unsigned loaded;   /* rconn generation the store script was loaded on */
     uint64_t serial;   /* channel mode: the last serial given */
     redisContext *c;   /* while replies are awaited: the connection they come on */
-    size_t sent;       /* slots from the head written to Redis, replies awaited */
+    size_t sent;       /* slots from the head written to Redis (replies awaited, or held) */
     size_t skip;       /* replies to read and ignore (sent after a refused one) */
+    /* pub_wait_replicas: a write of slots is followed by WAIT, and the next
+     * write waits for its answer; slots Redis stored stay HELD at the head
+     * until then, so that a failover before the replicas had them finds them
+     * still here, re-sent to the new primary (whose store script skips what
+     * it has). */
+    size_t held;
+    size_t batch;   /* script replies still to come before the WAIT reply */
+    int wait_owed;  /* a WAIT reply is to come */
     long long waiting_since; /* monotonic: last write into an idle pipe or last reply */
     int refusing;      /* Redis answers XADD with an error (log once) */
     int unreceived;    /* channel mode: the last PUBLISH reached no saltrelay-down (log once) */
+    int unconfirmed;   /* the last WAIT had too few replicas (log once) */
     long long retry_at;
     int dropping;      /* ring full (log once per episode) */
     struct slot overflow; /* receives what a full ring cannot take */
@@ -344,13 +353,38 @@ static int judge_reply(const struct pub_intake *p, const redisReply *r)
     return pubstore_judge(r);
 }
 
-/* The connection broke: what was in flight stays buffered with its IDs. */
+/* Nothing in flight any more: what was written and not confirmed is sent
+ * again (the store script skips what Redis has). */
+static void forget_in_flight(struct pub_intake *p)
+{
+    p->sent = 0;
+    p->held = 0;
+    p->wait_owed = 0;
+}
+
+/* The connection broke: what was in flight or held stays buffered. */
 static void fail_conn(struct pub_intake *p, const char *why)
 {
     rconn_fail(p->rc, why);
     p->c = NULL;
-    p->sent = 0;
+    forget_in_flight(p);
     p->skip = 0;
+}
+
+static int waiting_mode(const struct pub_intake *p)
+{
+    return !p->channel_mode && p->cfg->pub_wait_replicas > 0;
+}
+
+/* After the slots just written: WAIT for the replicas, one reply to come.
+ * While the replicas do not confirm, WAIT only looks (1 ms): a replica that
+ * is gone must not cost pub_wait_timeout per write. */
+static void append_wait(struct pub_intake *p, redisContext *c, size_t slots)
+{
+    long long ms = p->unconfirmed || p->cfg->pub_wait_timeout_ms < 1 ? 1 : p->cfg->pub_wait_timeout_ms;
+    redisAppendCommand(c, "WAIT %lld %lld", p->cfg->pub_wait_replicas, ms); /* WAIT n 0 would never return */
+    p->batch = slots;
+    p->wait_owed = 1;
 }
 
 /* Milliseconds the newest record is still held for more copies; 0: not held. */
@@ -369,7 +403,7 @@ static long long run_hold_ms(const struct pub_intake *p)
 static void send_more(struct pub_intake *p)
 {
     size_t ready = p->count - (run_hold_ms(p) > 0);
-    if (p->sent >= ready || p->sent >= INFLIGHT_MAX || clock_mono_ms() < p->retry_at)
+    if (p->wait_owed || p->sent >= ready || p->sent >= INFLIGHT_MAX || clock_mono_ms() < p->retry_at)
         return;
     redisContext *c = rconn_get(p->rc);
     if (!c || !script_ready(p))
@@ -385,6 +419,8 @@ static void send_more(struct pub_intake *p)
         s->written = 1;
         append_one(p, s, c);
     }
+    if (waiting_mode(p))
+        append_wait(p, c, n - p->sent);
     int done = 0;
     while (!done)
         if (redisBufferWrite(c, &done) != REDIS_OK) {
@@ -411,10 +447,45 @@ static enum metric_id stored_metric(struct pub_intake *p, const redisReply *r)
     return none ? M_PUB_UNRECEIVED : M_PUB_STORED;
 }
 
-/* A reply for the oldest slot in flight. A refusal keeps it and every later
- * slot buffered for a retry in a second; the replies already on their way
- * for those later slots are read and ignored (a stored one is found stored
- * by the script at the retry). */
+/* The WAIT after a write answered: the held slots (every one stored before
+ * it) are forgotten; counted as unconfirmed when fewer replicas had them. */
+static void handle_wait(struct pub_intake *p, const redisReply *r)
+{
+    int ok = r->type == REDIS_REPLY_INTEGER && r->integer >= p->cfg->pub_wait_replicas;
+    if (!ok)
+        metric_add(M_PUB_UNCONFIRMED, (int64_t)p->held);
+    if ((!ok) != p->unconfirmed)
+        log_msg(ok ? LOG_LVL_INFO : LOG_LVL_WARN, "%s", ok ? "publications are confirmed by the replicas again"
+                : "publications not confirmed by pub_wait_replicas replicas within pub_wait_timeout; going on "
+                  "(a failover now may lose them; counted in pub_unconfirmed_total)");
+    p->unconfirmed = !ok;
+    for (; p->held; p->held--, p->sent--)
+        ring_pop(p);
+    p->wait_owed = 0;
+}
+
+/* Is the next reply the WAIT? */
+static int wait_due(const struct pub_intake *p)
+{
+    return p->wait_owed && p->batch == 0;
+}
+
+/* A stored (or already stored) slot: forgotten, or held for its WAIT. */
+static void slot_done(struct pub_intake *p)
+{
+    if (!p->wait_owed) {
+        ring_pop(p);
+        p->sent--;
+        return;
+    }
+    p->held++;
+    p->batch--;
+}
+
+/* A reply for the oldest slot in flight (or the WAIT after it). A refusal
+ * keeps it and every later slot buffered for a retry in a second; the
+ * replies already on their way (later slots, WAITs) are read and ignored (a
+ * stored one is found stored by the script at the retry). */
 static void handle_reply(struct pub_intake *p, redisReply *r)
 {
     if (rconn_note_reply(p->rc, r)) { /* demoted by a failover: to the new primary */
@@ -423,11 +494,13 @@ static void handle_reply(struct pub_intake *p, redisReply *r)
         return;
     }
     p->waiting_since = clock_mono_ms();
-    int verdict = p->skip ? 0 : judge_reply(p, r);
+    int verdict = p->skip || wait_due(p) ? 0 : judge_reply(p, r);
     if (p->skip) {
         p->skip--;
+    } else if (wait_due(p)) {
+        handle_wait(p, r);
     } else if (verdict < 0) {
-        slot_at(p, 0)->refused = 1;
+        slot_at(p, p->held)->refused = 1;
         if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
             p->loaded = 0; /* SCRIPT FLUSH: load it again */
         if (!p->refusing)
@@ -435,12 +508,11 @@ static void handle_reply(struct pub_intake *p, redisReply *r)
                       r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         p->refusing = 1;
         p->retry_at = clock_mono_ms() + 1000;
-        p->skip = p->sent - 1;
-        p->sent = 0;
+        p->skip = p->sent - p->held - 1 + (size_t)p->wait_owed;
+        forget_in_flight(p);
     } else {
         metric_add(verdict ? stored_metric(p, r) : M_PUB_DUP_SKIPPED, 1);
-        ring_pop(p);
-        p->sent--;
+        slot_done(p);
         if (p->refusing)
             log_info("redis accepts publications again");
         p->refusing = 0;
@@ -469,8 +541,8 @@ static void read_replies(struct pub_intake *p)
 
 static void check_stalled(struct pub_intake *p)
 {
-    if (p->c && clock_mono_ms() - p->waiting_since > REPLY_TIMEOUT_MS)
-        fail_conn(p, "no reply within 2 s");
+    if (p->c && clock_mono_ms() - p->waiting_since > REPLY_TIMEOUT_MS + p->cfg->pub_wait_timeout_ms)
+        fail_conn(p, "no reply in time");
 }
 
 /* Move publications towards Redis: replies first (they free ring slots). */

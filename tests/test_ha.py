@@ -10,7 +10,7 @@ import threading
 import time
 
 import harness as h
-from test_pub import CLUSTER, STREAM, check_exactly_once, numbers, read_state
+from test_pub import CLUSTER, STREAM, Cluster, check_exactly_once, numbers, read_state
 from test_return import salt_request
 
 MASTER = "mymaster"
@@ -129,7 +129,7 @@ class SentinelCluster:
     never promoted) + three Sentinels (quorum 2) on loopback; saltrelay-up(s)
     and dc1's saltrelay-down use the Sentinel URL, dc1 reads its replica."""
 
-    def __init__(self, tmp, ups=1, up=None):
+    def __init__(self, tmp, ups=1, up=None, down=None):
         self.tmp = tmp
         self.primary = h.Redis(tmp, "primary")
         self.replica = h.Redis(tmp, "replica", replicaof=self.primary)
@@ -147,7 +147,7 @@ class SentinelCluster:
         self.ret = "tcp://127.0.0.1:%d" % h.free_port()
         self.dc = h.Daemon("down", tmp, "dc1", cluster=CLUSTER, datacenter="dc1", redis=self.dc_replica.url,
                            redis_primary=self.url, publish_bind=self.endpoint, ret_bind=self.ret,
-                           state_dir=self.state).start()
+                           state_dir=self.state, **(down or {})).start()
 
     def sentinels_agree(self):
         for s in self.sentinels:
@@ -176,20 +176,27 @@ class SentinelCluster:
 
 
 def test_sentinel_failover_publications(tmp):
-    """SIGKILL of the Redis primary during 4,000 publications (saltrelay-up
-    and saltrelay-down's primary link on a Sentinel URL): the Sentinels
-    promote the other replica, never the DC's; dc1 gets every publication
-    exactly once, in order; the pause is printed."""
-    n = 4000
-    c = SentinelCluster(tmp)
+    """SIGKILL of the Redis primary during 4,000 publications and 2,000
+    requests, saltrelay-up and saltrelay-down's primary link on a Sentinel URL,
+    saltrelay-up confirming each write with WAIT (pub_wait_replicas 2): the
+    Sentinels promote the other replica, never the DC's; dc1 gets every
+    publication exactly once, in order; every request is answered with its
+    own reply or times out; the pause is printed."""
+    n, clients, per_client, timeout = 4000, 20, 100, 10
+    master_log = os.path.join(tmp, "master.requests")
+    c = SentinelCluster(tmp, up={"pub_wait_replicas": 2, "request_timeout": timeout},
+                        down={"request_timeout": timeout})
+    master = h.spawn([h.tool("zmaster"), c.mom_ret, "echo", "--delay-ms", 20, "--log", master_log],
+                     stderr=subprocess.PIPE)
+    h.check(b"bound" in master.stderr.readline(), "zmaster did not start")
     sub = c.subscribe("--count", n, "--idle-ms", 15000, "--max-ms", 120000)
+    reqs, out = start_requests(tmp, c.ret, clients, per_client, timeout)
     pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 200, "--rate", 400])
     time.sleep(3)
     failover_s, new = c.kill_primary()
     t0 = time.monotonic()
-    stream = "saltrelay:{%s}:pub" % CLUSTER
-    before = int(new.cli("xlen", stream) or 0)
-    h.wait_until(lambda: int(new.cli("xlen", stream) or 0) > before + 10, 30, "publications on the new primary")
+    before = int(new.cli("xlen", STREAM) or 0)
+    h.wait_until(lambda: int(new.cli("xlen", STREAM) or 0) > before + 10, 30, "publications on the new primary")
     resumed_s = time.monotonic() - t0
     pub.wait(timeout=60)
     got = numbers(sub.lines())
@@ -197,7 +204,19 @@ def test_sentinel_failover_publications(tmp):
           "%.1f s later; pause %.1f s" % (failover_s, resumed_s, failover_s + resumed_s))
     check_exactly_once(got, n, "dc1")
     c.ups[0].wait_log("sentinels name 127.0.0.1:%d as primary of 'mymaster'" % new.port, 5)
+    check_requests(reqs, out, master_log, clients * per_client, clients, twice_ok=True)
 
+
+def test_wait_without_replicas(tmp):
+    """pub_wait_replicas 1 and no replica: WAIT never confirms, publications
+    still flow at full speed (one log line, no 0.3 s per write), in order."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), up={"pub_wait_replicas": 1, "pub_wait_timeout": 0.3})
+    sub = c.subscribe("dc1", "--count", 2000, "--idle-ms", 3000, "--max-ms", 30000)
+    t0 = time.monotonic()
+    h.zpub(c.mom_pub, "--gen", 2000, "--size", 100, "--rate", 1000)
+    check_exactly_once(numbers(sub.lines()), 2000, "dc1")
+    h.check(time.monotonic() - t0 < 10, "2,000 publications at 1,000/s took %.1f s" % (time.monotonic() - t0))
+    h.check(c.up.log().count("not confirmed by pub_wait_replicas") == 1, "the unconfirmed state is logged once")
 
 
 def test_other_writer_ahead(tmp):
@@ -242,6 +261,40 @@ def two_ups_one_config(tmp, redis, mom_pub, mom_ret, **cfg):
     return [a.start(), b.start()]
 
 
+def start_requests(tmp, ret, clients, per_client, timeout):
+    """zreqs in the background: CLIENTS minions, PER_CLIENT distinct requests
+    each, an echo master expected. Returns the process and its output file."""
+    lines = []
+    for c in range(clients):
+        for k in range(per_client):
+            q = salt_request("m%d" % c, b"c%d-k%d" % (c, k))
+            lines.append("%d %s %s" % (c, q.hex(), (b"rep:" + q).hex()))
+    out = os.path.join(tmp, "zreqs.out")
+    with open(out, "w") as fo:
+        reqs = h.spawn([h.tool("zreqs"), ret, "--clients", clients, "--timeout-ms", (timeout + 3) * 1000,
+                        "--max-ms", 180000], stdin=subprocess.PIPE, stdout=fo, stderr=subprocess.PIPE)
+    reqs.stdin.write("\n".join(lines).encode() + b"\n")
+    reqs.stdin.close()
+    return reqs, out
+
+
+def check_requests(reqs, out, master_log, total, clients, twice_ok=False):
+    """Every request ended, none with a reply not its own, at most 2 per client
+    lost; none reached the MoM twice (unless TWICE_OK: printed only)."""
+    reqs.wait(timeout=180)
+    with open(out) as f:
+        verdicts = [l.split()[2] for l in f]
+    with open(master_log) as f:
+        at_master = [l.strip() for l in f]
+    twice = len(at_master) - len(set(at_master))
+    print("requests: %d answered, %d timed out; %d reached the MoM, %d of them twice" %
+          (verdicts.count("ok"), verdicts.count("timeout"), len(at_master), twice))
+    h.check(len(verdicts) == total, "every request should end")
+    h.check(verdicts.count("mismatch") == 0, "a client got a reply that is not its own")
+    h.check(twice_ok or not twice, "%d requests reached the MoM twice" % twice)
+    h.check(verdicts.count("timeout") <= 2 * clients, "too many requests lost")
+
+
 def test_two_ups_kill9_each(tmp):
     """Two saltrelay-ups on one host with one config; each is SIGKILLed in turn
     (the other running) and restarted, during 6,000 publications and 6,000
@@ -266,17 +319,7 @@ def test_two_ups_kill9_each(tmp):
     sub = h.Sub(endpoint, "--count", n, "--idle-ms", 10000, "--max-ms", 120000)
     h.wait_until(lambda: int(read_state(state).get("subscribers", 0)) >= 1, 10, "subscriber")
     time.sleep(0.2)
-    lines = []
-    for c in range(clients):
-        for k in range(per_client):
-            q = salt_request("m%d" % c, b"c%d-k%d" % (c, k))
-            lines.append("%d %s %s" % (c, q.hex(), (b"rep:" + q).hex()))
-    out = os.path.join(tmp, "zreqs.out")
-    with open(out, "w") as fo:
-        reqs = h.spawn([h.tool("zreqs"), ret, "--clients", clients, "--timeout-ms", (timeout + 3) * 1000,
-                        "--max-ms", 180000], stdin=subprocess.PIPE, stdout=fo, stderr=subprocess.PIPE)
-    reqs.stdin.write("\n".join(lines).encode() + b"\n")
-    reqs.stdin.close()
+    reqs, out = start_requests(tmp, ret, clients, per_client, timeout)
     pub = h.spawn([h.tool("zpub"), mom_pub, "--gen", n, "--size", 200, "--rate", 1000])
     for up in ups:
         time.sleep(1.5)
@@ -285,20 +328,7 @@ def test_two_ups_kill9_each(tmp):
         up.start()
     pub.wait(timeout=60)
     check_exactly_once(numbers(sub.lines()), n, "dc1")
-    reqs.wait(timeout=180)
-    with open(out) as f:
-        verdicts = [l.split()[2] for l in f]
-    with open(master_log) as f:
-        at_master = [l.strip() for l in f]
-    print("requests: %d answered, %d timed out; %d reached the MoM" %
-          (verdicts.count("ok"), verdicts.count("timeout"), len(at_master)))
-    h.check(len(verdicts) == clients * per_client, "every request should end")
-    h.check(verdicts.count("mismatch") == 0, "a client got a reply that is not its own")
-    h.check(len(at_master) == len(set(at_master)), "%d requests reached the MoM twice" %
-            (len(at_master) - len(set(at_master))))
-    # a kill loses the replies of what the killed instance had sent: at most one per client each time
-    h.check(verdicts.count("timeout") <= 2 * clients, "too many requests lost")
-
+    check_requests(reqs, out, master_log, clients * per_client, clients)
 
 if __name__ == "__main__":
     h.main(globals())
