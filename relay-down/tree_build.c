@@ -146,11 +146,17 @@ static void free_source(void **item)
     *item = NULL;
 }
 
+/* Directories are made 0755 whatever the umask (the unit's is 0027): the
+ * lower master's user must read the tree. */
 static int open_dir_at(int fd, const char *name, int create)
 {
-    if (create && mkdirat(fd, name, 0755) < 0 && errno != EEXIST)
+    int made = create && mkdirat(fd, name, 0755) == 0;
+    if (create && !made && errno != EEXIST)
         return -1;
-    return openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int dfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (made && dfd >= 0)
+        fchmod(dfd, 0755);
+    return dfd;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -185,7 +191,8 @@ static int already_built(struct tree_build *b)
 
 static int open_dirs(struct tree_build *b, const char *dir, const char *prev_name, const char **why)
 {
-    mkdir(dir, 0755);
+    if (mkdir(dir, 0755) == 0)
+        chmod(dir, 0755);
     if ((b->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
         (b->vdir_fd = open_dir_at(b->dir_fd, "v", 1)) < 0) {
         *why = "sync_target cannot be created or opened";

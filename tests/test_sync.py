@@ -261,11 +261,19 @@ def test_hostile_records_refused(tmp):
     """Paths leading out of the target, duplicates, collisions, content that
     does not match its id and garbage head records are refused and counted;
     current stays the last good version and nothing is written outside it."""
-    s = Sync(tmp, dcs=("dc2",), down={"metrics_bind": "127.0.0.1:%d" % h.free_port()})
+    old_umask = os.umask(0o027)  # the packaged unit's: the tree must stay readable all the same
+    try:
+        s = Sync(tmp, dcs=("dc2",), down={"metrics_bind": "127.0.0.1:%d" % h.free_port()})
+    finally:
+        os.umask(old_umask)
     dc = s.dcs["dc2"]
     good = [("dir/run.sh", 1, b"#!/bin/sh\n"), ("ok.sls", 0, b"fine\n")]
     put_version(s.primary, 1, good)
     h.wait_until(lambda: os.path.exists(os.path.join(dc.target, "current/dir/run.sh")), 30, "version 1")
+    modes = {p: stat.S_IMODE(os.stat(os.path.join(dc.target, p)).st_mode)
+             for p in ("", "v", "current", "current/dir", "current/dir/run.sh", "current/ok.sls")}
+    h.check(modes == {"": 0o755, "v": 0o755, "current": 0o755, "current/dir": 0o755, "current/dir/run.sh": 0o755,
+                      "current/ok.sls": 0o644}, "modes %s" % {k: oct(v) for k, v in modes.items()})
     want = snapshot(os.path.realpath(os.path.join(dc.target, "current")))
     cases = [
         ("../escape.sls", [("../escape.sls", 0, b"x")]),
