@@ -10,6 +10,7 @@ salt-wire captures, default ../shared/salt-wire beside the repository),
 SALTRELAY_VALGRIND=1 runs the daemons under valgrind (slow)."""
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,6 +29,7 @@ BIN = {
     "down": os.path.join(BUILD, "relay-down", "saltrelay-down"),
 }
 _procs = []
+READY = "info: ready\n"  # the whole line's end: "Address already in use" must not count
 
 
 def tool(name):
@@ -53,11 +55,30 @@ def rss_kb(pid):
     return 0
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing uses right now, below the
+    ephemeral range: a port taken from that range can be handed to some
+    outgoing connection while a killed daemon restarts, and the restart
+    then fails on "Address already in use"."""
+    lo, _ = _ephemeral_range()
+    for _ in range(200):
+        port = random.randrange(10000, lo) if lo > 11000 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise AssertionError("no free loopback port found below %d" % lo)
 
 
 def wait_until(pred, timeout, what):
@@ -82,17 +103,21 @@ def spawn(argv, **kw):
 
 
 class Redis:
-    """A real redis-server on a free loopback port, in its own directory."""
+    """A real redis-server on a free loopback port (or PORT), in its own
+    directory; started at once unless START is false."""
 
-    def __init__(self, tmp, name="redis", aof=False, replicaof=None, extra=()):
+    def __init__(self, tmp, name="redis", aof=False, replicaof=None, extra=(), fsync="always", port=None,
+                 start=True):
         self.extra = [str(a) for a in extra]  # more redis-server options, e.g. --replica-priority 0
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         self.aof = aof
+        self.fsync = fsync
         self.replicaof = replicaof
         self.proc = None
-        self.start()
+        if start:
+            self.start()
 
     @property
     def url(self):
@@ -100,7 +125,7 @@ class Redis:
 
     def start(self):
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-                "--save", "", "--appendonly", "yes" if self.aof else "no", "--appendfsync", "always",
+                "--save", "", "--appendonly", "yes" if self.aof else "no", "--appendfsync", self.fsync,
                 "--logfile", os.path.join(self.dir, "redis.log")]
         if self.replicaof:
             argv += ["--replicaof", "127.0.0.1", str(self.replicaof.port)]
@@ -131,10 +156,15 @@ class Redis:
 
 
 class Daemon:
-    """saltrelay-up or saltrelay-down with a config written from keyword args."""
+    """saltrelay-up or saltrelay-down with a config written from keyword args;
+    metrics=True serves its metrics on a free loopback port (.metrics())."""
 
-    def __init__(self, kind, tmp, name, **cfg):
+    def __init__(self, kind, tmp, name, metrics=False, **cfg):
         self.kind, self.name = kind, name
+        self.metrics_port = None
+        if metrics:
+            self.metrics_port = free_port()
+            cfg["metrics_bind"] = "127.0.0.1:%d" % self.metrics_port
         self.cfg_path = os.path.join(tmp, name + ".yaml")
         self.log_path = os.path.join(tmp, name + ".log")
         with open(self.cfg_path, "w") as f:
@@ -142,6 +172,7 @@ class Daemon:
                 f.write("%s: %s\n" % (k, v))
         self.proc = None
         self._log = None
+        self._since = 0  # where this incarnation's part of the (appended) log begins
 
     def start(self, wait_ready=True):
         argv = [BIN[self.kind], "-c", self.cfg_path]
@@ -149,22 +180,50 @@ class Daemon:
             argv = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                     "--errors-for-leak-kinds=definite"] + argv
         self._log = open(self.log_path, "a")
+        self._since = self._log.tell()
         self.proc = spawn(argv, stderr=self._log, stdout=self._log)
         if wait_ready:
-            self.wait_log("ready", 30)
+            self.wait_log(READY, 30)
         return self
 
-    def log(self):
+    def log(self, current=False):
+        """The whole log (every incarnation), or with CURRENT only what the
+        running incarnation wrote."""
         with open(self.log_path, errors="replace") as f:
+            if current:
+                f.seek(self._since)
             return f.read()
 
     def wait_log(self, text, timeout, count=1):
+        """Wait until THIS incarnation logged TEXT COUNT times; fail at once
+        if it exits first (an earlier incarnation's lines do not count)."""
         def seen():
-            if self.proc.poll() is not None and self.log().count(text) < count:
+            n = self.log(current=True).count(text)
+            if n < count and self.proc.poll() is not None:
                 raise AssertionError("%s exited (%s) before logging %r:\n%s" %
-                                     (self.name, self.proc.returncode, text, self.log()[-3000:]))
-            return self.log().count(text) >= count
+                                     (self.name, self.proc.returncode, text, self.log(current=True)[-3000:]))
+            return n >= count
         wait_until(seen, timeout, "%r in %s's log" % (text, self.name))
+
+    def metrics(self):
+        """The running daemon's counters and gauges from GET /metrics, by name
+        without the saltrelay_ prefix (labelled series are left out)."""
+        check(self.metrics_port, "%s was started without metrics" % self.name)
+        with socket.create_connection(("127.0.0.1", self.metrics_port), timeout=5) as s:
+            s.sendall(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        body = data.decode(errors="replace").split("\r\n\r\n", 1)[-1]
+        out = {}
+        for line in body.splitlines():
+            name, _, value = line.partition(" ")
+            if name.startswith("saltrelay_") and "{" not in name:
+                out[name[len("saltrelay_"):]] = float(value)
+        return out
 
     def kill9(self):
         self.proc.kill()
@@ -199,6 +258,18 @@ def zpub(endpoint, *opts, timeout=300):
     check(r.returncode == 0, "zpub failed: %s" % r.stderr.decode())
 
 
+def resp_command(sock, *args):
+    """One Redis command (bytes arguments) on an open socket; the reply's raw
+    bytes (a bulk reply read whole)."""
+    sock.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+    data = sock.recv(65536)
+    if data.startswith(b"$"):
+        need = int(data[1:data.index(b"\r\n")]) + data.index(b"\r\n") + 4
+        while len(data) < need:
+            data += sock.recv(65536)
+    return data
+
+
 def wire_lines(capture, direction, peer=None):
     """Records of one salt-wire capture as lines (tests/tools/wirecat)."""
     path = os.path.join(WIRE, capture)
@@ -222,13 +293,22 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime e
                    "Conditional jump or move depends")
 
 
-def sanitizer_reports(tmp):
-    """Lines in the daemons' logs where ASan, UBSan or valgrind found a bug."""
+def log_files(tmp):
+    """Every *.log under TMP, subdirectories included, as paths relative to TMP."""
     found = []
-    for f in sorted(os.listdir(tmp)):
-        if f.endswith(".log"):
-            with open(os.path.join(tmp, f), errors="replace") as fh:
-                found += ["%s: %s" % (f, l.strip()) for l in fh if any(m in l for m in SANITIZER_MARKS)]
+    for top, dirs, files in os.walk(tmp):
+        dirs.sort()
+        found += [os.path.relpath(os.path.join(top, f), tmp) for f in sorted(files) if f.endswith(".log")]
+    return found
+
+
+def sanitizer_reports(tmp):
+    """Lines in the logs under TMP (every directory) where ASan, UBSan or
+    valgrind found a bug."""
+    found = []
+    for f in log_files(tmp):
+        with open(os.path.join(tmp, f), errors="replace") as fh:
+            found += ["%s: %s" % (f, l.strip()) for l in fh if any(m in l for m in SANITIZER_MARKS)]
     return found
 
 
@@ -250,11 +330,10 @@ def main(namespace):
             failed += 1
             traceback.print_exc()
             print("FAIL %s (%.1f s); files kept in %s" % (name, time.monotonic() - t0, tmp))
-            for f in sorted(os.listdir(tmp)):
-                if f.endswith(".log"):
-                    print("---- %s (last 40 lines)" % f)
-                    with open(os.path.join(tmp, f), errors="replace") as fh:
-                        print("".join(fh.readlines()[-40:]))
+            for f in log_files(tmp):
+                print("---- %s (last 40 lines)" % f)
+                with open(os.path.join(tmp, f), errors="replace") as fh:
+                    print("".join(fh.readlines()[-40:]))
         finally:
             cleanup()
     sys.exit(1 if failed else 0)

@@ -8,4 +8,6 @@ saltrelay_pytest(test_return
   test_kill_up_then_down test_registry_auth test_registry_made_up_ids test_auth_paced
   test_ack_refused_bounded test_reader_reconnect_once test_reply_reader_late_connect test_huge_max_frame_size
   test_request_resent_after_cut
-  test_auth_storm)
+  test_auth_storm
+  test_pending_sent_after_up_kill test_late_reply_never_reaches_new_requester test_mom_unreachable
+  test_expired_never_sent test_max_pending_refuses test_oversize_reply)

@@ -28,11 +28,18 @@ echo "== tests, sanitizer build"
 (cd build-asan && ctest --output-on-failure --timeout 600) || status=1
 
 echo "== valgrind (memcheck) on the daemons, a subset"
-(cd build && SALTRELAY_VALGRIND=1 ctest --output-on-failure --timeout 900 \
-   -R 'test_pub.test_sigterm_restart_exactly_once|test_pub.test_replay_captures|test_return.test_registry_auth|test_return.test_oversize_refused') || status=1
-
-if [ -x tests/fuzz/run.sh ] || [ -f tests/fuzz/run.sh ]; then
-  echo "== fuzzers (short runs)"
-  bash tests/fuzz/run.sh || status=1
+# Each name must select exactly one test: ctest -R alone exits 0 on no match,
+# so a renamed test would silently leave this stage empty.
+valgrind_tests=(test_pub.test_sigterm_restart_exactly_once test_pub.test_replay_captures
+                test_return.test_registry_auth test_return.test_oversize_refused)
+regex="^($(IFS='|'; echo "${valgrind_tests[*]}"))\$"
+selected=$(cd build && ctest -N -R "$regex" | sed -n 's/^Total Tests: *//p')
+if [ "$selected" != "${#valgrind_tests[@]}" ]; then
+  echo "valgrind: the regex selects ${selected:-no} tests, expected ${#valgrind_tests[@]}: ${valgrind_tests[*]}"
+  status=1
 fi
+(cd build && SALTRELAY_VALGRIND=1 ctest --output-on-failure --timeout 900 --no-tests=error -R "$regex") || status=1
+
+echo "== fuzzers (short runs)"
+bash tests/fuzz/run.sh || status=1
 exit $status

@@ -200,11 +200,7 @@ def test_sd_notify(tmp):
         time.sleep(2)  # Redis is not there yet: no READY
         check("READY=1" not in n.poll(), "saltrelay-%s sent READY=1 before Redis answered" % kind)
         check(d.proc.poll() is None, "saltrelay-%s exited while Redis was down:\n%s" % (kind, d.log()))
-        redis = harness.Redis.__new__(harness.Redis)
-        redis.dir, redis.port, redis.aof, redis.replicaof = os.path.join(ktmp, "redis"), port, False, None
-        redis.extra = []
-        os.makedirs(redis.dir)
-        redis.start()
+        redis = harness.Redis(ktmp, "redis", port=port)
         n.wait("READY=1", 20)
         n.got.clear()
         n.wait("WATCHDOG=1", 5)

@@ -7,6 +7,7 @@ malformed stream entries."""
 import hashlib
 import os
 import signal
+import socket
 import time
 
 import harness as h
@@ -19,16 +20,17 @@ class Cluster:
     """One Redis primary (optionally a replica), saltrelay-up and one
     saltrelay-down per DC. DCs listed in REPLICA_DCS read from the replica."""
 
-    def __init__(self, tmp, dcs=("dc1", "dc2"), replica_dcs=("dc1",), aof=False, up=None, down=None):
+    def __init__(self, tmp, dcs=("dc1", "dc2"), replica_dcs=("dc1",), aof=False, up=None, down=None,
+                 fsync="always", metrics=False):
         self.tmp = tmp
-        self.primary = h.Redis(tmp, "primary", aof=aof)
+        self.primary = h.Redis(tmp, "primary", aof=aof, fsync=fsync)
         self.replica = None
         if replica_dcs:
             self.replica = h.Redis(tmp, "replica", replicaof=self.primary)
             h.wait_until(lambda: "master_link_status:up" in self.replica.cli("info", "replication"),
                          20, "replica link up")
         self.mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
-        self.up = h.Daemon("up", tmp, "up", cluster=CLUSTER, master_publish=self.mom_pub,
+        self.up = h.Daemon("up", tmp, "up", metrics=metrics, cluster=CLUSTER, master_publish=self.mom_pub,
                            master_ret="tcp://127.0.0.1:%d" % h.free_port(), redis=self.primary.url,
                            **(up or {})).start()
         self.dcs = {}
@@ -36,7 +38,7 @@ class Cluster:
             state = os.path.join(tmp, "state-" + dc)
             os.makedirs(state, exist_ok=True)
             src = self.replica if dc in replica_dcs else self.primary
-            d = h.Daemon("down", tmp, dc, cluster=CLUSTER, datacenter=dc, redis=src.url,
+            d = h.Daemon("down", tmp, dc, metrics=metrics, cluster=CLUSTER, datacenter=dc, redis=src.url,
                          redis_primary=self.primary.url,
                          publish_bind="tcp://127.0.0.1:%d" % h.free_port(),
                          ret_bind="tcp://127.0.0.1:%d" % h.free_port(), state_dir=state,
@@ -173,29 +175,51 @@ def test_dead_subscriber_dropped_by_heartbeat(tmp):
     alive.proc.kill()
 
 
+def without_repeats(got):
+    """GOT with every number not above the highest seen before it removed."""
+    out = []
+    for x in got:
+        if not out or x > out[-1]:
+            out.append(x)
+    return out
+
+
 def test_kill9_down_mid_stream(tmp):
     """SIGKILL of dc1's saltrelay-down in the middle of 10,000 publications:
-    after the restart every DC has seen every publication, in order. At most
-    the batch handed to ZeroMQ just before the kill may arrive twice (the
-    cursor is saved after the send; Salt minions ignore a repeated jid)."""
-    n = 10000
-    c = Cluster(tmp)
-    subs = {dc: c.subscribe(dc, "--count", n + 600, "--idle-ms", 8000, "--max-ms", 120000)
+    after the restart every DC has seen every publication, in order. What
+    dc1 repeats is exactly what followed the cursor saved at the kill, and
+    at most one read batch (read_batch) of it (the cursor is saved after the
+    send; Salt minions ignore a repeated jid)."""
+    n, batch = 10000, 100
+    c = Cluster(tmp, down={"read_batch": batch}, metrics=True)
+    subs = {dc: c.subscribe(dc, "--count", n + 2 * batch, "--idle-ms", 8000, "--max-ms", 120000)
             for dc in c.dcs}
     pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 200, "--rate", 2000])
-    time.sleep(2.5)
+    h.wait_until(lambda: int(read_state(c.dcs["dc1"].state).get("serial", 0)) >= 2000, 30,
+                 "dc1 delivering mid-stream")
     c.dcs["dc1"].kill9()
+    h.check(pub.poll() is None, "the kill did not land while publications were flowing")
+    saved = int(read_state(c.dcs["dc1"].state)["serial"])  # serial N is message N - 1
+    h.check(0 < saved < n, "the kill did not land mid-stream (cursor at serial %d)" % saved)
     time.sleep(0.5)
     c.dcs["dc1"].start()
     pub.wait(timeout=60)
     check_exactly_once(numbers(subs["dc2"].lines()), n, "dc2")
     got = numbers(subs["dc1"].lines())
-    dedup = [x for i, x in enumerate(got) if i == 0 or x > got[i - 1]]
-    check_exactly_once(dedup, n, "dc1 (repeats removed)")
-    repeats = len(got) - len(dedup)
-    h.check(repeats <= 512, "dc1 repeated %d messages, more than one read batch" % repeats)
-    print("dc1 repeated %d publication(s) at the kill" % repeats)
-    h.check("holding publications until 1 subscriber(s) reconnect" in c.dcs["dc1"].log(),
+    check_exactly_once(without_repeats(got), n, "dc1 (repeats removed)")
+    # the restart resumes right after the saved cursor: message SAVED comes
+    # first after the kill, once, and everything before it was seen before
+    resumed = next((got[i] for i in range(1, len(got)) if got[i] <= got[i - 1]), saved)
+    h.check(resumed == saved, "after the kill dc1 resumed at message %d, the saved cursor says %d" %
+            (resumed, saved))
+    # the new incarnation sent exactly the publications after the saved cursor
+    sent = c.dcs["dc1"].metrics()["pub_out_messages_total"]
+    h.check(sent == n - saved, "the restarted dc1 sent %d publications, %d follow the saved cursor" %
+            (sent, n - saved))
+    repeats = len(got) - n
+    h.check(0 <= repeats <= batch, "dc1 repeated %d messages, more than one read batch (%d)" % (repeats, batch))
+    print("dc1 killed at serial %d, repeated %d publication(s)" % (saved, repeats))
+    h.check("holding publications until 1 subscriber(s) reconnect" in c.dcs["dc1"].log(current=True),
             "restarted relay did not wait for its subscriber")
 
 
@@ -233,19 +257,27 @@ def test_redis_restart_aof(tmp):
 
 def test_replay_max_age(tmp):
     """After a 3 s outage with replay_max_age 1 s, publications made during
-    the outage are not sent, are counted and logged; later ones are."""
-    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), down={"replay_max_age": 1})
+    the outage are not sent -- to a subscriber that is connected while the
+    backlog is processed (the restart holds it for that subscriber) -- and
+    are counted (pub_expired_total) and logged; later ones are sent."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), down={"replay_max_age": 1}, metrics=True)
     d = c.dcs["dc1"]
-    h.check(d.term() == 0, "stop failed")
+    first = c.subscribe("dc1", "--max-ms", 60000)
+    h.check(d.term() == 0, "stop failed")  # one subscriber connected: the restart holds for it
+    first.proc.kill()
     h.zpub(c.mom_pub, "--gen", 50, "--size", 64)
     h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == "50", 10, "50 entries stored")
     time.sleep(3)
     d.start()
+    d.wait_log("holding publications until 1 subscriber(s)", 10)
     sub = c.subscribe("dc1", "--idle-ms", 3000, "--max-ms", 20000, expect=1)
     d.wait_log("past replay_max_age", 10)
+    h.check(d.metrics()["pub_expired_total"] == 50, "pub_expired_total: %s" % d.metrics())
     h.zpub(c.mom_pub, "--gen", 5, "--size", 64)
     got = numbers(sub.lines())
     h.check(got == list(range(5)), "expected only the 5 fresh publications, got %s" % got[:10])
+    m = d.metrics()
+    h.check(m["pub_expired_total"] == 50 and m["pub_out_messages_total"] == 5, "metrics: %s" % m)
     h.check(d.term() == 0, "stop failed")
     h.check("skipped 50 publication(s) older than replay_max_age" in d.log(),
             "expired publications were not counted in the log:\n" + d.log()[-2000:])
@@ -254,7 +286,7 @@ def test_replay_max_age(tmp):
 def test_gap_after_trim(tmp):
     """A DC down while the stream was trimmed past its cursor logs how many
     publications it lost, counts them and continues with the oldest one."""
-    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), up={"stream_maxlen": 100})
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), up={"stream_maxlen": 100}, metrics=True)
     d = c.dcs["dc1"]
     sub = c.subscribe("dc1", "--idle-ms", 1000, "--max-ms", 20000)
     h.zpub(c.mom_pub, "--gen", 10, "--size", 64)
@@ -273,6 +305,7 @@ def test_gap_after_trim(tmp):
     h.check(got == list(range(lost, 2000)), "after the gap expected %d..1999 in order" % lost)
     h.check("%d publication(s) were trimmed" % lost in d.log(),
             "gap of %d not logged:\n%s" % (lost, d.log()[-2000:]))
+    h.check(d.metrics()["pub_gap_entries_total"] == lost, "pub_gap_entries_total: %s" % d.metrics())
 
 
 def test_malformed_entries_skipped(tmp):
@@ -446,6 +479,181 @@ def test_xread_refusal_not_malformed(tmp):
     h.check(c.dcs["dc1"].term() == 0, "saltrelay-down did not exit 0")
     h.check(c.primary.cli("HGET", "saltrelay:{%s}:dc:dc1" % CLUSTER, "decode_errors") == "0",
             "refusals counted as decode errors")
+
+
+def stream_serials(redis):
+    """The serial field of every entry of the stream, in order."""
+    out = redis.cli("XRANGE", STREAM, "-", "+", raw=True).split("\n")
+    return [int(out[i + 1]) for i in range(len(out) - 1) if out[i] == "s"]
+
+
+def up_connections(redis):
+    """Redis client ids of saltrelay-up's publication writer (last command XADD)."""
+    ids = []
+    for line in redis.cli("CLIENT", "LIST", raw=True).splitlines():
+        f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+        if f.get("cmd") == "xadd":
+            ids.append(f["id"])
+    return ids
+
+
+def test_redis_sigkill_everysec(tmp):
+    """The Redis primary is SIGKILLed (AOF, appendfsync everysec) in the
+    middle of 10,000 publications: what Redis had executed is in the AOF
+    (written before the reply; everysec only risks a host crash), so the
+    re-sent in-flight batch must be refused as duplicates (same IDs), never
+    stored twice: exactly once, in order, at every DC; the stream holds n."""
+    n = 10000
+    c = Cluster(tmp, aof=True, fsync="everysec", metrics=True)
+    subs = {dc: c.subscribe(dc, "--count", n, "--idle-ms", 10000, "--max-ms", 120000) for dc in c.dcs}
+    pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 200, "--rate", 2000])
+    h.wait_until(lambda: int(c.primary.cli("XLEN", STREAM)) >= 2000, 30, "2000 stored")
+    c.primary.stop(signal.SIGKILL)
+    h.check(pub.poll() is None, "the kill did not land while publications were flowing")
+    c.primary.start()
+    pub.wait(timeout=60)
+    for dc, s in subs.items():
+        check_exactly_once(numbers(s.lines()), n, dc)
+    h.check(stream_serials(c.primary) == list(range(1, n + 1)), "stream serials are not 1..%d once each" % n)
+    print("re-sent duplicates refused: %d" % c.up.metrics()["pub_retry_duplicates_total"])
+
+
+def test_up_connection_cut_never_stored_twice(tmp):
+    """saltrelay-up's Redis connection is killed (CLIENT KILL) again and
+    again while it writes 20,000 publications: a batch whose replies were
+    lost is re-sent with the same IDs, Redis refuses what it already has
+    (counted in pub_retry_duplicates_total, which must be > 0 here, proving
+    replies were lost), nothing is stored twice or lost."""
+    n = 20000
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), metrics=True)
+    sub = c.subscribe("dc1", "--count", n, "--idle-ms", 10000, "--max-ms", 120000)
+    pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 100, "--rate", 5000])
+    kills = 0
+    deadline = time.monotonic() + 60
+    with socket.create_connection(("127.0.0.1", c.primary.port), timeout=5) as sock:
+        while pub.poll() is None and time.monotonic() < deadline:
+            for cid in up_connections(c.primary):
+                kills += h.resp_command(sock, b"CLIENT", b"KILL", b"ID", cid.encode()).startswith(b":1")
+            time.sleep(0.002)
+    pub.wait(timeout=60)
+    check_exactly_once(numbers(sub.lines()), n, "dc1")
+    h.check(stream_serials(c.primary) == list(range(1, n + 1)), "stream serials are not 1..%d once each" % n)
+    m = c.up.metrics()
+    h.check(kills >= 10, "only %d connections killed" % kills)
+    h.check(m["pub_retry_duplicates_total"] > 0, "no reply was lost in %d kills: the test proved nothing" % kills)
+    # a stored entry whose reply was lost is counted when its re-send is refused
+    h.check(m["pub_stored_total"] + m["pub_retry_duplicates_total"] == n and m["pub_dropped_total"] == 0,
+            "metrics: %s" % m)
+    print("%d kills, %d re-sent duplicates refused" % (kills, m["pub_retry_duplicates_total"]))
+
+
+def test_up_sigterm_stores_buffered(tmp):
+    """SIGTERM while publications are held because Redis refuses writes
+    (maxmemory); Redis accepts again right after the signal: saltrelay-up
+    stores them before it exits (it tries for 5 s), exit 0; none lost."""
+    c = Cluster(tmp, dcs=(), replica_dcs=())
+    h.zpub(c.mom_pub, "--gen", 5, "--size", 64)
+    h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == "5", 10, "warm-up stored")
+    c.primary.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+    c.primary.cli("CONFIG", "SET", "maxmemory", 1)
+    h.zpub(c.mom_pub, "--gen", 100, "--size", 64)
+    c.up.wait_log("redis refuses publications", 10)
+    c.up.proc.send_signal(signal.SIGTERM)
+    c.primary.cli("CONFIG", "SET", "maxmemory", 0)
+    h.check(c.up.proc.wait(timeout=15) == 0, "saltrelay-up did not exit 0 on SIGTERM")
+    h.check(stream_serials(c.primary) == list(range(1, 106)), "buffered publications not all stored once")
+    h.check("not stored in Redis (lost)" not in c.up.log(), "saltrelay-up reported publications lost")
+
+
+def test_up_sigkill_loses_only_unstored(tmp):
+    """SIGKILL of saltrelay-up mid-stream: the stream holds a prefix of what
+    was published, each once; after the restart it continues after the
+    newest entry (serials go on) and new publications are stored."""
+    n = 5000
+    c = Cluster(tmp, dcs=(), replica_dcs=())
+    pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 100, "--rate", 2000])
+    h.wait_until(lambda: int(c.primary.cli("XLEN", STREAM)) >= 1000, 30, "1000 stored")
+    c.up.kill9()
+    h.check(pub.poll() is None, "the kill did not land while publications were flowing")
+    pub.wait(timeout=60)
+    kept = stream_serials(c.primary)
+    h.check(kept == list(range(1, len(kept) + 1)) and 1000 <= len(kept) < n,
+            "after the kill the stream is not a prefix 1..k (k=%d)" % len(kept))
+    c.up.start()
+    h.zpub(c.mom_pub, "--gen", 10, "--size", 100)
+    h.wait_until(lambda: len(stream_serials(c.primary)) == len(kept) + 10, 10, "10 more stored")
+    h.check(stream_serials(c.primary) == list(range(1, len(kept) + 11)), "serials do not continue")
+
+
+def test_grace_period_expires(tmp):
+    """Two subscribers were connected at the stop, one comes back: after
+    subscriber_grace (1 s) the backlog goes to that one ("grace period
+    over"); the other, back later, misses it and gets what follows."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), down={"subscriber_grace": 1})
+    d = c.dcs["dc1"]
+    before = [c.subscribe("dc1", "--max-ms", 60000, expect=k) for k in (1, 2)]
+    h.check(d.term() == 0, "stop failed")
+    for s in before:
+        s.proc.kill()
+    h.zpub(c.mom_pub, "--gen", 20, "--size", 32)
+    d.start()
+    back = c.subscribe("dc1", "--count", 25, "--idle-ms", 5000, "--max-ms", 30000)
+    d.wait_log("(grace period over)", 5)
+    time.sleep(0.5)
+    late = c.subscribe("dc1", "--count", 5, "--idle-ms", 5000, "--max-ms", 30000, expect=2)
+    h.zpub(c.mom_pub, "--gen", 5, "--size", 32)
+    h.check(numbers(back.lines()) == list(range(20)) + list(range(5)), "the subscriber that came back")
+    h.check(numbers(late.lines()) == list(range(5)), "the late subscriber should get only what followed")
+
+
+def test_channel_mode_no_replay(tmp):
+    """mode: channel keeps no cursor: what is published while saltrelay-down
+    is stopped is never delivered after its restart; later ones are."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), up={"mode": "channel"}, down={"mode": "channel"})
+    d = c.dcs["dc1"]
+    h.check(d.term() == 0, "stop failed")
+    h.zpub(c.mom_pub, "--gen", 10, "--size", 32)
+    d.start()
+    sub = c.subscribe("dc1", "--idle-ms", 1500, "--max-ms", 20000)
+    time.sleep(0.5)
+    h.zpub(c.mom_pub, "--gen", 5, "--size", 32)
+    h.check(numbers(sub.lines()) == list(range(5)), "channel mode replayed or lost publications")
+
+
+def test_redis_refuses_writes(tmp):
+    """Redis refuses writes (maxmemory reached, noeviction): saltrelay-up
+    logs it once, keeps the publications buffered, retries, and stores
+    every one in order when Redis accepts again; nothing dropped."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), metrics=True)
+    sub = c.subscribe("dc1", "--count", 300, "--idle-ms", 10000, "--max-ms", 60000)
+    c.primary.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+    c.primary.cli("CONFIG", "SET", "maxmemory", 1)
+    h.zpub(c.mom_pub, "--gen", 300, "--size", 100)
+    c.up.wait_log("redis refuses publications", 10)
+    time.sleep(2.5)  # a few retries
+    h.check(c.primary.cli("XLEN", STREAM) == "0", "a write was taken while Redis refused")
+    h.check(c.up.log().count("redis refuses publications") == 1, "the refusal was logged more than once")
+    c.primary.cli("CONFIG", "SET", "maxmemory", 0)
+    check_exactly_once(numbers(sub.lines()), 300, "dc1")
+    m = c.up.metrics()
+    h.check(m["pub_stored_total"] == 300 and m["pub_dropped_total"] == 0, "metrics: %s" % m)
+
+
+def test_replica_down_delays(tmp):
+    """dc1's replica is down while 500 publications are made: nothing new
+    reaches dc1 meanwhile; when the replica is back and resynced, dc1
+    delivers them all, in order, once."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=("dc1",))
+    sub = c.subscribe("dc1", "--count", 510, "--idle-ms", 15000, "--max-ms", 60000)
+    h.zpub(c.mom_pub, "--gen", 10, "--size", 64)
+    h.wait_until(lambda: read_state(c.dcs["dc1"].state).get("serial") == "10", 10, "warm-up delivered")
+    c.replica.stop()
+    h.zpub(c.mom_pub, "--gen", 500, "--size", 64, "--rate", 2000)
+    time.sleep(1)
+    h.check(read_state(c.dcs["dc1"].state).get("serial") == "10", "dc1 moved without its replica")
+    c.replica.start()
+    got = numbers(sub.lines())
+    h.check(got == list(range(10)) + list(range(500)), "dc1 after the replica came back: %d messages" % len(got))
 
 
 def test_bad_config_exit_2(tmp):

@@ -134,8 +134,14 @@ UNIT_TEST(error_wrong_type_endpoint)
 {
     expect_error(CONFIG_UP, "master_publish: 10.0.0.1:4505\n",
                  "%F:1: key 'master_publish': expected tcp://host:port or ipc://path, got '10.0.0.1:4505'");
-    expect_error(CONFIG_DOWN, DOWN_OK "publish_bind: tcp://0.0.0.0:99999\n",
-                 "%F:7: key 'publish_bind': given twice");
+    /* the port range, each on a file of its own line (not after DOWN_OK, which
+     * would fail first on "given twice") */
+    expect_error(CONFIG_DOWN, "publish_bind: tcp://0.0.0.0:99999\n",
+                 "%F:1: key 'publish_bind': expected tcp://host:port or ipc://path, got 'tcp://0.0.0.0:99999'");
+    expect_error(CONFIG_DOWN, "publish_bind: tcp://0.0.0.0:65536\n",
+                 "%F:1: key 'publish_bind': expected tcp://host:port or ipc://path, got 'tcp://0.0.0.0:65536'");
+    expect_error(CONFIG_UP, "master_ret: tcp://127.0.0.1:0\n",
+                 "%F:1: key 'master_ret': expected tcp://host:port or ipc://path, got 'tcp://127.0.0.1:0'");
     expect_error(CONFIG_DOWN, "ret_bind: tcp://0.0.0.0:x\n",
                  "%F:1: key 'ret_bind': expected tcp://host:port or ipc://path, got 'tcp://0.0.0.0:x'");
 }

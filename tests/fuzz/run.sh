@@ -3,10 +3,10 @@
 # for a bounded time from seed corpora made of the salt-wire captures,
 # conf/*.yaml, the job cache samples of tests/data and INFO replication
 # answers of Redis 7.0 (seeds-replinfo/) and tree sync records
-# (seeds-treerec/). Exit 0 with "skipped:
-# no clang" if clang is missing, 1 if a fuzzer found a crash, a leak or a
-# broken invariant (the input is kept in BUILD/fuzz-artifacts/ and its log
-# printed).
+# (seeds-treerec/). Exit 1 if clang is missing (CI must not pass without
+# fuzzing), if a target ran no input, or if a fuzzer found a crash, a leak
+# or a broken invariant (the input is kept in BUILD/fuzz-artifacts/ and its
+# log printed).
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET]         (default 20; what CI runs)
 #   tests/fuzz/run.sh --long [SECONDS_PER_TARGET]  (default 600; not in CI)
 # Both also start from the corpus kept in the repository
@@ -29,8 +29,8 @@ wire=${SALTRELAY_WIRE:-$(cd "$repo/.." && pwd)/shared/salt-wire}
 targets="entry channel envelope config reqrec jobcache replinfo treerec"
 
 if ! command -v clang >/dev/null 2>&1; then
-  echo "fuzz: skipped: no clang"
-  exit 0
+  echo "fuzz: FAILED: no clang (tests/deps.sh installs it)"
+  exit 1
 fi
 cmake -S "$repo" -B "$build" -DCMAKE_C_COMPILER=clang -DSALTRELAY_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
   >"$build.cmake.log" 2>&1 || { cat "$build.cmake.log"; echo "fuzz: cmake failed"; exit 1; }
@@ -70,7 +70,11 @@ for t in $targets; do
   fi
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
-  if [ $rc -ne 0 ]; then
+  if [ $rc -eq 0 ] && ! [ "${runs:-0}" -gt 0 ] 2>/dev/null; then
+    echo "fuzz_$t: FAILED: no input was run; log $log:"
+    tail -20 "$log"
+    status=1
+  elif [ $rc -ne 0 ]; then
     echo "fuzz_$t: FAILED (exit $rc) after ${runs:-?} runs; log $log:"
     grep -v '^#' "$log" | tail -40
     status=1
