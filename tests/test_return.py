@@ -218,6 +218,9 @@ def test_registry_auth(tmp):
     res, err = run_clients(relay.ret_ep, ["0 %s %s" % auth[0]], 1, 10000)
     check(res and res[0][2] == "ok", "the _auth reply did not come back intact: %s" % err)
     key = "saltrelay:{%s}:minion:cap-flat-1" % CLUSTER
+    # written once the MoM's reply accepted the _auth: it may follow the reply
+    # to the client by a moment (much longer under valgrind)
+    wait_until(lambda: relay.redis.cli("EXISTS", key) == "1", 10, "the registry entry")
     h = relay.redis.cli("HGETALL", key, raw=True).split("\n")
     entry = dict(zip(h[0::2], h[1::2]))
     check(entry.get("dc") == DC, "registry entry: %s" % entry)
