@@ -8,4 +8,5 @@ saltrelay_pytest(test_pub
   test_channel_mode_unreceived_counted
   test_redis_sigkill_everysec test_up_connection_cut_never_stored_twice test_up_sigterm_stores_buffered
   test_up_sigkill_loses_only_unstored test_grace_period_expires test_channel_mode_no_replay
-  test_redis_refuses_writes test_replica_down_delays)
+  test_redis_refuses_writes test_replica_down_delays test_state_dir_lost_starts_at_end
+  test_redis_restart_without_persistence)

@@ -10,4 +10,4 @@ saltrelay_pytest(test_return
   test_request_resent_after_cut
   test_auth_storm
   test_pending_sent_after_up_kill test_late_reply_never_reaches_new_requester test_mom_unreachable
-  test_expired_never_sent test_max_pending_refuses test_oversize_reply)
+  test_expired_never_sent test_max_pending_refuses test_oversize_reply test_redis_down_requests_fail_counted)

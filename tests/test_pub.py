@@ -656,6 +656,39 @@ def test_replica_down_delays(tmp):
     h.check(got == list(range(10)) + list(range(500)), "dc1 after the replica came back: %d messages" % len(got))
 
 
+def test_state_dir_lost_starts_at_end(tmp):
+    """Without its state file saltrelay-down starts at the end of the stream:
+    what was published while it was down is not replayed, later ones are."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=())
+    d = c.dcs["dc1"]
+    h.check(d.term() == 0, "stop failed")
+    h.zpub(c.mom_pub, "--gen", 10, "--size", 32)
+    h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == "10", 10, "10 stored")
+    os.remove(os.path.join(d.state, "pub.state"))
+    d.start()
+    h.check("no cursor in" in d.log(current=True), "the start without a state file was not logged")
+    sub = c.subscribe("dc1", "--count", 5, "--idle-ms", 1500, "--max-ms", 20000)
+    h.zpub(c.mom_pub, "--gen", 5, "--size", 32)
+    h.check(numbers(sub.lines()) == list(range(5)), "a start without state replayed or lost publications")
+
+
+def test_redis_restart_without_persistence(tmp):
+    """A Redis primary without persistence restarts empty: saltrelay-up goes
+    on with its IDs and serials, saltrelay-down goes on delivering; nothing
+    is replayed."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=())
+    sub = c.subscribe("dc1", "--count", 15, "--idle-ms", 5000, "--max-ms", 30000)
+    h.zpub(c.mom_pub, "--gen", 10, "--size", 32)
+    h.wait_until(lambda: read_state(c.dcs["dc1"].state).get("serial") == "10", 10, "10 delivered")
+    c.primary.restart()
+    h.check(c.primary.cli("XLEN", STREAM) == "0", "Redis kept the stream")
+    time.sleep(1)  # both daemons reconnect
+    h.zpub(c.mom_pub, "--gen", 5, "--size", 32)
+    h.check(numbers(sub.lines()) == list(range(10)) + list(range(5)), "after the empty restart")
+    h.check(stream_serials(c.primary) == list(range(11, 16)), "serials did not go on: %s" %
+            stream_serials(c.primary))
+
+
 def test_bad_config_exit_2(tmp):
     """A bad config exits 2 with one line naming file, line and key."""
     path = os.path.join(tmp, "bad.yaml")

@@ -516,6 +516,22 @@ def test_oversize_reply(tmp):
     wait_until(lambda: relay.down.metrics()["requests_oversize_total"] == 1, 5, "down counts the oversize reply")
 
 
+def test_redis_down_requests_fail_counted(tmp):
+    """Redis unreachable: saltrelay-down holds the requests (not stored) until
+    their deadline, then counts each in requests_redis_errors_total; and
+    max_pending_bytes bounds the payload so held: the request that would pass
+    it is refused (requests_refused_total)."""
+    relay = Relay(tmp, ["echo"], timeout=2, down_extra={"max_pending_bytes": 1500})
+    relay.redis.stop()
+    n = 3  # 600 payload bytes each: two fit in 1500, the third is refused
+    res, err = run_clients(relay.ret_ep, ["%d %s -" % (i, salt_request("m%d" % i, b"x" * 560).hex())
+                                          for i in range(n)], n, 2500)
+    check([v for _, _, v, _ in res].count("timeout") == n, "every client should time out: %s" % err)
+    wait_until(lambda: relay.down.metrics()["requests_redis_errors_total"] == 2, 5, "2 requests failed on Redis")
+    dm = relay.down.metrics()
+    check(dm["requests_in_total"] == n and dm["requests_refused_total"] == 1, "down metrics: %s" % dm)
+
+
 def test_kill_up_then_down(tmp):
     timeout = 3
     relay = Relay(tmp, ["echo", "--delay-ms", "5"], timeout=timeout)
