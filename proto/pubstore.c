@@ -76,7 +76,7 @@ void pubstore_hash(const struct pubrec *rec, char out[PUBSTORE_HASH_LEN + 1])
     zdigest_destroy(&d);
 }
 
-void pubstore_append(const struct pubstore *ps, redisContext *c, const struct pubrec *rec)
+int pubstore_append(const struct pubstore *ps, struct rpipe *p, uint64_t tag, const struct pubrec *rec)
 {
     /* the version and the fields after the serial exactly as pubrec_xadd_argv
      * writes them: XADD key id v <version> s <serial> <fields...> */
@@ -99,7 +99,7 @@ void pubstore_append(const struct pubstore *ps, redisContext *c, const struct pu
         argv[n] = x[i];
         argvlen[n] = xl[i];
     }
-    redisAppendCommandArgv(c, n, argv, argvlen);
+    return rpipe_append_argv(p, tag, n, argv, argvlen);
 }
 
 int pubstore_judge(const redisReply *r)

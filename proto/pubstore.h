@@ -28,6 +28,7 @@
 
 #include "keys.h"
 #include "pubrec.h"
+#include "rpipe.h"
 
 #define PUBSTORE_HASH_LEN 40 /* hex SHA-1 */
 
@@ -48,8 +49,9 @@ void pubstore_init(struct pubstore *ps, const char *cluster, long long maxlen, l
 int pubstore_load(struct pubstore *ps, struct rconn *rc);
 /* The hash of REC's frames (hex, NUL-terminated). */
 void pubstore_hash(const struct pubrec *rec, char out[PUBSTORE_HASH_LEN + 1]);
-/* Append the EVALSHA storing REC to C's output buffer. */
-void pubstore_append(const struct pubstore *ps, redisContext *c, const struct pubrec *rec);
+/* Append the EVALSHA storing REC to pipeline P with TAG (RPIPE_OK or the
+ * refusal). */
+int pubstore_append(const struct pubstore *ps, struct rpipe *p, uint64_t tag, const struct pubrec *rec);
 /* The script's reply: 1 stored, 0 already stored (by another instance, or
  * before a lost connection), -1 an error reply (Redis refused: the caller
  * retries) or a reply of the wrong shape. */

@@ -25,6 +25,8 @@ struct rpipe {
     int timeout_ms;
     long long waiting_since; /* monotonic: the last reply, or the first append into an idle pipeline */
     int unwritten;       /* hiredis's output buffer may hold bytes not yet written */
+    int in_io;           /* replies are being handed back: a failure waits for the end */
+    char fail_why[128];  /* rpipe_fail called meanwhile */
     rpipe_reply_fn *on_reply;
     void *arg;
 };
@@ -190,7 +192,7 @@ static int exchange(struct rpipe *p, redisContext *c)
     if (redisBufferRead(c) != REDIS_OK)
         return -1;
     void *r = NULL;
-    while (p->count && redisGetReplyFromReader(c, &r) == REDIS_OK && r) {
+    while (p->count && !p->fail_why[0] && redisGetReplyFromReader(c, &r) == REDIS_OK && r) {
         uint64_t tag = p->ring[p->head].tag;
         p->bytes -= p->ring[p->head].bytes;
         p->head = (p->head + 1) % p->cap;
@@ -209,9 +211,16 @@ void rpipe_io(struct rpipe *p)
     if (!c)
         return;
     set_nonblocking(c, 1);
+    p->in_io = 1;
     int rc = exchange(p, c);
+    p->in_io = 0;
     set_nonblocking(c, 0);
-    if (rc < 0) {
+    if (p->fail_why[0]) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", p->fail_why);
+        p->fail_why[0] = '\0';
+        fail(p, why);
+    } else if (rc < 0) {
         char why[160];
         snprintf(why, sizeof why, "%s", c->errstr[0] ? c->errstr : "I/O error");
         fail(p, why);
@@ -222,6 +231,14 @@ void rpipe_io(struct rpipe *p)
     } else if (!p->count) {
         p->c = NULL;
     }
+}
+
+void rpipe_fail(struct rpipe *p, const char *why)
+{
+    if (p->in_io)
+        snprintf(p->fail_why, sizeof p->fail_why, "%s", why);
+    else
+        fail(p, why);
 }
 
 void rpipe_flush(struct rpipe *p, int timeout_ms)

@@ -59,6 +59,11 @@ void rpipe_wait(struct rpipe *p, struct part_poll *w);
  * waits. */
 void rpipe_io(struct rpipe *p);
 
+/* Fail the connection (a reply showed it unusable, e.g. READONLY after a
+ * failover): every command in flight is handed back as lost. From inside
+ * the reply callback it takes effect once the callback returned. */
+void rpipe_fail(struct rpipe *p, const char *why);
+
 /* At a part's close: write and wait for the replies of what is in flight,
  * for at most TIMEOUT_MS (the only call that waits). */
 void rpipe_flush(struct rpipe *p, int timeout_ms);

@@ -2,10 +2,12 @@
  *
  * A SUB socket subscribed to everything on the MoM's publish port receives
  * each Salt publication (1 frame, or [topic, payload] with zmq_filtering).
- * Messages go into a bounded ring, then to Redis, pipelined: up to
- * INFLIGHT_MAX commands are written before their replies come back, and the
- * replies are read when the Redis socket is readable, from the same poll loop
- * that drains the SUB socket, so receiving, sending and Redis's work overlap.
+ * Messages go into a bounded ring, then to Redis through the Redis pipeline
+ * (rpipe.h; pub_intake_redis.c): up to INFLIGHT_MAX commands and PIPE_BYTES
+ * of them are written, without blocking, before their replies come back, and
+ * the replies are read when the Redis socket is readable, from the same poll
+ * loop that drains the SUB socket, so receiving, sending and Redis's work
+ * overlap.
  * Replies come in order, each for the oldest slot in flight:
  *   stream mode:  EVALSHA of the store script (pubstore.h): Redis stores the
  *                 publication unless it is already stored (by another
@@ -37,7 +39,7 @@
  *
  * Memory bound: pub_buffer x sizeof(struct slot) (184 bytes on 64-bit) +
  * pub_buffer_bytes (frames and topic lists, + allocator overhead), plus up to
- * INFLIGHT_MAX formatted commands in hiredis's output buffer and the topic
+ * PIPE_BYTES of formatted commands in hiredis's output buffer and the topic
  * set of the run being merged (about 100 bytes per topic). */
 #include "pub_intake.h"
 
@@ -55,13 +57,16 @@
 #include "pubrec.h"
 #include "pubstore.h"
 #include "rconn.h"
+#include "rpipe.h"
 #include "strset.h"
 #include "topiclist.h"
 
 #define INFLIGHT_MAX 2048   /* commands written whose replies are awaited */
 #define DRAIN_MAX 1024      /* messages taken from the SUB socket per wakeup */
 #define STOP_FLUSH_MS 5000  /* how long a stop may spend storing the ring */
-#define REPLY_TIMEOUT_MS 2000 /* no reply for that long: the connection is dead */
+#define REPLY_TIMEOUT_MS 2000 /* no reply for that long (+ pub_wait_timeout): the connection is dead */
+#define PIPE_BYTES (16 << 20) /* formatted commands in flight at once (one larger goes alone) */
+#define CMD_ROOM 1024       /* a command's formatted size beyond its frames and topics, at most */
 #define TRIM_AFTER 1000     /* buffered messages after which memory is given back */
 #define INLINE_FRAMES 2     /* Salt sends [payload] or [topic, payload] */
 #define MERGE_HOLD_MAX_MS 2000 /* a run still growing after that is cut into several entries */
@@ -82,11 +87,12 @@ struct slot {
 struct pub_intake {
     const struct config *cfg;
     int opened, draining;
-    int ev_sub, ev_monitor, ev_redis; /* indices in the part's wait */
+    int ev_sub, ev_monitor; /* indices in the part's wait */
     int channel_mode;
     zsock_t *sub;
     zactor_t *monitor;
     struct rconn *rc;
+    struct rpipe *pipe;
     char key[KEY_MAX]; /* channel mode: the channel */
     struct slot *ring; /* calloc'd at full size: untouched pages cost no memory */
     size_t cap, head, count;
@@ -95,7 +101,6 @@ struct pub_intake {
     struct pubstore store; /* stream mode */
     unsigned loaded;   /* rconn generation the store script was loaded on */
     uint64_t serial;   /* channel mode: the last serial given */
-    redisContext *c;   /* while replies are awaited: the connection they come on */
     size_t sent;       /* slots from the head written to Redis (replies awaited, or held) */
     size_t skip;       /* replies to read and ignore (sent after a refused one) */
     /* pub_wait_replicas: a write of slots is followed by WAIT, and the next
@@ -106,7 +111,6 @@ struct pub_intake {
     size_t held;
     size_t batch;   /* script replies still to come before the WAIT reply */
     int wait_owed;  /* a WAIT reply is to come */
-    long long waiting_since; /* monotonic: last write into an idle pipe or last reply */
     int refusing;      /* Redis answers XADD with an error (log once) */
     int unreceived;    /* channel mode: the last PUBLISH reached no saltrelay-down (log once) */
     int unconfirmed;   /* the last WAIT had too few replicas (log once) */
@@ -320,7 +324,7 @@ static int script_ready(struct pub_intake *p)
     return 1;
 }
 
-static void append_one(struct pub_intake *p, struct slot *s, redisContext *c)
+static int append_one(struct pub_intake *p, struct slot *s)
 {
     struct pubrec rec = {.id = {(uint64_t)s->recv_ms, 0}, .nframes = s->nframes};
     for (size_t i = 0; i < s->nframes; i++) {
@@ -334,15 +338,16 @@ static void append_one(struct pub_intake *p, struct slot *s, redisContext *c)
         rec.len[0] = rec.len[1];
         rec.nframes = 1;
     }
-    if (!p->channel_mode) {
-        pubstore_append(&p->store, c, &rec);
-        return;
-    }
-    rec.serial = s->serial ? s->serial : (s->serial = ++p->serial);
+    if (!p->channel_mode)
+        return pubstore_append(&p->store, p->pipe, 0, &rec);
+    rec.serial = s->serial ? s->serial : p->serial + 1;
     size_t len;
     char *buf = pubrec_pack(&rec, &len);
-    redisAppendCommand(c, "PUBLISH %s %b", p->key, buf, len);
+    int rc = rpipe_append(p->pipe, 0, "PUBLISH %s %b", p->key, buf, len);
     free(buf);
+    if (rc == RPIPE_OK && !s->serial)
+        s->serial = ++p->serial;
+    return rc;
 }
 
 /* Classify one reply. 1: stored, 0: already there, -1: refused. */
@@ -362,15 +367,6 @@ static void forget_in_flight(struct pub_intake *p)
     p->wait_owed = 0;
 }
 
-/* The connection broke: what was in flight or held stays buffered. */
-static void fail_conn(struct pub_intake *p, const char *why)
-{
-    rconn_fail(p->rc, why);
-    p->c = NULL;
-    forget_in_flight(p);
-    p->skip = 0;
-}
-
 static int waiting_mode(const struct pub_intake *p)
 {
     return !p->channel_mode && p->cfg->pub_wait_replicas > 0;
@@ -379,10 +375,11 @@ static int waiting_mode(const struct pub_intake *p)
 /* After the slots just written: WAIT for the replicas, one reply to come.
  * While the replicas do not confirm, WAIT only looks (1 ms): a replica that
  * is gone must not cost pub_wait_timeout per write. */
-static void append_wait(struct pub_intake *p, redisContext *c, size_t slots)
+static void append_wait(struct pub_intake *p, size_t slots)
 {
     long long ms = p->unconfirmed || p->cfg->pub_wait_timeout_ms < 1 ? 1 : p->cfg->pub_wait_timeout_ms;
-    redisAppendCommand(c, "WAIT %lld %lld", p->cfg->pub_wait_replicas, ms); /* WAIT n 0 would never return */
+    /* WAIT n 0 would never return; room for it was kept by send_more */
+    rpipe_append(p->pipe, 0, "WAIT %lld %lld", p->cfg->pub_wait_replicas, ms);
     p->batch = slots;
     p->wait_owed = 1;
 }
@@ -399,38 +396,34 @@ static long long run_hold_ms(const struct pub_intake *p)
     return until > now ? until - now : 0;
 }
 
-/* Write the buffered messages not yet in flight, up to INFLIGHT_MAX. */
+/* Append the buffered messages not yet in flight while the pipeline takes
+ * them (keeping room for the WAIT after them), and write what the socket
+ * takes. */
 static void send_more(struct pub_intake *p)
 {
     size_t ready = p->count - (run_hold_ms(p) > 0);
-    if (p->wait_owed || p->sent >= ready || p->sent >= INFLIGHT_MAX || clock_mono_ms() < p->retry_at)
+    if (p->wait_owed || p->sent >= ready || clock_mono_ms() < p->retry_at)
         return;
-    redisContext *c = rconn_get(p->rc);
-    if (!c || !script_ready(p))
+    /* SCRIPT LOAD is a blocking command: only on an idle connection (a new
+     * one, which is when the script may be missing) */
+    if (!rpipe_inflight(p->pipe) && (!rconn_get(p->rc) || !script_ready(p)))
         return;
-    c = rconn_get(p->rc); /* SCRIPT LOAD may have failed the connection */
-    if (!c)
-        return;
-    size_t n = ready < INFLIGHT_MAX ? ready : INFLIGHT_MAX;
-    for (size_t i = p->sent; i < n; i++) {
-        struct slot *s = slot_at(p, i);
-        if (s->written && p->channel_mode && !s->refused)
+    size_t first = p->sent;
+    for (; p->sent < ready; p->sent++) {
+        struct slot *s = slot_at(p, p->sent);
+        size_t room = slot_bytes(s) + (s->topics ? s->topics->len : 0) + CMD_ROOM;
+        if (!rpipe_room(p->pipe, 1 + (size_t)waiting_mode(p), room))
+            break;
+        int resent = s->written && p->channel_mode && !s->refused;
+        if (append_one(p, s) != RPIPE_OK)
+            break;
+        if (resent)
             metric_add(M_PUB_RESENT, 1); /* its PUBLISH may have been delivered: no dedup on a channel */
         s->written = 1;
-        append_one(p, s, c);
     }
-    if (waiting_mode(p))
-        append_wait(p, c, n - p->sent);
-    int done = 0;
-    while (!done)
-        if (redisBufferWrite(c, &done) != REDIS_OK) {
-            fail_conn(p, c->errstr[0] ? c->errstr : "write failed");
-            return;
-        }
-    if (!p->sent && !p->skip)
-        p->waiting_since = clock_mono_ms();
-    p->sent = n;
-    p->c = c;
+    if (waiting_mode(p) && p->sent > first)
+        append_wait(p, p->sent - first);
+    rpipe_io(p->pipe);
 }
 
 /* What a successful reply counts as: stored, or in channel mode a PUBLISH
@@ -486,14 +479,19 @@ static void slot_done(struct pub_intake *p)
  * keeps it and every later slot buffered for a retry in a second; the
  * replies already on their way (later slots, WAITs) are read and ignored (a
  * stored one is found stored by the script at the retry). */
-static void handle_reply(struct pub_intake *p, redisReply *r)
+static void on_reply(void *arg, uint64_t tag, redisReply *r)
 {
-    if (rconn_note_reply(p->rc, r)) { /* demoted by a failover: to the new primary */
-        freeReplyObject(r);
-        fail_conn(p, "the server is no longer the primary (READONLY)");
+    struct pub_intake *p = arg;
+    (void)tag;
+    if (!r) { /* lost with the connection: what was in flight or held stays buffered */
+        forget_in_flight(p);
+        p->skip = 0;
         return;
     }
-    p->waiting_since = clock_mono_ms();
+    if (rconn_note_reply(p->rc, r)) { /* demoted by a failover: to the new primary */
+        rpipe_fail(p->pipe, "the server is no longer the primary (READONLY)");
+        return;
+    }
     int verdict = p->skip || wait_due(p) ? 0 : judge_reply(p, r);
     if (p->skip) {
         p->skip--;
@@ -517,40 +515,12 @@ static void handle_reply(struct pub_intake *p, redisReply *r)
             log_info("redis accepts publications again");
         p->refusing = 0;
     }
-    freeReplyObject(r);
-    if (!p->sent && !p->skip)
-        p->c = NULL;
-}
-
-/* The Redis socket is readable: take every complete reply. */
-static void read_replies(struct pub_intake *p)
-{
-    redisContext *c = p->c;
-    if (redisBufferRead(c) != REDIS_OK) {
-        fail_conn(p, c->errstr[0] ? c->errstr : "read failed");
-        return;
-    }
-    void *r = NULL;
-    while (p->c && redisGetReplyFromReader(c, &r) == REDIS_OK && r) {
-        handle_reply(p, r);
-        r = NULL;
-    }
-    if (p->c && c->err)
-        fail_conn(p, c->errstr);
-}
-
-static void check_stalled(struct pub_intake *p)
-{
-    if (p->c && clock_mono_ms() - p->waiting_since > REPLY_TIMEOUT_MS + p->cfg->pub_wait_timeout_ms)
-        fail_conn(p, "no reply in time");
 }
 
 /* Move publications towards Redis: replies first (they free ring slots). */
-static void pump(struct pub_intake *p, int redis_readable)
+static void pump(struct pub_intake *p)
 {
-    if (redis_readable && p->c)
-        read_replies(p);
-    check_stalled(p);
+    rpipe_io(p->pipe);
     send_more(p);
 }
 
@@ -588,9 +558,11 @@ static int pub_intake_open(void *self, const struct config *cfg)
     p->cap = (size_t)(cfg->pub_buffer > 0 ? cfg->pub_buffer : 1);
     strset_init(&p->run_topics, TOPICLIST_MAX_COUNT);
     p->ring = calloc(p->cap, sizeof *p->ring);
-    p->rc = rconn_new(&cfg->redis_url, "primary (publications)", 2000);
+    p->rc = rconn_new(&cfg->redis_url, "primary (publications)", REPLY_TIMEOUT_MS);
+    p->pipe = p->rc ? rpipe_new(p->rc, PIPE_BYTES, INFLIGHT_MAX + 1, (int)(REPLY_TIMEOUT_MS + cfg->pub_wait_timeout_ms),
+                                on_reply, p) : NULL;
     p->sub = zsock_new(ZMQ_SUB);
-    if (!p->ring || !p->rc || !p->sub)
+    if (!p->ring || !p->pipe || !p->sub)
         return -1;
     zsock_set_rcvhwm(p->sub, 10000);
     zsock_set_heartbeat_ivl(p->sub, 5000); /* notice a dead MoM link without TCP's hours */
@@ -614,6 +586,7 @@ static void pub_intake_close(void *self)
     struct pub_intake *p = self;
     if (p->opened && p->count)
         log_error("stopping with %zu publications not stored in Redis (lost)", p->count);
+    rpipe_destroy(&p->pipe); /* before the ring: what it hands back as lost refers to it */
     while (p->count)
         ring_pop(p);
     strset_free(&p->run_topics);
@@ -628,8 +601,8 @@ static int loop_timeout(const struct pub_intake *p)
     long long hold = run_hold_ms(p);
     if (hold > 0 && p->sent + 1 >= p->count)
         return (int)(hold < 100 ? hold : 100); /* wake to send the run once its window is over */
-    if (p->c)
-        return 100; /* replies awaited: the Redis socket wakes us, this checks for a stall */
+    if (rpipe_inflight(p->pipe))
+        return 100; /* replies awaited: the Redis socket wakes us */
     if (!p->count)
         return 1000;
     int retry = rconn_retry_in_ms(p->rc);
@@ -643,7 +616,7 @@ static void pub_intake_wait(void *self, struct part_poll *w, int stopping)
     struct pub_intake *p = self;
     p->ev_sub = stopping ? -1 : part_poll_socket(w, p->sub, ZMQ_POLLIN);
     p->ev_monitor = stopping ? -1 : part_poll_socket(w, p->monitor, ZMQ_POLLIN);
-    p->ev_redis = p->c ? part_poll_fd(w, p->c->fd, ZMQ_POLLIN) : -1;
+    rpipe_wait(p->pipe, w);
     part_poll_timeout(w, stopping ? 50 : loop_timeout(p));
 }
 
@@ -654,7 +627,7 @@ static void pub_intake_turn(void *self, const struct part_poll *w)
         note_monitor_event(p);
     if (part_poll_revents(w, p->ev_sub) & ZMQ_POLLIN)
         drain_sub(p);
-    pump(p, part_poll_revents(w, p->ev_redis) & ZMQ_POLLIN);
+    pump(p);
 }
 
 /* After the stop request: take what the SUB socket holds, then store the
@@ -662,13 +635,14 @@ static void pub_intake_turn(void *self, const struct part_poll *w)
 static int pub_intake_drain(void *self, const struct part_poll *w)
 {
     struct pub_intake *p = self;
+    (void)w;
     if (!p->draining) {
         p->draining = 1;
         drain_sub(p);
         p->stopping = 1;
         send_more(p);
     } else {
-        pump(p, part_poll_revents(w, p->ev_redis) & ZMQ_POLLIN);
+        pump(p);
     }
     return p->count > 0;
 }
