@@ -76,7 +76,7 @@ static const struct key_spec key_table[] = {
     {"zmq_heartbeat_ivl", T_INT, F(zmq_heartbeat_ivl), DOWN, 0, "10000"},
     {"zmq_heartbeat_timeout", T_INT, F(zmq_heartbeat_timeout), DOWN, 0, "30000"},
     {"tcp_keepalive_idle", T_SECONDS, F(tcp_keepalive_idle_ms), DOWN, 0, "60"},
-    {"max_pending", T_INT, F(max_pending), DOWN, 0, "20000"},
+    {"max_pending", T_INT, F(max_pending), DOWN, 0, "50000"},
     {"auth_timeout", T_SECONDS, F(auth_timeout_ms), DOWN, 0, "5"},
     {"max_pending_bytes", T_INT, F(max_pending_bytes), DOWN, 0, "268435456"},
     {"report_interval", T_SECONDS, F(report_interval_ms), DOWN, 0, "1"},

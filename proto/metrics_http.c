@@ -163,7 +163,9 @@ struct metrics_http *metrics_http_start(const struct config *cfg, char *err, siz
     snprintf(mh->info, sizeof mh->info, "role=\"%s\",cluster=\"%s\",datacenter=\"%s\",version=\"%s\"",
              cfg->role == CONFIG_UP ? "up" : "down", cfg->cluster, cfg->datacenter ? cfg->datacenter : "",
              SALTRELAY_VERSION);
-    mh->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handle, mh,
+    /* poll or epoll, not select(): beside thousands of minion connections the
+     * listening socket's fd is past FD_SETSIZE and select() refuses it */
+    mh->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, handle, mh,
                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
                                (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
                                (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);

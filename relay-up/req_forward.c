@@ -40,8 +40,8 @@
  * An _auth is shed unsent (auth_shed_total, one log line per shedding
  * episode) when its deadline passed (saltrelay-down gives it auth_timeout),
  * when a newer _auth of the same minion id was read, or when waiting _auth
- * fill more than half the read-ahead (the oldest go), which keeps room for
- * ordinary requests behind them in the stream.
+ * leave fewer than 128 read-ahead slots free (the oldest go), which keeps
+ * room for ordinary requests behind them in the stream.
  *
  * This file is the MoM side; the acknowledgements and reply records go
  * through the Redis pipeline in req_forward_redis.c. */

@@ -19,8 +19,8 @@
 
 #define GROUP "saltrelay-up"
 #define JOB_FRAMES 13       /* entry id + v 1 dc D rid R dl L c C p P */
-#define HOLD_MAX 1024       /* entries read from Redis and not yet sent or dropped */
-#define AUTH_WAIT_MAX (HOLD_MAX / 2) /* waiting _auth beyond: the oldest are shed */
+#define HOLD_MAX 2048       /* entries read from Redis and not yet sent or dropped */
+#define AUTH_WAIT_MAX (HOLD_MAX - 128) /* waiting _auth beyond: the oldest are shed (room for requests) */
 #define AUTH_POOL_SHARE 0.75 /* of req_pool, may carry _auth at once (at least 1) */
 #define REDIS_TIMEOUT_MS 2000
 #define CLAIM_IDLE_MS 5000  /* a request read by an instance that died is taken over after this */
