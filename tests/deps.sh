@@ -2,11 +2,13 @@
 # deps.sh -- install what saltrelay needs to build and test, from Debian 12's
 # packages only. Does nothing when everything is already installed.
 # prometheus brings promtool and a real Prometheus for the alert rule and
-# dashboard tests; tmux drives saltrelay-status --watch in its test.
+# dashboard tests; tmux drives saltrelay-status --watch in its test; stunnel4
+# and openssl run the encrypted-WAN recipe (test_ha.test_tls_wan).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libzmq3-dev libczmq-dev libhiredis-dev libmsgpack-dev libyaml-dev libsystemd-dev libmicrohttpd-dev
-      redis-server python3 curl valgrind clang systemd dpkg-dev file prometheus tmux)
+      redis-server python3 curl valgrind clang systemd dpkg-dev file prometheus tmux
+      stunnel4 openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

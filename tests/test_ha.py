@@ -4,6 +4,7 @@ Sentinel URLs that cannot work (no Sentinel, unknown master, an address that
 is not a primary): a clear log line, retries with backoff, never a crash."""
 
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -329,6 +330,89 @@ def test_two_ups_kill9_each(tmp):
     pub.wait(timeout=60)
     check_exactly_once(numbers(sub.lines()), n, "dc1")
     check_requests(reqs, out, master_log, clients * per_client, clients)
+
+
+def make_certs(tmp):
+    """A test CA and one certificate for 127.0.0.1/localhost signed by it
+    (used by the primary, the DC replica and stunnel alike)."""
+    d = os.path.join(tmp, "tls")
+    os.makedirs(d)
+
+    def ssl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True, timeout=60)
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-subj", "/CN=saltrelay-test-ca", "-days", "2")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", "node.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "node.crt", "-days", "2", "-extfile", "ext")
+    return {k: os.path.join(d, k) for k in ("ca.crt", "node.crt", "node.key")}
+
+
+def tls_args(certs):
+    return ["--tls-cert-file", certs["node.crt"], "--tls-key-file", certs["node.key"],
+            "--tls-ca-cert-file", certs["ca.crt"], "--tls-auth-clients", "yes"]
+
+
+def start_stunnel(tmp, certs, accept, connect):
+    conf = os.path.join(tmp, "stunnel.conf")
+    with open(conf, "w") as f:
+        f.write("foreground = yes\npid =\noutput = %s\n\n[saltrelay-redis]\nclient = yes\n"
+                "accept = 127.0.0.1:%d\nconnect = 127.0.0.1:%d\nCAfile = %s\nverifyChain = yes\n"
+                "checkHost = localhost\ncert = %s\nkey = %s\n" %
+                (os.path.join(tmp, "stunnel.log"), accept, connect, certs["ca.crt"], certs["node.crt"],
+                 certs["node.key"]))
+    proc = h.spawn(["stunnel4", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    h.wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", accept)) == 0, 10, "stunnel listening")
+    return proc
+
+
+def test_tls_wan(tmp):
+    """The encrypted-WAN recipe (conf/redis-tls.conf, conf/stunnel-redis.conf)
+    end to end: the primary takes TLS on its tls-port (client certificates
+    required); dc1's replica replicates over TLS (tls-replication yes) and
+    dc1's saltrelay-down reaches the primary through a local stunnel4 client
+    tunnel; 500 publications arrive exactly once in order and 200 requests
+    are answered. The primary's plain port is not used by the DC side."""
+    if not shutil.which("stunnel4"):
+        print("SKIP test_tls_wan: stunnel4 is not installed (tests/deps.sh installs it)")
+        return
+    certs = make_certs(tmp)
+    tls_port, tunnel = h.free_port(), h.free_port()
+    primary = h.Redis(tmp, "primary", extra=["--tls-port", tls_port] + tls_args(certs))
+    replica = h.Redis(tmp, "dcreplica", extra=["--tls-replication", "yes", "--replica-priority", 0] +
+                      tls_args(certs))
+    replica.cli("replicaof", "127.0.0.1", tls_port)
+    h.wait_until(lambda: "master_link_status:up" in replica.cli("info", "replication"), 20,
+                 "the DC replica's TLS link up")
+    start_stunnel(tmp, certs, tunnel, tls_port)
+    mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
+    mom_ret = "tcp://127.0.0.1:%d" % h.free_port()
+    master_log = os.path.join(tmp, "master.requests")
+    master = h.spawn([h.tool("zmaster"), mom_ret, "echo", "--log", master_log], stderr=subprocess.PIPE)
+    h.check(b"bound" in master.stderr.readline(), "zmaster did not start")
+    h.Daemon("up", tmp, "up", cluster=CLUSTER, redis=primary.url, master_publish=mom_pub,
+             master_ret=mom_ret).start()
+    state = os.path.join(tmp, "state")
+    os.makedirs(state)
+    endpoint = "tcp://127.0.0.1:%d" % h.free_port()
+    ret = "tcp://127.0.0.1:%d" % h.free_port()
+    h.Daemon("down", tmp, "dc1", cluster=CLUSTER, datacenter="dc1", redis=replica.url, state_dir=state,
+             redis_primary="redis://127.0.0.1:%d" % tunnel, publish_bind=endpoint, ret_bind=ret).start()
+    sub = h.Sub(endpoint, "--count", 500, "--idle-ms", 5000, "--max-ms", 60000)
+    h.wait_until(lambda: int(read_state(state).get("subscribers", 0)) >= 1, 10, "subscriber")
+    time.sleep(0.2)
+    h.zpub(mom_pub, "--gen", 500, "--size", 200, "--rate", 500)
+    check_exactly_once(numbers(sub.lines()), 500, "dc1")
+    reqs, out = start_requests(tmp, ret, 20, 10, 10)
+    check_requests(reqs, out, master_log, 200, 0)
+    # both WAN links ran on the TLS port: the replica's master port, and every
+    # connection stunnel made (the TLS port speaks nothing but TLS)
+    h.check("master_port:%d" % tls_port in replica.cli("info", "replication"), "the replica does not use TLS")
+    with open(os.path.join(tmp, "stunnel.log"), errors="replace") as f:
+        log = f.read()
+    h.check("connected remote server" in log, "stunnel made no TLS connection:\n" + log[-2000:])
 
 if __name__ == "__main__":
     h.main(globals())

@@ -29,6 +29,7 @@ FILES = ["usr/bin/%s" % p for p in PROGRAMS] + [
     "usr/share/man/man1/saltrelay-status.1.gz",
     "usr/share/doc/saltrelay/examples/minion-flat.conf", "usr/share/doc/saltrelay/examples/syndic.conf",
     "usr/share/doc/saltrelay/examples/mom.conf", "usr/share/doc/saltrelay/examples/redis-replica.conf",
+    "usr/share/doc/saltrelay/examples/redis-tls.conf", "usr/share/doc/saltrelay/examples/stunnel-redis.conf",
 ] + ["usr/share/doc/saltrelay/%s.md" % d for d in
      ["architecture", "deployment", "migration-from-syndic", "failure-semantics", "security"]]
 
