@@ -5,7 +5,7 @@
  * PUB socket at publish_bind, so that ZeroMQ topic filtering at the minions
  * and syndics works as with a direct MoM.
  *
- * Delivery is tracked by a cursor (last stream ID handled) saved in
+ * Delivery is tracked by a cursor (last stream ID handled; pub_cursor.c) saved in
  * state_dir/pub.state after every batch (one pwrite into the file kept open,
  * see statefile.h; fdatasync once a second); a restart resumes right after it.
  * A batch's cursor is saved when the next XREAD answers, not right after the
@@ -23,6 +23,7 @@
  * asked for are skipped (pub_subs.h), and the payload is copied into ZeroMQ
  * once and shared by every message. */
 #include "pub_output.h"
+#include "pub_output_int.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -42,125 +43,6 @@
 #include "statefile.h"
 #include "topiclist.h"
 
-#define STATE_FILE "pub.state"
-#define READ_BLOCK_MS 500
-#define READ_RETRY_MS 1000 /* after an error reply to XREAD */
-#define SYNC_EVERY_MS 1000 /* fsync of the state file, for power loss */
-#define SETTLE_MS 200      /* lets reconnected subscribers send their subscriptions */
-
-struct pub_output {
-    const struct config *cfg;
-    int channel_mode;
-    zsock_t *pub;
-    zactor_t *monitor;
-    struct pub_subs subs; /* what the local subscribers asked for */
-    struct rconn *rc;
-    char key[KEY_MAX];
-    struct pubseen *seen; /* stream mode: publications delivered lately */
-    int have_cursor;
-    struct streamid cursor;
-    uint64_t serial; /* of the record at the cursor, 0 if unknown */
-    /* The cursor as saved: one batch behind until the next XREAD answers,
-     * since ZeroMQ's I/O thread may still hold the last batch handed to it
-     * when the process is killed (so a kill repeats it, never skips it). */
-    int have_saved, behind;
-    struct streamid saved;
-    uint64_t saved_serial;
-    int subscribers, expected;
-    int holding; /* before the hold ends, save at least EXPECTED subscribers */
-    long long hold_until, settle_until; /* monotonic; settle_until 0 until all are back */
-    int loaded;  /* the state file was read: only then may it be overwritten */
-    struct statefile sf;  /* state_dir/pub.state, open for the daemon's life */
-    int unsynced;         /* saved since the last fdatasync */
-    long long synced_at;
-    int state_error;      /* saving the cursor fails (log once) */
-    uint64_t expired_run; /* expired records in the current run (one log line per run) */
-    uint64_t dup_run;     /* records delivered already, in the current run (the same) */
-    int subscribed;       /* channel mode: SUBSCRIBE sent on this connection */
-    int read_refused;     /* XREAD answered with an error (LOADING, MASTERDOWN): log once */
-    long long read_retry_at; /* monotonic: no XREAD before (after an error reply) */
-    int ev_monitor, ev_pub; /* indices in the part's wait */
-};
-
-static void note_state_result(struct pub_output *p, int rc)
-{
-    if ((rc < 0) != p->state_error)
-        log_msg(rc < 0 ? LOG_LVL_ERROR : LOG_LVL_INFO, "saving the cursor in %s/%s %s",
-                p->cfg->state_dir, STATE_FILE, rc < 0 ? "fails; a restart would resend" : "works again");
-    p->state_error = rc < 0;
-}
-
-/* Overwrite the state file's older slot (a pwrite, see statefile.h); with
- * SYNC also make it durable. Called once per batch, and when the number of
- * subscribers changes. */
-static void save_state(struct pub_output *p, int sync)
-{
-    char text[160], id[STREAMID_STRLEN];
-    int subscribers = p->holding && p->expected > p->subscribers ? p->expected : p->subscribers;
-    snprintf(text, sizeof text, "cursor %s\nserial %llu\nsubscribers %d\n",
-             p->have_saved ? streamid_format(p->saved, id) : "none", (unsigned long long)p->saved_serial,
-             subscribers);
-    note_state_result(p, statefile_save(&p->sf, text, sync));
-    p->unsynced = !sync;
-    if (sync)
-        p->synced_at = clock_mono_ms();
-}
-
-/* What was handed to ZeroMQ before now has left: the cursor may cover it. */
-static void cursor_left(struct pub_output *p)
-{
-    p->have_saved = p->have_cursor;
-    p->saved = p->cursor;
-    p->saved_serial = p->serial;
-    p->behind = 0;
-}
-
-/* Once a second: make the last save durable against power loss. */
-static void sync_state(struct pub_output *p)
-{
-    if (p->unsynced)
-        note_state_result(p, statefile_sync(&p->sf));
-    p->unsynced = 0;
-    p->synced_at = clock_mono_ms();
-}
-
-/* Export the cursor for the DC report; NOW_WALL 0 when nothing was delivered. */
-static void publish_cursor(struct pub_output *p, long long now_wall)
-{
-    metric_cursor_set((int64_t)p->cursor.ms, (int64_t)p->cursor.seq, (int64_t)p->serial, now_wall);
-}
-
-/* Open the state file; in stream mode take the cursor and subscriber count. */
-static int load_state(struct pub_output *p)
-{
-    char text[STATEFILE_TEXT_MAX + 1], v[64];
-    if (statefile_open(&p->sf, p->cfg->state_dir, STATE_FILE, text, sizeof text) < 0) {
-        log_error("cannot open %s/%s: %s", p->cfg->state_dir, STATE_FILE,
-                  errno == EINVAL ? "neither slot is valid; write one line 'cursor <last delivered ID>' into it "
-                                    "to resume after that ID, or remove it to start at the stream's end (skips the backlog)"
-                                  : strerror(errno));
-        return -1;
-    }
-    if (p->channel_mode)
-        return 0; /* no cursor, and nothing to hold: PUBLISH has no backlog */
-    if (statefile_get(text, "cursor", v, sizeof v) == 0 && strcmp(v, "none") != 0) {
-        if (streamid_parse(v, strlen(v), &p->cursor) < 0) {
-            log_error("%s/%s: bad cursor '%s'; write one line 'cursor <last delivered ID>' into it, or remove it "
-                      "to start at the stream's end (skips the backlog)",
-                      p->cfg->state_dir, STATE_FILE, v);
-            return -1;
-        }
-        p->have_cursor = 1;
-    }
-    uint64_t n;
-    if (statefile_get(text, "serial", v, sizeof v) == 0 && decimal_parse(v, strlen(v), &n) == 0)
-        p->serial = n;
-    if (statefile_get(text, "subscribers", v, sizeof v) == 0 && decimal_parse(v, strlen(v), &n) == 0)
-        p->expected = n > 1000000 ? 1000000 : (int)n;
-    p->holding = p->expected > 0;
-    publish_cursor(p, 0);
-    return 0;
-}
 
 static void note_monitor_event(struct pub_output *p)
 {
@@ -173,7 +55,7 @@ static void note_monitor_event(struct pub_output *p)
     metric_set(M_SUBSCRIBERS, p->subscribers);
     free(name);
     zmsg_destroy(&ev);
-    save_state(p, 0);
+    cursor_save(p, 0);
 }
 
 /* Take every monitor event waiting. */
@@ -293,7 +175,7 @@ static void deliver(struct pub_output *p, const struct pubrec *rec)
             send_frames(p, rec);
         metric_set(M_CURSOR_LAG_MS, age > 0 ? age : 0);
     }
-    publish_cursor(p, now);
+    cursor_publish(p, now);
 }
 
 /* One XREAD entry: decode, deliver, move the cursor. -1 if the reply is unusable. */
@@ -331,7 +213,7 @@ static int handle_entry(struct pub_output *p, const redisReply *e)
     if (!again)
         deliver(p, &rec);
     else
-        publish_cursor(p, clock_wall_ms());
+        cursor_publish(p, clock_wall_ms());
     return 0;
 }
 
@@ -341,12 +223,12 @@ static int init_cursor(struct pub_output *p)
     if (pubrec_stream_top(p->rc, p->key, &p->cursor, &p->serial) < 0)
         return -1;
     p->have_cursor = 1;
-    publish_cursor(p, 0);
+    cursor_publish(p, 0);
     char id[STREAMID_STRLEN];
     log_info("no cursor in %s: starting at the end of the stream (%s)", p->cfg->state_dir,
              streamid_format(p->cursor, id));
-    cursor_left(p);
-    save_state(p, 1);
+    cursor_sent(p);
+    cursor_save(p, 1);
     return 0;
 }
 
@@ -380,8 +262,8 @@ static void read_stream(struct pub_output *p)
     if (!r)
         return;
     if (p->behind) { /* the previous batch had a Redis round trip to leave */
-        cursor_left(p);
-        save_state(p, 0);
+        cursor_sent(p);
+        cursor_save(p, 0);
     }
     if (note_read_refusal(p, r)) {
         freeReplyObject(r);
@@ -468,11 +350,11 @@ static int pub_output_open(void *self, const struct config *cfg)
     else
         key_pub_stream(p->key, p->cfg->cluster);
     p->sf.fd = -1;
-    if (load_state(p) < 0)
+    if (cursor_load(p) < 0)
         return -1;
     p->loaded = 1;
-    cursor_left(p);
-    save_state(p, 1);
+    cursor_sent(p);
+    cursor_save(p, 1);
     if (p->state_error)
         return -1;
     /* blocking reads need a socket timeout longer than their BLOCK */
@@ -501,9 +383,9 @@ static void pub_output_close(void *self)
 {
     struct pub_output *p = self;
     end_expired_run(p);
-    cursor_left(p); /* a clean stop: ZeroMQ's linger sends what it still holds */
+    cursor_sent(p); /* a clean stop: ZeroMQ's linger sends what it still holds */
     if (p->loaded && p->state_error == 0 && p->sf.fd >= 0) /* never overwrite a state we refused */
-        save_state(p, 1);
+        cursor_save(p, 1);
     statefile_close(&p->sf);
     zactor_destroy(&p->monitor);
     zsock_destroy(&p->pub);
@@ -544,7 +426,7 @@ static void pub_output_turn(void *self, const struct part_poll *w)
     else
         read_stream(p);
     if (clock_mono_ms() - p->synced_at > SYNC_EVERY_MS)
-        sync_state(p);
+        cursor_sync(p);
 }
 
 const struct part_def pub_output_part = {

@@ -1,0 +1,72 @@
+/* pub_output_int.h -- what the two halves of saltrelay-down's publication
+ * output share: the delivery (pub_output.c: the part, the reads, the PUB
+ * socket) and the delivered cursor (pub_cursor.c: state_dir/pub.state and
+ * the cursor metrics). Not for other parts. */
+#ifndef SALTRELAY_PUB_OUTPUT_INT_H
+#define SALTRELAY_PUB_OUTPUT_INT_H
+
+#include <czmq.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "keys.h"
+#include "pub_subs.h"
+#include "pubseen.h"
+#include "rconn.h"
+#include "statefile.h"
+#include "streamid.h"
+
+#define STATE_FILE "pub.state"
+#define READ_BLOCK_MS 500
+#define READ_RETRY_MS 1000 /* after an error reply to XREAD */
+#define SYNC_EVERY_MS 1000 /* fsync of the state file, for power loss */
+#define SETTLE_MS 200      /* lets reconnected subscribers send their subscriptions */
+
+struct pub_output {
+    const struct config *cfg;
+    int channel_mode;
+    zsock_t *pub;
+    zactor_t *monitor;
+    struct pub_subs subs; /* what the local subscribers asked for */
+    struct rconn *rc;
+    char key[KEY_MAX];
+    struct pubseen *seen; /* stream mode: publications delivered lately */
+    int have_cursor;
+    struct streamid cursor;
+    uint64_t serial; /* of the record at the cursor, 0 if unknown */
+    /* The cursor as saved: one batch behind until the next XREAD answers,
+     * since ZeroMQ's I/O thread may still hold the last batch handed to it
+     * when the process is killed (so a kill repeats it, never skips it). */
+    int have_saved, behind;
+    struct streamid saved;
+    uint64_t saved_serial;
+    int subscribers, expected;
+    int holding; /* before the hold ends, save at least EXPECTED subscribers */
+    long long hold_until, settle_until; /* monotonic; settle_until 0 until all are back */
+    int loaded;  /* the state file was read: only then may it be overwritten */
+    struct statefile sf;  /* state_dir/pub.state, open for the daemon's life */
+    int unsynced;         /* saved since the last fdatasync */
+    long long synced_at;
+    int state_error;      /* saving the cursor fails (log once) */
+    uint64_t expired_run; /* expired records in the current run (one log line per run) */
+    uint64_t dup_run;     /* records delivered already, in the current run (the same) */
+    int subscribed;       /* channel mode: SUBSCRIBE sent on this connection */
+    int read_refused;     /* XREAD answered with an error (LOADING, MASTERDOWN): log once */
+    long long read_retry_at; /* monotonic: no XREAD before (after an error reply) */
+    int ev_monitor, ev_pub; /* indices in the part's wait */
+};
+
+/* The delivered cursor (pub_cursor.c). */
+/* Open the state file; in stream mode take the cursor and subscriber count.
+ * 0, or -1 (logged: the file is refused and never overwritten). */
+int cursor_load(struct pub_output *p);
+/* Overwrite the state file's older slot; with SYNC also make it durable. */
+void cursor_save(struct pub_output *p, int sync);
+/* What was handed to ZeroMQ before now has left: the saved cursor may cover it. */
+void cursor_sent(struct pub_output *p);
+/* Once a second: make the last save durable against power loss. */
+void cursor_sync(struct pub_output *p);
+/* Export the cursor for the DC report; NOW_WALL 0 when nothing was delivered. */
+void cursor_publish(struct pub_output *p, long long now_wall);
+
+#endif
