@@ -67,11 +67,34 @@
 #include "warnrate.h"
 
 
+/* A socket monitor of C's DISCONNECTED events, read by the part's own loop
+ * (no thread; the PAIR takes every event, so libzmq's I/O thread never
+ * waits on it). */
+static int conn_monitor(struct conn *c)
+{
+    static unsigned long serial; /* only this part's thread opens connections */
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://saltrelay-reqmon-%lu", ++serial);
+    if (zmq_socket_monitor(zsock_resolve(c->sock), ep, ZMQ_EVENT_DISCONNECTED) < 0)
+        return -1;
+    c->mon = zsock_new(ZMQ_PAIR);
+    if (!c->mon)
+        return -1;
+    zsock_set_rcvhwm(c->mon, 0);
+    return zsock_connect(c->mon, "%s", ep);
+}
+
+static void conn_close(struct conn *c)
+{
+    zsock_destroy(&c->sock); /* first: its monitor stops with it */
+    zsock_destroy(&c->mon);
+}
+
 static int conn_open(struct req_forward *o, struct conn *c)
 {
     memset(c, 0, sizeof *c);
     c->sock = zsock_new(ZMQ_REQ);
-    if (!c->sock)
+    if (!c->sock || conn_monitor(c) < 0)
         return -1;
     zsock_set_immediate(c->sock, 1); /* not writable until connected: "MoM unreachable" is visible */
     zsock_set_linger(c->sock, 0);
@@ -195,6 +218,13 @@ static void take_reply(struct req_forward *o, struct conn *c)
     frames_close(m, n, 1);
 }
 
+static void conn_replace(struct req_forward *o, struct conn *c)
+{
+    conn_close(c);
+    if (conn_open(o, c) < 0)
+        log_error("cannot replace a request socket to the MoM");
+}
+
 /* Connections whose reply did not come by the deadline: replaced, never reused
  * (a REQ socket still waiting cannot send, and a late reply must not be taken
  * for the next request's). */
@@ -206,10 +236,29 @@ static void expire_conns(struct req_forward *o, long long now_wall)
             continue;
         metric_add(M_REQ_TIMEOUT, 1);
         fwd_reply(o, c->dc, c->rid, c->dl_wall, ST_TIMEOUT, NULL);
-        zsock_destroy(&c->sock);
-        if (conn_open(o, c) < 0)
-            log_error("cannot replace a request socket to the MoM");
+        conn_replace(o, c);
     }
+}
+
+/* C's connection to the MoM dropped. A request in flight on it will never be
+ * answered (REQ does not re-send): it fails at once (mom_unreachable; its
+ * minion re-sends) and the socket is replaced, instead of staying busy until
+ * the request's deadline. An idle socket reconnects by itself. */
+static void check_disconnect(struct req_forward *o, struct conn *c)
+{
+    int dropped = 0;
+    while (c->mon && (zsock_events(c->mon) & ZMQ_POLLIN)) {
+        zmsg_t *ev = zmsg_recv(c->mon);
+        dropped = 1;
+        zmsg_destroy(&ev);
+    }
+    if (!dropped || !c->busy)
+        return;
+    metric_add(M_REQ_MOM_UNREACHABLE, 1);
+    warn_throttled(&o->warn, "MoM request port %s: connection lost with a request in flight; it fails "
+                   "(mom_unreachable) and the socket is replaced", o->cfg->master_ret);
+    fwd_reply(o, c->dc, c->rid, c->dl_wall, ST_MOM_UNREACHABLE, NULL);
+    conn_replace(o, c);
 }
 
 static void refill_tokens(struct req_forward *o, long long now)
@@ -407,7 +456,7 @@ static void req_forward_close(void *self)
         if (o->out[i].used)
             zmq_msg_close(&o->out[i].payload);
     for (size_t i = 0; o->conn && i < o->nconn; i++)
-        zsock_destroy(&o->conn[i].sock);
+        conn_close(&o->conn[i]);
     rconn_destroy(&o->rc);
     free(o->conn);
     free(o->out);
@@ -421,8 +470,10 @@ static void req_forward_wait(void *self, struct part_poll *w, int stopping)
     if (!stopping)
         part_poll_socket(w, o->reader, ZMQ_POLLIN);
     for (size_t i = 0; i < o->nconn; i++)
-        if (o->conn[i].busy)
+        if (o->conn[i].busy) {
             part_poll_socket(w, o->conn[i].sock, ZMQ_POLLIN);
+            part_poll_socket(w, o->conn[i].mon, ZMQ_POLLIN);
+        }
     rpipe_wait(o->pipe, w);
     part_poll_timeout(w, stopping ? 20 : next_held(o) || fwd_redis_work(o) ? 10 : 200);
 }
@@ -437,9 +488,11 @@ static int busy_count(const struct req_forward *o)
 
 static void take_replies(struct req_forward *o)
 {
-    for (size_t i = 0; i < o->nconn; i++)
+    for (size_t i = 0; i < o->nconn; i++) {
         if (o->conn[i].busy && (zsock_events(o->conn[i].sock) & ZMQ_POLLIN))
             take_reply(o, &o->conn[i]);
+        check_disconnect(o, &o->conn[i]);
+    }
 }
 
 static void req_forward_turn(void *self, const struct part_poll *w)

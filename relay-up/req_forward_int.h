@@ -49,6 +49,7 @@ struct held_req {               /* an entry read and not yet sent or dropped */
 
 struct conn {              /* one REQ socket to the MoM */
     zsock_t *sock;
+    zsock_t *mon;          /* its DISCONNECTED events (zmq_socket_monitor) */
     int busy;
     int reserved;          /* chosen by a job whose XACK has not answered yet */
     int auth;              /* carries (or is reserved for) an _auth */

@@ -321,6 +321,29 @@ def test_auth_storm(tmp):
     check(log.count("shedding _auth requests") == 1, "shedding not logged exactly once:\n" + log[-2000:])
 
 
+def test_req_socket_replaced_on_disconnect(tmp):
+    """Issue 9: both REQ sockets to the MoM carry a request the MoM never
+    answers, then the MoM restarts. Each such request fails at once
+    (mom_unreachable) and its socket is replaced, so a new request is
+    answered in a moment instead of waiting for the old ones' 30 s deadline."""
+    relay = Relay(tmp, ["silent"], timeout=30, up_extra={"req_pool": 2})
+    stuck = spawn([tool("zreqs"), relay.ret_ep, "--clients", "2", "--timeout-ms", "20000", "--max-ms", "25000"],
+                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stuck.stdin.write(("\n".join(echo_line(i, salt_request("stuck-%d" % i, b"s")) for i in range(2)) + "\n").encode())
+    stuck.stdin.close()
+    wait_until(lambda: os.path.exists(relay.master_log) and
+                       len(open(relay.master_log).read().split()) >= 2, 10, "2 requests at the MoM")
+    relay.stop_master()
+    relay.master_mode = ["echo"]
+    relay.start_master()
+    t0 = time.monotonic()
+    res, err = run_clients(relay.ret_ep, [echo_line(0, salt_request("fresh", b"f"))], 1, 10000)
+    took = time.monotonic() - t0
+    check(res and res[0][2] == "ok", "the new request was not answered: %s %s" % (res, err))
+    check(took < 5, "the new request waited %.1f s for a socket" % took)
+    check("connection lost with a request in flight" in relay.up.log(), "the lost requests were not logged")
+
+
 def echo_clients(tmp, relay, requests, clients, max_ms):
     """zreqs in the background; REQUESTS: (client, minion, load) answered by an echo
     master. Returns the process and the file its results go to."""
