@@ -199,6 +199,9 @@ static int exchange(struct rpipe *p, redisContext *c)
         p->count--;
         p->waiting_since = clock_mono_ms();
         p->on_reply(p->arg, tag, r);
+        /* a primary demoted by a failover: to the new one (rconn asks Sentinel again) */
+        if (rconn_note_reply(p->rc, r) && !p->fail_why[0])
+            snprintf(p->fail_why, sizeof p->fail_why, "the server is no longer the primary (READONLY)");
         freeReplyObject(r);
         r = NULL;
     }

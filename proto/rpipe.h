@@ -16,7 +16,9 @@
  * One timeout policy: when commands await replies and nothing came for
  * TIMEOUT_MS since the last reply (or since the pipeline was idle), the
  * connection is failed (rconn_fail) and every command in flight is handed
- * back with a NULL reply: it may or may not have been executed.
+ * back with a NULL reply: it may or may not have been executed. A READONLY
+ * reply (the primary was demoted) is handed back, then fails the connection
+ * the same way, so that the next command goes to the new primary.
  *
  * While commands are in flight the connection is the pipeline's: no blocking
  * command (rconn_command) may be sent on it until rpipe_inflight() is 0. */

@@ -159,6 +159,18 @@ UNIT_TEST(large_command_alone_never_blocks_then_times_out)
     teardown(&f, &p);
 }
 
+/* Wait for every reply (bounded: 200 waits of at most 100 ms). */
+static void run_until_idle(struct rpipe *p)
+{
+    for (int k = 0; k < 200 && rpipe_inflight(p); k++) {
+        struct part_poll w = {.timeout_ms = 100};
+        rpipe_wait(p, &w);
+        zmq_poll(w.items, w.n, w.timeout_ms);
+        free(w.items);
+        rpipe_io(p);
+    }
+}
+
 static pid_t real_redis(int *port)
 {
     int lfd = listen_any(port); /* a free port: closed right before redis-server takes it */
@@ -185,13 +197,7 @@ UNIT_TEST(replies_come_back_with_their_tags)
     CHECK_INT(rpipe_append(p, 11, "INCR %s", "a"), RPIPE_OK);
     CHECK_INT(rpipe_append(p, 12, "NOSUCHCOMMAND"), RPIPE_OK);
     CHECK_INT(rpipe_append(p, 13, "GET %s", "a"), RPIPE_OK);
-    for (int k = 0; k < 200 && rpipe_inflight(p); k++) {
-        struct part_poll w = {.timeout_ms = 100};
-        rpipe_wait(p, &w);
-        zmq_poll(w.items, w.n, w.timeout_ms);
-        free(w.items);
-        rpipe_io(p);
-    }
+    run_until_idle(p);
     CHECK_INT(g->n, 4);
     CHECK(g->tag[0] == 10 && g->type[0] == REDIS_REPLY_STATUS);
     CHECK(g->tag[1] == 11 && g->type[1] == REDIS_REPLY_INTEGER);
@@ -200,5 +206,24 @@ UNIT_TEST(replies_come_back_with_their_tags)
     redisReply *r = rconn_command(f.rc, "GET a"); /* idle: blocking commands work again */
     CHECK(r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "42") == 0);
     freeReplyObject(r);
+    teardown(&f, &p);
+}
+
+UNIT_TEST(readonly_reply_fails_the_connection)
+{
+    struct fixture f;
+    setup(&f, real_redis);
+    struct got *g = &f.g;
+    redisReply *r = rconn_command(f.rc, "REPLICAOF 127.0.0.1 1"); /* a replica now: writes are refused */
+    CHECK(r && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    struct rpipe *p = rpipe_new(f.rc, 1 << 20, 100, 2000, record, g);
+    CHECK_INT(rpipe_append(p, 1, "SET %s %s", "a", "1"), RPIPE_OK);
+    CHECK_INT(rpipe_append(p, 2, "GET %s", "a"), RPIPE_OK);
+    run_until_idle(p);
+    CHECK_INT(g->n, 2);
+    CHECK(g->tag[0] == 1 && g->type[0] == REDIS_REPLY_ERROR); /* READONLY, handed back */
+    CHECK(g->tag[1] == 2 && g->type[1] == -1);                /* then the connection was failed */
+    CHECK(rconn_retry_in_ms(f.rc) > 0);
     teardown(&f, &p);
 }
