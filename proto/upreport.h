@@ -2,8 +2,8 @@
  * each saltrelay-up instance (relay-up/heartbeat.c) to its Redis primary, from
  * where it replicates to every DC like the publications do. saltrelay-down
  * reads the set (returner/replhealth.c: replication delay of the Redis it
- * reads); the instance hashes are there for a list of the instances alive
- * in saltrelay-status.
+ * reads); saltrelay-status lists the members whose heartbeat is at most
+ * stale_after old (returner/upstate.c); the instance hashes are for operators.
  *
  * saltrelay:{C}:ups (keys.h key_up_set): sorted set, member = instance name,
  *   score = wall ms of its last heartbeat. Members silent for UP_FORGET_MS are

@@ -58,9 +58,12 @@ static void json_dc(const struct dc_state *dc)
     printf("}");
 }
 
-static void print_json(const struct dc_state *dcs, int n, enum health worst, const struct stream_head *head,
-                       const struct config *cfg)
+static void print_json(const struct overview *ov, const struct config *cfg)
 {
+    const struct dc_state *dcs = ov->dcs;
+    const struct stream_head *head = &ov->head;
+    int n = ov->n;
+    enum health worst = ov->worst;
     char id[STREAMID_STRLEN];
     printf("{\"cluster\": \"%s\", \"health\": \"%s\", \"exit\": %d,\n", cfg->cluster, health_name(worst),
            (int)worst);
@@ -72,10 +75,12 @@ static void print_json(const struct dc_state *dcs, int n, enum health worst, con
                head->tree_created_ms);
     printf(" \"thresholds\": {\"stale_after_ms\": %lld, \"warn_lag_ms\": %lld, \"crit_lag_ms\": %lld, "
            "\"warn_entries\": %lld, \"crit_entries\": %lld, \"warn_replication_ms\": %lld, "
-           "\"crit_replication_ms\": %lld, \"warn_tree_lag_ms\": %lld, \"crit_tree_lag_ms\": %lld},\n \"dcs\": [\n",
+           "\"crit_replication_ms\": %lld, \"warn_tree_lag_ms\": %lld, \"crit_tree_lag_ms\": %lld},\n",
            cfg->stale_after_ms, cfg->status_warn_lag_ms, cfg->status_crit_lag_ms, cfg->status_warn_entries,
            cfg->status_crit_entries, cfg->status_warn_repl_ms, cfg->status_crit_repl_ms,
            cfg->status_warn_tree_lag_ms, cfg->status_crit_tree_lag_ms);
+    ups_print_json(&ov->ups, ov->at_ms, stdout);
+    printf(" \"dcs\": [\n");
     for (int i = 0; i < n; i++) {
         json_dc(&dcs[i]);
         printf(i + 1 < n ? ",\n" : "\n");
@@ -88,7 +93,8 @@ int overview_load(const struct status_opts *o, struct overview *ov)
     static char names[STATUS_MAX_DCS][DC_NAME_MAX];
     memset(ov, 0, sizeof *ov);
     ov->n = dc_list(o->rc, o->cfg, names, STATUS_MAX_DCS);
-    if (ov->n < 0 || stream_head_load(o->rc, o->cfg, &ov->head) < 0) {
+    if (ov->n < 0 || stream_head_load(o->rc, o->cfg, &ov->head) < 0 ||
+        ups_load(o->rc, o->cfg, clock_wall_ms(), &ov->ups) < 0) {
         snprintf(ov->error, sizeof ov->error, "SALTRELAY CRITICAL - cannot read the cluster's state from Redis");
         return -1;
     }
@@ -125,7 +131,7 @@ int status_overview(const struct status_opts *o)
         return 2;
     }
     if (o->json)
-        print_json(ov.dcs, ov.n, ov.worst, &ov.head, o->cfg);
+        print_json(&ov, o->cfg);
     else
         overview_print_text(&ov, NULL, o->colour, stdout);
     overview_free(&ov);

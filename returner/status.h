@@ -7,6 +7,7 @@
 #include "config.h"
 #include "dcstate.h"
 #include "rconn.h"
+#include "upstate.h"
 
 #define STATUS_MAX_DCS 256
 
@@ -25,6 +26,7 @@ struct overview {
     enum health worst;
     struct stream_head head;
     long long at_ms; /* wall time it was read */
+    struct up_list ups; /* the saltrelay-up instances alive */
     char error[160]; /* the verdict line when it could not be read */
 };
 

@@ -101,12 +101,13 @@ void overview_print_text(const struct overview *ov, const struct dc_rates *rates
     static const char *const live[] = {"DC",    "HEALTH", "LAG",     "LAG_S",    "REPL_S",   "TREE", "PUB/S",   "REQ/S", "SUBS",
                                        "MINIONS", "INFLIGHT", "TIMEOUTS", "EXPIRED", "GAPS", "REPORTED", NULL};
     print_summary(f, ov->dcs, ov->n, ov->worst, &ov->head, colour);
-    if (ov->n == 0)
-        return;
-    struct table t;
-    table_init(&t, rates ? live : heads);
-    for (int i = 0; i < ov->n; i++)
-        text_row(&t, &ov->dcs[i], rates ? &rates[i] : NULL, &ov->head);
-    table_print(&t, f, colour);
-    table_free(&t);
+    if (ov->n > 0) {
+        struct table t;
+        table_init(&t, rates ? live : heads);
+        for (int i = 0; i < ov->n; i++)
+            text_row(&t, &ov->dcs[i], rates ? &rates[i] : NULL, &ov->head);
+        table_print(&t, f, colour);
+        table_free(&t);
+    }
+    ups_print_text(&ov->ups, ov->at_ms, f);
 }

@@ -3,6 +3,7 @@ redis-server --sentinel processes on loopback), a SIGKILLed primary, and
 Sentinel URLs that cannot work (no Sentinel, unknown master, an address that
 is not a primary): a clear log line, retries with backoff, never a crash."""
 
+import json
 import os
 import shutil
 import socket
@@ -206,6 +207,28 @@ def test_sentinel_failover_publications(tmp):
     check_exactly_once(got, n, "dc1")
     c.ups[0].wait_log("sentinels name 127.0.0.1:%d as primary of 'mymaster'" % new.port, 5)
     check_requests(reqs, out, master_log, clients * per_client, clients, twice_ok=True)
+
+
+def test_status_lists_ups(tmp):
+    """saltrelay-status lists the saltrelay-up instances alive (their
+    heartbeats): two started with one config, then one after the other was
+    SIGKILLed and stale_after passed."""
+    primary = h.Redis(tmp, "primary")
+    ups = two_ups_one_config(tmp, primary.url, "tcp://127.0.0.1:%d" % h.free_port(),
+                             "tcp://127.0.0.1:%d" % h.free_port(), stale_after=2)
+    status = os.path.join(h.BUILD, "returner", "saltrelay-status")
+
+    def alive():
+        r = subprocess.run([status, "-c", ups[0].cfg_path, "--json"], capture_output=True, timeout=20)
+        doc = json.loads(r.stdout.decode())
+        return doc["ups_alive"], sorted(u["instance"] for u in doc["ups"])
+    names = sorted("%s/%d" % (socket.gethostname(), u.proc.pid) for u in ups)
+    h.wait_until(lambda: alive() == (2, names), 10, "both instances listed")
+    ups[0].kill9()
+    h.wait_until(lambda: alive() == (1, names[1:] if names[0].endswith("/%d" % ups[0].proc.pid) else names[:1]),
+                 10, "the killed instance gone from the list")
+    text = subprocess.run([status, "-c", ups[0].cfg_path], capture_output=True, timeout=20).stdout.decode()
+    h.check("saltrelay-up instances alive: 1 (%s/%d" % (socket.gethostname(), ups[1].proc.pid) in text, text)
 
 
 def test_wait_without_replicas(tmp):
