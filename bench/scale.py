@@ -98,6 +98,13 @@ def rss_mb(pid):
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
 
 
+def cpu_s(pid):
+    """User + system CPU seconds PID used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def phase_last(lines, phase, n):
     """Latest receipt of PHASE over the sub processes, and how many got it."""
     got = [(int(l.split()[3]), int(l.split()[5])) for l in lines if l.startswith("phase %d " % phase)]
@@ -229,6 +236,7 @@ def run_in(tmp, build, n, auth_us):
     pub.close()
     request_storms(build, mom_ret, dc_ret, n, auth_us, res["relay"])
     res["relay"]["rss_after"] = rss_mb(down.proc.pid)
+    res["relay"]["cpu_down"], res["relay"]["cpu_up"] = cpu_s(down.proc.pid), cpu_s(up.proc.pid)
     for name, d in (("saltrelay-down", down), ("saltrelay-up", up)):
         t = time.monotonic()
         try:
@@ -276,6 +284,8 @@ def report(res, n, auth_us, size=500):
           (r["rss"], r["rss_after"], r["rss_up"], n, b["rss"]))
     if r["rss"] > b["rss"] + 32:
         fails.append("rss")
+    print("CPU for the whole run (connect, broadcast, job, %d returns, the auth storm): saltrelay-down %.1f s, "
+          "saltrelay-up %.1f s" % (n, r["cpu_down"], r["cpu_up"]))
     print("SIGTERM to exit after the storms: saltrelay-down %.1f s, saltrelay-up %.1f s" %
           (r["stop_saltrelay-down"], r["stop_saltrelay-up"]))
     return fails
