@@ -98,7 +98,7 @@ static int conn_open(struct req_forward *o, struct conn *c)
         return -1;
     zsock_set_immediate(c->sock, 1); /* not writable until connected: "MoM unreachable" is visible */
     zsock_set_linger(c->sock, 0);
-    zsock_set_reconnect_ivl_max(c->sock, 5000);
+    zsock_set_reconnect_ivl_max(c->sock, MOM_RECONNECT_MAX_MS);
     if (zsock_connect(c->sock, "%s", o->cfg->master_ret) < 0) {
         log_error("cannot connect to master_ret %s: %s", o->cfg->master_ret, zmq_strerror(zmq_errno()));
         return -1;

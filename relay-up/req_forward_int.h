@@ -28,6 +28,11 @@
 #define TRIM_MARGIN_MS 60000 /* reply records older than deadline + this are of no use */
 #define DC_MAX 65
 #define MOM_DOWN_AFTER_MS 1000 /* new sockets take a moment to connect: not an outage */
+/* REQ sockets to the MoM retry a refused connect at most this far apart: a
+ * MoM that comes up (or back) is served within a second (at 5 s, requests
+ * queued meanwhile waited up to 5 s more; req_pool sockets on a LAN make
+ * at most req_pool attempts a second) */
+#define MOM_RECONNECT_MAX_MS 1000
 #define PIPE_BYTES (8 << 20)  /* formatted commands in flight at once: the pipeline's byte cap */
 #define PIPE_CMDS (2 * HOLD_MAX + 64)
 #define ACK_ROOM 128          /* an XACK's formatted size beyond the entry id, at most */

@@ -300,12 +300,21 @@ def test_auth_storm(tmp):
     # 50 minions re-send (ids read early, while the MoM is busy with the first ones)
     lines += [echo_line(n_auth - 50 + i, clear_auth("storm-%d" % (100 + i))) for i in range(50)]
     lines += [echo_line(n_auth + i, salt_request("ret-%d" % i, b"r%d" % i)) for i in range(n_req)]
+    # baseline, same relay and machine load: the returns alone
+    alone_lines = [echo_line(i, salt_request("alone-%d" % i, b"a%d" % i)) for i in range(n_req)]
+    alone, err = run_clients(relay.ret_ep, alone_lines, n_req, 4000)
+    check(len(alone) == n_req and all(v == "ok" for _, _, v, _ in alone), "returns alone: %s %s" % (alone, err))
+    base = max(us for _, _, _, us in alone) / 1e6
     res, err = run_clients(relay.ret_ep, lines, n_auth + n_req, 4000)
     returns = [(v, us) for c, _, v, us in res if c >= n_auth]
     check(len(returns) == n_req and all(v == "ok" for v, _ in returns), "returns not all answered: %s" % returns)
     worst = max(us for _, us in returns) / 1e6
-    print("returns behind %d _auth: slowest answered in %.2f s" % (n_auth, worst))
-    check(worst < 1.0, "a return waited %.2f s behind _auth" % worst)
+    print("returns behind %d _auth: slowest answered in %.2f s (alone: %.2f s)" % (n_auth, worst, base))
+    # by design a return waits at most for the _auth already at the MoM (its
+    # share of the pool, 0.1 s each) on top of its own time alone; a return
+    # queued behind the paced _auth (the old read-ahead) waited seconds
+    bound = 3 * base + 0.5
+    check(worst < bound, "a return waited %.2f s behind _auth (%.2f s alone, bound %.2f s)" % (worst, base, bound))
     relay.stop_master()
     with open(relay.master_log) as f:
         seen = [l.strip() for l in f]
@@ -342,6 +351,23 @@ def test_req_socket_replaced_on_disconnect(tmp):
     check(res and res[0][2] == "ok", "the new request was not answered: %s %s" % (res, err))
     check(took < 5, "the new request waited %.1f s for a socket" % took)
     check("connection lost with a request in flight" in relay.up.log(), "the lost requests were not logged")
+
+
+def test_mom_late_start(tmp):
+    """Issue 9: the MoM comes up after saltrelay-up has tried it for 7 s
+    (its REQ sockets backing off). A request sent then is answered within
+    about a second, not after the 5 s reconnect interval the sockets had
+    grown to (the "regression" the scale benchmark showed when its test
+    master started late)."""
+    relay = Relay(tmp, ["echo"], timeout=30, master_up=False, up_extra={"req_pool": 4})
+    time.sleep(7)
+    relay.start_master()
+    t0 = time.monotonic()
+    res, err = run_clients(relay.ret_ep, [echo_line(0, salt_request("late", b"l"))], 1, 20000)
+    took = time.monotonic() - t0
+    check(res and res[0][2] == "ok", "the request was not answered: %s %s" % (res, err))
+    print("answered %.2f s after the MoM came up" % took)
+    check(took < 2.5, "the request waited %.2f s for saltrelay-up to reconnect" % took)
 
 
 def echo_clients(tmp, relay, requests, clients, max_ms):
