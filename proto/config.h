@@ -80,6 +80,7 @@ struct config {
     long long read_batch;
     long long zmq_backlog;           /* DC-facing sockets (relay-down/dcsock.c) */
     long long pub_hwm;
+    long long pub_slow_wait_ms, pub_drain_timeout_ms;
     long long zmq_heartbeat_ivl;     /* milliseconds, as Salt's key */
     long long zmq_heartbeat_timeout; /* milliseconds, as Salt's key */
     long long tcp_keepalive_idle_ms;

@@ -1,6 +1,6 @@
 /* pub_cursor.c -- publication output's delivered cursor (see pub_output.c):
- * kept in state_dir/pub.state (statefile.h: two slots, one pwrite per batch,
- * fdatasync at most once a second) and exported in the cursor metrics for
+ * kept in state_dir/pub.state (statefile.h: two slots, one pwrite when the
+ * cursor known to have left ZeroMQ moves, fdatasync at most once a second) and exported in the cursor metrics for
  * the DC report. */
 #include "pub_output_int.h"
 
@@ -36,13 +36,25 @@ void cursor_save(struct pub_output *p, int sync)
         p->synced_at = clock_mono_ms();
 }
 
-/* What was handed to ZeroMQ before now has left: the cursor may cover it. */
+/* The cursor is known to have left (loaded, or a new start). */
 void cursor_sent(struct pub_output *p)
 {
     p->have_saved = p->have_cursor;
     p->saved = p->cursor;
     p->saved_serial = p->serial;
-    p->behind = 0;
+    if (p->have_cursor)
+        pub_flow_set_left(&p->flow, p->cursor, p->serial);
+}
+
+void cursor_save_left(struct pub_output *p)
+{
+    const struct pub_flow_rec *l = &p->flow.left;
+    if (!p->flow.have_left || (p->have_saved && streamid_cmp(l->id, p->saved) == 0 && l->serial == p->saved_serial))
+        return;
+    p->have_saved = 1;
+    p->saved = l->id;
+    p->saved_serial = l->serial;
+    cursor_save(p, 0);
 }
 
 /* Once a second: make the last save durable against power loss. */

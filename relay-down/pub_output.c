@@ -5,13 +5,15 @@
  * PUB socket at publish_bind, so that ZeroMQ topic filtering at the minions
  * and syndics works as with a direct MoM.
  *
- * Delivery is tracked by a cursor (last stream ID handled; pub_cursor.c) saved in
- * state_dir/pub.state after every batch (one pwrite into the file kept open,
- * see statefile.h; fdatasync once a second); a restart resumes right after it.
- * A batch's cursor is saved when the next XREAD answers, not right after the
- * batch was handed to ZeroMQ (whose I/O thread sends it a moment later), so a
- * SIGKILL can repeat the last batch (Salt minions ignore a jid they have
- * already run) but never skip it. After a restart the backlog is held until as many
+ * Delivery is tracked by a cursor (last stream ID handled; pub_cursor.c) saved
+ * in state_dir/pub.state (one pwrite into the file kept open, see
+ * statefile.h; fdatasync once a second); a restart resumes right after it.
+ * The cursor saved is the newest record known to have left ZeroMQ
+ * (pub_flow.h), not the last one handed to it: a SIGKILL repeats the few
+ * after it (Salt minions ignore a jid they have already run) but never skips
+ * what ZeroMQ still held; a clean stop waits up to pub_drain_timeout for the
+ * subscribers to take it all. A subscriber whose queue stays full loses
+ * publications, counted (pub_flow.h: deliver or count). After a restart the backlog is held until as many
  * subscribers as were connected before are back, or subscriber_grace passed:
  * a PUB socket drops what it sends to nobody. A publication delivered lately
  * that comes again under a new ID (re-sent by saltrelay-up after a Redis
@@ -38,22 +40,30 @@
 #include "metrics.h"
 #include "pubrec.h"
 #include "pubseen.h"
+#include "pub_flow.h"
 #include "rconn.h"
 #include "pub_subs.h"
 #include "statefile.h"
 #include "topiclist.h"
 
 
+/* A monitor event: [name, value (the connection's descriptor), endpoint]. */
 static void note_monitor_event(struct pub_output *p)
 {
     zmsg_t *ev = zmsg_recv(p->monitor);
     char *name = ev ? zmsg_popstr(ev) : NULL;
-    if (name && strcmp(name, "ACCEPTED") == 0)
+    char *value = ev ? zmsg_popstr(ev) : NULL;
+    int fd = value ? atoi(value) : -1;
+    if (name && strcmp(name, "ACCEPTED") == 0) {
         p->subscribers++;
-    else if (name && strcmp(name, "DISCONNECTED") == 0 && p->subscribers > 0)
-        p->subscribers--;
+        pub_flow_watch(&p->flow, fd, 1);
+    } else if (name && strcmp(name, "DISCONNECTED") == 0) {
+        p->subscribers -= p->subscribers > 0;
+        pub_flow_watch(&p->flow, fd, 0);
+    }
     metric_set(M_SUBSCRIBERS, p->subscribers);
     free(name);
+    free(value);
     zmsg_destroy(&ev);
     cursor_save(p, 0);
 }
@@ -91,12 +101,13 @@ static void hold_turn(struct pub_output *p)
 
 static void send_frames(struct pub_output *p, const struct pubrec *rec)
 {
-    void *sock = zsock_resolve(p->pub);
     size_t bytes = 0;
-    for (size_t i = 0; i < rec->nframes; i++) {
-        zmq_send(sock, rec->frame[i], rec->len[i], i + 1 < rec->nframes ? ZMQ_SNDMORE : 0);
+    for (size_t i = 0; i < rec->nframes; i++)
         bytes += rec->len[i];
-    }
+    if (rec->nframes == 0 ||
+        pub_flow_send(&p->flow, zsock_resolve(p->pub), (const void *const *)rec->frame, rec->len, rec->nframes,
+                      NULL) < 0)
+        return;
     metric_add(M_PUB_OUT_MSGS, 1);
     metric_add(M_PUB_OUT_BYTES, (int64_t)bytes);
 }
@@ -123,9 +134,11 @@ static void send_topics(struct pub_output *p, const struct pubrec *rec)
         zmq_msg_t m;
         zmq_msg_init(&m);
         zmq_msg_copy(&m, &payload); /* shares the buffer: no copy per topic */
-        zmq_send(sock, topic, tlen, ZMQ_SNDMORE);
-        if (zmq_msg_send(&m, sock, 0) < 0)
+        const void *t = topic;
+        if (pub_flow_send(&p->flow, sock, &t, &tlen, 1, &m) < 0) {
             zmq_msg_close(&m);
+            continue;
+        }
         sent++;
         bytes += (int64_t)(tlen + rec->len[0]);
     }
@@ -193,6 +206,7 @@ static int handle_entry(struct pub_output *p, const redisReply *e)
                  (int)e->element[0]->len, e->element[0]->str, p->key, why);
         p->cursor = id;
         p->have_cursor = 1;
+        pub_flow_handed(&p->flow, id, p->serial);
         return 0;
     }
     int again = rec.hash && pubseen_check(p->seen, rec.hash, rec.hashlen) == 1;
@@ -214,6 +228,7 @@ static int handle_entry(struct pub_output *p, const redisReply *e)
         deliver(p, &rec);
     else
         cursor_publish(p, clock_wall_ms());
+    pub_flow_handed(&p->flow, rec.id, rec.serial);
     return 0;
 }
 
@@ -261,10 +276,6 @@ static void read_stream(struct pub_output *p)
                                   READ_BLOCK_MS, p->key, streamid_format(p->cursor, id));
     if (!r)
         return;
-    if (p->behind) { /* the previous batch had a Redis round trip to leave */
-        cursor_sent(p);
-        cursor_save(p, 0);
-    }
     if (note_read_refusal(p, r)) {
         freeReplyObject(r);
         return;
@@ -273,11 +284,20 @@ static void read_stream(struct pub_output *p)
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
         r->element[0]->elements == 2 && r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
         const redisReply *entries = r->element[0]->element[1];
-        for (size_t i = 0; i < entries->elements && !bad; i++)
+        long long now = clock_mono_ms(), until = now + TURN_BUDGET_MS, save_at = now + SAVE_EVERY_MS;
+        for (size_t i = 0; i < entries->elements && !bad && now < until; i++) { /* the rest: read again */
             bad = handle_entry(p, entries->element[i]) < 0;
-        p->behind = entries->elements > 0;
+            now = clock_mono_ms();
+            if (now >= save_at) { /* sends waited for a slow subscriber: keep the saved cursor close */
+                cursor_save_left(p);
+                save_at = now + SAVE_EVERY_MS;
+            }
+        }
+        p->idle = entries->elements == 0;
     } else if (r->type != REDIS_REPLY_NIL) {
         bad = 1;
+    } else {
+        p->idle = 1;
     }
     if (bad) {
         metric_add(M_PUB_DECODE_ERR, 1);
@@ -350,6 +370,13 @@ static int pub_output_open(void *self, const struct config *cfg)
     else
         key_pub_stream(p->key, p->cfg->cluster);
     p->sf.fd = -1;
+    if (p->cfg->pub_hwm < 1 || p->cfg->pub_hwm > PUB_FLOW_HWM_MAX) {
+        log_error("pub_hwm %lld is out of range (1 to %d): ZeroMQ may hold this many publications per subscriber "
+                  "past the saved cursor", p->cfg->pub_hwm, PUB_FLOW_HWM_MAX);
+        return -1;
+    }
+    if (pub_flow_init(&p->flow, (int)p->cfg->pub_hwm, p->cfg->pub_slow_wait_ms) < 0)
+        return -1;
     if (cursor_load(p) < 0)
         return -1;
     p->loaded = 1;
@@ -365,7 +392,7 @@ static int pub_output_open(void *self, const struct config *cfg)
         return -1;
     pub_subs_init(&p->subs);
     dcsock_setup(p->pub, p->cfg);
-    zsock_set_sndhwm(p->pub, (int)p->cfg->pub_hwm);
+    pub_flow_socket(&p->flow, zsock_resolve(p->pub));
     zsock_set_linger(p->pub, 2000);
     p->monitor = zactor_new(zmonitor, p->pub);
     zstr_sendx(p->monitor, "LISTEN", "ACCEPTED", "DISCONNECTED", NULL);
@@ -383,7 +410,8 @@ static void pub_output_close(void *self)
 {
     struct pub_output *p = self;
     end_expired_run(p);
-    cursor_sent(p); /* a clean stop: ZeroMQ's linger sends what it still holds */
+    pub_flow_end_slow(&p->flow);
+    cursor_save_left(p); /* what left ZeroMQ: all of it if the drain finished */
     if (p->loaded && p->state_error == 0 && p->sf.fd >= 0) /* never overwrite a state we refused */
         cursor_save(p, 1);
     statefile_close(&p->sf);
@@ -392,15 +420,36 @@ static void pub_output_close(void *self)
     pub_subs_free(&p->subs);
     rconn_destroy(&p->rc);
     pubseen_free(p->seen);
+    pub_flow_free(&p->flow);
+}
+
+/* A clean stop: wait up to pub_drain_timeout until the subscribers took all
+ * that was handed to ZeroMQ, so that the final cursor covers it. */
+static int pub_output_drain(void *self, const struct part_poll *w)
+{
+    struct pub_output *p = self;
+    long long now = clock_mono_ms();
+    if (!p->drain_until)
+        p->drain_until = now + p->cfg->pub_drain_timeout_ms;
+    if (part_poll_revents(w, p->ev_monitor) & ZMQ_POLLIN)
+        take_monitor_events(p);
+    if (p->channel_mode || pub_flow_settle(&p->flow, now))
+        return 0;
+    if (now < p->drain_until)
+        return 1;
+    log_warn("stopping before the subscribers took all that was sent (pub_drain_timeout): the cursor saved is "
+             "the last publication known sent, a restart sends the %zu after it again", p->flow.n);
+    return 0;
 }
 
 static void pub_output_wait(void *self, struct part_poll *w, int stopping)
 {
     struct pub_output *p = self;
-    (void)stopping;
     p->ev_monitor = part_poll_socket(w, p->monitor, ZMQ_POLLIN);
     p->ev_pub = part_poll_socket(w, p->pub, ZMQ_POLLIN); /* subscriptions (XPUB) */
-    if (p->holding)
+    if (stopping)
+        part_poll_timeout(w, 20); /* the drain looks at the send queues */
+    else if (p->holding)
         part_poll_timeout(w, p->settle_until ? p->settle_until - clock_mono_ms() : 100);
     else if (clock_mono_ms() < p->read_retry_at)
         part_poll_timeout(w, p->read_retry_at - clock_mono_ms());
@@ -425,6 +474,9 @@ static void pub_output_turn(void *self, const struct part_poll *w)
         read_channel(p);
     else
         read_stream(p);
+    if (p->idle) /* nothing new: the kernel can tell whether all has left */
+        pub_flow_settle(&p->flow, clock_mono_ms());
+    cursor_save_left(p);
     if (clock_mono_ms() - p->synced_at > SYNC_EVERY_MS)
         cursor_sync(p);
 }
@@ -435,5 +487,7 @@ const struct part_def pub_output_part = {
     .open = pub_output_open,
     .wait = pub_output_wait,
     .turn = pub_output_turn,
+    .drain = pub_output_drain,
+    .drain_ms = 3600 * 1000, /* bounded by pub_drain_timeout */
     .close = pub_output_close,
 };

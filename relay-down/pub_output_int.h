@@ -11,6 +11,7 @@
 #include "config.h"
 #include "keys.h"
 #include "pub_subs.h"
+#include "pub_flow.h"
 #include "pubseen.h"
 #include "rconn.h"
 #include "statefile.h"
@@ -21,6 +22,8 @@
 #define READ_RETRY_MS 1000 /* after an error reply to XREAD */
 #define SYNC_EVERY_MS 1000 /* fsync of the state file, for power loss */
 #define SETTLE_MS 200      /* lets reconnected subscribers send their subscriptions */
+#define SAVE_EVERY_MS 1      /* within a batch: a kill repeats what ZeroMQ held and at most 1 ms more */
+#define TURN_BUDGET_MS 1000 /* a batch's sends (waiting for slow subscribers) stop after this; the rest is read again */
 
 struct pub_output {
     const struct config *cfg;
@@ -34,10 +37,10 @@ struct pub_output {
     int have_cursor;
     struct streamid cursor;
     uint64_t serial; /* of the record at the cursor, 0 if unknown */
-    /* The cursor as saved: one batch behind until the next XREAD answers,
-     * since ZeroMQ's I/O thread may still hold the last batch handed to it
-     * when the process is killed (so a kill repeats it, never skips it). */
-    int have_saved, behind;
+    struct pub_flow flow; /* sends, and what has left ZeroMQ */
+    /* The cursor as saved: the newest record known to have left ZeroMQ
+     * (pub_flow.h), so a kill repeats what ZeroMQ may hold, never skips it. */
+    int have_saved;
     struct streamid saved;
     uint64_t saved_serial;
     int subscribers, expected;
@@ -53,7 +56,9 @@ struct pub_output {
     int subscribed;       /* channel mode: SUBSCRIBE sent on this connection */
     int read_refused;     /* XREAD answered with an error (LOADING, MASTERDOWN): log once */
     long long read_retry_at; /* monotonic: no XREAD before (after an error reply) */
+    int idle;               /* the last XREAD found nothing new */
     int ev_monitor, ev_pub; /* indices in the part's wait */
+    long long drain_until;  /* monotonic: the clean stop's wait for the subscribers ends */
 };
 
 /* The delivered cursor (pub_cursor.c). */
@@ -62,8 +67,10 @@ struct pub_output {
 int cursor_load(struct pub_output *p);
 /* Overwrite the state file's older slot; with SYNC also make it durable. */
 void cursor_save(struct pub_output *p, int sync);
-/* What was handed to ZeroMQ before now has left: the saved cursor may cover it. */
+/* The cursor is known to have left (loaded, or a new start): save it as is. */
 void cursor_sent(struct pub_output *p);
+/* Save the newest record known to have left ZeroMQ (pub_flow.h), if it moved. */
+void cursor_save_left(struct pub_output *p);
 /* Once a second: make the last save durable against power loss. */
 void cursor_sync(struct pub_output *p);
 /* Export the cursor for the DC report; NOW_WALL 0 when nothing was delivered. */

@@ -1,8 +1,11 @@
 /* zsub -- test minion: connects a SUB socket and writes every message it
  * receives as a line (lines.h) to stdout, flushed per line.
  *   zsub ENDPOINT [--topic T ...] [--count N] [--idle-ms MS] [--max-ms MS]
+ *        [--rcvhwm N] [--rcvbuf BYTES] [--delay-ms MS]
  * Stops after COUNT messages, after IDLE-MS without a message (once one came),
- * or after MAX-MS in all (default 60000). */
+ * or after MAX-MS in all (default 60000). A slow minion: RCVHWM (default 0,
+ * no limit) and RCVBUF bound what it queues, DELAY-MS is slept after each
+ * message. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +29,7 @@ int main(int argc, char **argv)
     }
     void *ctx = zmq_ctx_new();
     void *sub = zmq_socket(ctx, ZMQ_SUB);
-    long count = -1, idle = -1, max = 60000;
+    long count = -1, idle = -1, max = 60000, delay = 0;
     int topics = 0, hwm = 0, ivl = 100;
     zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(sub, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
@@ -37,6 +40,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "--count")) count = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--idle-ms")) idle = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--max-ms")) max = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--delay-ms")) delay = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rcvhwm") || !strcmp(argv[i], "--rcvbuf")) {
+            int v = atoi(argv[i + 1]);
+            zmq_setsockopt(sub, !strcmp(argv[i], "--rcvhwm") ? ZMQ_RCVHWM : ZMQ_RCVBUF, &v, sizeof v);
+        }
         else { fprintf(stderr, "zsub: unknown option %s\n", argv[i]); return 2; }
     }
     if (!topics)
@@ -69,6 +77,10 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             zmq_msg_close(&frames[i]);
         got++;
+        if (delay > 0) {
+            struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
         last = now_ms();
     }
     fprintf(stderr, "zsub: received %ld\n", got);

@@ -1,0 +1,85 @@
+/* pub_flow.h -- saltrelay-down's publications on their way through ZeroMQ:
+ * sent so that ZeroMQ never drops one silently, and tracked so that the
+ * cursor saved in pub.state never covers what ZeroMQ may still hold.
+ *
+ * Deliver or count. The DC's XPUB socket has ZMQ_XPUB_NODROP set and a small
+ * send HWM (pub_hwm messages per subscriber): a message a full subscriber
+ * queue cannot take is refused (EAGAIN) instead of dropped. The send then
+ * waits for room up to pub_slow_wait per message; past it, the message is
+ * sent once with NODROP off (delivered to every other subscriber, dropped for
+ * the full one) and counted in pub_slow_dropped_total, with one log line per
+ * episode. During an episode nothing waits.
+ *
+ * What has left. ZeroMQ gives no queue lengths (POLLOUT on an XPUB is always
+ * set; the pipe statistics are draft API). What it may still hold for one
+ * subscriber is bounded: at most pub_hwm messages in its pipe, plus what its
+ * connection's engine holds besides (one out_batch_size, 8 KiB, of encoded
+ * frames and the message it is encoding). So a record has left ZeroMQ once
+ * more than pub_hwm messages, and beyond the newest pub_hwm of them at least
+ * 8 KiB, were handed to the same subscribers after it; the saved cursor is
+ * the newest such record, and a kill repeats at most the records after it.
+ * The rule assumes the later messages went to the subscribers that got the
+ * record: true when minions subscribe to everything (Salt's default); a
+ * minion with zmq_filtering gets only its own topics, and its pipe can then
+ * hold older ones (documented in failure-semantics.md). When nothing more is
+ * sent, the kernel tells: once every subscriber connection's send queue
+ * (SIOCOUTQ) stayed empty for QUIET_MS with nothing handed meanwhile,
+ * everything handed has left (and was acknowledged by the subscriber's
+ * host), so a quiet DC, and a clean stop that drained, save the last record. */
+#ifndef SALTRELAY_PUB_FLOW_H
+#define SALTRELAY_PUB_FLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "streamid.h"
+
+#define PUB_FLOW_HWM_MAX 1000
+
+struct pub_flow_rec {
+    struct streamid id;
+    uint64_t serial;
+    uint64_t msgs, bytes; /* messages and encoded bytes handed up to its end */
+};
+
+struct pub_flow {
+    int hwm;
+    long long slow_wait_ms;
+    uint64_t msgs, bytes;          /* handed to ZeroMQ so far */
+    uint64_t *mbytes;              /* bytes handed up to message j, at j % mcap */
+    size_t mcap;
+    struct pub_flow_rec *ring;     /* handed, not yet known to have left */
+    size_t cap, head, n;
+    int have_left;
+    struct pub_flow_rec left;      /* the newest record known to have left */
+    int slow;                      /* a slow-subscriber episode is on */
+    uint64_t slow_lost, strict_run;
+    int *fds;                      /* subscriber connections (monitor events) */
+    size_t nfds, fdcap;
+    uint64_t quiet_msgs;
+    long long quiet_since;         /* monotonic; 0: not quiet */
+};
+
+/* HWM: pub_hwm (1 .. PUB_FLOW_HWM_MAX). -1 if out of memory. */
+int pub_flow_init(struct pub_flow *f, int hwm, long long slow_wait_ms);
+void pub_flow_free(struct pub_flow *f);
+/* Set NODROP and the HWM on the XPUB socket. */
+void pub_flow_socket(const struct pub_flow *f, void *xpub);
+/* A point known to have left (a loaded or new cursor); forgets the rest. */
+void pub_flow_set_left(struct pub_flow *f, struct streamid id, uint64_t serial);
+/* Send one message: frames DATA[i]/LEN[i], then LAST if not NULL (taken on
+ * success, as zmq_msg_send does). 0 sent, 1 sent but dropped for a slow
+ * subscriber (counted), -1 not sent. */
+int pub_flow_send(struct pub_flow *f, void *sock, const void *const *data, const size_t *len, size_t n,
+                  zmq_msg_t *last);
+/* Record ID (SERIAL) was handled: its messages, if any, were sent. */
+void pub_flow_handed(struct pub_flow *f, struct streamid id, uint64_t serial);
+/* A subscriber connection appeared (UP 1) or went away (monitor events). */
+void pub_flow_watch(struct pub_flow *f, int fd, int up);
+/* With nothing handed meanwhile: 1 once everything handed has left. */
+int pub_flow_settle(struct pub_flow *f, long long now_mono);
+/* The end of a slow episode, if one is on (logged). */
+void pub_flow_end_slow(struct pub_flow *f);
+
+#endif
