@@ -4,8 +4,13 @@
  * Expected and returned minions come from the MoM's job cache (jobcache.h);
  * each minion's DC from the minion registry saltrelay-down keeps (hash
  * key_minion: dc, first_auth, last_auth, last_request); whether that DC got
- * the job from its report (dcstate.h): a DC whose delivered cursor is older
- * than the jid's time, or that is stale, has not delivered it.
+ * the job from its report (dcstate.h) and the returns: a DC whose delivered
+ * cursor is older than the jid's time, or that is stale, has not delivered
+ * it. A cursor past the jid's time is no proof that it did: the jid is made
+ * before the publication, which can be stored much later (saltrelay-up
+ * holding it while Redis is away). A return from a minion of the DC is proof;
+ * without one the delivery is "maybe". (The publications are encrypted: which
+ * stream entry is the job cannot be told.)
  *
  * Behind a syndic (a salt-syndic talking to a saltrelay-down), the minions
  * the syndic listed for its tier (.minions.<syndic>.p) authenticate at the
@@ -26,9 +31,11 @@
 
 #define NO_DC "(unknown)"
 
-enum reason { R_NONE, R_NOT_DELIVERED, R_NEVER_SEEN, R_SYNDIC_NEVER_SEEN, R_NO_RETURN };
+enum reason { R_NONE, R_NOT_DELIVERED, R_NEVER_SEEN, R_SYNDIC_NEVER_SEEN, R_NO_RETURN, R_MAYBE };
 static const char *const reason_text[] = {"", "DC not delivered", "never seen by its relay",
-                                          "syndic never seen by its relay", "no return"};
+                                          "syndic never seen by its relay", "no return", "DC delivery unproven"};
+
+enum delivery { D_NOT, D_DELIVERED, D_MAYBE };
 
 struct minion {
     const char *id;
@@ -49,7 +56,7 @@ struct syndic {
 
 struct job_dc {
     struct dc_state st;
-    int delivered; /* the job's time is covered by the cursor and the DC is not stale */
+    enum delivery delivered; /* see the top comment */
     long expected, returned, missing;
 };
 
@@ -169,7 +176,6 @@ static int dc_slot(struct accounting *a, const char *name)
     struct job_dc *d = &a->dcs[a->ndcs];
     if (dc_load(a->o->rc, a->o->cfg, name, a->now_ms, &d->st) < 0)
         return -2;
-    d->delivered = d->st.reported && !d->st.stale && (long long)d->st.cursor.ms >= a->jid_ms;
     return a->ndcs++;
 }
 
@@ -196,9 +202,12 @@ static void explain(struct accounting *a, struct minion *m)
         return;
     }
     const struct job_dc *d = &a->dcs[m->dc_index];
-    if (d->delivered) {
+    if (d->delivered == D_DELIVERED) {
         m->reason = R_NO_RETURN;
         snprintf(m->detail, sizeof m->detail, "%sjob sent %.1f s ago", p, (a->now_ms - a->jid_ms) / 1000.0);
+    } else if (d->delivered == D_MAYBE) {
+        m->reason = R_MAYBE;
+        snprintf(m->detail, sizeof m->detail, "%sDC cursor past the jid's time, no return from the DC", p);
     } else {
         m->reason = R_NOT_DELIVERED;
         if (d->st.stale)
@@ -223,7 +232,15 @@ static void count_tier(struct accounting *a, struct minion *m)
     s->missing += m->expected && !m->returned;
 }
 
-/* DC of every minion, the counts per DC, and the reason of each missing one. */
+/* Whether D delivered the job (once its returns are counted). */
+static enum delivery delivery_of(const struct accounting *a, const struct job_dc *d)
+{
+    if (!d->st.reported || d->st.stale || (long long)d->st.cursor.ms < a->jid_ms)
+        return D_NOT;
+    return d->returned > 0 ? D_DELIVERED : D_MAYBE;
+}
+
+/* DC of every minion, the counts per DC, then the reason of each missing one. */
 static int account(struct accounting *a)
 {
     for (size_t i = 0; i < a->nm; i++) {
@@ -235,8 +252,13 @@ static int account(struct accounting *a)
         struct job_dc *d = &a->dcs[m->dc_index < 0 ? STATUS_MAX_DCS : m->dc_index];
         d->expected += m->expected;
         d->returned += m->returned;
+    }
+    for (int i = 0; i < a->ndcs; i++)
+        a->dcs[i].delivered = delivery_of(a, &a->dcs[i]);
+    for (size_t i = 0; i < a->nm; i++) {
+        struct minion *m = &a->m[i];
         if (m->expected && !m->returned) {
-            d->missing++;
+            a->dcs[m->dc_index < 0 ? STATUS_MAX_DCS : m->dc_index].missing++;
             explain(a, m);
         }
     }
@@ -277,12 +299,14 @@ static void print_dc_table(const struct accounting *a)
         if (!d)
             continue;
         int known = i < a->ndcs;
-        table_row(&t, known && !d->delivered ? HEALTH_CRIT : d->missing ? HEALTH_WARN : HEALTH_OK);
+        table_row(&t, known && d->delivered == D_NOT ? HEALTH_CRIT
+                      : d->missing || (known && d->delivered == D_MAYBE) ? HEALTH_WARN : HEALTH_OK);
         table_cell(&t, "%s", d->st.name);
         table_cell(&t, "%ld", d->expected);
         table_cell(&t, "%ld", d->returned);
         table_cell(&t, "%ld", d->missing);
-        table_cell(&t, "%s", !known ? "-" : d->delivered ? "delivered" : "not delivered");
+        static const char *const shown[] = {"not delivered", "delivered", "maybe"};
+        table_cell(&t, "%s", !known ? "-" : shown[d->delivered]);
     }
     table_print(&t, stdout, a->o->colour);
     table_free(&t);
@@ -390,7 +414,7 @@ static void print_json(const struct accounting *a)
             continue;
         printf("%s  {\"name\": \"%s\", \"expected\": %ld, \"returned\": %ld, \"missing\": %ld, \"delivered\": %s}",
                sep, d->st.name, d->expected, d->returned, d->missing,
-               i == a->ndcs ? "null" : d->delivered ? "true" : "false");
+               i == a->ndcs || d->delivered == D_MAYBE ? "null" : d->delivered == D_DELIVERED ? "true" : "false");
         sep = ",\n";
     }
     print_json_syndics(a);

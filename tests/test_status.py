@@ -6,6 +6,7 @@ Prometheus endpoint, all with real Redis and real daemons."""
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -227,6 +228,30 @@ def test_job_accounting(tmp):
         text = r.stdout.decode()
         h.check(r.returncode == 1 and "expected 5, returned 3, missing 2" in text and
                 "db2.dc2         dc2  DC not delivered" in text, "text output:\n" + text)
+
+
+def test_job_delivery_unproven(tmp):
+    """Issue 10 item 10: a cursor past the jid's time is no proof that the DC
+    sent the job (the jid is made before the publication, which may be stored
+    much later): a DC none of whose minions returned is 'maybe', its missing
+    minions 'DC delivery unproven'; the old code called it delivered."""
+    jobs, jid = job_caches()[0]
+    fx = JobFixture(tmp, jobs)
+    t = jid_ms(jid)
+    for dc in ("dc1", "dc2", "dc3"):
+        fx.dc(dc, t + 500)
+    for m in ("web1.dc1", "web2.dc1", "web3.dc1"):
+        fx.minion(m, "dc1")
+    fx.minion("db1.dc2", "dc2")
+    fx.minion("db2.dc2", "dc3")  # alone in dc3, did not return
+    rc, doc, err = fx.job(jid)
+    dlv = {d["name"]: d["delivered"] for d in doc["dcs"]}
+    h.check(dlv == {"dc1": True, "dc2": True, "dc3": None}, "delivered per DC: %r" % dlv)
+    h.check(reasons(doc) == {"db2.dc2": "DC delivery unproven", "web3.dc1": "no return"}, "%r" % doc)
+    r = subprocess.run([STATUS, "-c", fx.cfg, "job", jid], capture_output=True, timeout=30)
+    text = r.stdout.decode()
+    h.check(r.returncode == 1 and re.search(r"dc3 +1 +0 +1 +maybe", text) and
+            re.search(r"dc1 +3 +2 +1 +delivered", text), "text output:\n" + text)
 
 
 def test_job_syndic(tmp):
