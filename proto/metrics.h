@@ -41,7 +41,7 @@
     X(PUB_DC_DUP, "pub_duplicates_skipped_total", "counter", 2,                                    \
       "Publications delivered already, stored again under a new ID after a Redis failover")       \
     X(PUB_SLOW_DROPPED, "pub_slow_dropped_total", "counter", 2,                                   \
-      "Publications dropped for a subscriber whose queue stayed full for pub_slow_wait")          \
+      "Publications a subscriber whose queue stayed full for pub_slow_wait may have missed (upper bound)")          \
     X(SUBSCRIBERS, "subscribers", "gauge", 2, "Connected subscribers on the PUB socket")           \
     X(CURSOR_LAG_MS, "cursor_lag_milliseconds", "gauge", 2, "Age of the last delivered publication when it was sent") \
     X(CURSOR_MS, "cursor_id_milliseconds", "gauge", 2, "Time part of the delivered cursor (stream ID)") \

@@ -15,6 +15,11 @@
 #define ENGINE_BATCH 8192 /* libzmq's out_batch_size (not settable without the draft API) */
 #define QUIET_MS 200      /* send queues empty this long, nothing handed: all has left */
 #define FDS_MAX 1000000   /* subscriber connections watched; more cannot be open anyway */
+/* During a slow episode a full queue may be the slow subscriber's for good,
+ * or another's for a moment: each message still waits this long, so the
+ * others are not dropped for (delivery is paced to ~200 messages a second
+ * until the slow one catches up or its heartbeat timeout drops it). */
+#define EPISODE_WAIT_MS 5
 
 int pub_flow_init(struct pub_flow *f, int hwm, long long slow_wait_ms)
 {
@@ -96,24 +101,34 @@ static int send_first(void *sock, const void *data, size_t len, int flags, long 
 
 static size_t encoded(size_t len) { return len + (len < 256 ? 2 : 9); }
 
-/* Account one message handed to ZeroMQ; RC as send_first gave it. */
+static int queues_empty(const struct pub_flow *f);
+
+/* Account one message handed to ZeroMQ; RC as send_first gave it.
+ * A lossy send takes the full subscriber queue out of ZeroMQ's distribution
+ * until its reader frees room, and later sends skip it without a word: so
+ * from the first drop on, every message sent counts as possibly lost, until
+ * every subscriber connection's kernel send queue was seen empty twice
+ * EPISODE_WAIT_MS apart (the slow one took all that was queued for it, so
+ * its queue is back in the distribution). An upper bound, never less. */
 static void note_sent(struct pub_flow *f, size_t bytes, int rc)
 {
     f->msgs++;
     f->bytes += bytes;
     f->mbytes[f->msgs % f->mcap] = f->bytes;
-    if (rc == 1) {
-        if (!f->slow)
-            log_warn("a subscriber is too slow (its ZeroMQ queue stays full for pub_slow_wait): publications are "
-                     "dropped for it (counted in pub_slow_dropped_total)");
-        f->slow = 1;
-        f->slow_lost++;
-        f->strict_run = 0;
-        metric_add(M_PUB_SLOW_DROPPED, 1);
+    if (rc == 1 && !f->slow)
+        log_warn("a subscriber is too slow (its ZeroMQ queue stays full for pub_slow_wait): publications are "
+                 "dropped for it (at most what pub_slow_dropped_total counts)");
+    f->slow |= rc == 1;
+    if (!f->slow)
         return;
-    }
-    f->strict_run = rc == 2 ? 0 : f->strict_run + 1;
-    if (f->slow && f->strict_run >= 2 * (uint64_t)f->hwm) /* room again for a while: the episode ended */
+    f->slow_lost++;
+    metric_add(M_PUB_SLOW_DROPPED, 1);
+    long long now = clock_mono_ms();
+    if (now - f->slow_checked < EPISODE_WAIT_MS)
+        return;
+    f->slow_checked = now;
+    f->strict_run = queues_empty(f) ? f->strict_run + 1 : 0;
+    if (f->strict_run >= 2)
         pub_flow_end_slow(f);
 }
 
@@ -124,6 +139,7 @@ void pub_flow_end_slow(struct pub_flow *f)
                  (unsigned long long)f->slow_lost);
     f->slow = 0;
     f->slow_lost = 0;
+    f->strict_run = 0;
 }
 
 int pub_flow_send(struct pub_flow *f, void *sock, const void *const *data, const size_t *len, size_t n,
@@ -131,7 +147,8 @@ int pub_flow_send(struct pub_flow *f, void *sock, const void *const *data, const
 {
     size_t bytes = encoded(len[0]);
     int more = n > 1 || last;
-    int rc = send_first(sock, data[0], len[0], more ? ZMQ_SNDMORE : 0, f->slow ? 0 : f->slow_wait_ms);
+    long long wait_ms = f->slow && f->slow_wait_ms > EPISODE_WAIT_MS ? EPISODE_WAIT_MS : f->slow_wait_ms;
+    int rc = send_first(sock, data[0], len[0], more ? ZMQ_SNDMORE : 0, wait_ms);
     if (rc < 0)
         return -1;
     /* the rest of a message the first frame started always goes */

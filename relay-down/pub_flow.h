@@ -7,8 +7,11 @@
  * queue cannot take is refused (EAGAIN) instead of dropped. The send then
  * waits for room up to pub_slow_wait per message; past it, the message is
  * sent once with NODROP off (delivered to every other subscriber, dropped for
- * the full one) and counted in pub_slow_dropped_total, with one log line per
- * episode. During an episode nothing waits.
+ * the full one), and from then on every message sent is counted in
+ * pub_slow_dropped_total (an upper bound: libzmq then skips the full queue
+ * silently until its reader frees room) until every subscriber's kernel send
+ * queue was seen empty; one log line per episode. During an episode each message waits at most 5 ms (the others,
+ * momentarily full, are not dropped for; delivery is paced meanwhile).
  *
  * What has left. ZeroMQ gives no queue lengths (POLLOUT on an XPUB is always
  * set; the pipe statistics are draft API). What it may still hold for one
@@ -54,7 +57,8 @@ struct pub_flow {
     int have_left;
     struct pub_flow_rec left;      /* the newest record known to have left */
     int slow;                      /* a slow-subscriber episode is on */
-    uint64_t slow_lost, strict_run;
+    uint64_t slow_lost, strict_run; /* strict_run: checks in a row that found the queues empty */
+    long long slow_checked;         /* monotonic */
     int *fds;                      /* subscriber connections (monitor events) */
     size_t nfds, fdcap;
     uint64_t quiet_msgs;

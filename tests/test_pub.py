@@ -304,6 +304,36 @@ def test_slow_subscriber_sigkill(tmp):
     check_deliver_or_count(got, log, 300, repeat_bound(16, 20000), "SIGKILL")
 
 
+def test_too_slow_subscriber_counted(tmp):
+    """A subscriber whose queue stays full longer than pub_slow_wait (here
+    stopped with SIGSTOP) loses publications, and what is lost is counted:
+    for the two subscribers, what they received plus pub_slow_dropped_total
+    covers every publication twice (while one is stuck, a message another
+    cannot take within 5 ms is dropped for it too, and counted); a log line
+    when the episode starts."""
+    n = 400
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), metrics=True, down={"pub_slow_wait": 0.2})
+    d = c.dcs["dc1"]
+    fast = c.subscribe("dc1", "--count", n, "--idle-ms", 5000, "--max-ms", 60000)
+    slow = c.subscribe("dc1", "--rcvhwm", 4, "--rcvbuf", 8192, "--count", n, "--idle-ms", 3000,
+                       "--max-ms", 60000, expect=2)
+    slow.proc.send_signal(signal.SIGSTOP)
+    try:
+        h.zpub(c.mom_pub, "--gen", n, "--size", 25000, "--rate", 1000)  # 10 MB: more than the kernel buffers
+        h.wait_until(lambda: d.metrics()["pub_out_messages_total"] >= n, 60, "all sent")
+    finally:
+        slow.proc.send_signal(signal.SIGCONT)
+    got_fast, got_slow = numbers(fast.lines()), numbers(slow.lines())
+    dropped = d.metrics()["pub_slow_dropped_total"]
+    for who, got in (("fast", got_fast), ("slow", got_slow)):
+        h.check(got == sorted(set(got)), "%s subscriber: out of order or twice" % who)
+    h.check(dropped > 0 and len(got_fast) + len(got_slow) + dropped >= 2 * n,
+            "received %d + %d, counted %d: less than 2 x %d" % (len(got_fast), len(got_slow), dropped, n))
+    h.check("a subscriber is too slow" in d.log(), "no log line for the slow subscriber")
+    print("of %d: fast subscriber received %d, stopped one %d; %d counted in pub_slow_dropped_total" %
+          (n, len(got_fast), len(got_slow), dropped))
+
+
 def test_redis_restart_aof(tmp):
     """The Redis primary restarts (AOF on) in the middle of 10,000
     publications: saltrelay-up keeps them buffered and re-sends with the same
