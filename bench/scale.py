@@ -105,6 +105,22 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pid, max_s=300):
+    """Seconds until PID is idle (under 5 % of a core for a second), at most
+    MAX_S: after N subscribers left, saltrelay-down's publication thread is
+    busy in libzmq removing their subscriptions (XPUB), which would otherwise
+    be measured as the request path's time (docs/performance.md)."""
+    t0 = last_t = time.monotonic()
+    last = cpu_s(pid)
+    while time.monotonic() - t0 < max_s:
+        time.sleep(1.0)
+        now, used = time.monotonic(), cpu_s(pid)
+        if used - last < 0.05 * (now - last_t):
+            break
+        last, last_t = used, now
+    return time.monotonic() - t0
+
+
 def phase_last(lines, phase, n):
     """Latest receipt of PHASE over the sub processes, and how many got it."""
     got = [(int(l.split()[3]), int(l.split()[5])) for l in lines if l.startswith("phase %d " % phase)]
@@ -246,6 +262,7 @@ def run_in(tmp, build, n, auth_us):
     res["relay"]["rss_up"] = rss_mb(up.proc.pid)
     res["relay"]["stream_entries"], res["relay"]["stream_bytes"] = res["relay"]["job_stream"]
     pub.close()
+    res["relay"]["settle"], res["relay"]["cpu_settle"] = settle(down.proc.pid), cpu_s(down.proc.pid)
     request_storms(build, mom_ret, dc_ret, n, auth_us, res["relay"])
     res["relay"]["rss_after"] = rss_mb(down.proc.pid)
     res["relay"]["cpu_down"], res["relay"]["cpu_up"] = cpu_s(down.proc.pid), cpu_s(up.proc.pid)
@@ -267,10 +284,10 @@ def report(res, n, auth_us, size=500):
     rows = [("connect storm (ms to all connected)", b["connect"], r["connect"], 2.0, True, 100),
             ("fan-out broadcast (ms to the last)", b["fanout"], r["fanout"], 1.25, True, 50),
             ("filtered job, %d topics (ms to the last)" % n, b["job"], r["job"], None, False, 0),
-            ("return storm (ms to all answered)", b["returns"], r["returns"], 2.0, False, 0),
+            ("return storm (ms to all answered)", b["returns"], r["returns"], 2.0, True, 500),
             ("auth storm: 50 % authenticated (ms)", b["auth"]["p50"], r["auth"]["p50"], None, False, 0),
             ("auth storm: 99 % authenticated (ms)", b["auth"]["p99"], r["auth"]["p99"], None, False, 0),
-            ("auth storm: 100 % authenticated (ms)", b["auth"]["p100"], r["auth"]["p100"], 1.5, False, 0),
+            ("auth storm: 100 % authenticated (ms)", b["auth"]["p100"], r["auth"]["p100"], 1.5, True, 1000),
             ("auth storm: _auth processed by the master", b["auth_work"], r["auth_work"], None, False, 0)]
     print("scale benchmark: %d simulated minions, _auth cost %d us, payload %d B" % (n, auth_us, size))
     print("%-44s %12s %12s %8s %8s" % ("", "baseline", "relay", "ratio", "aim"))
@@ -278,10 +295,9 @@ def report(res, n, auth_us, size=500):
     for name, base, relay, aim, asserted, slack in rows:
         ratio = relay / base if base and base == base and relay == relay else float("nan")
         print("%-44s %12.0f %12.0f %8.2f %8s" % (name, base, relay, ratio,
-                                                  ("<= %.2f" % aim + ("" if asserted else "*")) if aim else ""))
+                                                  "<= %.2f" % aim if aim else ""))
         if aim and asserted and not ratio <= aim and not relay - base <= slack:
             fails.append(name)
-    print("(* aim not met yet, reported only: the request path's throughput, docs/performance.md)")
     work = r["auth_work"] / n
     print("%-44s %12s %12.2f %8s %8s" % ("auth storm: master _auth work / N", "", work, "", "<= 1.20"))
     if not work <= 1.2:
@@ -298,6 +314,8 @@ def report(res, n, auth_us, size=500):
         fails.append("rss")
     print("CPU for the whole run (connect, broadcast, job, %d returns, the auth storm): saltrelay-down %.1f s, "
           "saltrelay-up %.1f s" % (n, r["cpu_down"], r["cpu_up"]))
+    print("saltrelay-down busy %.1f s after the %d subscribers left (libzmq's XPUB dropping their subscriptions; "
+          "%.1f s CPU so far), waited out before the request storms" % (r["settle"], n, r["cpu_settle"]))
     print("SIGTERM to exit after the storms: saltrelay-down %.1f s, saltrelay-up %.1f s" %
           (r["stop_saltrelay-down"], r["stop_saltrelay-up"]))
     return fails
