@@ -268,6 +268,10 @@ static void note_monitor_event(struct pub_intake *p)
     if (name && strcmp(name, "CONNECTED") == 0) {
         metric_add(M_MASTER_CONNECTS, 1);
         log_info("MoM publish port %s: connected", addr ? addr : "?");
+        long long join = clock_mono_ms() + JOIN_HOLD_MS;
+        if (!p->joined && !p->channel_mode)
+            p->retry_at = p->retry_at > join ? p->retry_at : join;
+        p->joined = 1;
     } else if (name && strcmp(name, "DISCONNECTED") == 0) {
         metric_add(M_MASTER_DISCONNECTS, 1);
         log_warn("MoM publish port %s: disconnected; what the MoM publishes until the reconnect is "

@@ -25,6 +25,11 @@
 #define TRIM_AFTER 1000     /* buffered messages after which memory is given back */
 #define INLINE_FRAMES 2     /* Salt sends [payload] or [topic, payload] */
 #define MERGE_HOLD_MAX_MS 2000 /* a run still growing after that is cut into several entries */
+/* After its SUB socket first connects to the MoM an instance (stream mode)
+ * stores nothing for this long: it missed what came before, and another
+ * instance that is running may still hold some of that unstored; storing a
+ * later publication first would put it ahead of them in the stream. */
+#define JOIN_HOLD_MS 1000
 
 /* One buffered message. Frames past INLINE_FRAMES (rare) live in MORE, so a
  * slot of the pub_buffer-long ring stays small. */
@@ -70,6 +75,7 @@ struct pub_intake {
     int unreceived;    /* channel mode: the last PUBLISH reached no saltrelay-down (log once) */
     int unconfirmed;   /* the last WAIT had too few replicas (log once) */
     long long retry_at;
+    int joined;        /* its SUB socket connected to the MoM once (JOIN_HOLD_MS) */
     int dropping;      /* ring full (log once per episode) */
     struct slot overflow; /* receives what a full ring cannot take */
     /* the run of copies that may still grow: the newest slot, not yet sent */

@@ -344,7 +344,9 @@ def test_two_ups_kill9_each(tmp):
     h.wait_until(lambda: int(read_state(state).get("subscribers", 0)) >= 1, 10, "subscriber")
     time.sleep(0.2)
     reqs, out = start_requests(tmp, ret, clients, per_client, timeout)
-    pub = h.spawn([h.tool("zpub"), mom_pub, "--gen", n, "--size", 200, "--rate", 1000])
+    # both instances connected before the first publication: one that joins
+    # later never sees the earlier ones, and the other may die holding them
+    pub = h.spawn([h.tool("zpub"), mom_pub, "--gen", n, "--size", 200, "--rate", 1000, "--subscribers", 2])
     for up in ups:
         time.sleep(1.5)
         up.kill9()

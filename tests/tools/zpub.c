@@ -1,6 +1,7 @@
 /* zpub -- test MoM publisher: binds a PUB socket and sends messages.
  *   zpub ENDPOINT --lines FILE [--rate N] [--wait-ms N]
  *   zpub ENDPOINT --gen COUNT [--size BYTES] [--topic T] [--rate N] [--wait-ms N]
+ *   --subscribers N: wait for N subscribers (default 1), e.g. two saltrelay-ups
  * --gen payloads start with the 10-digit message number, then a nonce of this
  * run (as far as BYTES allows), padded to BYTES: like Salt's publications
  * (each encrypted with a fresh IV), two runs never send identical payloads,
@@ -33,11 +34,11 @@ static void pace(long i, double rate, struct timespec *t0)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: zpub ENDPOINT (--lines FILE | --gen N) [--size B] [--topic T] [--rate R] [--wait-ms MS]\n");
+        fprintf(stderr, "usage: zpub ENDPOINT (--lines FILE | --gen N) [--size B] [--topic T] [--rate R] [--wait-ms MS] [--subscribers N]\n");
         return 2;
     }
     const char *lines = NULL, *topic = NULL;
-    long gen = -1, size = 100, wait_ms = 10000;
+    long gen = -1, size = 100, wait_ms = 10000, subscribers = 1;
     double rate = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--lines")) lines = argv[i + 1];
@@ -46,6 +47,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--topic")) topic = argv[i + 1];
         else if (!strcmp(argv[i], "--rate")) rate = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--wait-ms")) wait_ms = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--subscribers")) subscribers = atol(argv[i + 1]);
         else { fprintf(stderr, "zpub: unknown option %s\n", argv[i]); return 2; }
     }
     void *ctx = zmq_ctx_new();
@@ -53,17 +55,21 @@ int main(int argc, char **argv)
     int hwm = 0, linger = 5000;
     zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(pub, ZMQ_LINGER, &linger, sizeof linger);
+    int verbose = 1; /* every subscriber's subscription, not only the first of each topic */
+    zmq_setsockopt(pub, ZMQ_XPUB_VERBOSE, &verbose, sizeof verbose);
     if (zmq_bind(pub, argv[1]) < 0) {
         fprintf(stderr, "zpub: bind %s: %s\n", argv[1], zmq_strerror(zmq_errno()));
         return 1;
     }
     zmq_pollitem_t it = {pub, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&it, 1, wait_ms) == 1) {
+    long seen = 0;
+    while (seen < subscribers && zmq_poll(&it, 1, wait_ms) == 1) {
         char sub[256];
-        zmq_recv(pub, sub, sizeof sub, 0);
-    } else {
-        fprintf(stderr, "zpub: no subscriber after %ld ms; sending anyway\n", wait_ms);
+        if (zmq_recv(pub, sub, sizeof sub, 0) > 0 && sub[0] == 1)
+            seen++;
     }
+    if (seen < subscribers)
+        fprintf(stderr, "zpub: %ld of %ld subscribers after %ld ms; sending anyway\n", seen, subscribers, wait_ms);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     long sent = 0;
