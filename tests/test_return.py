@@ -310,10 +310,13 @@ def test_auth_storm(tmp):
     check(len(returns) == n_req and all(v == "ok" for v, _ in returns), "returns not all answered: %s" % returns)
     worst = max(us for _, us in returns) / 1e6
     print("returns behind %d _auth: slowest answered in %.2f s (alone: %.2f s)" % (n_auth, worst, base))
-    # by design a return waits at most for the _auth already at the MoM (its
-    # share of the pool, 0.1 s each) on top of its own time alone; a return
-    # queued behind the paced _auth (the old read-ahead) waited seconds
-    bound = 3 * base + 0.5
+    # by design a return waits at most one MoM service (0.1 s) more than
+    # alone: _auth hold at most 6 of the 8 sockets and each one freed goes to
+    # a return; returns kept to the 2 others (_auth served first) take about
+    # 3.7x their time alone, returns behind the paced _auth (the old
+    # read-ahead) seconds. Relative to the run's own baseline, since a loaded
+    # machine slows both
+    bound = 2.5 * base + 0.1
     check(worst < bound, "a return waited %.2f s behind _auth (%.2f s alone, bound %.2f s)" % (worst, base, bound))
     relay.stop_master()
     with open(relay.master_log) as f:
