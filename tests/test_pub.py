@@ -596,14 +596,14 @@ def up_connections(redis):
 
 def test_redis_sigkill_everysec(tmp):
     """The Redis primary is SIGKILLed (AOF, appendfsync everysec) in the
-    middle of 10,000 publications: what Redis had executed is in the AOF
+    middle of 6,000 publications: what Redis had executed is in the AOF
     (written before the reply; everysec only risks a host crash), so the
     re-sent in-flight batch must be refused as duplicates (same IDs), never
     stored twice: exactly once, in order, at every DC; the stream holds n."""
-    n = 10000
+    n = 6000
     c = Cluster(tmp, aof=True, fsync="everysec", metrics=True)
     subs = {dc: c.subscribe(dc, "--count", n, "--idle-ms", 10000, "--max-ms", 120000) for dc in c.dcs}
-    pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 200, "--rate", 2000])
+    pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 200, "--rate", 3000])
     h.wait_until(lambda: int(c.primary.cli("XLEN", STREAM)) >= 2000, 30, "2000 stored")
     c.primary.stop(signal.SIGKILL)
     h.check(pub.poll() is None, "the kill did not land while publications were flowing")
@@ -794,7 +794,7 @@ def test_stopped_subscriber_drops_only_its_own(tmp):
     n = 4000
     c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), down={"pub_hwm": 500})
     live = c.subscribe("dc1", "--count", n, "--idle-ms", 5000, "--max-ms", 60000)
-    stopped = c.subscribe("dc1", "--count", n, "--idle-ms", 3000, "--max-ms", 60000, expect=2)
+    stopped = c.subscribe("dc1", "--count", n, "--idle-ms", 1000, "--max-ms", 60000, expect=2)
     stopped.proc.send_signal(signal.SIGSTOP)
     try:
         h.zpub(c.mom_pub, "--gen", n, "--size", 2000, "--rate", 2000)
