@@ -272,8 +272,10 @@ static void read_stream(struct pub_output *p)
     if (!p->have_cursor && init_cursor(p) < 0)
         return;
     char id[STREAMID_STRLEN];
+    /* while sent records wait to be known sent, wake within the quiet period to check */
+    int block = p->flow.n ? SETTLE_BLOCK_MS : READ_BLOCK_MS;
     redisReply *r = rconn_command(p->rc, "XREAD COUNT %lld BLOCK %d STREAMS %s %s", p->cfg->read_batch,
-                                  READ_BLOCK_MS, p->key, streamid_format(p->cursor, id));
+                                  block, p->key, streamid_format(p->cursor, id));
     if (!r)
         return;
     if (note_read_refusal(p, r)) {
@@ -293,11 +295,8 @@ static void read_stream(struct pub_output *p)
                 save_at = now + SAVE_EVERY_MS;
             }
         }
-        p->idle = entries->elements == 0;
     } else if (r->type != REDIS_REPLY_NIL) {
         bad = 1;
-    } else {
-        p->idle = 1;
     }
     if (bad) {
         metric_add(M_PUB_DECODE_ERR, 1);
@@ -474,8 +473,9 @@ static void pub_output_turn(void *self, const struct part_poll *w)
         read_channel(p);
     else
         read_stream(p);
-    if (p->idle) /* nothing new: the kernel can tell whether all has left */
-        pub_flow_settle(&p->flow, clock_mono_ms());
+    /* the kernel can tell whether all has left once nothing new was sent for a while;
+     * a steady trickle of publications never leaves an XREAD idle, so check every turn */
+    pub_flow_settle(&p->flow, clock_mono_ms());
     cursor_save_left(p);
     if (clock_mono_ms() - p->synced_at > SYNC_EVERY_MS)
         cursor_sync(p);

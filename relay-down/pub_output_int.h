@@ -19,6 +19,7 @@
 
 #define STATE_FILE "pub.state"
 #define READ_BLOCK_MS 500
+#define SETTLE_BLOCK_MS 50 /* XREAD block while sent records are not yet known sent */
 #define READ_RETRY_MS 1000 /* after an error reply to XREAD */
 #define SYNC_EVERY_MS 1000 /* fsync of the state file, for power loss */
 #define SETTLE_MS 200      /* lets reconnected subscribers send their subscriptions */
@@ -56,7 +57,6 @@ struct pub_output {
     int subscribed;       /* channel mode: SUBSCRIBE sent on this connection */
     int read_refused;     /* XREAD answered with an error (LOADING, MASTERDOWN): log once */
     long long read_retry_at; /* monotonic: no XREAD before (after an error reply) */
-    int idle;               /* the last XREAD found nothing new */
     int ev_monitor, ev_pub; /* indices in the part's wait */
     long long drain_until;  /* monotonic: the clean stop's wait for the subscribers ends */
 };

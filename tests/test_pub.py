@@ -241,6 +241,19 @@ def test_sigterm_restart_exactly_once(tmp):
     h.check(c.up.term() == 0, "saltrelay-up did not exit 0 on SIGTERM")
 
 
+def test_trickle_cursor_saved(tmp):
+    """Publications arriving steadily (3 a second, small) never leave an XREAD
+    idle: the saved cursor must still follow what left, so that a SIGKILL
+    repeats a few of them, not everything since the start."""
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=())
+    sub = c.subscribe("dc1", "--count", 30, "--idle-ms", 8000, "--max-ms", 30000)
+    h.zpub(c.mom_pub, "--gen", 30, "--size", 30, "--rate", 3)
+    got = numbers(sub.lines())
+    check_exactly_once(got, 30, "dc1")
+    saved = int(read_state(c.dcs["dc1"].state).get("serial", 0))
+    h.check(saved >= 28, "saved cursor at serial %d after 30 publications at 3/s" % saved)
+
+
 ENGINE_BATCH = 8192  # libzmq's out_batch_size: what a connection's engine holds besides its pipe (pub_flow.h)
 
 
