@@ -234,9 +234,13 @@ def test_registry_auth(tmp):
         check(29 * 86400000 < ttl <= 30 * 86400000, "%s: PTTL %d" % (k, ttl))
 
 
-def clear_auth(minion):
-    """A first _auth as Salt packs it (clear; the load's cmd and id readable)."""
-    load = b"\x82" + msgpack_str(b"cmd") + msgpack_str(b"_auth") + msgpack_str(b"id") + msgpack_str(minion.encode())
+def clear_auth(minion, token=None):
+    """A first _auth as Salt packs it (clear; the load's cmd and id readable).
+    TOKEN: what tells one attempt from the next (Salt encrypts a new token each time)."""
+    load = (b"\x82" if token is None else b"\x83") + msgpack_str(b"cmd") + msgpack_str(b"_auth") + \
+        msgpack_str(b"id") + msgpack_str(minion.encode())
+    if token is not None:
+        load += msgpack_str(b"token") + msgpack_str(token)
     return (b"\x83" + msgpack_str(b"enc") + msgpack_str(b"clear") + msgpack_str(b"load") + load +
             msgpack_str(b"version") + b"\x03")
 
@@ -325,12 +329,63 @@ def test_auth_storm(tmp):
     both = sum(seen.count(clear_auth("storm-%d" % (100 + i)).hex()) > 1 for i in range(50))
     print("the MoM processed %d of %d _auth" % (auth_seen, n_auth))
     check(auth_seen < n_auth // 2, "the MoM processed %d _auth, stale ones were not shed" % auth_seen)
+    # an attempt already sent when its successor was read is not recalled, and
+    # which were sent by then depends on the machine's timing: the rule itself
+    # is checked by test_auth_older_attempt_shed
     print("both attempts reached the MoM for %d of 50 re-sending minions" % both)
-    # an attempt already sent when its successor was read is not recalled
-    check(both <= 5, "both attempts of %d of 50 minions reached the MoM" % both)
     check(relay.up.term() == 0, "saltrelay-up did not stop cleanly")
     log = relay.up.log()
     check(log.count("shedding _auth requests") == 1, "shedding not logged exactly once:\n" + log[-2000:])
+
+
+def test_auth_older_attempt_shed(tmp):
+    """Issue 9: ten minions each send an _auth and, having given up on it,
+    a second one, all read by saltrelay-up at once (it is stopped while they
+    queue). Only the second attempts reach the MoM, newest first; the first
+    ones are shed as abandoned."""
+    relay = Relay(tmp, ["echo", "--delay-ms", "50"], timeout=30, down_extra={"auth_timeout": 20},
+                  up_extra={"req_pool": 2})
+    req_key = "saltrelay:{%s}:req" % CLUSTER
+    relay.up.proc.send_signal(signal.SIGSTOP)
+    clients = []
+    # first an ordinary request: the reader's XREADGROUP, blocked when
+    # saltrelay-up stopped, is answered with the first entry queued
+    batches = [[echo_line(0, salt_request("warm-up", b"w"))]]
+    batches += [[echo_line(i, clear_auth("dup-%d" % i, b"attempt-%d" % a)) for i in range(10)] for a in (1, 2)]
+    try:
+        queued = 0
+        for lines in batches:
+            c = spawn([tool("zreqs"), relay.ret_ep, "--clients", str(len(lines)), "--timeout-ms", "15000",
+                       "--max-ms", "20000"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL)
+            c.stdin.write(("\n".join(lines) + "\n").encode())
+            c.stdin.close()
+            clients.append(c)
+            queued += len(lines)
+            wait_until(lambda: int(relay.redis.cli("XLEN", req_key, raw=True)) == queued, 10, "%d queued" % queued)
+        # the order the stream holds them in (a batch's clients race each other)
+        stream = subprocess.run(["redis-cli", "-p", str(relay.redis.port), "XRANGE", req_key, "-", "+"],
+                                capture_output=True).stdout
+        queued_order = [(int(m.group(1)), int(m.group(2))) for m in re.finditer(rb"dup-(\d+).{0,40}?attempt-(\d)",
+                                                                                stream, re.S)]
+    finally:
+        relay.up.proc.send_signal(signal.SIGCONT)
+    wait_until(lambda: os.path.exists(relay.master_log) and len(open(relay.master_log).read().split()) >= 11, 15,
+               "11 requests at the MoM")
+    time.sleep(1)  # anything else would have followed by now (50 ms per _auth)
+    relay.stop_master()
+    with open(relay.master_log) as f:
+        seen = [bytes.fromhex(l.strip()) for l in f if l.strip()]
+    order = [(int(re.search(rb"dup-(\d+)", s).group(1)), int(re.search(rb"attempt-(\d)", s).group(1)))
+             for s in seen if b"_auth" in s]
+    print("queued (minion, attempt): %s" % queued_order)
+    print("the MoM saw: %s" % order)
+    check(len(queued_order) == 20, "the stream does not hold the 20 _auth: %s" % queued_order)
+    check(sorted(order) == [(i, 2) for i in range(10)], "not each minion's second attempt alone: %s" % order)
+    newest_first = [e for e in reversed(queued_order) if e[1] == 2]
+    check(order == newest_first, "not newest first: %s, queued %s" % (order, queued_order))
+    for c in clients:
+        c.kill()
 
 
 def test_req_socket_replaced_on_disconnect(tmp):
