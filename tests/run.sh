@@ -22,10 +22,22 @@ build build-asan -DCMAKE_BUILD_TYPE=Debug -DSALTRELAY_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=98
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
+flaky=()
+suite() { # DIR: every test once; up to 3 failed tests are rerun once, alone. Fails
+  # again: the suite fails. Passes then: named below as flaky (timing on a
+  # loaded 2-core machine), never silently.
+  local dir=$1 failed
+  (cd "$dir" && ctest --output-on-failure --timeout 600) && return 0
+  failed=$(sed -n 's/^[0-9]*:\(.*\)$/\1/p' "$dir/Testing/Temporary/LastTestsFailed.log" | tr '\n' ' ')
+  [ "$(wc -w <<<"$failed")" -le 3 ] || return 1 # more is no timing accident
+  echo "== $dir: rerunning what failed, once: $failed"
+  (cd "$dir" && ctest --output-on-failure --timeout 600 --rerun-failed) || return 1
+  flaky+=("$dir: $failed")
+}
 echo "== tests, release build"
-(cd build && ctest --output-on-failure --timeout 600) || status=1
+suite build || status=1
 echo "== tests, sanitizer build"
-(cd build-asan && ctest --output-on-failure --timeout 600) || status=1
+suite build-asan || status=1
 
 echo "== valgrind (memcheck) on the daemons, a subset"
 # Each name must select exactly one test: ctest -R alone exits 0 on no match,
@@ -42,4 +54,8 @@ fi
 
 echo "== fuzzers (short runs)"
 bash tests/fuzz/run.sh || status=1
+if [ ${#flaky[@]} -gt 0 ]; then
+  echo "== FLAKY: failed once, passed when rerun alone (look into each):"
+  printf '   %s\n' "${flaky[@]}"
+fi
 exit $status
