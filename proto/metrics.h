@@ -81,6 +81,8 @@
       "Requests not sent before their deadline because the MoM request port was not connected")  \
     X(REQ_GONE, "replies_undeliverable_total", "counter", 2,                                      \
       "Replies whose requesting socket had disconnected")                                          \
+    X(REQ_DEPARTED, "requests_requester_gone_total", "counter", 2,                                \
+      "Pending requests dropped because the connection that sent them closed")                    \
     X(REQ_INFLIGHT, "requests_inflight", "gauge", 3, "Requests waiting for a reply")                \
     X(AUTH_IN, "auth_requests_total", "counter", 3, "Clear _auth requests")                         \
     X(AUTH_SHED, "auth_shed_total", "counter", 1,                                                 \

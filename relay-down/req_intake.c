@@ -20,6 +20,9 @@
  * reply), so saltrelay-up does not feed the MoM stale attempts and an
  * abandoned one leaves the table after seconds. Auths expire in their own
  * FIFO (same timeout each, so arrival order is deadline order there too).
+ * Whatever its deadline, a request leaves the table as soon as the
+ * connection that sent it closes (req_conns.c): a Salt client that gave up
+ * re-sends on a new socket and the old one never reads a reply.
  *
  * Requests go to Redis through the pipeline (rpipe.h; req_intake_redis.c):
  * this thread never waits for Redis's replies (they are read when the socket
@@ -52,6 +55,7 @@
 #include "part.h"
 #include "rconn.h"
 #include "registry.h"
+#include "req_conns.h"
 #include "rpipe.h"
 #include "reqrec.h"
 #include "stream_reader.h"
@@ -105,10 +109,38 @@ static void list_unlink(struct req_intake *q, int i)
         q->tail = p->prev;
 }
 
+/* Take slot I off its connection's list; it waits for its reply or deadline. */
+static void conn_unlink(struct req_intake *q, int i)
+{
+    struct pend *p = &q->slot[i];
+    if (p->cfd < 0)
+        return;
+    if (p->cprev >= 0)
+        q->slot[p->cprev].cnext = p->cnext;
+    else
+        *req_conns_head(q->conns, p->cfd) = p->cnext;
+    if (p->cnext >= 0)
+        q->slot[p->cnext].cprev = p->cprev;
+    p->cfd = -1;
+}
+
+static void conn_link(struct req_intake *q, int i, int fd)
+{
+    struct pend *p = &q->slot[i];
+    int *head = req_conns_head(q->conns, fd);
+    p->cfd = fd;
+    p->cprev = -1;
+    p->cnext = *head;
+    if (*head >= 0)
+        q->slot[*head].cprev = i;
+    *head = i;
+}
+
 void intake_pend_release(struct req_intake *q, int i)
 {
     struct pend *p = &q->slot[i];
     list_unlink(q, i);
+    conn_unlink(q, i);
     if (!p->stored)
         q->unstored_bytes -= (long long)zmq_msg_size(&p->payload);
     if (p->stored < 2)
@@ -140,8 +172,9 @@ static void auth_fifo_push(struct req_intake *q, int i)
     q->auth_fifo[at].seq = q->slot[i].seq;
 }
 
-/* Take a request into the table; returns 0, or -1 if the table is full. */
-static int pend_add(struct req_intake *q, zmq_msg_t *frames, const struct salt_envelope *env)
+/* Take a request from connection FD (or REQ_CONN_UNTRACKED) into the
+ * table; returns 0, or -1 if the table is full. */
+static int pend_add(struct req_intake *q, zmq_msg_t *frames, const struct salt_envelope *env, int fd)
 {
     long long size = (long long)zmq_msg_size(&frames[2]);
     if (!q->nfree || q->unstored_bytes + size > q->cfg->max_pending_bytes)
@@ -165,6 +198,9 @@ static int pend_add(struct req_intake *q, zmq_msg_t *frames, const struct salt_e
     if (p->auth)
         auth_fifo_push(q, i);
     memcpy(p->id, env->id, sizeof p->id);
+    p->cfd = -1;
+    if (fd >= 0)
+        conn_link(q, i, fd);
     p->prev = q->tail;
     p->next = -1;
     if (q->tail >= 0)
@@ -178,12 +214,41 @@ static int pend_add(struct req_intake *q, zmq_msg_t *frames, const struct salt_e
     return 0;
 }
 
+/* N requests dropped because the connection that sent them closed: its
+ * socket will never read a reply (Salt re-sends on a new socket). One log
+ * line per episode. */
+static void count_departed(struct req_intake *q, int n)
+{
+    long long now = clock_mono_ms();
+    metric_add(M_REQ_DEPARTED, n);
+    if (!q->departed_at || now - q->departed_at >= DEPARTED_QUIET_MS)
+        log_info("requesters disconnected with requests pending: those requests are dropped at once "
+                 "(counted in requests_requester_gone_total)");
+    q->departed_at = now;
+}
+
+/* req_conns_fn: connection FD closed (GONE) or was replaced unseen. */
+static void conn_ended(void *arg, int fd, int gone)
+{
+    struct req_intake *q = arg;
+    int *head = req_conns_head(q->conns, fd), n = 0;
+    for (int i = *head; i >= 0 && n < (int)q->cap; i = *head, n++) {
+        if (gone)
+            intake_pend_release(q, i); /* a request still waiting for Redis is never stored */
+        else
+            conn_unlink(q, i);
+    }
+    if (gone && n)
+        count_departed(q, n);
+}
+
 /* Check one received message; takes it into the table if it is a request. */
 static void accept_request(struct req_intake *q, zmq_msg_t *m, size_t n)
 {
     metric_add(M_REQ_IN, 1);
     struct salt_envelope env;
     const char *why = NULL;
+    int fd = REQ_CONN_UNTRACKED;
     if (n != 3 || zmq_msg_size(&m[1]) != 0) {
         metric_add(M_REQ_BAD, 1);
         warn_throttled(&q->warn, "request refused: not [identity, empty, payload] (%zu frames)", n);
@@ -193,7 +258,9 @@ static void accept_request(struct req_intake *q, zmq_msg_t *m, size_t n)
     } else if (envelope_peek(zmq_msg_data(&m[2]), zmq_msg_size(&m[2]), &env, &why) < 0) {
         metric_add(M_REQ_BAD, 1);
         warn_throttled(&q->warn, "request refused: not a Salt request (%s)", why);
-    } else if (pend_add(q, m, &env) < 0) {
+    } else if ((fd = req_conns_of(q->conns, &m[2])) == REQ_CONN_GONE) {
+        count_departed(q, 1); /* read after its connection closed */
+    } else if (pend_add(q, m, &env, fd) < 0) {
         metric_add(M_REQ_REFUSED, 1);
         if (!q->refusing)
             log_error("request table full (max_pending %lld, max_pending_bytes %lld): refusing new "
@@ -369,6 +436,9 @@ static int req_intake_open(void *self, const struct config *cfg)
     q->router = zsock_new(ZMQ_ROUTER);
     if (!q->pipe || !q->reader || !q->router)
         return -1;
+    q->conns = req_conns_new(q->router, conn_ended, q);
+    if (!q->conns)
+        return -1;
     zsock_set_router_mandatory(q->router, 1);
     /* a requester reconnecting with the same identity (Salt 3008 REQ sockets
      * keep theirs) takes the old connection's place instead of leaving it
@@ -393,12 +463,14 @@ static int req_intake_open(void *self, const struct config *cfg)
 static void log_totals(void)
 {
     log_info("requests: %lld in, %lld answered, %lld timed out, %lld expired, %lld mom unreachable, "
-             "%lld oversize, %lld refused, %lld bad, %lld redis errors, %lld undeliverable, %lld late",
+             "%lld oversize, %lld refused, %lld bad, %lld redis errors, %lld requester gone, %lld undeliverable, "
+             "%lld late",
              (long long)metric_get(M_REQ_IN), (long long)metric_get(M_REQ_ANSWERED),
              (long long)metric_get(M_REQ_TIMEOUT), (long long)metric_get(M_REQ_EXPIRED),
              (long long)metric_get(M_REQ_MOM_UNREACHABLE), (long long)metric_get(M_REQ_OVERSIZE),
              (long long)metric_get(M_REQ_REFUSED), (long long)metric_get(M_REQ_BAD),
-             (long long)metric_get(M_REQ_REDIS_ERR), (long long)metric_get(M_REQ_GONE),
+             (long long)metric_get(M_REQ_REDIS_ERR), (long long)metric_get(M_REQ_DEPARTED),
+             (long long)metric_get(M_REQ_GONE),
              (long long)metric_get(M_REQ_LATE));
 }
 
@@ -417,6 +489,7 @@ static void req_intake_close(void *self)
     while (q->head >= 0)
         intake_pend_release(q, q->head);
     zactor_destroy(&q->reader);
+    req_conns_destroy(&q->conns, q->router);
     zsock_destroy(&q->router);
     rconn_destroy(&q->rc);
     free(q->slot);
@@ -450,6 +523,7 @@ static void req_intake_wait(void *self, struct part_poll *w, int stopping)
 {
     struct req_intake *q = self;
     q->ev_router = stopping ? -1 : part_poll_socket(w, q->router, ZMQ_POLLIN);
+    q->ev_conns = stopping ? -1 : part_poll_socket(w, req_conns_sock(q->conns), ZMQ_POLLIN);
     q->ev_reader = part_poll_socket(w, q->reader, ZMQ_POLLIN);
     rpipe_wait(q->pipe, w);
     part_poll_timeout(w, next_wait(q));
@@ -460,6 +534,7 @@ static void req_intake_turn(void *self, const struct part_poll *w)
     struct req_intake *q = self;
     (void)w; /* each step below reads without waiting: nothing to read is cheap */
     rpipe_io(q->pipe);
+    req_conns_drain(q->conns); /* first: a request's connection is known before it is read */
     drain_router(q);
     drain_replies(q);
     expire(q, clock_mono_ms());

@@ -22,6 +22,7 @@
 #define XADD_ROOM 512        /* an XADD's formatted size beyond its payload, at most */
 #define DRAIN_MAX 1024       /* messages taken from a socket per loop turn */
 #define GRACE_MS 1000
+#define DEPARTED_QUIET_MS 10000 /* drops for closed connections this far apart are separate episodes (log) */
 #define CLOCK_SKEW_MS 10000  /* reply IDs are the primary's clock: start reading this much before boot */
 #define REDIS_TIMEOUT_MS 1000 /* a connect; and no reply for this long while some are awaited fails the connection */
 #define READER_CREDIT 512
@@ -48,6 +49,7 @@ struct pend {
     int auth;
     char id[ENVELOPE_ID_MAX];
     int prev, next; /* arrival order, which is deadline order */
+    int cfd, cprev, cnext; /* its connection's fd (-1: untracked) and that fd's list (req_conns.h) */
 };
 
 struct req_intake {
@@ -55,6 +57,8 @@ struct req_intake {
     int opened;
     int ev_router, ev_reader; /* indices in the part's wait */
     zsock_t *router;
+    struct req_conns *conns; /* the router's connections: requests of a closed one are dropped */
+    int ev_conns;
     zactor_t *reader;
     struct rconn *rc;
     struct rpipe *pipe;
@@ -75,6 +79,7 @@ struct req_intake {
     char (*accepted)[ENVELOPE_ID_MAX]; /* ids whose _auth the MoM accepted, to register */
     int naccepted;
     struct warnrate reg_warn;
+    long long departed_at; /* monotonic ms of the last drop for a closed connection, 0: none */
 };
 
 /* ROUTER side (req_intake.c). */

@@ -107,10 +107,10 @@ class Relay:
         return "tcp://127.0.0.1:%d" % self.ret_port
 
 
-def run_clients(endpoint, lines, clients, timeout_ms, max_s=300):
+def run_clients(endpoint, lines, clients, timeout_ms, max_s=300, extra=()):
     """Run zreqs with input LINES; returns (list of (client, k, verdict, us), stderr)."""
     r = subprocess.run([tool("zreqs"), endpoint, "--clients", str(clients), "--timeout-ms", str(timeout_ms),
-                        "--max-ms", str(max_s * 1000)], input="\n".join(lines).encode() + b"\n",
+                        "--max-ms", str(max_s * 1000)] + list(extra), input="\n".join(lines).encode() + b"\n",
                        capture_output=True, timeout=max_s + 60)
     check(r.returncode == 0, "zreqs failed: %s" % r.stderr.decode())
     out = []
@@ -178,7 +178,8 @@ def test_deadline_silent_master(tmp):
     n, clients = 40, 20
     lines = ["%d %s -" % (i % clients, salt_request("m%d" % i, b"x%d" % i).hex()) for i in range(n)]
     t0 = time.monotonic()
-    res, err = run_clients(relay.ret_ep, lines, clients, 5000)
+    # the clients stay past the deadline (+1 s): one that leaves earlier has its request dropped
+    res, err = run_clients(relay.ret_ep, lines, clients, 6000)
     check([v for _, _, v, _ in res].count("timeout") == n, "every client should time out: %s" % err)
     check(time.monotonic() - t0 < 30, "timeouts took too long")
     check(relay.down.term() == 0 and relay.up.term() == 0, "daemons did not stop cleanly")
@@ -571,8 +572,9 @@ def test_mom_unreachable(tmp):
     as mom_unreachable, counted by saltrelay-up; the clients time out."""
     relay = Relay(tmp, ["echo"], timeout=2, master_up=False)
     n = 5
+    # the clients stay past the deadline (+1 s): one that leaves earlier has its request dropped
     res, err = run_clients(relay.ret_ep, ["%d %s -" % (i, salt_request("m%d" % i, b"x").hex()) for i in range(n)],
-                           n, 2500)
+                           n, 6000)
     check([v for _, _, v, _ in res].count("timeout") == n, "every client should time out: %s" % err)
     wait_until(lambda: relay.up.metrics()["requests_mom_unreachable_total"] == n, 5, "mom_unreachable counted")
     um = relay.up.metrics()
@@ -613,6 +615,74 @@ def test_max_pending_refuses(tmp):
     check(relay.up.metrics()["requests_in_total"] == 5, "up took: %s" % relay.up.metrics())
 
 
+def test_departed_requests_dropped(tmp):
+    """Requests whose requester closed its socket (Salt's RequestClient does on
+    timeout, then re-sends on a new one) leave saltrelay-down's table at once:
+    with max_pending 5 and a silent MoM (request_timeout 60 s), 5 clients that
+    send and leave free their slots (requests_requester_gone_total 5), and 5
+    new requests are then taken, not refused (old code: refused until the 60 s
+    deadline). Those 5 are dropped too when their zreqs is SIGKILLed."""
+    relay = Relay(tmp, ["silent"], timeout=60, down_extra={"max_pending": 5})
+    n = 5
+    res, err = run_clients(relay.ret_ep, ["%d %s -" % (i, salt_request("a%d" % i, b"x").hex()) for i in range(n)],
+                           n, 300)
+    check([v for _, _, v, _ in res].count("timeout") == n, "every client should leave: %s" % err)
+    wait_until(lambda: relay.down.metrics()["requests_inflight"] == 0, 30,
+               "the %d requests of departed clients dropped" % n)
+    dm = relay.down.metrics()
+    check(dm["requests_requester_gone_total"] == n and dm["requests_refused_total"] == 0, "down metrics: %s" % dm)
+    lines = ["%d %s -" % (i, salt_request("b%d" % i, b"y").hex()) for i in range(n)]
+    proc = spawn([tool("zreqs"), relay.ret_ep, "--clients", str(n), "--timeout-ms", "120000", "--max-ms", "150000"],
+                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc.stdin.write("\n".join(lines).encode() + b"\n")
+    proc.stdin.close()
+    wait_until(lambda: relay.down.metrics()["requests_in_total"] == 2 * n, 30, "the new requests read")
+    dm = relay.down.metrics()
+    check(dm["requests_refused_total"] == 0 and dm["requests_inflight"] == n, "new requests refused: %s" % dm)
+    proc.kill()
+    proc.wait(timeout=10)
+    wait_until(lambda: relay.down.metrics()["requests_requester_gone_total"] == 2 * n, 30,
+               "the requests of the killed clients dropped")
+    check(relay.down.metrics()["requests_inflight"] == 0, "requests left: %s" % relay.down.metrics())
+    check(relay.down.term() == 0, "saltrelay-down did not stop cleanly")
+    d = totals(relay.down)
+    check(d["requester gone"] == 2 * n and d["timed out"] == 0, "down totals: %s" % d)
+    check(relay.down.log().count("requesters disconnected with requests pending") == 1,
+          "one log line per episode expected")
+
+
+def test_departed_fd_reused(tmp):
+    """10 clients each alternate 5 times a request they leave after 200 ms
+    (socket closed) and one they wait for on a new socket, which saltrelay-
+    down often accepts on the fd the left one just freed (Linux hands out the
+    lowest free fd); half of them start with the one they wait for, so
+    requests of live connections are pending whenever others leave. The MoM
+    answers every request after 1 s. Every awaited
+    request is answered (none dropped for another connection's close), no
+    reply reaches the wrong client, and each left request is either dropped
+    when its client left (requests_requester_gone_total) or, only if
+    saltrelay-down saw the close after the reply, undeliverable."""
+    relay = Relay(tmp, ["echo", "--delay-ms", "1000"], timeout=60)
+    clients, pairs = 10, 5
+    lines = []
+    for k in range(pairs):
+        for c in range(clients):
+            left = salt_request("c%d" % c, b"left-%d-%d" % (c, k))
+            kept = salt_request("c%d" % c, b"kept-%d-%d" % (c, k))
+            pair = ["%d %s -" % (c, left.hex()), "%d %s %s" % (c, kept.hex(), (b"rep:" + kept).hex())]
+            lines += pair if c % 2 else pair[::-1]  # even clients wait first: pending while odd ones leave
+    res, err = run_clients(relay.ret_ep, lines, clients, 30000, extra=["--abandon-ms", "200"])
+    verdicts = [v for _, _, v, _ in res]
+    check(verdicts.count("ok") == clients * pairs and verdicts.count("timeout") == clients * pairs,
+          "awaited requests not answered: %s" % err)
+    n = clients * pairs
+    wait_until(lambda: relay.down.metrics()["requests_inflight"] == 0, 30, "the table empty")
+    dm = relay.down.metrics()
+    check(dm["requests_requester_gone_total"] + dm["replies_undeliverable_total"] == n and
+          dm["requests_requester_gone_total"] > 0, "left requests: %s" % dm)
+    check(dm["requests_answered_total"] == n and dm["requests_in_total"] == 2 * n, "down metrics: %s" % dm)
+
+
 def test_oversize_reply(tmp):
     """A MoM reply over saltrelay-up's max_frame_size is not carried: the
     request ends as oversize (counted by both), the client times out, and
@@ -620,8 +690,9 @@ def test_oversize_reply(tmp):
     relay = Relay(tmp, ["echo"], timeout=3, up_extra={"max_frame_size": 2000})
     big = salt_request("big", b"B" * 1980)   # fits; "rep:" + it does not
     small = salt_request("small", b"s")
+    # client 0 stays past the deadline (+1 s): one that leaves earlier has its request dropped
     res, err = run_clients(relay.ret_ep, ["0 %s -" % big.hex(), "1 %s %s" % (small.hex(), (b"rep:" + small).hex())],
-                           2, 2500)
+                           2, 4500)
     by = {c: v for c, _, v, _ in res}
     check(by == {0: "timeout", 1: "ok"}, "verdicts: %s %s" % (by, err))
     check(relay.up.metrics()["requests_oversize_total"] == 1, "up metrics: %s" % relay.up.metrics())
@@ -636,8 +707,9 @@ def test_redis_down_requests_fail_counted(tmp):
     relay = Relay(tmp, ["echo"], timeout=2, down_extra={"max_pending_bytes": 1500})
     relay.redis.stop()
     n = 3  # 600 payload bytes each: two fit in 1500, the third is refused
+    # the clients stay past the deadline (+1 s): one that leaves earlier has its request dropped
     res, err = run_clients(relay.ret_ep, ["%d %s -" % (i, salt_request("m%d" % i, b"x" * 560).hex())
-                                          for i in range(n)], n, 2500)
+                                          for i in range(n)], n, 6000)
     check([v for _, _, v, _ in res].count("timeout") == n, "every client should time out: %s" % err)
     wait_until(lambda: relay.down.metrics()["requests_redis_errors_total"] == 2, 5, "2 requests failed on Redis")
     dm = relay.down.metrics()

@@ -1,10 +1,12 @@
 /* zreqs -- test minions: N clients, each a REQ socket of its own (as a Salt
  * RequestClient), send their requests one at a time and check the replies.
- *   zreqs ENDPOINT --clients N --timeout-ms T [--max-ms M] < INPUT > OUTPUT
+ *   zreqs ENDPOINT --clients N --timeout-ms T [--max-ms M] [--abandon-ms A] < INPUT > OUTPUT
  * INPUT lines: "<client> <request hex> <expected reply hex, or ->".
  * OUTPUT, one line per request: "<client> <k> ok|mismatch|timeout <latency us>"
  * (k counts that client's requests from 0). A request unanswered after T ms
- * is given up and its socket closed and replaced, as Salt does. */
+ * is given up and its socket closed and replaced, as Salt does; with
+ * --abandon-ms, a request that expects no reply ("-") after A ms (a requester
+ * that leaves early while the others still wait up to T). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,11 +77,12 @@ static void read_input(struct client *cl, long nclients)
 
 int main(int argc, char **argv)
 {
-    long nclients = 1, timeout = 5000, max = 600000;
+    long nclients = 1, timeout = 5000, max = 600000, abandon = -1;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--clients")) nclients = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--timeout-ms")) timeout = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--max-ms")) max = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--abandon-ms")) abandon = atol(argv[i + 1]);
         else { fprintf(stderr, "zreqs: unknown option %s\n", argv[i]); return 2; }
     }
     if (argc < 2 || nclients < 1) { fprintf(stderr, "usage: zreqs ENDPOINT --clients N --timeout-ms T\n"); return 2; }
@@ -117,7 +120,7 @@ int main(int argc, char **argv)
                 zmq_msg_close(&m);
                 verdict = match ? "ok" : "mismatch";
                 match ? ok++ : bad++;
-            } else if (now - c->sent_us > timeout * 1000LL) {
+            } else if (now - c->sent_us > (abandon >= 0 && !strcmp(c->r[c->next].expect, "-") ? abandon : timeout) * 1000LL) {
                 zmq_close(c->sock); /* a REQ socket without its reply is of no more use */
                 c->sock = new_sock(ctx, argv[1]);
                 verdict = "timeout";

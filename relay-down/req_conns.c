@@ -1,0 +1,165 @@
+/* req_conns.c -- the request ROUTER's connections, by fd (see req_conns.h).
+ *
+ * The monitor's events come in the order libzmq emits them: a connection's
+ * DISCONNECTED before its fd is closed (so before any reuse of that fd), its
+ * ACCEPTED before the connection is attached (so before any of its messages
+ * reaches the ROUTER). Hence a message whose fd is not live is either from a
+ * connection that closed, or from a newer one whose ACCEPTED was not read
+ * yet: reading the monitor to the end tells which. A fd's list of pending
+ * requests is its current connection's (dropped when it closes, forgotten if
+ * the fd shows up accepted again without a close event, as after a
+ * ROUTER_HANDOVER), so a request is never dropped for another connection's
+ * close; a request read after its fd was reused may be taken as the new
+ * connection's and then waits for that one's close or its deadline.
+ *
+ * Memory: a few bytes per possible fd (the open-files limit); the monitor's
+ * queue holds at most MON_HWM messages (when full, libzmq's I/O thread waits
+ * for this thread to read: back-pressure, no event is lost). */
+#include "req_conns.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "log.h"
+
+#define FD_MAX (1 << 20) /* fds above are not tracked */
+#define MON_HWM 100000   /* monitor messages queued at most (2 per event) */
+
+struct conn {
+    int head;   /* first pending request of the live connection, -1: none */
+    char alive; /* accepted, not yet disconnected */
+};
+
+struct req_conns {
+    zsock_t *mon;
+    req_conns_fn fn;
+    void *arg;
+    int nfd;
+    struct conn *fd;
+};
+
+static int fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > FD_MAX)
+        return FD_MAX;
+    return (int)rl.rlim_cur;
+}
+
+struct req_conns *req_conns_new(zsock_t *router, req_conns_fn fn, void *arg)
+{
+    struct req_conns *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->fn = fn;
+    c->arg = arg;
+    c->nfd = fd_limit();
+    c->fd = malloc((size_t)c->nfd * sizeof *c->fd);
+    c->mon = zsock_new(ZMQ_PAIR);
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://saltrelay-req-conns-%p", (void *)c);
+    if (!c->fd || !c->mon ||
+        zmq_socket_monitor(zsock_resolve(router), ep, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) < 0) {
+        log_error("request connections: cannot monitor the request socket: %s", zmq_strerror(zmq_errno()));
+        req_conns_destroy(&c, NULL);
+        return NULL;
+    }
+    for (int i = 0; i < c->nfd; i++)
+        c->fd[i] = (struct conn){.head = -1};
+    /* set before connecting: an inproc pipe's limit is fixed then */
+    zsock_set_rcvhwm(c->mon, MON_HWM);
+    if (zsock_connect(c->mon, "%s", ep) < 0) {
+        log_error("request connections: cannot read the monitor: %s", zmq_strerror(zmq_errno()));
+        zmq_socket_monitor(zsock_resolve(router), NULL, 0);
+        req_conns_destroy(&c, NULL);
+        return NULL;
+    }
+    return c;
+}
+
+void req_conns_destroy(struct req_conns **cp, zsock_t *router)
+{
+    struct req_conns *c = *cp;
+    if (!c)
+        return;
+    if (router)
+        zmq_socket_monitor(zsock_resolve(router), NULL, 0);
+    zsock_destroy(&c->mon);
+    free(c->fd);
+    free(c);
+    *cp = NULL;
+}
+
+zsock_t *req_conns_sock(struct req_conns *c)
+{
+    return c->mon;
+}
+
+static void on_event(struct req_conns *c, unsigned ev, int fd)
+{
+    if (fd < 0 || fd >= c->nfd)
+        return;
+    struct conn *k = &c->fd[fd];
+    if (ev == ZMQ_EVENT_ACCEPTED) {
+        if (k->alive && k->head >= 0)
+            c->fn(c->arg, fd, 0); /* closed without an event: its requests wait for their deadline */
+        k->alive = 1;
+    } else if (ev == ZMQ_EVENT_DISCONNECTED && k->alive) {
+        k->alive = 0;
+        if (k->head >= 0)
+            c->fn(c->arg, fd, 1);
+    }
+}
+
+/* One event; 0 if none was waiting. */
+static int read_event(struct req_conns *c)
+{
+    void *sock = zsock_resolve(c->mon);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m);
+        return 0;
+    }
+    uint16_t ev = 0;
+    uint32_t val = 0;
+    if (zmq_msg_size(&m) == sizeof ev + sizeof val) {
+        memcpy(&ev, zmq_msg_data(&m), sizeof ev);
+        memcpy(&val, (char *)zmq_msg_data(&m) + sizeof ev, sizeof val);
+    }
+    int more = zmq_msg_more(&m);
+    zmq_msg_close(&m);
+    for (int k = 0; more && k < 4; k++) { /* the endpoint frame */
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sock, 0) < 0)
+            more = 0;
+        else
+            more = zmq_msg_more(&m);
+        zmq_msg_close(&m);
+    }
+    on_event(c, ev, (int)val);
+    return 1;
+}
+
+void req_conns_drain(struct req_conns *c)
+{
+    for (int k = 0; k < MON_HWM && read_event(c); k++)
+        ;
+}
+
+int req_conns_of(struct req_conns *c, zmq_msg_t *msg)
+{
+    int fd = zmq_msg_get(msg, ZMQ_SRCFD);
+    if (fd < 0 || fd >= c->nfd)
+        return REQ_CONN_UNTRACKED;
+    if (!c->fd[fd].alive)
+        req_conns_drain(c); /* a new connection's ACCEPTED may not be read yet */
+    return c->fd[fd].alive ? fd : REQ_CONN_GONE;
+}
+
+int *req_conns_head(struct req_conns *c, int fd)
+{
+    return &c->fd[fd].head;
+}
