@@ -45,7 +45,7 @@ static const struct key_spec key_table[] = {
     {"stream_maxlen", T_INT, F(stream_maxlen), UP, 0, "100000"},
     {"pub_buffer", T_INT, F(pub_buffer), UP, 0, "100000"},
     {"pub_buffer_bytes", T_INT, F(pub_buffer_bytes), UP, 0, "1073741824"},
-    {"pub_merge_window", T_SECONDS, F(pub_merge_window_ms), UP, 0, "0.01"},
+    {"pub_merge_window", T_SECONDS, F(pub_merge_window_ms), UP, 0, "0.05"},
     {"pub_dedup_window", T_SECONDS, F(pub_dedup_window_ms), UP, 0, "300"},
     {"pub_wait_replicas", T_INT, F(pub_wait_replicas), UP, 0, "0"},
     {"pub_wait_timeout", T_SECONDS, F(pub_wait_timeout_ms), UP, 0, "1"},
