@@ -264,6 +264,8 @@ def run_in(tmp, build, n, auth_us):
     pub.close()
     res["relay"]["settle"], res["relay"]["cpu_settle"] = settle(down.proc.pid), cpu_s(down.proc.pid)
     request_storms(build, mom_ret, dc_ret, n, auth_us, res["relay"])
+    for k in ("requests_requester_gone_total", "requests_refused_total", "replies_undeliverable_total"):
+        res["relay"][k] = metric(mport, k)
     res["relay"]["rss_after"] = rss_mb(down.proc.pid)
     res["relay"]["cpu_down"], res["relay"]["cpu_up"] = cpu_s(down.proc.pid), cpu_s(up.proc.pid)
     for name, d in (("saltrelay-down", down), ("saltrelay-up", up)):
@@ -312,6 +314,9 @@ def report(res, n, auth_us, size=500):
           (r["rss"], r["rss_after"], r["rss_up"], n, b["rss"]))
     if r["rss"] > b["rss"] + 32:
         fails.append("rss")
+    print("saltrelay-down in the storms: %d requests dropped as their minion left (requests_requester_gone_total), "
+          "%d refused (table full), %d replies undeliverable" %
+          (r["requests_requester_gone_total"], r["requests_refused_total"], r["replies_undeliverable_total"]))
     print("CPU for the whole run (connect, broadcast, job, %d returns, the auth storm): saltrelay-down %.1f s, "
           "saltrelay-up %.1f s" % (n, r["cpu_down"], r["cpu_up"]))
     print("saltrelay-down busy %.1f s after the %d subscribers left (libzmq's XPUB dropping their subscriptions; "

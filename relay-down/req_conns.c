@@ -84,8 +84,12 @@ void req_conns_destroy(struct req_conns **cp, zsock_t *router)
     struct req_conns *c = *cp;
     if (!c)
         return;
-    if (router)
+    if (router) {
+        /* empty first: libzmq stops the monitor under the lock its I/O
+         * thread holds while it waits for room in a full queue */
+        req_conns_drain(c);
         zmq_socket_monitor(zsock_resolve(router), NULL, 0);
+    }
     zsock_destroy(&c->mon);
     free(c->fd);
     free(c);

@@ -523,7 +523,8 @@ static void req_intake_wait(void *self, struct part_poll *w, int stopping)
 {
     struct req_intake *q = self;
     q->ev_router = stopping ? -1 : part_poll_socket(w, q->router, ZMQ_POLLIN);
-    q->ev_conns = stopping ? -1 : part_poll_socket(w, req_conns_sock(q->conns), ZMQ_POLLIN);
+    /* while stopping too: a full monitor queue would stall libzmq's I/O thread */
+    q->ev_conns = part_poll_socket(w, req_conns_sock(q->conns), ZMQ_POLLIN);
     q->ev_reader = part_poll_socket(w, q->reader, ZMQ_POLLIN);
     rpipe_wait(q->pipe, w);
     part_poll_timeout(w, next_wait(q));
@@ -547,6 +548,7 @@ static int req_intake_drain(void *self, const struct part_poll *w)
     struct req_intake *q = self;
     (void)w;
     rpipe_io(q->pipe);
+    req_conns_drain(q->conns);
     drain_replies(q);
     expire(q, clock_mono_ms());
     intake_flush(q);

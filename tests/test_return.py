@@ -651,6 +651,27 @@ def test_departed_requests_dropped(tmp):
           "one log line per episode expected")
 
 
+def test_departed_never_stored(tmp):
+    """Requests whose requesters left while Redis was unreachable (still
+    waiting in saltrelay-down's table for Redis) are dropped and never stored:
+    once Redis is back, the MoM gets only the request sent after (old code:
+    the 5 left ones too, stored when Redis came back)."""
+    relay = Relay(tmp, ["echo"], timeout=60)
+    relay.redis.stop()
+    n = 5
+    res, err = run_clients(relay.ret_ep, ["%d %s -" % (i, salt_request("a%d" % i, b"x").hex()) for i in range(n)],
+                           n, 300)
+    check([v for _, _, v, _ in res].count("timeout") == n, "every client should leave: %s" % err)
+    wait_until(lambda: relay.down.metrics()["requests_inflight"] == 0, 30, "the requests of departed clients dropped")
+    check(relay.down.metrics()["requests_requester_gone_total"] == n, "down metrics: %s" % relay.down.metrics())
+    relay.redis.start()
+    q = salt_request("after", b"z")
+    res, err = run_clients(relay.ret_ep, ["0 %s %s" % (q.hex(), (b"rep:" + q).hex())], 1, 30000)
+    check(res and res[0][2] == "ok", "the request sent after Redis came back: %s %s" % (res, err))
+    master = relay.stop_master()
+    check("received 1 " in master, "a dropped request reached the MoM: %s" % master)
+
+
 def test_departed_fd_reused(tmp):
     """10 clients each alternate 5 times a request they leave after 200 ms
     (socket closed) and one they wait for on a new socket, which saltrelay-
