@@ -40,6 +40,7 @@ static const struct key_spec key_table[] = {
     {"max_frame_size", T_INT, F(max_frame_size), BOTH, 0, "67108864"},
     {"stale_after", T_SECONDS, F(stale_after_ms), BOTH, 0, "10"},
     {"sync_max_bytes", T_INT, F(sync_max_bytes), BOTH, 0, "1073741824"},
+    {"stop_timeout", T_SECONDS, F(stop_timeout_ms), BOTH, 0, "60"},
     {"master_publish", T_ENDPOINT, F(master_publish), UP, UP, NULL},
     {"master_ret", T_ENDPOINT, F(master_ret), UP, UP, NULL},
     {"stream_maxlen", T_INT, F(stream_maxlen), UP, 0, "100000"},

@@ -44,6 +44,7 @@ struct config {
     long long max_frame_size;
     long long stale_after_ms;
     long long sync_max_bytes; /* tree sync: largest tree published / accepted */
+    long long stop_timeout_ms; /* SIGTERM to exit at most (stopguard.h) */
     /* saltrelay-up */
     char *master_publish;
     char *master_ret;

@@ -8,7 +8,8 @@
  * (so every thread inherits the mask) and read by the main thread from a
  * signalfd; czmq's own handler is never installed (zsys_handler_set(NULL)),
  * so zsys_interrupted stays 0 and no czmq call in a part ends early. During
- * the stop, signals are logged and ignored: the drain is already bounded. */
+ * the stop, signals are logged and ignored: the whole stop, parts and
+ * ZeroMQ's closing of its sockets, ends within stop_timeout (stopguard.h). */
 #include "daemon.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include "log.h"
 #include "metrics_http.h"
 #include "rconn.h"
+#include "stopguard.h"
 
 #define MAX_PARTS 8
 #define STALL_MS 10000 /* a part silent this long starves the watchdog */
@@ -171,18 +173,24 @@ static void run_until_signal(const struct config *cfg, int sfd, struct part **pa
 }
 
 /* Stop the parts in reverse order, each waited for until its thread ended:
- * a signal now cannot cut a drain short nor free what a part still reads. */
+ * a signal now cannot cut a drain short nor free what a part still reads.
+ * A part that never ends is the stop guard's (stopguard.h): it ends the
+ * process at stop_timeout, naming the part. */
 static void stop_parts(int sfd, struct part **parts, size_t n)
 {
     for (size_t i = n; i-- > 0;) {
         const char *name = part_name(parts[i]);
+        stopguard_waiting_for(name, 1);
         part_stop_request(parts[i]);
         while (!part_wait(&parts[i], STOP_POLL_MS)) {
             int sig;
             while ((sig = signal_next(sfd, 0)) != 0)
-                log_warn("%s while stopping (%s draining): ignored; the drain is bounded", strsignal(sig), name);
+                log_warn("%s while stopping (%s draining): ignored; the stop ends within stop_timeout",
+                         strsignal(sig), name);
         }
     }
+    /* exit() then waits in zmq_ctx_term until libzmq closed every socket */
+    stopguard_waiting_for("ZeroMQ closing its sockets", 0);
 }
 
 /* Start the parts; the number started (all N, or fewer if one failed). */
@@ -209,6 +217,7 @@ static int run(const struct config *cfg, int sfd, const char *progname, part_pic
         run_until_signal(cfg, sfd, parts, n);
     }
     sd_notify(0, "STOPPING=1");
+    stopguard_start(cfg->stop_timeout_ms, cfg->role == CONFIG_DOWN ? cfg->state_dir : "");
     if (started == n)
         log_info("stopping: draining what is in flight");
     stop_parts(sfd, parts, started);

@@ -92,7 +92,8 @@ static void set_nodrop(void *sock, int on) { zmq_setsockopt(sock, ZMQ_XPUB_NODRO
  * after WAIT_MS (0 during a slow episode) it is sent to those that have.
  * 0 sent, 1 sent lossy (NODROP left off for the rest of the message), 2 sent
  * after waiting, -1 failed. */
-static int send_first(void *sock, const void *data, size_t len, int flags, long long wait_ms)
+static int send_first(const struct pub_flow *f, void *sock, const void *data, size_t len, int flags,
+                      long long wait_ms)
 {
     int waited = 0;
     long ns = -YIELDS;
@@ -102,6 +103,8 @@ static int send_first(void *sock, const void *data, size_t len, int flags, long 
             return waited ? 2 : 0;
         if (zmq_errno() != EAGAIN)
             return -1;
+        if (!deadline && f->before_wait)
+            f->before_wait(f->before_wait_arg);
         if (!deadline)
             deadline = clock_mono_ms() + wait_ms;
         if (clock_mono_ms() >= deadline)
@@ -168,7 +171,7 @@ int pub_flow_send(struct pub_flow *f, void *sock, const void *const *data, const
     size_t bytes = encoded(len[0]);
     int more = n > 1 || last;
     long long wait_ms = f->slow && f->slow_wait_ms > EPISODE_WAIT_MS ? EPISODE_WAIT_MS : f->slow_wait_ms;
-    int rc = send_first(sock, data[0], len[0], more ? ZMQ_SNDMORE : 0, wait_ms);
+    int rc = send_first(f, sock, data[0], len[0], more ? ZMQ_SNDMORE : 0, wait_ms);
     if (rc < 0)
         return -1;
     /* the rest of a message the first frame started always goes */

@@ -63,6 +63,11 @@ struct pub_flow {
     size_t nfds, fdcap;
     uint64_t quiet_msgs;
     long long quiet_since;         /* monotonic; 0: not quiet */
+    /* Called when a send is about to wait for room: the saved cursor is
+     * brought up to LEFT first, since the thread may stay in that wait until
+     * a kill or the stop_timeout ends the process (stopguard.h). */
+    void (*before_wait)(void *arg);
+    void *before_wait_arg;
 };
 
 /* HWM: pub_hwm (1 .. PUB_FLOW_HWM_MAX). -1 if out of memory. */

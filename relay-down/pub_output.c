@@ -359,6 +359,9 @@ static void read_channel(struct pub_output *p)
     }
 }
 
+/* A send is about to wait for a subscriber's room (pub_flow.h). */
+static void save_before_wait(void *self) { cursor_save_left(self); }
+
 static int pub_output_open(void *self, const struct config *cfg)
 {
     struct pub_output *p = self;
@@ -376,6 +379,8 @@ static int pub_output_open(void *self, const struct config *cfg)
     }
     if (pub_flow_init(&p->flow, (int)p->cfg->pub_hwm, p->cfg->pub_slow_wait_ms) < 0)
         return -1;
+    p->flow.before_wait = save_before_wait;
+    p->flow.before_wait_arg = p;
     if (cursor_load(p) < 0)
         return -1;
     p->loaded = 1;

@@ -321,6 +321,43 @@ def test_slow_subscriber_sigkill(tmp):
     check_deliver_or_count(got, log, 300, repeat_bound(16, 20000), "SIGKILL")
 
 
+def test_stop_timeout_part_stuck(tmp):
+    """Issue 9: a part that cannot stop in time does not keep the process
+    alive. The publication output is kept inside one send (pub_slow_wait 1 h)
+    by a SIGSTOPped subscriber, as a thread inside libzmq's XPUB is after a
+    mass unsubscribe (docs/performance.md): SIGTERM with stop_timeout 2 s ends
+    the process, exit 1, with one line naming the part (the old code waited
+    for the send: an hour). The restart resumes from the cursor saved while it
+    ran: the subscriber, continued, gets every publication, in order, repeats
+    at most what ZeroMQ could hold."""
+    n, size = 200, 25000  # 5 MB: far more than the stopped subscriber's buffers take
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), metrics=True,
+                down={"pub_slow_wait": 3600, "pub_drain_timeout": 3600, "stop_timeout": 2,
+                      "zmq_heartbeat_ivl": 0})  # no heartbeat drops the stopped subscriber
+    d = c.dcs["dc1"]
+    sub = c.subscribe("dc1", "--rcvhwm", 4, "--rcvbuf", 8192, "--count", 2 * n, "--idle-ms", 5000,
+                      "--max-ms", 120000)
+    sub.proc.send_signal(signal.SIGSTOP)
+    try:
+        h.zpub(c.mom_pub, "--gen", n, "--size", size, "--rate", 5000)
+        h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == str(n), 20, "the publications stored")
+        # handed to ZeroMQ: more than the stopped subscriber can take, so the send waits
+        h.wait_until(lambda: d.metrics()["pub_out_messages_total"] >= 20, 20, "20 publications sent")
+        print("%d of %d sent when stopped" % (d.metrics()["pub_out_messages_total"], n))
+        t = time.monotonic()
+        rc = d.term(timeout=60)
+        took = time.monotonic() - t
+        h.check(rc == 1, "saltrelay-down exited %s, expected 1 (stopped by stop_timeout)" % rc)
+        h.check("publication output did not stop within stop_timeout" in d.log(current=True),
+                "no log line naming the part:\n" + d.log(current=True)[-2000:])
+        print("SIGTERM to exit: %.1f s with stop_timeout 2 s" % took)
+        d.start()
+    finally:
+        sub.proc.send_signal(signal.SIGCONT)
+    check_deliver_or_count(numbers(sub.lines()), d.log(), n, repeat_bound(16, size), "stop_timeout")
+    h.check(d.term() == 0, "saltrelay-down did not exit 0 on SIGTERM after the restart")
+
+
 def test_too_slow_subscriber_counted(tmp):
     """A subscriber whose queue stays full longer than pub_slow_wait (here
     stopped with SIGSTOP) loses publications, and what is lost is counted:
