@@ -185,7 +185,7 @@ static void stop_parts(int sfd, struct part **parts, size_t n)
         while (!part_wait(&parts[i], STOP_POLL_MS)) {
             int sig;
             while ((sig = signal_next(sfd, 0)) != 0)
-                log_warn("%s while stopping (%s draining): ignored; the stop ends within stop_timeout",
+                log_warn("%s while stopping (%s draining): ignored; the drain is bounded (the stop by stop_timeout)",
                          strsignal(sig), name);
         }
     }
