@@ -233,10 +233,12 @@ static void conn_ended(void *arg, int fd, int gone)
     struct req_intake *q = arg;
     int *head = req_conns_head(q->conns, fd), n = 0;
     for (int i = *head; i >= 0 && n < (int)q->cap; i = *head, n++) {
-        if (gone)
+        if (gone) {
+            intake_unsend(q, i);
             intake_pend_release(q, i); /* a request still waiting for Redis is never stored */
-        else
+        } else {
             conn_unlink(q, i);
+        }
     }
     if (gone && n)
         count_departed(q, n);

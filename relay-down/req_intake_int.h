@@ -46,6 +46,7 @@ struct pend {
     long long arrived; /* monotonic, for request_latency_seconds */
     long long dl_wall;
     int stored; /* 0 waiting, 1 sent (Redis's answer awaited), 2 stored */
+    char sid[STREAMID_STRLEN]; /* its request stream entry once stored, "" if not known */
     int auth;
     char id[ENVELOPE_ID_MAX];
     int prev, next; /* arrival order, which is deadline order */
@@ -94,5 +95,8 @@ int intake_rid_format(const struct req_intake *q, int i, char *buf, size_t len);
 void intake_flush(struct req_intake *q);
 /* The pipeline's replies (rpipe_reply_fn). */
 void intake_on_reply(void *arg, uint64_t tag, redisReply *r);
+/* Slot I's requester left: delete its entry from the request stream if it
+ * is stored (saltrelay-up does not send what it has not read yet). */
+void intake_unsend(struct req_intake *q, int i);
 
 #endif

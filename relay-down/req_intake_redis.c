@@ -28,14 +28,15 @@ static uint64_t tag_of(const struct req_intake *q, int i)
 
 /* KEYS: the request stream, the incarnations' highest stored sequence
  * numbers; ARGV: boot id, sequence number, the XADD's arguments after its
- * key. Returns 1 stored, 0 stored before (a re-send after a lost reply). */
+ * key. Returns the entry's id if stored, 0 if stored before (a re-send
+ * after a lost reply). */
 static const char store_script[] =
     "local hi = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') "
     "if tonumber(ARGV[2]) <= hi then return 0 end "
-    "redis.call('XADD', KEYS[1], unpack(ARGV, 3)) "
+    "local id = redis.call('XADD', KEYS[1], unpack(ARGV, 3)) "
     "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) "
     "redis.call('PEXPIRE', KEYS[2], 86400000) "
-    "return 1";
+    "return id";
 
 /* EVAL of store_script around the XADD in XARGV (command name and key first). */
 static int append_store(struct req_intake *q, int i, int xargc, const char **xargv, const size_t *xargvlen)
@@ -110,8 +111,12 @@ void intake_on_reply(void *arg, uint64_t tag, redisReply *r)
     if (!r)
         return;
     if (mine && r->type != REDIS_REPLY_ERROR && q->slot[i].stored == 1) {
-        zmq_msg_close(&q->slot[i].payload);
-        q->slot[i].stored = 2;
+        struct pend *p = &q->slot[i];
+        zmq_msg_close(&p->payload);
+        p->stored = 2;
+        p->sid[0] = '\0';
+        if (r->type == REDIS_REPLY_STRING && r->len < STREAMID_STRLEN)
+            memcpy(p->sid, r->str, (size_t)r->len + 1);
     }
     int refused = r->type == REDIS_REPLY_ERROR;
     if (refused && mine) {
@@ -124,6 +129,16 @@ void intake_on_reply(void *arg, uint64_t tag, redisReply *r)
     else if (!refused && q->redis_refusing)
         log_info("redis accepts requests again");
     q->redis_refusing = refused;
+}
+
+/* Best effort: without room in the pipeline or a connection, the entry
+ * stays and saltrelay-up's deadline handling bounds what it costs. XDEL of
+ * an entry saltrelay-up already read changes nothing for it. */
+void intake_unsend(struct req_intake *q, int i)
+{
+    const struct pend *p = &q->slot[i];
+    if (p->stored == 2 && p->sid[0] && rpipe_room(q->pipe, 1, XADD_ROOM))
+        rpipe_append(q->pipe, TAG_OTHER, "XDEL %s %s", q->req_key, p->sid);
 }
 
 /* Append the waiting requests (each with its registry update) while the

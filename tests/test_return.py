@@ -672,6 +672,35 @@ def test_departed_never_stored(tmp):
     check("received 1 " in master, "a dropped request reached the MoM: %s" % master)
 
 
+def test_departed_deleted_from_stream(tmp):
+    """Requests already stored whose requesters left before saltrelay-up read
+    them are deleted from the request stream: saltrelay-up, stopped
+    meanwhile, never sends them to the MoM (old code: sent after the
+    restart; the MoM did the work for nobody)."""
+    relay = Relay(tmp, ["echo"], timeout=60)
+    req_key = "saltrelay:{%s}:req" % CLUSTER
+    relay.up.proc.send_signal(signal.SIGSTOP)
+    try:
+        # first a request that waits: the reader's XREADGROUP, blocked when
+        # saltrelay-up stopped, is answered with the first entry stored
+        warm, _ = echo_clients(tmp, relay, [(0, "warm-up", b"w")], 1, 60000)
+        wait_until(lambda: relay.redis.cli("XLEN", req_key) == "1", 10, "the first request stored")
+        n = 5
+        res, err = run_clients(relay.ret_ep, ["%d %s -" % (i, salt_request("a%d" % i, b"x").hex())
+                                              for i in range(n)], n, 300)
+        check([v for _, _, v, _ in res].count("timeout") == n, "every client should leave: %s" % err)
+        wait_until(lambda: relay.down.metrics()["requests_requester_gone_total"] == n, 30,
+                   "the requests of departed clients dropped")
+        wait_until(lambda: relay.redis.cli("XLEN", req_key) == "1", 10, "their entries deleted")
+    finally:
+        relay.up.proc.send_signal(signal.SIGCONT)
+    warm.wait(timeout=60)
+    with open(os.path.join(tmp, "zreqs.out")) as f:
+        check(f.read().split()[2:3] == ["ok"], "the waiting request was not answered")
+    master = relay.stop_master()
+    check("received 1 " in master, "a request of a departed client reached the MoM: %s" % master)
+
+
 def test_departed_fd_reused(tmp):
     """10 clients each alternate 5 times a request they leave after 200 ms
     (socket closed) and one they wait for on a new socket, which saltrelay-
