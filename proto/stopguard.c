@@ -9,11 +9,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
+
+#define TICK_MS 50 /* how often the guard looks at its deadline, which may come nearer */
 
 static _Atomic(const char *) waiting_for;
 static atomic_int status_at_bound;
-static struct timespec deadline; /* CLOCK_MONOTONIC; written before the thread starts */
+static _Atomic long long deadline_ms; /* monotonic */
+static atomic_int limited;            /* the deadline is stopguard_limit's, not stop_timeout's */
 static long long bound_ms;
 static char dir[4096];
 
@@ -31,35 +35,39 @@ static void sync_state(void)
         close(fd);
 }
 
-static void *guard(void *arg)
+static void log_end(const char *what, int status)
 {
-    (void)arg;
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL) == EINTR)
-        ;
-    const char *what = atomic_load(&waiting_for);
-    int status = atomic_load(&status_at_bound);
     if (status)
         log_error("%s did not stop within stop_timeout (%.0f s): exiting without it; what it saved so far "
                   "stands (saltrelay-down: the restart resumes from the saved cursor, may repeat, never skips)",
                   what, bound_ms / 1000.0);
+    else if (atomic_load(&limited))
+        log_warn("%s still going %d s after every part stopped (libzmq removing many subscribers, "
+                 "docs/performance.md): exiting without waiting for it, every socket's linger has passed",
+                 what, STOPGUARD_CLOSE_MS / 1000);
     else
         log_warn("%s did not end within stop_timeout (%.0f s) after every part stopped: exiting without "
                  "waiting for it", what, bound_ms / 1000.0);
+}
+
+static void *guard(void *arg)
+{
+    (void)arg;
+    long long left;
+    while ((left = atomic_load(&deadline_ms) - clock_mono_ms()) > 0) {
+        struct timespec ts = {0, (left < TICK_MS ? left : TICK_MS) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    log_end(atomic_load(&waiting_for), atomic_load(&status_at_bound));
     sync_state();
-    _exit(status);
+    _exit(atomic_load(&status_at_bound));
     return NULL;
 }
 
 int stopguard_start(long long timeout_ms, const char *state_dir)
 {
     bound_ms = timeout_ms;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    atomic_store(&deadline_ms, clock_mono_ms() + timeout_ms);
     if (state_dir && strlen(state_dir) < sizeof dir)
         strcpy(dir, state_dir);
     if (!atomic_load(&waiting_for))
@@ -77,4 +85,13 @@ void stopguard_waiting_for(const char *what, int exit_status)
 {
     atomic_store(&status_at_bound, exit_status);
     atomic_store(&waiting_for, what);
+}
+
+void stopguard_limit(long long ms)
+{
+    long long at = clock_mono_ms() + ms;
+    if (at < atomic_load(&deadline_ms)) {
+        atomic_store(&limited, 1);
+        atomic_store(&deadline_ms, at);
+    }
 }
