@@ -326,6 +326,15 @@ def report(res, n, auth_us, size=500):
     return fails
 
 
+def use_build(build):
+    """The daemons of BUILD, and the fd limit raised to the hard limit: they
+    hold one fd per minion."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    h.BIN["up"] = os.path.join(build, "relay-up", "saltrelay-up")
+    h.BIN["down"] = os.path.join(build, "relay-down", "saltrelay-down")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
@@ -333,10 +342,7 @@ def main():
     ap.add_argument("--auth-us", type=int, default=300)
     ap.add_argument("--check", action="store_true")
     a = ap.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the daemons hold one fd per minion
-    h.BIN["up"] = os.path.join(a.build, "relay-up", "saltrelay-up")
-    h.BIN["down"] = os.path.join(a.build, "relay-down", "saltrelay-down")
+    use_build(a.build)
     with open(os.path.join(a.build, "CMakeCache.txt")) as f:
         if a.check and "SALTRELAY_SANITIZE:BOOL=ON" in f.read():
             print("skipped: sanitizer build")

@@ -24,7 +24,6 @@ docs/performance.md ("mass unsubscribe")."""
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 import harness as h  # noqa: E402
-from scale import CLUSTER, Fleet, Pub, cpu_s, established, metric, split  # noqa: E402
+from scale import CLUSTER, Fleet, Pub, cpu_s, established, metric, split, use_build  # noqa: E402
 
 PROBE = 10 ** 6  # minion numbers of the probes: topics no fleet minion has
 
@@ -217,17 +216,14 @@ def report(res, n, stop_timeout):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("build")
-    ap.add_argument("--minions", type=int, default=2500)
-    ap.add_argument("--stop-timeout", type=float, default=0)
-    ap.add_argument("--perf", action="store_true")
+    ap = argparse.ArgumentParser(description="what a mass unsubscribe costs (docs/performance.md)")
+    ap.add_argument("build", help="a build directory (release)")
+    ap.add_argument("--minions", type=int, default=2500, help="N (the cost grows with N squared)")
+    ap.add_argument("--stop-timeout", type=float, default=0, help="saltrelay-down's stop_timeout (s)")
+    ap.add_argument("--perf", action="store_true", help="profile saltrelay-down for 3 s of its busy time")
     a = ap.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     build = os.path.abspath(a.build)
-    h.BIN["up"] = os.path.join(build, "relay-up", "saltrelay-up")
-    h.BIN["down"] = os.path.join(build, "relay-down", "saltrelay-down")
+    use_build(build)
     tmp = tempfile.mkdtemp(prefix="saltrelay-unsub-")
     try:
         res = run_in(tmp, build, a.minions, a.stop_timeout, a.perf)
