@@ -615,40 +615,51 @@ def test_max_pending_refuses(tmp):
     check(relay.up.metrics()["requests_in_total"] == 5, "up took: %s" % relay.up.metrics())
 
 
+def clients_waiting(relay, minions, total_in):
+    """One zreqs client per minion sends a request and waits for its reply;
+    returns the process once saltrelay-down has read TOTAL_IN requests in
+    all. Killing it closes every connection at once, as when Salt clients
+    give up: they leave only once their requests are known to be read."""
+    lines = ["%d %s -" % (i, salt_request(m, b"x").hex()) for i, m in enumerate(minions)]
+    proc = spawn([tool("zreqs"), relay.ret_ep, "--clients", str(len(lines)), "--timeout-ms", "120000",
+                  "--max-ms", "150000"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc.stdin.write(("\n".join(lines) + "\n").encode())
+    proc.stdin.close()
+    wait_until(lambda: relay.down.metrics()["requests_in_total"] == total_in, 30, "%d requests read" % total_in)
+    return proc
+
+
+def leave(proc):
+    proc.kill()
+    proc.wait(timeout=10)
+
+
 def test_departed_requests_dropped(tmp):
-    """Requests whose requester closed its socket (Salt's RequestClient does on
-    timeout, then re-sends on a new one) leave saltrelay-down's table at once:
-    with max_pending 5 and a silent MoM (request_timeout 60 s), 5 clients that
-    send and leave free their slots (requests_requester_gone_total 5), and 5
-    new requests are then taken, not refused (old code: refused until the 60 s
-    deadline). Those 5 are dropped too when their zreqs is SIGKILLed."""
+    """Requests whose requester closed its connection (Salt's RequestClient
+    does on timeout, then re-sends on a new socket) leave saltrelay-down's
+    table at once: with max_pending 5 and a silent MoM (request_timeout
+    60 s), 5 clients that leave free their slots
+    (requests_requester_gone_total 5), and 5 new requests are then taken,
+    not refused (old code: refused until the 60 s deadline)."""
     relay = Relay(tmp, ["silent"], timeout=60, down_extra={"max_pending": 5})
     n = 5
-    res, err = run_clients(relay.ret_ep, ["%d %s -" % (i, salt_request("a%d" % i, b"x").hex()) for i in range(n)],
-                           n, 300)
-    check([v for _, _, v, _ in res].count("timeout") == n, "every client should leave: %s" % err)
+    leave(clients_waiting(relay, ["a%d" % i for i in range(n)], n))
     wait_until(lambda: relay.down.metrics()["requests_inflight"] == 0, 30,
                "the %d requests of departed clients dropped" % n)
     dm = relay.down.metrics()
     check(dm["requests_requester_gone_total"] == n and dm["requests_refused_total"] == 0, "down metrics: %s" % dm)
-    lines = ["%d %s -" % (i, salt_request("b%d" % i, b"y").hex()) for i in range(n)]
-    proc = spawn([tool("zreqs"), relay.ret_ep, "--clients", str(n), "--timeout-ms", "120000", "--max-ms", "150000"],
-                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    proc.stdin.write("\n".join(lines).encode() + b"\n")
-    proc.stdin.close()
-    wait_until(lambda: relay.down.metrics()["requests_in_total"] == 2 * n, 30, "the new requests read")
+    proc = clients_waiting(relay, ["b%d" % i for i in range(n)], 2 * n)
     dm = relay.down.metrics()
     check(dm["requests_refused_total"] == 0 and dm["requests_inflight"] == n, "new requests refused: %s" % dm)
-    proc.kill()
-    proc.wait(timeout=10)
+    leave(proc)
     wait_until(lambda: relay.down.metrics()["requests_requester_gone_total"] == 2 * n, 30,
-               "the requests of the killed clients dropped")
+               "the requests of the second clients dropped")
     check(relay.down.metrics()["requests_inflight"] == 0, "requests left: %s" % relay.down.metrics())
     check(relay.down.term() == 0, "saltrelay-down did not stop cleanly")
     d = totals(relay.down)
     check(d["requester gone"] == 2 * n and d["timed out"] == 0, "down totals: %s" % d)
-    check(relay.down.log().count("requesters disconnected with requests pending") == 1,
-          "one log line per episode expected")
+    lines = relay.down.log().count("requesters disconnected with requests pending")
+    check(1 <= lines <= 2, "one log line per episode expected, not one per request: %d" % lines)
 
 
 def test_departed_never_stored(tmp):
@@ -659,9 +670,7 @@ def test_departed_never_stored(tmp):
     relay = Relay(tmp, ["echo"], timeout=60)
     relay.redis.stop()
     n = 5
-    res, err = run_clients(relay.ret_ep, ["%d %s -" % (i, salt_request("a%d" % i, b"x").hex()) for i in range(n)],
-                           n, 300)
-    check([v for _, _, v, _ in res].count("timeout") == n, "every client should leave: %s" % err)
+    leave(clients_waiting(relay, ["a%d" % i for i in range(n)], n))
     wait_until(lambda: relay.down.metrics()["requests_inflight"] == 0, 30, "the requests of departed clients dropped")
     check(relay.down.metrics()["requests_requester_gone_total"] == n, "down metrics: %s" % relay.down.metrics())
     relay.redis.start()
@@ -683,26 +692,26 @@ def test_departed_deleted_from_stream(tmp):
     try:
         # first a request that waits: the reader's XREADGROUP, blocked when
         # saltrelay-up stopped, is answered with the first entry stored
-        warm, _ = echo_clients(tmp, relay, [(0, "warm-up", b"w")], 1, 60000)
+        warm, out = echo_clients(tmp, relay, [(0, "warm-up", b"w")], 1, 60000)
         wait_until(lambda: relay.redis.cli("XLEN", req_key) == "1", 10, "the first request stored")
         n = 5
-        res, err = run_clients(relay.ret_ep, ["%d %s -" % (i, salt_request("a%d" % i, b"x").hex())
-                                              for i in range(n)], n, 300)
-        check([v for _, _, v, _ in res].count("timeout") == n, "every client should leave: %s" % err)
+        proc = clients_waiting(relay, ["a%d" % i for i in range(n)], n + 1)
+        wait_until(lambda: relay.redis.cli("XLEN", req_key) == str(n + 1), 10, "their requests stored")
+        leave(proc)
         wait_until(lambda: relay.down.metrics()["requests_requester_gone_total"] == n, 30,
                    "the requests of departed clients dropped")
         wait_until(lambda: relay.redis.cli("XLEN", req_key) == "1", 10, "their entries deleted")
     finally:
         relay.up.proc.send_signal(signal.SIGCONT)
     warm.wait(timeout=60)
-    with open(os.path.join(tmp, "zreqs.out")) as f:
+    with open(out) as f:
         check(f.read().split()[2:3] == ["ok"], "the waiting request was not answered")
     master = relay.stop_master()
     check("received 1 " in master, "a request of a departed client reached the MoM: %s" % master)
 
 
 def test_departed_fd_reused(tmp):
-    """10 clients each alternate 5 times a request they leave after 200 ms
+    """10 clients each alternate 5 times a request they leave after 400 ms
     (socket closed) and one they wait for on a new socket, which saltrelay-
     down often accepts on the fd the left one just freed (Linux hands out the
     lowest free fd); half of them start with the one they wait for, so
@@ -721,16 +730,19 @@ def test_departed_fd_reused(tmp):
             kept = salt_request("c%d" % c, b"kept-%d-%d" % (c, k))
             pair = ["%d %s -" % (c, left.hex()), "%d %s %s" % (c, kept.hex(), (b"rep:" + kept).hex())]
             lines += pair if c % 2 else pair[::-1]  # even clients wait first: pending while odd ones leave
-    res, err = run_clients(relay.ret_ep, lines, clients, 30000, extra=["--abandon-ms", "200"])
+    res, err = run_clients(relay.ret_ep, lines, clients, 30000, extra=["--abandon-ms", "400"])
     verdicts = [v for _, _, v, _ in res]
     check(verdicts.count("ok") == clients * pairs and verdicts.count("timeout") == clients * pairs,
           "awaited requests not answered: %s" % err)
     n = clients * pairs
     wait_until(lambda: relay.down.metrics()["requests_inflight"] == 0, 30, "the table empty")
     dm = relay.down.metrics()
-    check(dm["requests_requester_gone_total"] + dm["replies_undeliverable_total"] == n and
+    # a left request that its client closed before even sending it never
+    # reached saltrelay-down: count what did
+    left = dm["requests_in_total"] - n
+    check(dm["requests_answered_total"] == n and 0 < left <= n, "down metrics: %s" % dm)
+    check(dm["requests_requester_gone_total"] + dm["replies_undeliverable_total"] == left and
           dm["requests_requester_gone_total"] > 0, "left requests: %s" % dm)
-    check(dm["requests_answered_total"] == n and dm["requests_in_total"] == 2 * n, "down metrics: %s" % dm)
 
 
 def test_oversize_reply(tmp):
