@@ -42,6 +42,8 @@
       "Publications delivered already, stored again under a new ID after a Redis failover")       \
     X(PUB_SLOW_DROPPED, "pub_slow_dropped_total", "counter", 2,                                   \
       "Publications a subscriber whose queue stayed full for pub_slow_wait may have missed (upper bound)")          \
+    X(PUB_UNTRACKED, "pub_untracked_total", "counter", 2,                                         \
+      "Publications not tracked per subscription class (caps, subscriptions changed during the send)") \
     X(SUBSCRIBERS, "subscribers", "gauge", 2, "Connected subscribers on the PUB socket")           \
     X(CURSOR_LAG_MS, "cursor_lag_milliseconds", "gauge", 2, "Age of the last delivered publication when it was sent") \
     X(CURSOR_MS, "cursor_id_milliseconds", "gauge", 2, "Time part of the delivered cursor (stream ID)") \

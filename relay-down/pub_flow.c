@@ -15,6 +15,7 @@
 
 #define ENGINE_BATCH 8192 /* libzmq's out_batch_size (not settable without the draft API) */
 #define QUIET_MS 200      /* send queues empty this long, nothing handed: all has left */
+#define SWEEP_EVERY_MS 20 /* a sweep checks the send queues not yet seen empty this often */
 #define FDS_MAX 1000000   /* subscriber connections watched; more cannot be open anyway */
 /* During a slow episode a full queue may be the slow subscriber's for good,
  * or another's for a moment: each message still waits this long, so the
@@ -23,28 +24,37 @@
 #define EPISODE_WAIT_MS 5
 #define YIELDS 200 /* sched_yield()s before the first nap, when a queue is full */
 
+static void message_left(void *arg, uint64_t rec);
+
 int pub_flow_init(struct pub_flow *f, int hwm, long long slow_wait_ms)
 {
     memset(f, 0, sizeof *f);
     f->hwm = hwm;
     f->slow_wait_ms = slow_wait_ms;
-    f->mcap = (size_t)hwm + 2;
-    /* Records not yet left each end at a later message than the one before
-     * (pub_flow_handed merges the others); at most hwm + 1 messages, and as
-     * many more as fit in ENGINE_BATCH at 2 encoded bytes each, can be
-     * unsettled: the ring never fills. */
-    f->cap = (size_t)hwm + ENGINE_BATCH / 2 + 4;
-    f->mbytes = calloc(f->mcap, sizeof *f->mbytes);
+    pub_class_init(&f->classes, hwm, ENGINE_BATCH, message_left, f);
+    f->cap = 64; /* grows up to PUB_FLOW_RECS_MAX */
     f->ring = calloc(f->cap, sizeof *f->ring);
-    return f->mbytes && f->ring ? 0 : -1;
+    return f->ring ? 0 : -1;
 }
 
 void pub_flow_free(struct pub_flow *f)
 {
-    free(f->mbytes);
+    pub_class_free(&f->classes);
     free(f->ring);
     free(f->fds);
+    free(f->fd_seen);
     memset(f, 0, sizeof *f);
+}
+
+/* Nothing handed is waiting any more. */
+static void forget_waiting(struct pub_flow *f)
+{
+    f->n = 0;
+    f->head = 0;
+    f->cur_pending = 0;
+    f->cur_untracked = 0;
+    f->cut = 0;
+    pub_class_clear(&f->classes);
 }
 
 void pub_flow_socket(const struct pub_flow *f, void *xpub)
@@ -56,9 +66,9 @@ void pub_flow_socket(const struct pub_flow *f, void *xpub)
 
 void pub_flow_set_left(struct pub_flow *f, struct streamid id, uint64_t serial)
 {
-    f->left = (struct pub_flow_rec){.id = id, .serial = serial, .msgs = f->msgs, .bytes = f->bytes};
+    f->left = (struct pub_flow_rec){.id = id, .serial = serial};
     f->have_left = 1;
-    f->n = 0;
+    forget_waiting(f);
 }
 
 /* Wait a little; returns the next wait. A queue full for a moment (a flood:
@@ -133,11 +143,9 @@ static int queues_empty(const struct pub_flow *f);
  * every subscriber connection's kernel send queue was seen empty twice
  * EPISODE_WAIT_MS apart (the slow one took all that was queued for it, so
  * its queue is back in the distribution). An upper bound, never less. */
-static void note_sent(struct pub_flow *f, size_t bytes, int rc)
+static void note_sent(struct pub_flow *f, int rc)
 {
     f->msgs++;
-    f->bytes += bytes;
-    f->mbytes[f->msgs % f->mcap] = f->bytes;
     if (rc == 1 && !f->slow)
         log_warn("a subscriber is too slow (its ZeroMQ queue stays full for pub_slow_wait): publications are "
                  "dropped for it (at most what pub_slow_dropped_total counts)");
@@ -165,8 +173,31 @@ void pub_flow_end_slow(struct pub_flow *f)
     f->strict_run = 0;
 }
 
+void pub_flow_untrack_last(struct pub_flow *f)
+{
+    if (!f->cur_untracked && !f->untracked_logged)
+        log_warn("a publication is not tracked per subscription class (beyond the caps, or subscriptions "
+                 "changed while it was sent; pub_untracked_total): the saved cursor waits for a sweep of the "
+                 "send queues to pass it");
+    f->untracked_logged = 1;
+    f->cur_untracked = 1;
+    metric_add(M_PUB_UNTRACKED, 1);
+}
+
+/* Track a message of the record being sent until it has left (pub_class.h). */
+static void track(struct pub_flow *f, size_t bytes, const char *key, int klen)
+{
+    if (klen == PUB_FLOW_NOBODY)
+        return; /* in no subscriber's queue */
+    if (klen >= 0 && pub_class_sent(&f->classes, key, (size_t)klen, bytes, f->recs) == 0) {
+        f->cur_pending++;
+        return;
+    }
+    pub_flow_untrack_last(f);
+}
+
 int pub_flow_send(struct pub_flow *f, void *sock, const void *const *data, const size_t *len, size_t n,
-                  zmq_msg_t *last)
+                  zmq_msg_t *last, const char *key, int klen)
 {
     size_t bytes = encoded(len[0]);
     int more = n > 1 || last;
@@ -186,41 +217,85 @@ int pub_flow_send(struct pub_flow *f, void *sock, const void *const *data, const
     }
     if (rc == 1)
         set_nodrop(sock, 1);
-    note_sent(f, bytes, rc);
+    note_sent(f, rc);
+    track(f, bytes, key, klen);
     return rc == 1;
 }
 
-/* Move what is certainly out of ZeroMQ from the ring to LEFT. */
+static struct pub_flow_rec *at(struct pub_flow *f, size_t i) { return &f->ring[(f->head + i) % f->cap]; }
+
+/* A message of record REC has left (pub_class.h): one less to wait for. */
+static void message_left(void *arg, uint64_t rec)
+{
+    struct pub_flow *f = arg;
+    if (rec == f->recs) {
+        f->cur_pending -= f->cur_pending > 0;
+        return;
+    }
+    if (f->n == 0 || rec < at(f, 0)->seq)
+        return; /* its record left by a sweep (pub_class_forget drops most of these) */
+    size_t lo = 0, hi = f->n - 1; /* the entry standing for REC: the last with seq <= REC */
+    while (lo < hi) {
+        size_t mid = (lo + hi + 1) / 2;
+        if (at(f, mid)->seq <= rec)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    at(f, lo)->pending -= at(f, lo)->pending > 0;
+}
+
+/* Move the records whose messages all left, oldest first, from the ring to LEFT. */
 static void advance(struct pub_flow *f)
 {
-    while (f->n > 0) {
-        const struct pub_flow_rec *r = &f->ring[f->head];
-        if (f->msgs - r->msgs < (uint64_t)f->hwm + 1)
-            return;
-        uint64_t before_pipe = f->mbytes[(f->msgs - (uint64_t)f->hwm - 1) % f->mcap];
-        if (before_pipe - r->bytes < ENGINE_BATCH)
-            return;
-        f->left = *r;
+    while (f->n > 0 && at(f, 0)->pending == 0 && !at(f, 0)->untracked) {
+        f->left = *at(f, 0);
         f->have_left = 1;
         f->head = (f->head + 1) % f->cap;
         f->n--;
     }
 }
 
+/* Room for one more entry: the ring doubles up to PUB_FLOW_RECS_MAX. -1 if full. */
+static int make_room(struct pub_flow *f)
+{
+    if (f->n < f->cap)
+        return 0;
+    if (f->cap >= PUB_FLOW_RECS_MAX)
+        return -1;
+    struct pub_flow_rec *ring = malloc(f->cap * 2 * sizeof *ring);
+    if (!ring)
+        return -1;
+    for (size_t i = 0; i < f->n; i++)
+        ring[i] = *at(f, i);
+    free(f->ring);
+    f->ring = ring;
+    f->cap *= 2;
+    f->head = 0;
+    return 0;
+}
+
 void pub_flow_handed(struct pub_flow *f, struct streamid id, uint64_t serial)
 {
-    struct pub_flow_rec rec = {.id = id, .serial = serial, .msgs = f->msgs, .bytes = f->bytes};
-    if (f->n > 0 && f->ring[(f->head + f->n - 1) % f->cap].msgs == f->msgs) {
-        f->ring[(f->head + f->n - 1) % f->cap] = rec; /* sent nothing: settles with the one before */
-    } else if (f->n == 0 && f->have_left && f->left.msgs == f->msgs) {
-        f->left = rec; /* sent nothing since the last settled one */
+    struct pub_flow_rec rec = {.id = id, .serial = serial, .seq = f->recs, .pending = f->cur_pending,
+                               .untracked = f->cur_untracked, .handed_at = clock_mono_ms()};
+    f->recs++;
+    f->cur_pending = 0;
+    f->cur_untracked = 0;
+    int waits = rec.pending > 0 || rec.untracked;
+    if (f->n == 0 && !waits) {
+        f->left = rec; /* nothing of it, nor before it, is in ZeroMQ */
+        f->have_left = 1;
+    } else if (f->n > 0 && (!waits || make_room(f) < 0)) {
+        /* leaves with the one before (when full: together, later, never early) */
+        struct pub_flow_rec *l = at(f, f->n - 1);
+        l->id = id;
+        l->serial = serial;
+        l->pending += rec.pending;
+        l->untracked |= rec.untracked;
+        l->handed_at = rec.handed_at;
     } else {
-        if (f->n == f->cap) { /* cannot happen (see pub_flow_init); keeps memory bounded */
-            f->left = f->ring[f->head];
-            f->head = (f->head + 1) % f->cap;
-            f->n--;
-        }
-        f->ring[(f->head + f->n) % f->cap] = rec;
+        *at(f, f->n) = rec; /* n == 0 here means a fresh ring, which has room */
         f->n++;
     }
     advance(f);
@@ -230,8 +305,12 @@ void pub_flow_watch(struct pub_flow *f, int fd, int up)
 {
     for (size_t i = 0; i < f->nfds; i++)
         if (f->fds[i] == fd) {
-            if (!up)
-                f->fds[i] = f->fds[--f->nfds];
+            if (up)
+                return;
+            f->nseen -= f->fd_seen[i];
+            f->nfds--;
+            f->fds[i] = f->fds[f->nfds];
+            f->fd_seen[i] = f->fd_seen[f->nfds];
             return;
         }
     if (!up || fd < 0 || f->nfds >= FDS_MAX)
@@ -239,28 +318,83 @@ void pub_flow_watch(struct pub_flow *f, int fd, int up)
     if (f->nfds == f->fdcap) {
         size_t cap = f->fdcap ? f->fdcap * 2 : 64;
         int *fds = realloc(f->fds, cap * sizeof *fds);
-        if (!fds)
+        if (fds)
+            f->fds = fds;
+        unsigned char *seen = fds ? realloc(f->fd_seen, cap) : NULL;
+        if (!seen)
             return; /* then it is not watched; the count rule still holds for it */
-        f->fds = fds;
+        f->fd_seen = seen;
         f->fdcap = cap;
     }
-    f->fds[f->nfds++] = fd;
+    /* a new connection holds nothing handed before it: seen for this sweep */
+    f->fd_seen[f->nfds++] = 1;
+    f->fds[f->nfds - 1] = fd;
+    f->nseen++;
 }
 
 /* 1 if no subscriber connection has bytes in its kernel send queue (sent
  * and not acknowledged, or not sent). A descriptor gone meanwhile: quiet. */
+static int queue_empty(int fd)
+{
+    int q = 0;
+    return !(ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0);
+}
+
 static int queues_empty(const struct pub_flow *f)
 {
-    for (size_t i = 0; i < f->nfds; i++) {
-        int q = 0;
-        if (ioctl(f->fds[i], SIOCOUTQ, &q) == 0 && q > 0)
+    for (size_t i = 0; i < f->nfds; i++)
+        if (!queue_empty(f->fds[i]))
             return 0;
-    }
     return 1;
+}
+
+/* The records handed by CUT have left: move them to LEFT, and forget their
+ * messages still counted per class. */
+static void release(struct pub_flow *f, long long cut)
+{
+    while (f->n > 0 && at(f, 0)->handed_at <= cut) {
+        f->left = *at(f, 0);
+        f->have_left = 1;
+        f->head = (f->head + 1) % f->cap;
+        f->n--;
+    }
+    if (pub_class_waiting(&f->classes))
+        pub_class_forget(&f->classes, f->n ? at(f, 0)->seq : f->recs);
+}
+
+/* One step of the sweeps (pub_flow.h); only while records wait (each
+ * check costs an ioctl per connection not yet seen empty). */
+static void sweep(struct pub_flow *f, long long now)
+{
+    if (f->cut && now >= f->cut_at) {
+        release(f, f->cut);
+        f->cut = 0;
+    }
+    if (now - f->sweep_checked < SWEEP_EVERY_MS)
+        return;
+    f->sweep_checked = now;
+    for (size_t i = 0; i < f->nfds; i++)
+        if (!f->fd_seen[i] && queue_empty(f->fds[i])) {
+            f->fd_seen[i] = 1;
+            f->nseen++;
+        }
+    if (f->nseen < f->nfds || f->cut)
+        return;
+    if (f->sweep_start) { /* every queue was empty at some check since the sweep began */
+        f->cut = f->sweep_start - QUIET_MS;
+        f->cut_at = now + QUIET_MS;
+    }
+    f->sweep_start = now;
+    if (f->nfds)
+        memset(f->fd_seen, 0, f->nfds);
+    f->nseen = 0;
 }
 
 int pub_flow_settle(struct pub_flow *f, long long now)
 {
+    if (f->n == 0)
+        return 1;
+    sweep(f, now);
     if (f->n == 0)
         return 1;
     int empty = queues_empty(f);
@@ -271,8 +405,8 @@ int pub_flow_settle(struct pub_flow *f, long long now)
     }
     if (now - f->quiet_since < QUIET_MS)
         return 0;
-    f->left = f->ring[(f->head + f->n - 1) % f->cap];
+    f->left = *at(f, f->n - 1);
     f->have_left = 1;
-    f->n = 0;
+    forget_waiting(f);
     return 1;
 }

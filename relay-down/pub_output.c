@@ -9,9 +9,9 @@
  * in state_dir/pub.state (one pwrite into the file kept open, see
  * statefile.h; fdatasync once a second); a restart resumes right after it.
  * The cursor saved is the newest record known to have left ZeroMQ
- * (pub_flow.h), not the last one handed to it: a SIGKILL repeats the few
- * after it (Salt minions ignore a jid they have already run) but never skips
- * what ZeroMQ still held; a clean stop waits up to pub_drain_timeout for the
+ * (pub_flow.h), for every subscriber, filtered or not (pub_class.h), not the
+ * last one handed to it: a SIGKILL repeats the few after it (Salt minions
+ * ignore a jid they have already run) but never skips what ZeroMQ still held; a clean stop waits up to pub_drain_timeout for the
  * subscribers to take it all. A subscriber whose queue stays full loses
  * publications, counted (pub_flow.h: deliver or count). After a restart the backlog is held until as many
  * subscribers as were connected before are back, or subscriber_grace passed:
@@ -104,9 +104,16 @@ static void send_frames(struct pub_output *p, const struct pubrec *rec)
     size_t bytes = 0;
     for (size_t i = 0; i < rec->nframes; i++)
         bytes += rec->len[i];
-    if (rec->nframes == 0 ||
-        pub_flow_send(&p->flow, zsock_resolve(p->pub), (const void *const *)rec->frame, rec->len, rec->nframes,
-                      NULL) < 0)
+    if (rec->nframes == 0)
+        return;
+    void *sock = zsock_resolve(p->pub);
+    pub_subs_drain(&p->subs, sock); /* the class follows ZeroMQ's own filter (pub_subs.c) */
+    int klen = pub_subs_class(&p->subs, rec->frame[0], rec->len[0]);
+    int rc = pub_flow_send(&p->flow, sock, (const void *const *)rec->frame, rec->len, rec->nframes, NULL,
+                           rec->frame[0], klen);
+    if (pub_subs_drain(&p->subs, sock) > 0)
+        pub_flow_untrack_last(&p->flow); /* the send may have matched them (pub_class.h) */
+    if (rc < 0)
         return;
     metric_add(M_PUB_OUT_MSGS, 1);
     metric_add(M_PUB_OUT_BYTES, (int64_t)bytes);
@@ -127,7 +134,8 @@ static void send_topics(struct pub_output *p, const struct pubrec *rec)
     int64_t sent = 0, skipped = 0, bytes = 0;
     topiclist_iter_init(&it, rec->topics, rec->topics_len);
     while (topiclist_next(&it, topic, &tlen) > 0) {
-        if (!pub_subs_wanted(&p->subs, topic, tlen)) {
+        int klen = pub_subs_class(&p->subs, topic, tlen);
+        if (klen == PUB_FLOW_NOBODY) {
             skipped++;
             continue;
         }
@@ -135,7 +143,10 @@ static void send_topics(struct pub_output *p, const struct pubrec *rec)
         zmq_msg_init(&m);
         zmq_msg_copy(&m, &payload); /* shares the buffer: no copy per topic */
         const void *t = topic;
-        if (pub_flow_send(&p->flow, sock, &t, &tlen, 1, &m) < 0) {
+        int rc = pub_flow_send(&p->flow, sock, &t, &tlen, 1, &m, topic, klen);
+        if (pub_subs_drain(&p->subs, sock) > 0)
+            pub_flow_untrack_last(&p->flow); /* the send may have matched them (pub_class.h) */
+        if (rc < 0) {
             zmq_msg_close(&m);
             continue;
         }
@@ -479,7 +490,9 @@ static void pub_output_turn(void *self, const struct part_poll *w)
     else
         read_stream(p);
     /* the kernel can tell whether all has left once nothing new was sent for a while;
-     * a steady trickle of publications never leaves an XREAD idle, so check every turn */
+     * a steady trickle of publications never leaves an XREAD idle, so check every turn;
+     * every connection accepted so far must be watched (the sweeps, pub_flow.h) */
+    take_monitor_events(p);
     pub_flow_settle(&p->flow, clock_mono_ms());
     cursor_save_left(p);
     if (clock_mono_ms() - p->synced_at > SYNC_EVERY_MS)

@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "pub_flow.h"
 
 void pub_subs_init(struct pub_subs *s)
 {
@@ -22,8 +23,15 @@ void pub_subs_free(struct pub_subs *s) { strset_free(&s->set); }
 
 static void note(struct pub_subs *s, const unsigned char *m, size_t len)
 {
-    if (len < 1 || m[0] > 1 || len - 1 > STRSET_MAX_LEN)
-        return; /* not a subscription, or longer than any topic we skip: cannot matter */
+    if (len < 1 || m[0] > 1)
+        return; /* not a subscription */
+    if (len - 1 > STRSET_MAX_LEN) { /* longer than any topic we skip; pub_subs_class must know of it */
+        if (m[0] == 1)
+            s->long_subs++;
+        else
+            s->long_subs -= s->long_subs > 0;
+        return;
+    }
     const char *topic = (const char *)m + 1;
     size_t tlen = len - 1;
     if (m[0] == 0) {
@@ -39,23 +47,27 @@ static void note(struct pub_subs *s, const unsigned char *m, size_t len)
     s->overflow |= r < 0;
 }
 
-void pub_subs_drain(struct pub_subs *s, void *xpub)
+int pub_subs_drain(struct pub_subs *s, void *xpub)
 {
     unsigned char buf[STRSET_MAX_LEN + 2];
-    for (int i = 0; i < 1000000; i++) { /* bounded: at most one message per subscription change */
+    int i;
+    for (i = 0; i < 1000000; i++) { /* bounded: at most one message per subscription change */
         int n = zmq_recv(xpub, buf, sizeof buf, ZMQ_DONTWAIT);
         if (n < 0)
-            return;
+            break;
         note(s, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf + 1);
     }
+    return i;
 }
 
-int pub_subs_wanted(const struct pub_subs *s, const char *topic, size_t len)
+int pub_subs_class(const struct pub_subs *s, const char *topic, size_t len)
 {
-    if (s->overflow)
-        return 1;
-    for (size_t k = 0; k <= len && k <= STRSET_MAX_LEN; k++)
+    if (s->overflow || (s->long_subs && len > STRSET_MAX_LEN))
+        return PUB_FLOW_UNTRACKED;
+    for (size_t k = len < STRSET_MAX_LEN ? len : STRSET_MAX_LEN;; k--) {
         if (s->by_len[k] && strset_has(&s->set, topic, k))
-            return 1;
-    return 0;
+            return (int)k;
+        if (k == 0)
+            return PUB_FLOW_NOBODY;
+    }
 }

@@ -14,13 +14,17 @@ struct pub_subs {
     struct strset set;
     unsigned long by_len[STRSET_MAX_LEN + 1]; /* subscriptions of each length */
     int overflow; /* could not track every subscription: skip nothing */
+    unsigned long long_subs; /* subscriptions longer than STRSET_MAX_LEN (not in SET) */
 };
 
 void pub_subs_init(struct pub_subs *s);
 void pub_subs_free(struct pub_subs *s);
-/* Read every subscription message waiting on the XPUB socket. */
-void pub_subs_drain(struct pub_subs *s, void *xpub);
-/* 1 if some subscription is a prefix of TOPIC (ZeroMQ's matching rule). */
-int pub_subs_wanted(const struct pub_subs *s, const char *topic, size_t len);
+/* Read every subscription message waiting on the XPUB socket; how many. */
+int pub_subs_drain(struct pub_subs *s, void *xpub);
+/* The class of a message on TOPIC (pub_class.h): the length of the longest
+ * subscription that is a prefix of it (that prefix of TOPIC is the class
+ * key), PUB_FLOW_NOBODY if none is, PUB_FLOW_UNTRACKED if the set cannot
+ * tell (it overflowed, or a longer subscription than it keeps may match). */
+int pub_subs_class(const struct pub_subs *s, const char *topic, size_t len);
 
 #endif

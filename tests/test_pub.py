@@ -358,6 +358,89 @@ def test_stop_timeout_part_stuck(tmp):
     h.check(d.term() == 0, "saltrelay-down did not exit 0 on SIGTERM after the restart")
 
 
+def filtered_job_lines(path, n_a, per, size_a, size_b):
+    """N_A publications on topic-a (SIZE_A bytes), each followed by PER on
+    topic-b (SIZE_B bytes), as zpub --lines; payloads start with their
+    10-digit number. Returns (numbers on topic-a, numbers on topic-b)."""
+    nums = {b"topic-a": [], b"topic-b": []}
+    with open(path, "w") as f:
+        for k in range(n_a * (per + 1)):
+            topic, size = (b"topic-a", size_a) if k % (per + 1) == 0 else (b"topic-b", size_b)
+            nums[topic].append(k)
+            f.write("%s %s\n" % (topic.hex(), (b"%010d" % k + os.urandom(size - 10)).hex()))
+    return nums[b"topic-a"], nums[b"topic-b"]
+
+
+def stalled(d, total, checks=3, every=0.5):
+    """saltrelay-down sent some but not all of TOTAL, and the count stayed the same for CHECKS reads."""
+    seen = []
+    for _ in range(checks):
+        seen.append(d.metrics()["pub_out_messages_total"])
+        time.sleep(every)
+    return 0 < seen[0] < total and len(set(seen)) == 1
+
+
+def test_filtered_subscriber_sigkill(tmp):
+    """zmq_filtering: a subscriber of topic-a stops reading (SIGSTOP) while
+    publications on topic-a and, between each two, 20 on topic-b (to another
+    subscriber) are sent; saltrelay-down waits for room in topic-a's queue
+    (pub_slow_wait is long) and is killed there (SIGKILL), started again,
+    and the stopped subscriber continued (SIGCONT): it gets every topic-a
+    publication in order (repeats allowed, none skipped), the other every
+    topic-b one. The old rule counted any message handed after a
+    publication, here topic-b ones that never enter topic-a's queue, and
+    skipped what ZeroMQ held for the stopped subscriber."""
+    n_a, per = 300, 20
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), metrics=True,
+                down={"pub_hwm": 16, "pub_slow_wait": 120, "pub_drain_timeout": 1})
+    d = c.dcs["dc1"]
+    path = os.path.join(tmp, "jobs.txt")
+    nums_a, nums_b = filtered_job_lines(path, n_a, per, 20000, 1000)
+    total = len(nums_a) + len(nums_b)
+    sub_a = c.subscribe("dc1", "--topic", "topic-a", "--rcvhwm", 4, "--rcvbuf", 8192, "--idle-ms", 5000,
+                        "--max-ms", 120000)
+    sub_b = c.subscribe("dc1", "--topic", "topic-b", "--idle-ms", 5000, "--max-ms", 120000, expect=2)
+    sub_a.proc.send_signal(signal.SIGSTOP)
+    try:
+        h.zpub(c.mom_pub, "--lines", path)
+        # topic-a's queue and socket buffers fill: the send waits (for pub_slow_wait) with records unsent
+        h.wait_until(lambda: stalled(d, total), 60, "saltrelay-down waiting for the stopped subscriber")
+        d.kill9()
+        d.start()
+    finally:
+        sub_a.proc.send_signal(signal.SIGCONT)
+    got_a = [x for x in numbers(sub_a.lines()) if x in set(nums_a)]
+    got_b = numbers(sub_b.lines())
+    h.check("a subscriber is too slow" not in d.log(), "publications were dropped for a subscriber")
+    check_exactly_once([nums_a.index(x) for x in without_repeats(got_a)], n_a, "topic-a (repeats removed)")
+    check_exactly_once([nums_b.index(x) for x in without_repeats(got_b)], len(nums_b), "topic-b (repeats removed)")
+    print("topic-a subscriber: %d of %d sent again; topic-b subscriber: %d of %d sent again" %
+          (len(got_a) - n_a, n_a, len(got_b) - len(nums_b), len(nums_b)))
+
+
+def test_filtered_stream_cursor_moves(tmp):
+    """zmq_filtering: jobs for 10 minions, one topic each, 20 a second. A
+    topic gets pub_hwm later ones only after 170 more jobs (more than there are), and the DC is
+    never quiet for 200 ms, yet the saved cursor follows the stream (the
+    sweeps of the send queues, relay-down/pub_flow.h): a kill repeats the
+    jobs of the last few hundred ms, not everything since the start."""
+    n, k = 120, 10
+    c = Cluster(tmp, dcs=("dc1",), replica_dcs=())
+    path = os.path.join(tmp, "jobs.txt")
+    with open(path, "w") as f:
+        for i in range(n):
+            f.write("%s %s\n" % ((b"minion-%d" % (i % k)).hex(), (b"%010d" % i + os.urandom(90)).hex()))
+    subs = [c.subscribe("dc1", "--topic", "minion-%d" % j, "--idle-ms", 2000, "--max-ms", 60000, expect=j + 1)
+            for j in range(k)]
+    pub = h.spawn([h.tool("zpub"), c.mom_pub, "--lines", path, "--rate", 20])
+    h.wait_until(lambda: int(read_state(c.dcs["dc1"].state).get("serial", 0)) >= n // 2, 30,
+                 "the saved cursor at serial %d" % (n // 2))
+    h.check(pub.poll() is None, "the saved cursor reached serial %d only after the stream of %d ended" % (n // 2, n))
+    pub.wait(timeout=60)
+    for j, s in enumerate(subs):
+        h.check(numbers(s.lines()) == list(range(j, n, k)), "minion-%d did not get its jobs once each" % j)
+
+
 def test_too_slow_subscriber_counted(tmp):
     """A subscriber whose queue stays full longer than pub_slow_wait (here
     stopped with SIGSTOP) loses publications, and what is lost is counted:

@@ -33,3 +33,7 @@ endif()
 # saltrelay-down's recent-publication set lives with its program, not in proto/.
 target_sources(unit_pubseen PRIVATE ${CMAKE_SOURCE_DIR}/relay-down/pubseen.c)
 target_include_directories(unit_pubseen PRIVATE ${CMAKE_SOURCE_DIR}/relay-down)
+
+# saltrelay-down's per-class accounting lives with its program, not in proto/.
+target_sources(unit_pubclass PRIVATE ${CMAKE_SOURCE_DIR}/relay-down/pub_class.c)
+target_include_directories(unit_pubclass PRIVATE ${CMAKE_SOURCE_DIR}/relay-down)
