@@ -104,7 +104,7 @@ static struct pub_class_q *class_of(struct pub_class *c, const char *key, size_t
 static int push(struct pub_class_q *q, struct pub_class_entry e)
 {
     if (q->qn == q->qcap) {
-        size_t cap = q->qcap ? q->qcap * 2 : 32;
+        size_t cap = q->qcap ? q->qcap * 2 : 4; /* most classes (one minion's topic) hold a few */
         struct pub_class_entry *n = malloc(cap * sizeof *n);
         if (!n)
             return -1;
