@@ -344,14 +344,16 @@ def test_auth_older_attempt_shed(tmp):
     a second one, all read by saltrelay-up at once (it is stopped while they
     queue). Only the second attempts reach the MoM, newest first; the first
     ones are shed as abandoned."""
-    relay = Relay(tmp, ["echo", "--delay-ms", "50"], timeout=30, down_extra={"auth_timeout": 20},
+    relay = Relay(tmp, ["echo", "--delay-ms", "300"], timeout=30, down_extra={"auth_timeout": 20},
                   up_extra={"req_pool": 2})
     req_key = "saltrelay:{%s}:req" % CLUSTER
     relay.up.proc.send_signal(signal.SIGSTOP)
     clients = []
-    # first an ordinary request: the reader's XREADGROUP, blocked when
-    # saltrelay-up stopped, is answered with the first entry queued
-    batches = [[echo_line(0, salt_request("warm-up", b"w"))]]
+    # first another _auth: the reader's XREADGROUP, blocked when saltrelay-up
+    # stopped, is answered with the first entry queued, which goes at once and
+    # holds the pool's one _auth socket for 0.3 s while the reader hands over
+    # the other 20 (one by one: choosing among a part would not be the rule)
+    batches = [[echo_line(0, clear_auth("warm-up", b"attempt-0"))]]
     batches += [[echo_line(i, clear_auth("dup-%d" % i, b"attempt-%d" % a)) for i in range(10)] for a in (1, 2)]
     try:
         queued = 0
@@ -371,14 +373,14 @@ def test_auth_older_attempt_shed(tmp):
                                                                                 stream, re.S)]
     finally:
         relay.up.proc.send_signal(signal.SIGCONT)
-    wait_until(lambda: os.path.exists(relay.master_log) and len(open(relay.master_log).read().split()) >= 11, 15,
+    wait_until(lambda: os.path.exists(relay.master_log) and len(open(relay.master_log).read().split()) >= 11, 20,
                "11 requests at the MoM")
-    time.sleep(1)  # anything else would have followed by now (50 ms per _auth)
+    time.sleep(1.5)  # anything else would have followed by now (0.3 s per _auth)
     relay.stop_master()
     with open(relay.master_log) as f:
         seen = [bytes.fromhex(l.strip()) for l in f if l.strip()]
     order = [(int(re.search(rb"dup-(\d+)", s).group(1)), int(re.search(rb"attempt-(\d)", s).group(1)))
-             for s in seen if b"_auth" in s]
+             for s in seen if b"dup-" in s]
     print("queued (minion, attempt): %s" % queued_order)
     print("the MoM saw: %s" % order)
     check(len(queued_order) == 20, "the stream does not hold the 20 _auth: %s" % queued_order)
