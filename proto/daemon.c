@@ -27,6 +27,7 @@
 #include "log.h"
 #include "metrics_http.h"
 #include "rconn.h"
+#include "sentinel_watch.h"
 #include "stopguard.h"
 
 #define MAX_PARTS 8
@@ -213,6 +214,9 @@ static int run(const struct config *cfg, int sfd, const char *progname, part_pic
     struct part *parts[MAX_PARTS];
     size_t n = pick(cfg, defs, MAX_PARTS);
     log_info("%s %s starting (cluster %s, mode %s)", progname, SALTRELAY_VERSION, cfg->cluster, cfg->mode);
+    /* before the parts: their connections follow the Sentinels' switches */
+    struct sentinel_watch *watch[2] = {sentinel_watch_start(&cfg->redis_url),
+                                       sentinel_watch_start(&cfg->redis_primary_url)};
     size_t started = start_parts(cfg, defs, n, parts);
     if (started == n && wait_for_redis(cfg, sfd) == 0) {
         sd_notify(0, "READY=1");
@@ -224,6 +228,8 @@ static int run(const struct config *cfg, int sfd, const char *progname, part_pic
     if (started == n)
         log_info("stopping: draining what is in flight");
     stop_parts(sfd, parts, started);
+    sentinel_watch_stop(&watch[0]);
+    sentinel_watch_stop(&watch[1]);
     return started == n ? 0 : 1;
 }
 

@@ -70,6 +70,11 @@
     X(REPORT_AT_MS, "report_written_at_milliseconds", "gauge", 2,                                 \
       "Wall time of the last DC report Redis accepted (0: none yet)")                             \
     X(REDIS_RECONNECTS, "redis_reconnects_total", "counter", 3, "Redis connections re-established") \
+    X(REDIS_SWITCHES, "redis_primary_switches_total", "counter", 3,                               \
+      "Failovers the Sentinels announced (+switch-master, or a new address found on subscribing)") \
+    X(SENTINEL_BAD, "sentinel_bad_messages_total", "counter", 3, "Malformed +switch-master messages ignored") \
+    X(CONSUMERS_REMOVED, "group_consumers_removed_total", "counter", 1,                            \
+      "Consumers of dead instances removed from a consumer group (nothing pending, long idle)")   \
     X(REQ_IN, "requests_in_total", "counter", 3, "Requests received")                               \
     X(REQ_ANSWERED, "requests_answered_total", "counter", 3, "Requests answered")                   \
     X(REQ_TIMEOUT, "requests_timeout_total", "counter", 3, "Requests given up at their deadline")   \
@@ -78,6 +83,8 @@
     X(REQ_OVERSIZE, "requests_oversize_total", "counter", 3, "Requests or replies over max_frame_size") \
     X(REQ_BAD, "requests_bad_total", "counter", 3, "Malformed requests or reply records")            \
     X(REQ_REDIS_ERR, "requests_redis_errors_total", "counter", 3, "Requests failed because Redis was unreachable") \
+    X(REQ_UNCONFIRMED, "requests_unconfirmed_total", "counter", 1,                               \
+      "Times a WAIT left a request's acknowledgement unconfirmed (the request waits; sent once confirmed)")   \
     X(REQ_LATE, "replies_late_total", "counter", 3, "Replies that arrived after their request was given up") \
     X(REQ_MOM_UNREACHABLE, "requests_mom_unreachable_total", "counter", 3,                         \
       "Requests not sent before their deadline because the MoM request port was not connected")  \

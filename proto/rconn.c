@@ -10,6 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sentinel.h"
+#include "sentinel_watch.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -29,6 +30,7 @@ struct rconn {
     unsigned failures;      /* attempts since the connection went down */
     int stale;              /* the server said it is no longer the primary */
     unsigned generation;    /* connections made so far */
+    unsigned switches;      /* sentinel_watch_switches when this connection was made */
 };
 
 static void set_where(struct rconn *rc)
@@ -160,15 +162,23 @@ static void note_connected(struct rconn *rc)
     rc->backoff_ms = BACKOFF_MIN_MS;
 }
 
+int rconn_switched(const struct rconn *rc)
+{
+    return rc->ctx && rc->url.master[0] && sentinel_watch_switches(&rc->url) != rc->switches;
+}
+
 redisContext *rconn_get(struct rconn *rc)
 {
     if (rc->ctx && rc->stale)
         rconn_fail(rc, "the server is no longer the primary (READONLY)");
+    if (rconn_switched(rc))
+        rconn_fail(rc, "the sentinels switched the primary (+switch-master)");
     if (rc->ctx)
         return rc->ctx;
     if (clock_mono_ms() < rc->next_try_ms)
         return NULL;
     char why[400];
+    unsigned switches = sentinel_watch_switches(&rc->url); /* before asking: a later switch is seen */
     const char *err = resolve(rc, why, sizeof why);
     if (!err)
         err = open_ctx(rc, why, sizeof why);
@@ -180,6 +190,7 @@ redisContext *rconn_get(struct rconn *rc)
         return NULL;
     }
     rc->stale = 0;
+    rc->switches = switches;
     note_connected(rc);
     return rc->ctx;
 }

@@ -2,7 +2,8 @@
  * reconnect and exponential backoff. A sentinel:// URL is resolved through
  * the Sentinels at every (re)connect (see sentinel.h), so after a failover
  * the next connection goes to the new primary; the connection is dropped
- * when it breaks or when the server answers READONLY (it was demoted). Logs only state changes: connected,
+ * when it breaks, when the server answers READONLY (it was demoted) or when
+ * the Sentinels announce a new primary (sentinel_watch.h). Logs only state changes: connected,
  * lost (once), and back (with how long it was down).
  *
  * Each saltrelay thread that talks to Redis owns an rconn; blocking calls on
@@ -28,6 +29,10 @@ redisContext *rconn_get(struct rconn *rc);
 /* How many connections were made so far: a change means a new connection,
  * perhaps to a new primary (state kept per connection must be set up again). */
 unsigned rconn_generation(const struct rconn *rc);
+/* 1 if the Sentinels switched the primary since this connection was made
+ * (sentinel_watch.h): the connection must go (rconn_get drops it; a pipeline
+ * with commands in flight fails them first). */
+int rconn_switched(const struct rconn *rc);
 /* Milliseconds until the next connection attempt is due (0 if connected). */
 int rconn_retry_in_ms(const struct rconn *rc);
 /* The connection broke or answered nonsense: close it and back off. */

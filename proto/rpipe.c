@@ -218,6 +218,8 @@ void rpipe_io(struct rpipe *p)
     int rc = exchange(p, c);
     p->in_io = 0;
     set_nonblocking(c, 0);
+    if (!p->fail_why[0] && rconn_switched(p->rc)) /* the old primary may still answer: not there */
+        snprintf(p->fail_why, sizeof p->fail_why, "the sentinels switched the primary (+switch-master)");
     if (p->fail_why[0]) {
         char why[128];
         snprintf(why, sizeof why, "%s", p->fail_why);

@@ -20,23 +20,16 @@ static redisContext *connect_sentinel(const struct redis_addr *a, int timeout_ms
     return NULL;
 }
 
-static redisReply *ask_master(redisContext *c, const struct redis_url *u)
+redisReply *sentinel_command(redisContext *c, const struct redis_url *u, const char *fmt, const char *arg)
 {
-    return redisCommand(c, "SENTINEL get-master-addr-by-name %s", u->master);
-}
-
-/* A Sentinel with requirepass answers NOAUTH: log in with the URL's
- * credentials (the same as the data nodes') and ask again. */
-static redisReply *ask_with_auth(redisContext *c, const struct redis_url *u)
-{
-    redisReply *r = ask_master(c, u);
+    redisReply *r = redisCommand(c, fmt, arg);
     if (!r || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOAUTH", 6) != 0 || !u->password[0])
         return r;
     freeReplyObject(r);
     r = u->user[0] ? redisCommand(c, "AUTH %s %s", u->user, u->password) : redisCommand(c, "AUTH %s", u->password);
     int ok = r && r->type != REDIS_REPLY_ERROR;
     freeReplyObject(r);
-    return ok ? ask_master(c, u) : NULL;
+    return ok ? redisCommand(c, fmt, arg) : NULL;
 }
 
 /* Parse ["host", "port"]. 1: *OUT set; 0: the Sentinel does not know the
@@ -66,7 +59,7 @@ static int ask_one(const struct redis_url *u, const struct redis_addr *s, int ti
     redisContext *c = connect_sentinel(s, timeout_ms, why, len);
     if (!c)
         return -1;
-    redisReply *r = ask_with_auth(c, u);
+    redisReply *r = sentinel_command(c, u, "SENTINEL get-master-addr-by-name %s", u->master);
     int got = -1;
     if (!r)
         snprintf(why, len, "sentinel %s:%d: %s", s->host, s->port, c->errstr[0] ? c->errstr : "AUTH refused");

@@ -4,7 +4,7 @@
  * that answered to the front of the list, and check with ROLE that the
  * address given really is a primary before using it.
  *
- * Used by rconn for sentinel:// URLs; nothing else needs it. */
+ * Used by rconn for sentinel:// URLs and by sentinel_watch.c. */
 #ifndef SALTRELAY_SENTINEL_H
 #define SALTRELAY_SENTINEL_H
 
@@ -18,6 +18,11 @@
  * U->sentinel[0] from now on. -1: WHY says why (no Sentinel reachable, or
  * none knows the master name). */
 int sentinel_resolve(struct redis_url *u, int timeout_ms, struct redis_addr *out, char *why, size_t len);
+
+/* FMT with ARG (one %s) on a connection to a Sentinel; a Sentinel with
+ * requirepass answers NOAUTH: then log in with U's credentials (the same as
+ * the data nodes') and send it again. The reply, or NULL. */
+redisReply *sentinel_command(redisContext *c, const struct redis_url *u, const char *fmt, const char *arg);
 
 /* On a connection to the address a Sentinel gave: 0 if ROLE says master,
  * else -1 and WHY (a replica the Sentinels have not yet noticed, or not Redis). */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "group_prune.h"
 #include "log.h"
 #include "rconn.h"
 #include "streamid.h"
@@ -11,6 +12,10 @@
 #define READ_BLOCK_MS 500
 #define READ_COUNT_MAX 256
 #define CLAIM_EVERY_MS 1000
+#define PRUNE_EVERY_MS 5000
+/* a consumer idle this many claim_idle_ms with nothing pending is of a dead
+ * instance (a live one reads every READ_BLOCK_MS): removed (group_prune.h) */
+#define PRUNE_IDLE_CLAIMS 2
 
 struct stream_reader {
     struct stream_reader_cfg cfg;
@@ -22,6 +27,8 @@ struct stream_reader {
     char cursor[STREAMID_STRLEN];
     char claim_cursor[STREAMID_STRLEN]; /* XAUTOCLAIM's, "0-0" = from the start */
     long long claim_at;                 /* monotonic ms of the next XAUTOCLAIM */
+    long long prune_at;                 /* monotonic ms of the next removal of dead consumers */
+    int prune_refused;                  /* Redis refuses it (logged once) */
     int stop;
 };
 
@@ -164,6 +171,24 @@ static int claim_abandoned(struct stream_reader *s, long long count)
     return 0;
 }
 
+/* Group mode with claims: now and then, the consumers of dead instances
+ * out of the group (group_prune.h); a refusal is logged once, never fatal. */
+static void prune_dead(struct stream_reader *s)
+{
+    long long now = clock_mono_ms();
+    if (!s->cfg.claim_idle_ms || now < s->prune_at)
+        return;
+    s->prune_at = now + PRUNE_EVERY_MS;
+    char why[200];
+    long long n = group_prune(s->rc, s->cfg.key, s->cfg.group, s->cfg.consumer,
+                              (long long)PRUNE_IDLE_CLAIMS * s->cfg.claim_idle_ms, why, sizeof why);
+    if (n < 0 && !s->prune_refused && rconn_get(s->rc))
+        log_warn("removing dead consumers from group %s of %s: %s; going on without", s->cfg.group, s->cfg.key, why);
+    else if (n >= 0 && s->prune_refused)
+        log_info("removing dead consumers from group %s of %s works again", s->cfg.group, s->cfg.key);
+    s->prune_refused = n < 0 && (s->prune_refused || rconn_get(s->rc));
+}
+
 /* The stream's end, for a reader without a group starting fresh. */
 static void start_at_end(struct stream_reader *s)
 {
@@ -194,6 +219,8 @@ static void read_once(struct stream_reader *s)
         s->group_ready = 0;
         return;
     }
+    if (s->cfg.group[0] && !s->pending_phase)
+        prune_dead(s);
     count = s->credit < READ_COUNT_MAX ? s->credit : READ_COUNT_MAX;
     if (count <= 0)
         return;

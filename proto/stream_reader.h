@@ -34,7 +34,9 @@ struct stream_reader_cfg {
     char consumer[160];
     /* Group mode: entries pending for longer than this with any consumer
      * (one that died: consumer names are per process) are claimed
-     * (XAUTOCLAIM, once a second) and forwarded like new ones. 0 = never. */
+     * (XAUTOCLAIM, once a second) and forwarded like new ones; consumers
+     * that own nothing and were idle twice as long are removed from the
+     * group every 5 s (group_prune.h). 0 = never (neither). */
     long long claim_idle_ms;
     long long credit;  /* initial grant */
 };

@@ -12,7 +12,9 @@
  * reply stream.
  *
  * At most once: each entry is acknowledged (its own XACK, then one XDEL of
- * all) in the pipelined round trip right before its request is sent, and it
+ * all) in the pipelined round trip right before its request is sent (with
+ * pub_wait_replicas, a WAIT in that round trip must confirm it first: see
+ * req_forward_redis.c), and it
  * is sent (or dropped with its reply record) only if its XACK answered 1:
  * Redis says which entries this round trip took. 0 means taken before (a
  * copy the reader read again from ID 0 after a reconnect while the original
@@ -155,7 +157,7 @@ static void take_entry(struct req_forward *o, struct held_req *j)
     j->used = 1;
     j->conn = -1;
     j->drop = j->has_rec = 0;
-    j->acking = 0;
+    j->acking = j->acked = j->counted = 0;
     j->order = ++o->order;
     if (j->n == 1) { /* trimmed while pending: past any deadline */
         fwd_held_drop(j, ST_EXPIRED, M_REQ_EXPIRED);
@@ -405,7 +407,9 @@ static int req_forward_open(void *self, const struct config *cfg)
     o->out = calloc(o->nout, sizeof *o->out);
     key_req_stream(o->req_key, o->cfg->cluster);
     o->rc = rconn_new(&o->cfg->redis_url, "requests", REDIS_TIMEOUT_MS);
-    o->pipe = o->rc ? rpipe_new(o->rc, PIPE_BYTES, PIPE_CMDS, REDIS_TIMEOUT_MS, fwd_on_reply, o) : NULL;
+    o->replicas = -1;
+    int timeout = (int)(REDIS_TIMEOUT_MS + fwd_wait_ms(o->cfg)); /* a WAIT may take its own */
+    o->pipe = o->rc ? rpipe_new(o->rc, PIPE_BYTES, PIPE_CMDS, timeout, fwd_on_reply, o) : NULL;
     if (!o->conn || !o->out || !o->pipe)
         return -1;
     for (size_t i = 0; i < o->nconn; i++)

@@ -36,6 +36,8 @@
 #define PIPE_BYTES (8 << 20)  /* formatted commands in flight at once: the pipeline's byte cap */
 #define PIPE_CMDS (2 * HOLD_MAX + 64)
 #define ACK_ROOM 128          /* an XACK's formatted size beyond the entry id, at most */
+#define WAIT_ROOM 96          /* ROLE and WAIT n ms formatted, at most */
+#define REQ_WAIT_MS 200       /* a WAIT for request acknowledgements waits at most this (then asked again) */
 
 struct held_req {               /* an entry read and not yet sent or dropped */
     int used;
@@ -46,6 +48,9 @@ struct held_req {               /* an entry read and not yet sent or dropped */
     int has_rec;           /* rec decoded (not a malformed or trimmed entry) */
     int conn;              /* chosen for its send (held until its XACK answers), -1 */
     int acking;            /* its XACK is in the pipeline */
+    int acked;             /* its XACK took it; sent once a WAIT confirms (pub_wait_replicas) */
+    int counted;           /* counted as read (an XACK took it: once, even if again after a failover) */
+    uint32_t wait_serial;  /* the WAIT appended after its XACK */
     int drop;              /* to be dropped unsent once acknowledged: */
     enum reprec_status st; /*   its reply record (if has_rec) */
     enum metric_id metric; /*   and its counter */
@@ -93,6 +98,10 @@ struct req_forward {
     int shedding;          /* an _auth shedding episode is on (logged once) */
     long long shed_at;     /* monotonic: last _auth shed */
     int64_t shed_count;    /* shed in this episode */
+    uint32_t wait_next;    /* serial of the next WAIT appended (wraps) */
+    int wait_inflight;     /* a WAIT is in the pipeline */
+    long long replicas;    /* replicas the primary's ROLE listed last (-1: not known) */
+    int unconfirmed;       /* acknowledgements not confirmed by the replicas (logged once) */
     struct warnrate warn;
 };
 
@@ -110,6 +119,8 @@ void fwd_on_reply(void *arg, uint64_t tag, redisReply *r);
 /* Reply records that could not be written before their deadline are dropped. */
 void fwd_drop_stale_replies(struct req_forward *o, long long now_wall);
 size_t fwd_records_waiting(const struct req_forward *o);
+/* The timeout of a WAIT for request acknowledgements. */
+long long fwd_wait_ms(const struct config *cfg);
 
 /* _auth storms (req_forward_auth.c). */
 /* Shed _auth job J (REASON for the episode's log line). */

@@ -2,15 +2,30 @@
  * req_forward.c for the whole): each job's XACK and the XDEL of the entries,
  * and the reply records for the DCs, through the Redis pipeline (rpipe.h), so
  * the thread that serves the MoM's sockets never waits for Redis. A job is
- * settled (sent, dropped, or discarded as a copy) when its XACK answers. */
+ * settled (sent, dropped, or discarded as a copy) when its XACK answers.
+ *
+ * With pub_wait_replicas, the acknowledgements are made durable before a
+ * request goes: ROLE and WAIT follow them in the same round trip, and a job
+ * whose XACK took its entry is sent only once that WAIT (or a later one)
+ * says enough replicas have it. Otherwise a failover could promote a replica
+ * on which the entry is still pending, and it would be read and sent again.
+ * "Enough" is pub_wait_replicas, or fewer if ROLE lists fewer connected
+ * replicas (a replica that is gone cannot be promoted with the entry pending,
+ * and must not stop every request). Unconfirmed, the job waits (its socket
+ * reserved) and the WAIT is repeated; past its deadline it is dropped
+ * (expired). A connection lost before the confirmation: it is acknowledged
+ * again on the next primary; an answer 0 there means another instance, or
+ * this one's replicated XACK, took it: not sent (at most once: its requester
+ * times out). */
 #include "req_forward_int.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
+#include "log.h"
 
-enum { TAG_ACK = 1, TAG_DEL, TAG_REC }; /* a command's tag: kind << 32 | job index */
+enum { TAG_ACK = 1, TAG_DEL, TAG_REC, TAG_ROLE, TAG_WAIT }; /* tag: kind << 32 | job index (WAIT: serial) */
 #define TAG(kind, i) ((uint64_t)(kind) << 32 | (uint64_t)(i))
 
 /* Queue reply record ST for the request RID of DC (PAYLOAD moved in if ok). */
@@ -53,12 +68,31 @@ static int append_reply(struct req_forward *o, struct out *r, long long minid)
 
 static int to_acknowledge(const struct held_req *j)
 {
-    return j->used && !j->acking && (j->conn >= 0 || j->drop);
+    return j->used && !j->acking && !j->acked && (j->conn >= 0 || j->drop);
 }
 
-/* 1 if Redis has something to do: an entry to acknowledge or a reply record. */
+static int waiting_mode(const struct req_forward *o)
+{
+    return o->cfg->pub_wait_replicas > 0;
+}
+
+/* Jobs acknowledged whose WAIT is not in the pipeline: one is due. */
+static int wait_due(const struct req_forward *o)
+{
+    if (o->wait_inflight)
+        return 0;
+    for (size_t i = 0; i < HOLD_MAX; i++)
+        if (o->held[i].used && o->held[i].acked)
+            return 1;
+    return 0;
+}
+
+/* 1 if Redis has something to do: an entry to acknowledge, a WAIT or a
+ * reply record. */
 int fwd_redis_work(const struct req_forward *o)
 {
+    if (wait_due(o))
+        return 1;
     for (size_t i = 0; i < HOLD_MAX; i++)
         if (to_acknowledge(&o->held[i]))
             return 1;
@@ -68,9 +102,40 @@ int fwd_redis_work(const struct req_forward *o)
     return 0;
 }
 
+/* The WAIT's timeout: pub_wait_timeout, at most REQ_WAIT_MS (the commands
+ * behind a WAIT wait for it, and an unconfirmed request is asked about again
+ * anyway). WAIT n 0 would never return: at least 1 ms. */
+long long fwd_wait_ms(const struct config *cfg)
+{
+    long long ms = cfg->pub_wait_timeout_ms < REQ_WAIT_MS ? cfg->pub_wait_timeout_ms : REQ_WAIT_MS;
+    return ms < 1 ? 1 : ms;
+}
+
+/* How many replicas to wait for: pub_wait_replicas, or as many as ROLE
+ * listed last if fewer (WAIT for more would always take its timeout). */
+static long long wait_need(const struct req_forward *o)
+{
+    long long need = o->cfg->pub_wait_replicas;
+    return o->replicas >= 0 && o->replicas < need ? o->replicas : need;
+}
+
+/* ROLE (how many replicas are connected) and WAIT for the replicas to
+ * have every write before it. */
+static void append_wait(struct req_forward *o)
+{
+    long long ms = fwd_wait_ms(o->cfg);
+    if (rpipe_append(o->pipe, TAG(TAG_ROLE, 0), "ROLE") != RPIPE_OK)
+        return; /* room was kept by append_acks; the WAIT is due again next turn */
+    if (rpipe_append(o->pipe, TAG(TAG_WAIT, o->wait_next), "WAIT %lld %lld", wait_need(o), ms) ==
+        RPIPE_OK) {
+        o->wait_next++;
+        o->wait_inflight = 1;
+    }
+}
+
 /* Append one XACK per job to acknowledge (picked or dropped) and then one
  * XDEL of them all (the entries are of no more use), as far as the
- * pipeline takes them. */
+ * pipeline takes them; in waiting mode ROLE and WAIT after them. */
 static void append_acks(struct req_forward *o)
 {
     const char *argv[2 + HOLD_MAX];
@@ -82,7 +147,8 @@ static void append_acks(struct req_forward *o)
         if (!to_acknowledge(j))
             continue;
         size_t idlen = zmq_msg_size(&j->m[0]);
-        if (!rpipe_room(o->pipe, 2, 2 * (idlen + ACK_ROOM))) /* its XACK, and its share of the XDEL */
+        /* its XACK, its share of the XDEL, and the ROLE and WAIT after them */
+        if (!rpipe_room(o->pipe, 4, 2 * (idlen + ACK_ROOM) + WAIT_ROOM))
             break;
         argv[2 + n] = zmq_msg_data(&j->m[0]), argvlen[2 + n] = idlen;
         const char *xack[4] = {"XACK", o->req_key, GROUP, argv[2 + n]};
@@ -90,10 +156,15 @@ static void append_acks(struct req_forward *o)
         if (rpipe_append_argv(o->pipe, TAG(TAG_ACK, i), 4, xack, xacklen) != RPIPE_OK)
             break;
         j->acking = 1;
+        j->wait_serial = o->wait_next;
         n++;
     }
     if (n)
         rpipe_append_argv(o->pipe, TAG(TAG_DEL, 0), (int)(2 + n), argv, argvlen);
+    /* one WAIT at a time: those acknowledged meanwhile wait for the next
+     * (a WAIT that takes its timeout would otherwise hold up each later one) */
+    if (waiting_mode(o) && !o->wait_inflight && (n || wait_due(o)))
+        append_wait(o);
 }
 
 /* Append the reply records and the acknowledgements, and write what the
@@ -129,14 +200,78 @@ static void settle(struct req_forward *o, struct held_req *j, const redisReply *
             o->conn[j->conn].reserved = 0;
         fwd_held_free(o, j);
     } else {
-        metric_add(M_REQ_IN, 1);
+        metric_add(M_REQ_IN, !j->counted);
         if (j->drop) {
             fwd_held_dropped(o, j);
         } else {
-            metric_add(M_AUTH_IN, j->rec.cmd == REQREC_AUTH);
-            fwd_send_held(o, j);
+            metric_add(M_AUTH_IN, !j->counted && j->rec.cmd == REQREC_AUTH);
+            j->counted = 1;
+            if (waiting_mode(o))
+                j->acked = 1; /* sent once its WAIT confirms */
+            else
+                fwd_send_held(o, j);
         }
     }
+}
+
+/* Acknowledged job J is confirmed: sent, or dropped if past its deadline
+ * meanwhile. */
+static void send_confirmed(struct req_forward *o, struct held_req *j, long long now_wall)
+{
+    j->acked = 0;
+    if (j->rec.dl_ms > now_wall) {
+        fwd_send_held(o, j);
+        return;
+    }
+    o->conn[j->conn].reserved = 0;
+    fwd_held_drop(j, ST_EXPIRED, M_REQ_EXPIRED);
+    fwd_held_dropped(o, j);
+}
+
+static void log_confirmed(struct req_forward *o, int ok)
+{
+    if (ok == !o->unconfirmed)
+        return;
+    log_msg(ok ? LOG_LVL_INFO : LOG_LVL_WARN, "%s", ok ? "request acknowledgements are confirmed by the replicas "
+            "again" : "request acknowledgements not confirmed by the replicas (pub_wait_replicas, or as "
+            "many as are connected); those requests wait (counted in requests_unconfirmed_total)");
+    o->unconfirmed = !ok;
+}
+
+/* WAIT number SERIAL answered R (NULL: lost with the connection). */
+static void on_wait(struct req_forward *o, uint32_t serial, const redisReply *r)
+{
+    o->wait_inflight = 0;
+    long long need = wait_need(o); /* the ROLE just before it answered */
+    int ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= need;
+    long long now = clock_wall_ms();
+    for (size_t i = 0; i < HOLD_MAX; i++) {
+        struct held_req *j = &o->held[i];
+        if (!j->used || !j->acked)
+            continue;
+        if (!r) { /* the XACK may be lost with the primary: acknowledged again on the next */
+            j->acked = 0;
+            o->conn[j->conn].reserved = 0;
+            j->conn = -1;
+        } else if (ok && (int32_t)(j->wait_serial - serial) <= 0) { /* its XACK went before this WAIT */
+            send_confirmed(o, j, now);
+        } else if (!ok) {
+            metric_add(M_REQ_UNCONFIRMED, (int32_t)(j->wait_serial - serial) <= 0);
+            if (j->rec.dl_ms <= now)
+                send_confirmed(o, j, now); /* past its deadline: dropped */
+        }
+    }
+    if (r)
+        log_confirmed(o, ok);
+}
+
+/* ROLE answered: on a primary, its third element lists the connected
+ * replicas (anything else: not known, pub_wait_replicas counts). */
+static void on_role(struct req_forward *o, const redisReply *r)
+{
+    o->replicas = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3 && r->element[2]->type == REDIS_REPLY_ARRAY)
+        o->replicas = (long long)r->element[2]->elements;
 }
 
 /* A reply from the pipeline: an XACK's settles its job; a reply record not
@@ -147,6 +282,14 @@ void fwd_on_reply(void *arg, uint64_t tag, redisReply *r)
     unsigned kind = (unsigned)(tag >> 32);
     if (kind == TAG_ACK) {
         settle(o, &o->held[tag & 0xffffffffu], r);
+        return;
+    }
+    if (kind == TAG_ROLE) {
+        on_role(o, r);
+        return;
+    }
+    if (kind == TAG_WAIT) {
+        on_wait(o, (uint32_t)tag, r);
         return;
     }
     if (r && r->type == REDIS_REPLY_ERROR)

@@ -209,6 +209,162 @@ def test_sentinel_failover_publications(tmp):
     check_requests(reqs, out, master_log, clients * per_client, clients, twice_ok=True)
 
 
+REQ_STREAM = "saltrelay:{%s}:req" % CLUSTER
+NW_STREAM = "saltrelay:{nw}:pub"
+
+
+def group_pending(redis):
+    """Entries of the request stream pending in saltrelay-up's group on REDIS."""
+    out = redis.cli("XPENDING", REQ_STREAM, "saltrelay-up").split()
+    return int(out[0]) if out and out[0].isdigit() else 0
+
+
+def test_failover_not_replicated(tmp):
+    """Writes the primary took and never replicated to the replica it is
+    failed over to (issue 10 item 6, issue 11). The promotable replica is
+    SIGSTOPped behind a 32 MiB write (what follows stays in the primary's
+    output buffer), the primary SIGKILLed, the replica promoted.
+    Requests: 20 read by saltrelay-up while the MoM was down (pending on the
+    replica too), acknowledged on the primary after the stall: with
+    pub_wait_replicas 2 none went to the MoM before the failover and each
+    went once after it (the old code sent them at the XACK and again after:
+    20 twice). Publications: 100 stored on the primary during the stall by
+    the instance with WAIT (cluster t) are re-sent to the new primary, none
+    lost; the 100 of an instance without WAIT (cluster nw) are lost (printed,
+    and checked, so that the test shows WAIT is what keeps them)."""
+    n, npub, timeout = 20, 100, 40
+    c = SentinelCluster(tmp, up={"pub_wait_replicas": 2, "pub_wait_timeout": 60, "request_timeout": timeout},
+                        down={"request_timeout": timeout})
+    nw_pub = "tcp://127.0.0.1:%d" % h.free_port()
+    nw = h.Daemon("up", tmp, "upnw", metrics=True, cluster="nw", redis=c.url, master_publish=nw_pub,
+                  master_ret="tcp://127.0.0.1:%d" % h.free_port()).start()
+    reqs, out = start_requests(tmp, c.ret, n, 1, timeout)
+    h.wait_until(lambda: group_pending(c.replica) == n, 30, "the requests read, pending on the replica")
+    # replication to the replica to be promoted stalls: it is stopped, and a
+    # 32 MiB write fills the socket buffers, so what follows stays in the
+    # primary's output buffer (a stopped process's kernel would still take it)
+    c.replica.proc.send_signal(h.signal.SIGSTOP)
+    c.primary.cli("EVAL", "redis.call('SET', KEYS[1], string.rep('x', 33554432))", 1, "junk")
+    h.zpub(c.mom_pub, "--gen", npub, "--size", 100)
+    h.zpub(nw_pub, "--gen", npub, "--size", 100)
+    for key in (STREAM, NW_STREAM):
+        h.wait_until(lambda: int(c.primary.cli("XLEN", key)) == npub, 30, "publications stored on the primary")
+    # without WAIT they are forgotten once stored: nothing can re-send them
+    h.wait_until(lambda: nw.metrics().get("pub_buffered") == 0, 30, "cluster nw's publications forgotten")
+    master_log = os.path.join(tmp, "master.requests")
+    master = h.spawn([h.tool("zmaster"), c.mom_ret, "echo", "--log", master_log], stderr=subprocess.PIPE)
+    h.check(b"bound" in master.stderr.readline(), "zmaster did not start")
+    h.wait_until(lambda: group_pending(c.primary) == 0, 30, "the requests acknowledged on the primary")
+    with open(master_log) as f:
+        h.check(f.read() == "", "a request went to the MoM before WAIT confirmed its acknowledgement")
+    t0 = time.monotonic()
+    c.primary.stop(h.signal.SIGKILL)
+    c.replica.proc.send_signal(h.signal.SIGCONT)
+    port = h.wait_until(lambda: next((p for p in [c.sentinels[0].primary_port()]
+                                      if p and p != c.primary.port), None), 60, "a new primary")
+    h.check(port == c.replica.port, "the DC replica (priority 0) was promoted")
+    print("failover after %.1f s" % (time.monotonic() - t0))
+    # saltrelay-up acknowledged the requests on the new primary (the old code
+    # sent them again right then); a later request answered puts the MoM's
+    # log after any such send
+    h.wait_until(lambda: group_pending(c.replica) == 0, 30, "the requests acknowledged on the new primary")
+    marker, marker_out = start_requests(tmp, c.ret, 1, 1, timeout, tag="after")
+    check_requests(marker, marker_out, master_log, 1, 0, twice_ok=True)
+    check_requests(reqs, out, master_log, n, 0)
+    h.wait_until(lambda: int(c.replica.cli("XLEN", STREAM) or 0) == npub, 30,
+                 "the WAITed publications re-sent to the new primary")
+    lost_nw = npub - int(c.replica.cli("XLEN", NW_STREAM) or 0)
+    print("publications stored during the stall: with WAIT all %d on the new primary; without WAIT %d of %d lost" %
+          (npub, lost_nw, npub))
+    h.check(lost_nw > 0, "without WAIT none was lost: the test does not show what WAIT does")
+
+
+def relay_cli(redis, *args):
+    """redis-cli as the user "relay" (test_switch_master_old_primary_answers)."""
+    return subprocess.run(["redis-cli", "-p", str(redis.port), "--user", "relay", "--pass", "secret", "--no-auth-warning"]
+                          + [str(a) for a in args], capture_output=True, timeout=20).stdout.decode().strip()
+
+
+def test_switch_master_old_primary_answers(tmp):
+    """A failover the old primary does not take part in: the Sentinels (and
+    its replica) lose it (its default user is turned off, their connections
+    killed), promote the replica and announce +switch-master, while the old
+    primary still answers saltrelay-up (user "relay") as a primary, and
+    would take its writes for good. saltrelay-up moves to the new primary on
+    the announcement: the publications after it are stored there and none on
+    the old one (the old code wrote them all to the old primary)."""
+    primary = h.Redis(tmp, "primary")
+    replica = h.Redis(tmp, "replica", replicaof=primary)
+    for r in (primary, replica):
+        r.cli("ACL", "SETUSER", "relay", "on", ">secret", "~*", "&*", "+@all")
+    sentinels = [Sentinel(tmp, "s%d" % i, primary) for i in range(3)]
+
+    def agree():
+        for s in sentinels:
+            f = s.cli("sentinel", "master", MASTER).split()
+            f = dict(zip(f[::2], f[1::2]))
+            if f.get("num-slaves") != "1" or f.get("num-other-sentinels") != "2":
+                return False
+        return True
+    h.wait_until(agree, 40, "sentinels to know each other and the replica")
+    url = "sentinel://relay:secret@%s/%s" % (",".join("127.0.0.1:%d" % s.port for s in sentinels), MASTER)
+    mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
+    up = h.Daemon("up", tmp, "up", cluster=CLUSTER, redis=url, master_publish=mom_pub,
+                  master_ret="tcp://127.0.0.1:%d" % h.free_port()).start()
+    up.wait_log("watching +switch-master for master '%s'" % MASTER, 10)
+    h.zpub(mom_pub, "--gen", 10, "--size", 64)
+    h.wait_until(lambda: replica.cli("XLEN", STREAM) == "10", 20, "10 publications replicated")
+    # the Sentinels and the replica lose the primary; saltrelay-up does not
+    relay_cli(primary, "ACL", "SETUSER", "default", "off")
+    relay_cli(primary, "CLIENT", "KILL", "USER", "default")
+    h.wait_until(lambda: sentinels[0].primary_port() == replica.port, 60, "the replica promoted")
+    up.wait_log("sentinels switched master '%s' to 127.0.0.1:%d (+switch-master)" % (MASTER, replica.port), 20)
+    h.check(relay_cli(primary, "ROLE").split("\n")[0] == "master", "the old primary should still be a primary")
+    h.zpub(mom_pub, "--gen", 10, "--size", 64)
+    h.wait_until(lambda: replica.cli("XLEN", STREAM) == "20", 30, "the publications after the switch stored on "
+                 "the new primary (old primary: %s)" % relay_cli(primary, "XLEN", STREAM))
+    h.check(relay_cli(primary, "XLEN", STREAM) == "10", "the old primary took writes after the switch")
+    h.check(up.term() == 0, "saltrelay-up did not stop cleanly")
+
+
+def consumers(redis):
+    """The consumer names of saltrelay-up's group on the request stream."""
+    lines = redis.cli("XINFO", "CONSUMERS", REQ_STREAM, "saltrelay-up").splitlines()
+    return sorted(lines[i + 1] for i, l in enumerate(lines[:-1]) if l == "name")
+
+
+def test_dead_consumers_removed(tmp):
+    """Consumers of dead instances leave the group: "ghost/1" read one of 5
+    requests and died with it pending, "ghost/2" never read. The running
+    saltrelay-up claims ghost/1's request (sent once) and, once both own
+    nothing and were idle 2 x 5 s, removes them; its own consumer stays.
+    The old code kept every consumer name for good."""
+    n, timeout = 5, 30
+    primary = h.Redis(tmp, "primary")
+    mom_ret = "tcp://127.0.0.1:%d" % h.free_port()
+    master_log = os.path.join(tmp, "master.requests")
+    master = h.spawn([h.tool("zmaster"), mom_ret, "echo", "--log", master_log], stderr=subprocess.PIPE)
+    h.check(b"bound" in master.stderr.readline(), "zmaster did not start")
+    state = os.path.join(tmp, "state")
+    os.makedirs(state)
+    ret = "tcp://127.0.0.1:%d" % h.free_port()
+    h.Daemon("down", tmp, "dc1", cluster=CLUSTER, datacenter="dc1", redis=primary.url, state_dir=state,
+             publish_bind="tcp://127.0.0.1:%d" % h.free_port(), ret_bind=ret, request_timeout=timeout).start()
+    primary.cli("XGROUP", "CREATE", REQ_STREAM, "saltrelay-up", 0, "MKSTREAM")
+    reqs, out = start_requests(tmp, ret, n, 1, timeout)
+    h.wait_until(lambda: primary.cli("XLEN", REQ_STREAM) == str(n), 20, "the requests stored")
+    primary.cli("XREADGROUP", "GROUP", "saltrelay-up", "ghost/1", "COUNT", 1, "STREAMS", REQ_STREAM, ">")
+    primary.cli("XGROUP", "CREATECONSUMER", REQ_STREAM, "saltrelay-up", "ghost/2")
+    h.check(consumers(primary) == ["ghost/1", "ghost/2"], "the ghosts should be there: %s" % consumers(primary))
+    up = h.Daemon("up", tmp, "up", cluster=CLUSTER, redis=primary.url, master_ret=mom_ret,
+                  master_publish="tcp://127.0.0.1:%d" % h.free_port()).start()
+    me = "%s/%d" % (socket.gethostname(), up.proc.pid)
+    h.wait_until(lambda: consumers(primary) == [me], 60, "only the running instance's consumer left (now %s)" %
+                 consumers(primary))
+    check_requests(reqs, out, master_log, n, 0)
+    h.check(up.log().count("removed") >= 1, "the removal was not logged")
+
+
 def test_status_lists_ups(tmp):
     """saltrelay-status lists the saltrelay-up instances alive (their
     heartbeats): two started with one config, then one after the other was
@@ -285,15 +441,16 @@ def two_ups_one_config(tmp, redis, mom_pub, mom_ret, **cfg):
     return [a.start(), b.start()]
 
 
-def start_requests(tmp, ret, clients, per_client, timeout):
+def start_requests(tmp, ret, clients, per_client, timeout, tag=""):
     """zreqs in the background: CLIENTS minions, PER_CLIENT distinct requests
-    each, an echo master expected. Returns the process and its output file."""
+    each (TAG makes them differ from another batch's), an echo master
+    expected. Returns the process and its output file."""
     lines = []
     for c in range(clients):
         for k in range(per_client):
-            q = salt_request("m%d" % c, b"c%d-k%d" % (c, k))
+            q = salt_request("m%d" % c, b"%sc%d-k%d" % (tag.encode(), c, k))
             lines.append("%d %s %s" % (c, q.hex(), (b"rep:" + q).hex()))
-    out = os.path.join(tmp, "zreqs.out")
+    out = os.path.join(tmp, "zreqs%s.out" % tag)
     with open(out, "w") as fo:
         reqs = h.spawn([h.tool("zreqs"), ret, "--clients", clients, "--timeout-ms", (timeout + 3) * 1000,
                         "--max-ms", 180000], stdin=subprocess.PIPE, stdout=fo, stderr=subprocess.PIPE)
