@@ -444,10 +444,11 @@ def test_filtered_stream_cursor_moves(tmp):
 def test_too_slow_subscriber_counted(tmp):
     """A subscriber whose queue stays full longer than pub_slow_wait (here
     stopped with SIGSTOP) loses publications, and what is lost is counted:
-    for the two subscribers, what they received plus pub_slow_dropped_total
-    covers every publication twice (while one is stuck, a message another
-    cannot take within 5 ms is dropped for it too, and counted); a log line
-    when the episode starts."""
+    for each subscriber, what it received plus pub_slow_dropped_total covers
+    every publication (the counter is an upper bound of what any one
+    subscriber lost: while one is stuck, a message another cannot take within
+    5 ms is dropped for it too, counted once); a log line when the episode
+    starts."""
     n = 400
     c = Cluster(tmp, dcs=("dc1",), replica_dcs=(), metrics=True, down={"pub_slow_wait": 0.2})
     d = c.dcs["dc1"]
@@ -464,8 +465,9 @@ def test_too_slow_subscriber_counted(tmp):
     dropped = d.metrics()["pub_slow_dropped_total"]
     for who, got in (("fast", got_fast), ("slow", got_slow)):
         h.check(got == sorted(set(got)), "%s subscriber: out of order or twice" % who)
-    h.check(dropped > 0 and len(got_fast) + len(got_slow) + dropped >= 2 * n,
-            "received %d + %d, counted %d: less than 2 x %d" % (len(got_fast), len(got_slow), dropped, n))
+    for who, got in (("fast", got_fast), ("slow", got_slow)):
+        h.check(dropped > 0 and len(got) + dropped >= n,
+                "%s subscriber received %d, counted %d: less than %d" % (who, len(got), dropped, n))
     h.check("a subscriber is too slow" in d.log(), "no log line for the slow subscriber")
     print("of %d: fast subscriber received %d, stopped one %d; %d counted in pub_slow_dropped_total" %
           (n, len(got_fast), len(got_slow), dropped))
