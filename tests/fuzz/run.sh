@@ -7,7 +7,7 @@
 # fuzzing), if a target ran no input, or if a fuzzer found a crash, a leak
 # or a broken invariant (the input is kept in BUILD/fuzz-artifacts/ and its
 # log printed).
-#   tests/fuzz/run.sh [SECONDS_PER_TARGET]         (default 20; what CI runs)
+#   tests/fuzz/run.sh [SECONDS_PER_TARGET]         (default 10; what CI runs)
 #   tests/fuzz/run.sh --long [SECONDS_PER_TARGET]  (default 600; not in CI)
 # Both also start from the corpus kept in the repository
 # (tests/fuzz/corpus/TARGET/: inputs that reached new code, minimized). The
@@ -22,7 +22,7 @@ if [ "${1:-}" = --long ]; then
   long=1
   shift
 fi
-secs=${1:-$([ $long = 1 ] && echo 600 || echo 20)}
+secs=${1:-$([ $long = 1 ] && echo 600 || echo 10)}
 kept=$here/corpus
 build=${SALTRELAY_FUZZ_BUILD:-$repo/build-fuzz}
 wire=${SALTRELAY_WIRE:-$(cd "$repo/.." && pwd)/shared/salt-wire}
