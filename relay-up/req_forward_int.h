@@ -70,6 +70,9 @@ struct conn {              /* one REQ socket to the MoM */
 
 struct out {               /* a reply record waiting for Redis */
     int used;
+    int written;           /* pub_wait_replicas: its XADD is in the pipeline or done, */
+    int stored;            /*   done (kept, to be written again, until a WAIT confirms it) */
+    uint32_t wait_serial;  /*   the WAIT appended after it */
     enum reprec_status st;
     long long dl_wall;
     zmq_msg_t payload;

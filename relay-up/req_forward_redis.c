@@ -16,7 +16,9 @@
  * (expired). A connection lost before the confirmation: it is acknowledged
  * again on the next primary; an answer 0 there means another instance, or
  * this one's replicated XACK, took it: not sent (at most once: its requester
- * times out). */
+ * times out). Reply records, too, are kept until a WAIT after their XADD
+ * confirmed them, and written again if the connection is lost first (a copy
+ * that did reach the replicas is a late reply for saltrelay-down). */
 #include "req_forward_int.h"
 
 #include <stdio.h>
@@ -48,8 +50,20 @@ void fwd_reply(struct req_forward *o, const char *dc, const char *rid, long long
         zmq_msg_move(&r->payload, payload);
 }
 
-/* Append reply record R; its payload is copied into the pipeline and freed. */
-static int append_reply(struct req_forward *o, struct out *r, long long minid)
+static int waiting_mode(const struct req_forward *o)
+{
+    return o->cfg->pub_wait_replicas > 0;
+}
+
+static void free_reply(struct out *r)
+{
+    zmq_msg_close(&r->payload);
+    r->used = 0;
+}
+
+/* Append reply record R (number I); its payload is copied into the pipeline
+ * and freed, or with pub_wait_replicas kept until a WAIT confirms it. */
+static int append_reply(struct req_forward *o, struct out *r, size_t i, long long minid)
 {
     char key[KEY_MAX];
     key_rep_stream(key, o->cfg->cluster, r->dc);
@@ -59,10 +73,15 @@ static int append_reply(struct req_forward *o, struct out *r, long long minid)
     size_t argvlen[REQREC_ARGC_MAX];
     struct reqrec_scratch scratch;
     int argc = reprec_xadd_argv(&rec, key, minid, &scratch, argv, argvlen);
-    if (rpipe_append_argv(o->pipe, TAG(TAG_REC, 0), argc, argv, argvlen) != RPIPE_OK)
+    if (rpipe_append_argv(o->pipe, TAG(TAG_REC, i), argc, argv, argvlen) != RPIPE_OK)
         return -1;
-    zmq_msg_close(&r->payload);
-    r->used = 0;
+    if (!waiting_mode(o)) {
+        free_reply(r);
+        return 0;
+    }
+    r->written = 1;
+    r->stored = 0;
+    r->wait_serial = o->wait_next;
     return 0;
 }
 
@@ -71,18 +90,17 @@ static int to_acknowledge(const struct held_req *j)
     return j->used && !j->acking && !j->acked && (j->conn >= 0 || j->drop);
 }
 
-static int waiting_mode(const struct req_forward *o)
-{
-    return o->cfg->pub_wait_replicas > 0;
-}
-
-/* Jobs acknowledged whose WAIT is not in the pipeline: one is due. */
+/* Jobs acknowledged, or reply records stored, whose WAIT is not in the
+ * pipeline: one is due. */
 static int wait_due(const struct req_forward *o)
 {
     if (o->wait_inflight)
         return 0;
     for (size_t i = 0; i < HOLD_MAX; i++)
         if (o->held[i].used && o->held[i].acked)
+            return 1;
+    for (size_t i = 0; i < o->nout; i++)
+        if (o->out[i].used && o->out[i].stored)
             return 1;
     return 0;
 }
@@ -97,7 +115,7 @@ int fwd_redis_work(const struct req_forward *o)
         if (to_acknowledge(&o->held[i]))
             return 1;
     for (size_t i = 0; i < o->nout; i++)
-        if (o->out[i].used)
+        if (o->out[i].used && !o->out[i].written)
             return 1;
     return 0;
 }
@@ -136,7 +154,7 @@ static void append_wait(struct req_forward *o)
 /* Append one XACK per job to acknowledge (picked or dropped) and then one
  * XDEL of them all (the entries are of no more use), as far as the
  * pipeline takes them; in waiting mode ROLE and WAIT after them. */
-static void append_acks(struct req_forward *o)
+static void append_acks(struct req_forward *o, size_t records)
 {
     const char *argv[2 + HOLD_MAX];
     size_t argvlen[2 + HOLD_MAX], n = 0;
@@ -163,7 +181,7 @@ static void append_acks(struct req_forward *o)
         rpipe_append_argv(o->pipe, TAG(TAG_DEL, 0), (int)(2 + n), argv, argvlen);
     /* one WAIT at a time: those acknowledged meanwhile wait for the next
      * (a WAIT that takes its timeout would otherwise hold up each later one) */
-    if (waiting_mode(o) && !o->wait_inflight && (n || wait_due(o)))
+    if (waiting_mode(o) && !o->wait_inflight && (n || records || wait_due(o)))
         append_wait(o);
 }
 
@@ -174,10 +192,15 @@ void fwd_flush_redis(struct req_forward *o)
     if (!fwd_redis_work(o))
         return;
     long long minid = clock_wall_ms() - o->cfg->request_timeout_ms - TRIM_MARGIN_MS;
-    for (size_t i = 0; i < o->nout; i++)
-        if (o->out[i].used && append_reply(o, &o->out[i], minid > 0 ? minid : 0) < 0)
+    size_t records = 0;
+    for (size_t i = 0; i < o->nout; i++) {
+        if (!o->out[i].used || o->out[i].written)
+            continue;
+        if (append_reply(o, &o->out[i], i, minid > 0 ? minid : 0) < 0)
             break;
-    append_acks(o);
+        records++;
+    }
+    append_acks(o, records);
     rpipe_io(o->pipe);
 }
 
@@ -261,6 +284,15 @@ static void on_wait(struct req_forward *o, uint32_t serial, const redisReply *r)
                 send_confirmed(o, j, now); /* past its deadline: dropped */
         }
     }
+    for (size_t i = 0; i < o->nout; i++) {
+        struct out *rec = &o->out[i];
+        if (!rec->used || !rec->written)
+            continue;
+        if (!r) /* written again on the next primary (a copy is a late reply there) */
+            rec->written = rec->stored = 0;
+        else if (ok && rec->stored && (int32_t)(rec->wait_serial - serial) <= 0)
+            free_reply(rec);
+    }
     if (r)
         log_confirmed(o, ok);
 }
@@ -272,6 +304,23 @@ static void on_role(struct req_forward *o, const redisReply *r)
     o->replicas = -1;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3 && r->element[2]->type == REDIS_REPLY_ARRAY)
         o->replicas = (long long)r->element[2]->elements;
+}
+
+/* With pub_wait_replicas, reply record REC's XADD answered R (NULL: lost
+ * with the connection, written again). Refused: counted and dropped. */
+static void on_record(struct req_forward *o, struct out *rec, const redisReply *r)
+{
+    (void)o;
+    if (!rec->used || !rec->written)
+        return; /* already handed back as lost, or dropped as stale */
+    if (!r) {
+        rec->written = 0;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        metric_add(M_REQ_REDIS_ERR, 1);
+        free_reply(rec);
+    } else {
+        rec->stored = 1;
+    }
 }
 
 /* A reply from the pipeline: an XACK's settles its job; a reply record not
@@ -294,7 +343,9 @@ void fwd_on_reply(void *arg, uint64_t tag, redisReply *r)
     }
     if (r && r->type == REDIS_REPLY_ERROR)
         warn_throttled(&o->warn, "redis refuses %s: %s", kind == TAG_DEL ? "a deletion" : "a reply record", r->str);
-    if (kind == TAG_REC && (!r || r->type == REDIS_REPLY_ERROR))
+    if (kind == TAG_REC && waiting_mode(o))
+        on_record(o, &o->out[tag & 0xffffffffu], r);
+    else if (kind == TAG_REC && (!r || r->type == REDIS_REPLY_ERROR))
         metric_add(M_REQ_REDIS_ERR, 1);
 }
 
@@ -303,9 +354,8 @@ void fwd_drop_stale_replies(struct req_forward *o, long long now_wall)
 {
     for (size_t i = 0; i < o->nout; i++)
         if (o->out[i].used && o->out[i].dl_wall + TRIM_MARGIN_MS < now_wall) {
-            zmq_msg_close(&o->out[i].payload);
-            o->out[i].used = 0;
-            metric_add(M_REQ_REDIS_ERR, 1);
+            metric_add(M_REQ_REDIS_ERR, !o->out[i].stored); /* one stored and unconfirmed is likely there */
+            free_reply(&o->out[i]);
         }
 }
 

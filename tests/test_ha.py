@@ -279,6 +279,36 @@ def test_failover_not_replicated(tmp):
     h.check(lost_nw > 0, "without WAIT none was lost: the test does not show what WAIT does")
 
 
+def test_failover_reply_records_kept(tmp):
+    """Reply records the old primary took and never replicated: 10 requests
+    are sent (their acknowledgements confirmed), the MoM holds its replies
+    4 s; meanwhile dc1's saltrelay-down is SIGSTOPped (it would read the
+    replies from the old primary) and the replica to be promoted stalls
+    behind a 32 MiB write; the replies are stored on the primary, which is
+    SIGKILLed. With pub_wait_replicas saltrelay-up keeps each record until a
+    WAIT confirms it and writes it again to the new primary: all 10 answered
+    (the old code forgot them once stored: all 10 timed out)."""
+    n, timeout = 10, 40
+    c = SentinelCluster(tmp, up={"pub_wait_replicas": 2, "request_timeout": timeout},
+                        down={"request_timeout": timeout})
+    master_log = os.path.join(tmp, "master.requests")
+    master = h.spawn([h.tool("zmaster"), c.mom_ret, "echo", "--delay-ms", 4000, "--log", master_log],
+                     stderr=subprocess.PIPE)
+    h.check(b"bound" in master.stderr.readline(), "zmaster did not start")
+    reqs, out = start_requests(tmp, c.ret, n, 1, timeout)
+    h.wait_until(lambda: sum(1 for _ in open(master_log)) == n, 30, "the requests at the MoM")
+    c.dc.proc.send_signal(h.signal.SIGSTOP)
+    c.replica.proc.send_signal(h.signal.SIGSTOP)
+    c.primary.cli("EVAL", "redis.call('SET', KEYS[1], string.rep('x', 33554432))", 1, "junk")
+    rep = "saltrelay:{%s}:rep:dc1" % CLUSTER
+    h.wait_until(lambda: c.primary.cli("XLEN", rep) == str(n), 30, "the reply records stored on the primary")
+    c.primary.stop(h.signal.SIGKILL)
+    c.replica.proc.send_signal(h.signal.SIGCONT)
+    h.wait_until(lambda: c.sentinels[0].primary_port() == c.replica.port, 60, "the replica promoted")
+    c.dc.proc.send_signal(h.signal.SIGCONT)
+    check_requests(reqs, out, master_log, n, 0)
+
+
 def relay_cli(redis, *args):
     """redis-cli as the user "relay" (test_switch_master_old_primary_answers)."""
     return subprocess.run(["redis-cli", "-p", str(redis.port), "--user", "relay", "--pass", "secret", "--no-auth-warning"]
