@@ -17,12 +17,11 @@
  * for this thread to read: back-pressure, no event is lost). */
 #include "req_conns.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
 
 #include "log.h"
+#include "sockmon.h"
 
 #define FD_MAX (1 << 20) /* fds above are not tracked */
 #define MON_HWM 100000   /* monitor messages queued at most (2 per event) */
@@ -57,25 +56,14 @@ struct req_conns *req_conns_new(zsock_t *router, req_conns_fn fn, void *arg)
     c->arg = arg;
     c->nfd = fd_limit();
     c->fd = malloc((size_t)c->nfd * sizeof *c->fd);
-    c->mon = zsock_new(ZMQ_PAIR);
-    char ep[64];
-    snprintf(ep, sizeof ep, "inproc://saltrelay-req-conns-%p", (void *)c);
-    if (!c->fd || !c->mon ||
-        zmq_socket_monitor(zsock_resolve(router), ep, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) < 0) {
+    c->mon = c->fd ? sockmon_new(router, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED, MON_HWM) : NULL;
+    if (!c->mon) {
         log_error("request connections: cannot monitor the request socket: %s", zmq_strerror(zmq_errno()));
         req_conns_destroy(&c, NULL);
         return NULL;
     }
     for (int i = 0; i < c->nfd; i++)
         c->fd[i] = (struct conn){.head = -1};
-    /* set before connecting: an inproc pipe's limit is fixed then */
-    zsock_set_rcvhwm(c->mon, MON_HWM);
-    if (zsock_connect(c->mon, "%s", ep) < 0) {
-        log_error("request connections: cannot read the monitor: %s", zmq_strerror(zmq_errno()));
-        zmq_socket_monitor(zsock_resolve(router), NULL, 0);
-        req_conns_destroy(&c, NULL);
-        return NULL;
-    }
     return c;
 }
 
@@ -120,30 +108,11 @@ static void on_event(struct req_conns *c, unsigned ev, int fd)
 /* One event; 0 if none was waiting. */
 static int read_event(struct req_conns *c)
 {
-    void *sock = zsock_resolve(c->mon);
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&m);
+    unsigned ev;
+    int fd;
+    if (!sockmon_next(c->mon, &ev, &fd))
         return 0;
-    }
-    uint16_t ev = 0;
-    uint32_t val = 0;
-    if (zmq_msg_size(&m) == sizeof ev + sizeof val) {
-        memcpy(&ev, zmq_msg_data(&m), sizeof ev);
-        memcpy(&val, (char *)zmq_msg_data(&m) + sizeof ev, sizeof val);
-    }
-    int more = zmq_msg_more(&m);
-    zmq_msg_close(&m);
-    for (int k = 0; more && k < 4; k++) { /* the endpoint frame */
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, sock, 0) < 0)
-            more = 0;
-        else
-            more = zmq_msg_more(&m);
-        zmq_msg_close(&m);
-    }
-    on_event(c, ev, (int)val);
+    on_event(c, ev, fd);
     return 1;
 }
 

@@ -65,26 +65,10 @@
 #include "rconn.h"
 #include "reqrec.h"
 #include "rpipe.h"
+#include "sockmon.h"
 #include "stream_reader.h"
 #include "warnrate.h"
 
-
-/* A socket monitor of C's DISCONNECTED events, read by the part's own loop
- * (no thread; the PAIR takes every event, so libzmq's I/O thread never
- * waits on it). */
-static int conn_monitor(struct conn *c)
-{
-    static unsigned long serial; /* only this part's thread opens connections */
-    char ep[64];
-    snprintf(ep, sizeof ep, "inproc://saltrelay-reqmon-%lu", ++serial);
-    if (zmq_socket_monitor(zsock_resolve(c->sock), ep, ZMQ_EVENT_DISCONNECTED) < 0)
-        return -1;
-    c->mon = zsock_new(ZMQ_PAIR);
-    if (!c->mon)
-        return -1;
-    zsock_set_rcvhwm(c->mon, 0);
-    return zsock_connect(c->mon, "%s", ep);
-}
 
 static void conn_close(struct conn *c)
 {
@@ -96,7 +80,8 @@ static int conn_open(struct req_forward *o, struct conn *c)
 {
     memset(c, 0, sizeof *c);
     c->sock = zsock_new(ZMQ_REQ);
-    if (!c->sock || conn_monitor(c) < 0)
+    /* DISCONNECTED events, no limit: libzmq's I/O thread never waits on them */
+    if (!c->sock || !(c->mon = sockmon_new(c->sock, ZMQ_EVENT_DISCONNECTED, 0)))
         return -1;
     zsock_set_immediate(c->sock, 1); /* not writable until connected: "MoM unreachable" is visible */
     zsock_set_linger(c->sock, 0);
@@ -249,11 +234,10 @@ static void expire_conns(struct req_forward *o, long long now_wall)
 static void check_disconnect(struct req_forward *o, struct conn *c)
 {
     int dropped = 0;
-    while (c->mon && (zsock_events(c->mon) & ZMQ_POLLIN)) {
-        zmsg_t *ev = zmsg_recv(c->mon);
+    unsigned ev;
+    int fd;
+    while (c->mon && sockmon_next(c->mon, &ev, &fd))
         dropped = 1;
-        zmsg_destroy(&ev);
-    }
     if (!dropped || !c->busy)
         return;
     metric_add(M_REQ_MOM_UNREACHABLE, 1);
