@@ -19,10 +19,9 @@
 #ifndef SALTRELAY_DCREPORT_H
 #define SALTRELAY_DCREPORT_H
 
-#include "metrics.h"
-
 /* The counters and gauges a report carries: X(field, metric id). The status
- * tool reads the same field names. */
+ * tool reads the same field names. A metric id is a name of metrics.h
+ * without its M_ (the writer's X pastes it on), so this file needs none. */
 #define REPORT_FIELDS(X)                                                                           \
     X("subscribers", SUBSCRIBERS)                                                                  \
     X("requests_inflight", REQ_INFLIGHT)                                                           \

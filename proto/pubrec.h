@@ -64,13 +64,6 @@ int pubrec_from_entry(const redisReply *entry, struct pubrec *rec, const char **
  * reply, another type, a damaged entry). */
 int pubrec_range_one(const redisReply *r, struct pubrec *rec, const char **why);
 
-/* The newest entry of the stream KEY: its ID and serial ({0,0} and 0 if the
- * stream is empty or missing; serial 0 if the entry is not a saltrelay
- * record). -1 if Redis failed or answered nonsense: the connection is
- * failed, the caller retries later. */
-struct rconn;
-int pubrec_stream_top(struct rconn *rc, const char *key, struct streamid *id, uint64_t *serial);
-
 /* Channel mode. pack: returns a malloc'd buffer (caller frees) or NULL.
  * unpack: frames point into BUF, which must outlive REC. */
 char *pubrec_pack(const struct pubrec *rec, size_t *outlen);

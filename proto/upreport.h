@@ -19,13 +19,11 @@
 #ifndef SALTRELAY_UPREPORT_H
 #define SALTRELAY_UPREPORT_H
 
-#include "metrics.h"
-
 #define UP_HEARTBEAT_MS 1000
 #define UP_FORGET_MS 86400000LL /* a day */
 #define UP_NAME_MAX 160
 
-/* X(field, metric id) */
+/* X(field, metric id): as in dcreport.h, the id without its M_ */
 #define UP_REPORT_FIELDS(X)                                                                        \
     X("pub_in", PUB_IN_MSGS)                                                                       \
     X("pub_stored", PUB_STORED)                                                                    \

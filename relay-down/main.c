@@ -3,6 +3,7 @@
  * req_intake.c), the DC report (returner/report.c) and, with sync_target
  * set, tree sync (tree_apply.c). */
 #include "daemon.h"
+#include "redis_gate.h"
 #include "pub_output.h"
 #include "req_intake.h"
 #include "report.h"
@@ -24,5 +25,5 @@ static size_t pick_parts(const struct config *cfg, const struct part_def **parts
 
 int main(int argc, char **argv)
 {
-    return daemon_main(argc, argv, CONFIG_DOWN, "saltrelay-down", pick_parts);
+    return daemon_main(argc, argv, CONFIG_DOWN, "saltrelay-down", pick_parts, &redis_gate);
 }

@@ -40,6 +40,7 @@
 #include "metrics.h"
 #include "pubrec.h"
 #include "pubseen.h"
+#include "pubtop.h"
 #include "pub_flow.h"
 #include "rconn.h"
 #include "pub_subs.h"
@@ -246,7 +247,7 @@ static int handle_entry(struct pub_output *p, const redisReply *e)
 /* A first start has no cursor: begin at the stream's current end. */
 static int init_cursor(struct pub_output *p)
 {
-    if (pubrec_stream_top(p->rc, p->key, &p->cursor, &p->serial) < 0)
+    if (pubtop_read(p->rc, p->key, &p->cursor, &p->serial) < 0)
         return -1;
     p->have_cursor = 1;
     cursor_publish(p, 0);

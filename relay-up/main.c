@@ -3,6 +3,7 @@
  * port -> Redis, req_forward.c), the heartbeat (heartbeat.c) and, with
  * sync_source set, tree sync (tree_publish.c). */
 #include "daemon.h"
+#include "redis_gate.h"
 #include "heartbeat.h"
 #include "pub_intake.h"
 #include "req_forward.h"
@@ -24,5 +25,5 @@ static size_t pick_parts(const struct config *cfg, const struct part_def **parts
 
 int main(int argc, char **argv)
 {
-    return daemon_main(argc, argv, CONFIG_UP, "saltrelay-up", pick_parts);
+    return daemon_main(argc, argv, CONFIG_UP, "saltrelay-up", pick_parts, &redis_gate);
 }

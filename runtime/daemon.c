@@ -26,8 +26,6 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics_http.h"
-#include "rconn.h"
-#include "sentinel_watch.h"
 #include "stopguard.h"
 
 #define MAX_PARTS 8
@@ -141,17 +139,16 @@ static int take_signal(const struct config *cfg, int sig)
     return sig == SIGTERM || sig == SIGINT;
 }
 
-/* Wait until Redis answers, so READY=1 means it; 0, or -1 if a stop signal
- * came first. */
-static int wait_for_redis(const struct config *cfg, int sfd)
+struct signal_ctx {
+    const struct config *cfg;
+    int sfd;
+};
+
+/* daemon_signal_wait, for the gate's READY check. */
+static int wait_signal(void *arg, int timeout_ms)
 {
-    struct rconn *rc = rconn_new(cfg->role == CONFIG_DOWN ? &cfg->redis_primary_url : &cfg->redis_url,
-                                 "startup check", 2000);
-    int stop = 0;
-    while (rc && !stop && !rconn_get(rc))
-        stop = take_signal(cfg, signal_next(sfd, rconn_retry_in_ms(rc) > 200 ? 200 : rconn_retry_in_ms(rc) + 1));
-    rconn_destroy(&rc);
-    return stop ? -1 : 0;
+    struct signal_ctx *c = arg;
+    return take_signal(c->cfg, signal_next(c->sfd, timeout_ms));
 }
 
 static void run_until_signal(const struct config *cfg, int sfd, struct part **parts, size_t n)
@@ -208,17 +205,17 @@ static size_t start_parts(const struct config *cfg, const struct part_def **defs
     return n;
 }
 
-static int run(const struct config *cfg, int sfd, const char *progname, part_picker pick)
+static int run(const struct config *cfg, int sfd, const char *progname, part_picker pick,
+               const struct daemon_gate *gate)
 {
     const struct part_def *defs[MAX_PARTS];
     struct part *parts[MAX_PARTS];
     size_t n = pick(cfg, defs, MAX_PARTS);
     log_info("%s %s starting (cluster %s, mode %s)", progname, SALTRELAY_VERSION, cfg->cluster, cfg->mode);
-    /* before the parts: their connections follow the Sentinels' switches */
-    struct sentinel_watch *watch[2] = {sentinel_watch_start(&cfg->redis_url),
-                                       sentinel_watch_start(&cfg->redis_primary_url)};
+    void *gated = gate->open(cfg);
     size_t started = start_parts(cfg, defs, n, parts);
-    if (started == n && wait_for_redis(cfg, sfd) == 0) {
+    struct signal_ctx sc = {cfg, sfd};
+    if (started == n && gate->ready(cfg, wait_signal, &sc) == 0) {
         sd_notify(0, "READY=1");
         log_info("ready");
         run_until_signal(cfg, sfd, parts, n);
@@ -228,12 +225,12 @@ static int run(const struct config *cfg, int sfd, const char *progname, part_pic
     if (started == n)
         log_info("stopping: draining what is in flight");
     stop_parts(sfd, parts, started);
-    sentinel_watch_stop(&watch[0]);
-    sentinel_watch_stop(&watch[1]);
+    gate->close(gated);
     return started == n ? 0 : 1;
 }
 
-int daemon_main(int argc, char **argv, int role, const char *progname, part_picker pick)
+int daemon_main(int argc, char **argv, int role, const char *progname, part_picker pick,
+                const struct daemon_gate *gate)
 {
     /* before any thread exists, so that every thread inherits the mask */
     int sfd = signals_take();
@@ -296,7 +293,7 @@ int daemon_main(int argc, char **argv, int role, const char *progname, part_pick
     }
     if (mh)
         log_info("serving Prometheus metrics on %s (GET /metrics)", cfg.metrics_bind);
-    int rc = run(&cfg, sfd, progname, pick);
+    int rc = run(&cfg, sfd, progname, pick, gate);
     metrics_http_stop(&mh);
     log_info("stopped");
     config_free(&cfg);

@@ -8,10 +8,26 @@
 #include "config.h"
 #include "part.h"
 
+/* Waits up to TIMEOUT_MS for a signal and acts on it (SIGHUP: reload);
+ * 1 if it asks to stop. CTX is the daemon's. */
+typedef int (*daemon_signal_wait)(void *ctx, int timeout_ms);
+
+/* Around the parts: OPEN before they start (their connections rely on what
+ * it starts), READY once they are up and before READY=1 is told (0, or -1
+ * if WAIT reported a stop signal first), CLOSE after every part stopped,
+ * with what OPEN returned. */
+struct daemon_gate {
+    void *(*open)(const struct config *cfg);
+    int (*ready)(const struct config *cfg, daemon_signal_wait wait, void *ctx);
+    void (*close)(void *state);
+};
+
 /* Runs the program; returns its exit status. PICK fills PARTS after the
  * config is loaded (to choose parts by mode); they are started in that order
- * and stopped in the reverse one. */
+ * and stopped in the reverse one. GATE is what the program does around its
+ * parts with the services they use (redis_gate.h). */
 typedef size_t (*part_picker)(const struct config *cfg, const struct part_def **parts, size_t max);
-int daemon_main(int argc, char **argv, int role, const char *progname, part_picker pick);
+int daemon_main(int argc, char **argv, int role, const char *progname, part_picker pick,
+                const struct daemon_gate *gate);
 
 #endif

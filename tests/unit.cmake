@@ -2,7 +2,7 @@
 # line test (tests/test_cli.py). Each UNIT_TEST(name) in a unit_*.c file is
 # found here and becomes its own ctest test "unit_FILE.name".
 add_library(unittest STATIC unit.c resp.c wire.c)
-target_link_libraries(unittest PUBLIC saltrelay_proto)
+target_link_libraries(unittest PUBLIC saltrelay_redis saltrelay_runtime saltrelay_wire)
 target_include_directories(unittest PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 
 file(GLOB unit_sources ${CMAKE_CURRENT_SOURCE_DIR}/unit_*.c)
