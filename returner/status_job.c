@@ -1,4 +1,4 @@
-/* statusjob.c -- saltrelay-status job JID: expected, returned and missing
+/* status_job.c -- saltrelay-status job JID: expected, returned and missing
  * minions per DC, and why each missing one is missing.
  *
  * Expected and returned minions come from the MoM's job cache (jobcache.h);

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "outfmt.h"
+#include "overview.h"
 #include "status.h"
 
 #define ENTER_SCREEN "\033[?1049h\033[?25l" /* alternate screen, cursor hidden */
@@ -75,7 +76,7 @@ static char *render(const struct status_opts *o, struct sample *prev, int *n_pre
     fputs(CLEAR, f);
     struct overview ov;
     static struct dc_rates rates[STATUS_MAX_DCS];
-    if (overview_load(o, &ov) == 0) {
+    if (overview_load(o->rc, o->cfg, &ov) == 0) {
         rates_update(&ov, rates, prev, n_prev, prev_ms);
         overview_print_text(&ov, rates, o->colour, f);
         overview_free(&ov);

@@ -1,11 +1,11 @@
-/* status_text.c -- saltrelay-status's DC table: the verdict line a
- * Nagios/Zabbix check shows, then one aligned row per DC (see status.h).
+/* overview_text.c -- saltrelay-status's DC table: the verdict line a
+ * Nagios/Zabbix check shows, then one aligned row per DC (see overview.h).
  * The live view (status_watch.c) adds per-DC rates. */
 #include <stdio.h>
 #include <string.h>
 
 #include "outfmt.h"
-#include "status.h"
+#include "overview.h"
 
 /* "12", or "?" when unknown (negative). */
 static const char *num(long long v, char *buf)
