@@ -38,7 +38,7 @@
  * are sent again; the script stores the ones that never arrived and skips
  * the others (req_intake_redis.c). */
 #include "req_intake.h"
-#include "req_intake_int.h"
+#include "req_table.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -42,7 +42,7 @@
  * PIPE_BYTES of formatted commands in hiredis's output buffer and the topic
  * set of the run being merged (about 100 bytes per topic). */
 #include "pub_intake.h"
-#include "pub_intake_int.h"
+#include "pub_ring.h"
 
 #include <malloc.h>
 #include <stdlib.h>

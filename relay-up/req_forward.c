@@ -48,7 +48,7 @@
  * This file is the MoM side; the acknowledgements and reply records go
  * through the Redis pipeline in req_forward_redis.c. */
 #include "req_forward.h"
-#include "req_forward_int.h"
+#include "req_held.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * registrations of accepted _auth and the reply stream's trim, through the
  * Redis pipeline (rpipe.h): the ROUTER's thread never waits for Redis, and
  * what the pipeline's byte cap does not take waits in the table. */
-#include "req_intake_int.h"
+#include "req_table.h"
 
 #include <inttypes.h>
 #include <stdio.h>

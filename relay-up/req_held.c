@@ -1,7 +1,7 @@
 /* req_forward_auth.c -- request forwarding's handling of _auth storms (see
  * req_forward.c): which waiting _auth are shed unsent, and the one log line
  * per shedding episode. */
-#include "req_forward_int.h"
+#include "req_held.h"
 
 #include <string.h>
 

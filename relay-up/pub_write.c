@@ -2,7 +2,7 @@
  * for the whole): the buffered messages go to Redis through the Redis
  * pipeline (rpipe.h), each reply taken for the oldest slot in flight, and
  * with pub_wait_replicas a WAIT after each write. */
-#include "pub_intake_int.h"
+#include "pub_ring.h"
 
 #include <stdlib.h>
 #include <string.h>

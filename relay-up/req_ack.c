@@ -19,7 +19,7 @@
  * times out). Reply records, too, are kept until a WAIT after their XADD
  * confirmed them, and written again if the connection is lost first (a copy
  * that did reach the replicas is a late reply for saltrelay-down). */
-#include "req_forward_int.h"
+#include "req_held.h"
 
 #include <stdio.h>
 #include <string.h>
