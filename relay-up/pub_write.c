@@ -1,8 +1,8 @@
-/* pub_intake_redis.c -- publication intake's Redis side (see pub_intake.c
- * for the whole): the buffered messages go to Redis through the Redis
- * pipeline (rpipe.h), each reply taken for the oldest slot in flight, and
- * with pub_wait_replicas a WAIT after each write. */
-#include "pub_ring.h"
+/* pub_write.c -- publication intake's writer (see pub_write.h, and
+ * pub_intake.c for the whole): the buffered messages go to Redis through the
+ * Redis pipeline (rpipe.h), each reply taken for the oldest slot in flight,
+ * and with pub_wait_replicas a WAIT after each write. */
+#include "pub_write.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +12,29 @@
 #include "metrics.h"
 #include "pubrec.h"
 
+#define INFLIGHT_MAX 2048   /* commands written whose replies are awaited */
+#define REPLY_TIMEOUT_MS 2000 /* no reply for that long (+ pub_wait_timeout): the connection is dead */
+#define PIPE_BYTES (16 << 20) /* formatted commands in flight at once (one larger goes alone) */
+#define CMD_ROOM 1024       /* a command's formatted size beyond its frames and topics, at most */
+
 /* Stream mode: the store script on this connection (a new primary after a
  * failover, or one whose script cache was flushed, does not have it). */
-static int script_ready(struct pub_intake *p)
+static int script_ready(struct pub_write *w)
 {
-    if (p->channel_mode || p->loaded == rconn_generation(p->rc))
+    if (w->channel_mode || w->loaded == rconn_generation(w->rc))
         return 1;
-    if (pubstore_load(&p->store, p->rc) < 0)
+    if (pubstore_load(&w->store, w->rc) < 0)
         return 0;
-    p->loaded = rconn_generation(p->rc);
+    w->loaded = rconn_generation(w->rc);
     return 1;
 }
 
-static int append_one(struct pub_intake *p, struct slot *s)
+static int append_one(struct pub_write *w, struct pub_slot *s)
 {
     struct pubrec rec = {.id = {(uint64_t)s->recv_ms, 0}, .nframes = s->nframes};
     for (size_t i = 0; i < s->nframes; i++) {
-        rec.frame[i] = zmq_msg_data(slot_frame(s, i));
-        rec.len[i] = zmq_msg_size(slot_frame(s, i));
+        rec.frame[i] = zmq_msg_data(pub_slot_frame(s, i));
+        rec.len[i] = zmq_msg_size(pub_slot_frame(s, i));
     }
     if (s->topics) { /* merged copies: the payload once, the topics in a list */
         rec.topics = s->topics->buf;
@@ -38,177 +43,204 @@ static int append_one(struct pub_intake *p, struct slot *s)
         rec.len[0] = rec.len[1];
         rec.nframes = 1;
     }
-    if (!p->channel_mode)
-        return pubstore_append(&p->store, p->pipe, 0, &rec);
-    rec.serial = s->serial ? s->serial : p->serial + 1;
+    if (!w->channel_mode)
+        return pubstore_append(&w->store, w->pipe, 0, &rec);
+    rec.serial = s->serial ? s->serial : w->serial + 1;
     size_t len;
     char *buf = pubrec_pack(&rec, &len);
-    int rc = rpipe_append(p->pipe, 0, "PUBLISH %s %b", p->key, buf, len);
+    int rc = rpipe_append(w->pipe, 0, "PUBLISH %s %b", w->key, buf, len);
     free(buf);
     if (rc == RPIPE_OK && !s->serial)
-        s->serial = ++p->serial;
+        s->serial = ++w->serial;
     return rc;
 }
 
 /* Classify one reply. 1: stored, 0: already there, -1: refused. */
-static int judge_reply(const struct pub_intake *p, const redisReply *r)
+static int judge_reply(const struct pub_write *w, const redisReply *r)
 {
-    if (p->channel_mode)
+    if (w->channel_mode)
         return r->type != REDIS_REPLY_ERROR ? 1 : -1;
     return pubstore_judge(r);
 }
 
 /* Nothing in flight any more: what was written and not confirmed is sent
  * again (the store script skips what Redis has). */
-static void forget_in_flight(struct pub_intake *p)
+static void forget_in_flight(struct pub_write *w)
 {
-    p->sent = 0;
-    p->held = 0;
-    p->wait_owed = 0;
+    w->sent = 0;
+    w->held = 0;
+    w->wait_owed = 0;
 }
 
-static int waiting_mode(const struct pub_intake *p)
+static int waiting_mode(const struct pub_write *w)
 {
-    return !p->channel_mode && p->cfg->pub_wait_replicas > 0;
+    return !w->channel_mode && w->cfg->pub_wait_replicas > 0;
 }
 
 /* After the slots just written: WAIT for the replicas, one reply to come.
  * While the replicas do not confirm, WAIT only looks (1 ms): a replica that
  * is gone must not cost pub_wait_timeout per write. */
-static void append_wait(struct pub_intake *p, size_t slots)
+static void append_wait(struct pub_write *w, size_t slots)
 {
-    long long ms = p->unconfirmed || p->cfg->pub_wait_timeout_ms < 1 ? 1 : p->cfg->pub_wait_timeout_ms;
-    /* WAIT n 0 would never return; room for it was kept by send_more */
-    rpipe_append(p->pipe, 0, "WAIT %lld %lld", p->cfg->pub_wait_replicas, ms);
-    p->batch = slots;
-    p->wait_owed = 1;
+    long long ms = w->unconfirmed || w->cfg->pub_wait_timeout_ms < 1 ? 1 : w->cfg->pub_wait_timeout_ms;
+    /* WAIT n 0 would never return; room for it was kept by pub_write_more */
+    rpipe_append(w->pipe, 0, "WAIT %lld %lld", w->cfg->pub_wait_replicas, ms);
+    w->batch = slots;
+    w->wait_owed = 1;
 }
 
 /* Append the buffered messages not yet in flight while the pipeline takes
  * them (keeping room for the WAIT after them), and write what the socket
  * takes. */
-void pub_send_more(struct pub_intake *p)
+void pub_write_more(struct pub_write *w)
 {
-    size_t ready = p->count - (pub_run_hold_ms(p) > 0);
-    if (p->wait_owed || p->sent >= ready || clock_mono_ms() < p->retry_at)
+    size_t ready = w->ring->count - (pub_ring_hold_ms(w->ring) > 0);
+    if (w->wait_owed || w->sent >= ready || clock_mono_ms() < w->retry_at)
         return;
     /* SCRIPT LOAD is a blocking command: only on an idle connection (a new
      * one, which is when the script may be missing) */
-    if (!rpipe_inflight(p->pipe) && (!rconn_get(p->rc) || !script_ready(p)))
+    if (!rpipe_inflight(w->pipe) && (!rconn_get(w->rc) || !script_ready(w)))
         return;
-    size_t first = p->sent;
-    for (; p->sent < ready; p->sent++) {
-        struct slot *s = slot_at(p, p->sent);
+    size_t first = w->sent;
+    for (; w->sent < ready; w->sent++) {
+        struct pub_slot *s = pub_ring_at(w->ring, w->sent);
         size_t room = pub_slot_bytes(s) + (s->topics ? s->topics->len : 0) + CMD_ROOM;
-        if (!rpipe_room(p->pipe, 1 + (size_t)waiting_mode(p), room))
+        if (!rpipe_room(w->pipe, 1 + (size_t)waiting_mode(w), room))
             break;
-        int resent = s->written && p->channel_mode && !s->refused;
-        if (append_one(p, s) != RPIPE_OK)
+        int resent = s->written && w->channel_mode && !s->refused;
+        if (append_one(w, s) != RPIPE_OK)
             break;
         if (resent)
             metric_add(M_PUB_RESENT, 1); /* its PUBLISH may have been delivered: no dedup on a channel */
         s->written = 1;
     }
-    if (waiting_mode(p) && p->sent > first)
-        append_wait(p, p->sent - first);
-    rpipe_io(p->pipe);
+    if (waiting_mode(w) && w->sent > first)
+        append_wait(w, w->sent - first);
+    rpipe_io(w->pipe);
 }
 
 /* What a successful reply counts as: stored, or in channel mode a PUBLISH
  * that no saltrelay-down received (0 receivers: lost, one line per episode). */
-static enum metric_id stored_metric(struct pub_intake *p, const redisReply *r)
+static enum metric_id stored_metric(struct pub_write *w, const redisReply *r)
 {
-    if (!p->channel_mode || r->type != REDIS_REPLY_INTEGER)
+    if (!w->channel_mode || r->type != REDIS_REPLY_INTEGER)
         return M_PUB_STORED;
     int none = r->integer == 0;
-    if (none != p->unreceived)
+    if (none != w->unreceived)
         log_msg(none ? LOG_LVL_WARN : LOG_LVL_INFO, "%s", none ? "channel mode: no saltrelay-down is subscribed, "
                 "publications are lost (counted in pub_unreceived_total)" : "channel mode: publications are received again");
-    p->unreceived = none;
+    w->unreceived = none;
     return none ? M_PUB_UNRECEIVED : M_PUB_STORED;
 }
 
 /* The WAIT after a write answered: the held slots (every one stored before
  * it) are forgotten; counted as unconfirmed when fewer replicas had them. */
-static void handle_wait(struct pub_intake *p, const redisReply *r)
+static void handle_wait(struct pub_write *w, const redisReply *r)
 {
-    int ok = r->type == REDIS_REPLY_INTEGER && r->integer >= p->cfg->pub_wait_replicas;
+    int ok = r->type == REDIS_REPLY_INTEGER && r->integer >= w->cfg->pub_wait_replicas;
     if (!ok)
-        metric_add(M_PUB_UNCONFIRMED, (int64_t)p->held);
-    if ((!ok) != p->unconfirmed)
+        metric_add(M_PUB_UNCONFIRMED, (int64_t)w->held);
+    if ((!ok) != w->unconfirmed)
         log_msg(ok ? LOG_LVL_INFO : LOG_LVL_WARN, "%s", ok ? "publications are confirmed by the replicas again"
                 : "publications not confirmed by pub_wait_replicas replicas within pub_wait_timeout; going on "
                   "(a failover now may lose them; counted in pub_unconfirmed_total)");
-    p->unconfirmed = !ok;
-    for (; p->held; p->held--, p->sent--)
-        pub_ring_pop(p);
-    p->wait_owed = 0;
+    w->unconfirmed = !ok;
+    for (; w->held; w->held--, w->sent--)
+        pub_ring_pop(w->ring);
+    w->wait_owed = 0;
 }
 
 /* Is the next reply the WAIT? */
-static int wait_due(const struct pub_intake *p)
+static int wait_due(const struct pub_write *w)
 {
-    return p->wait_owed && p->batch == 0;
+    return w->wait_owed && w->batch == 0;
 }
 
 /* A stored (or already stored) slot: forgotten, or held for its WAIT. */
-static void slot_done(struct pub_intake *p)
+static void slot_done(struct pub_write *w)
 {
-    if (!p->wait_owed) {
-        pub_ring_pop(p);
-        p->sent--;
+    if (!w->wait_owed) {
+        pub_ring_pop(w->ring);
+        w->sent--;
         return;
     }
-    p->held++;
-    p->batch--;
+    w->held++;
+    w->batch--;
 }
 
 /* A reply for the oldest slot in flight (or the WAIT after it). A refusal
  * keeps it and every later slot buffered for a retry in a second; the
  * replies already on their way (later slots, WAITs) are read and ignored (a
  * stored one is found stored by the script at the retry). */
-void pub_on_reply(void *arg, uint64_t tag, redisReply *r)
+static void on_reply(void *arg, uint64_t tag, redisReply *r)
 {
-    struct pub_intake *p = arg;
+    struct pub_write *w = arg;
     (void)tag;
     if (!r) { /* lost with the connection: what was in flight or held stays buffered */
-        forget_in_flight(p);
-        p->skip = 0;
+        forget_in_flight(w);
+        w->skip = 0;
         return;
     }
-    if (rconn_note_reply(p->rc, r)) { /* demoted by a failover: to the new primary */
-        rpipe_fail(p->pipe, "the server is no longer the primary (READONLY)");
+    if (rconn_note_reply(w->rc, r)) { /* demoted by a failover: to the new primary */
+        rpipe_fail(w->pipe, "the server is no longer the primary (READONLY)");
         return;
     }
-    int verdict = p->skip || wait_due(p) ? 0 : judge_reply(p, r);
-    if (p->skip) {
-        p->skip--;
-    } else if (wait_due(p)) {
-        handle_wait(p, r);
+    int verdict = w->skip || wait_due(w) ? 0 : judge_reply(w, r);
+    if (w->skip) {
+        w->skip--;
+    } else if (wait_due(w)) {
+        handle_wait(w, r);
     } else if (verdict < 0) {
-        slot_at(p, p->held)->refused = 1;
+        pub_ring_at(w->ring, w->held)->refused = 1;
         if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
-            p->loaded = 0; /* SCRIPT FLUSH: load it again */
-        if (!p->refusing)
+            w->loaded = 0; /* SCRIPT FLUSH: load it again */
+        if (!w->refusing)
             log_error("redis refuses publications (%s); keeping them buffered and retrying",
                       r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        p->refusing = 1;
-        p->retry_at = clock_mono_ms() + 1000;
-        p->skip = p->sent - p->held - 1 + (size_t)p->wait_owed;
-        forget_in_flight(p);
+        w->refusing = 1;
+        w->retry_at = clock_mono_ms() + 1000;
+        w->skip = w->sent - w->held - 1 + (size_t)w->wait_owed;
+        forget_in_flight(w);
     } else {
-        metric_add(verdict ? stored_metric(p, r) : M_PUB_DUP_SKIPPED, 1);
-        slot_done(p);
-        if (p->refusing)
+        metric_add(verdict ? stored_metric(w, r) : M_PUB_DUP_SKIPPED, 1);
+        slot_done(w);
+        if (w->refusing)
             log_info("redis accepts publications again");
-        p->refusing = 0;
+        w->refusing = 0;
     }
 }
 
 /* Move publications towards Redis: replies first (they free ring slots). */
-void pub_pump(struct pub_intake *p)
+void pub_write_pump(struct pub_write *w)
 {
-    rpipe_io(p->pipe);
-    pub_send_more(p);
+    rpipe_io(w->pipe);
+    pub_write_more(w);
 }
 
+
+void pub_write_defer(struct pub_write *w, long long until)
+{
+    w->retry_at = w->retry_at > until ? w->retry_at : until;
+}
+
+int pub_write_init(struct pub_write *w, const struct config *cfg, struct pub_ring *ring)
+{
+    w->cfg = cfg;
+    w->ring = ring;
+    w->channel_mode = strcmp(cfg->mode, "channel") == 0;
+    if (w->channel_mode)
+        key_pub_channel(w->key, cfg->cluster);
+    else
+        pubstore_init(&w->store, cfg->cluster, cfg->stream_maxlen, cfg->pub_dedup_window_ms);
+    w->rc = rconn_new(&cfg->redis_url, "primary (publications)", REPLY_TIMEOUT_MS);
+    int timeout = (int)(REPLY_TIMEOUT_MS + cfg->pub_wait_timeout_ms); /* a WAIT may take its own */
+    w->pipe = w->rc ? rpipe_new(w->rc, PIPE_BYTES, INFLIGHT_MAX + 1, timeout, on_reply, w) : NULL;
+    return w->pipe ? 0 : -1;
+}
+
+/* Before the ring's: what the pipeline hands back as lost refers to it. */
+void pub_write_fini(struct pub_write *w)
+{
+    rpipe_destroy(&w->pipe);
+    rconn_destroy(&w->rc);
+}

@@ -1,0 +1,56 @@
+/* pub_write.h -- publication intake's writer (pub_write.c): the ring's
+ * publications (pub_ring.h) written to Redis through the Redis pipeline,
+ * each reply taken for the oldest slot in flight, and with
+ * pub_wait_replicas a WAIT after each write. What Redis stored is popped
+ * from the ring. */
+#ifndef SALTRELAY_PUB_WRITE_H
+#define SALTRELAY_PUB_WRITE_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "keys.h"
+#include "pub_ring.h"
+#include "pubstore.h"
+#include "rconn.h"
+#include "rpipe.h"
+
+struct pub_write {
+    const struct config *cfg;
+    struct pub_ring *ring;
+    int channel_mode;
+    struct rconn *rc;
+    struct rpipe *pipe;
+    char key[KEY_MAX]; /* channel mode: the channel */
+    struct pubstore store; /* stream mode */
+    unsigned loaded;   /* rconn generation the store script was loaded on */
+    uint64_t serial;   /* channel mode: the last serial given */
+    size_t sent;       /* slots from the head written to Redis (replies awaited, or held) */
+    size_t skip;       /* replies to read and ignore (sent after a refused one) */
+    /* pub_wait_replicas: a write of slots is followed by WAIT, and the next
+     * write waits for its answer; slots Redis stored stay HELD at the head
+     * until then, so that a failover before the replicas had them finds them
+     * still here, re-sent to the new primary (whose store script skips what
+     * it has). */
+    size_t held;
+    size_t batch;   /* script replies still to come before the WAIT reply */
+    int wait_owed;  /* a WAIT reply is to come */
+    int refusing;      /* Redis answers XADD with an error (log once) */
+    int unreceived;    /* channel mode: the last PUBLISH reached no saltrelay-down (log once) */
+    int unconfirmed;   /* the last WAIT had too few replicas (log once) */
+    long long retry_at; /* monotonic: nothing is written before */
+};
+
+/* Write RING's publications to CFG's Redis. 0, or -1 (no memory);
+ * pub_write_fini either way, before the ring's. */
+int pub_write_init(struct pub_write *w, const struct config *cfg, struct pub_ring *ring);
+void pub_write_fini(struct pub_write *w);
+/* Append the buffered messages not yet in flight while the pipeline takes
+ * them, and write what the socket takes. */
+void pub_write_more(struct pub_write *w);
+/* Move publications towards Redis: replies first (they free ring slots). */
+void pub_write_pump(struct pub_write *w);
+/* Write nothing before UNTIL (monotonic ms). */
+void pub_write_defer(struct pub_write *w, long long until);
+
+#endif
