@@ -10,9 +10,10 @@
  * matched by its rid to the pending request and its payload sent back to the
  * very socket that asked.
  *
- * A rid is "<boot id>-<sequence>-<slot>": a random 64-bit id drawn at start,
- * so no incarnation can take another's reply, plus the slot in the table, so
- * a lookup is one index and one comparison. A request is given up at its
+ * A rid is "<boot id>-<sequence>-<slot>" (req_table.c): a random 64-bit id
+ * drawn at start, so no incarnation can take another's reply, plus the slot
+ * in the table, so a lookup is one index and one comparison. A request is
+ * given up at its
  * deadline plus GRACE_MS (saltrelay-up reports the MoM's timeout itself at the
  * deadline; the grace lets that record arrive first and name the reason).
  * An _auth's deadline is auth_timeout (Salt's minion waits that long, then
@@ -24,7 +25,7 @@
  * connection that sent it closes (req_conns.c): a Salt client that gave up
  * re-sends on a new socket and the old one never reads a reply.
  *
- * Requests go to Redis through the pipeline (rpipe.h; req_intake_redis.c):
+ * Requests go to Redis through the pipeline (rpipe.h; req_store.c):
  * this thread never waits for Redis's replies (they are read when the socket
  * is readable) and never holds more than PIPE_BYTES of formatted commands;
  * what does not fit waits in the table, whose payload bytes
@@ -36,183 +37,55 @@
  * a lost connection took with it is a suffix of what was in flight: those
  * requests keep their payload until Redis answers, go back to waiting, and
  * are sent again; the script stores the ones that never arrived and skips
- * the others (req_intake_redis.c). */
+ * the others (req_store.c). This file is the part: the ROUTER, the reply
+ * reader and the loop; the table of pending requests is req_table.c. */
 #include "req_intake.h"
-#include "req_table.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "clock.h"
 #include "dcsock.h"
 #include "envelope.h"
 #include "frames.h"
-#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "part.h"
 #include "rconn.h"
-#include "registry.h"
 #include "req_conns.h"
-#include "rpipe.h"
+#include "req_store.h"
+#include "req_table.h"
 #include "reqrec.h"
+#include "rpipe.h"
 #include "stream_reader.h"
-#include "streamid.h"
 #include "warnrate.h"
 
+#define DRAIN_MAX 1024       /* messages taken from a socket per loop turn */
+#define DEPARTED_QUIET_MS 10000 /* drops for closed connections this far apart are separate episodes (log) */
+#define CLOCK_SKEW_MS 10000  /* reply IDs are the primary's clock: start reading this much before boot */
+#define READER_CREDIT 512
+#define STOP_WAIT_MS 5000    /* how long a stop waits for replies in flight */
+#define REP_FRAMES_MAX 9     /* entry id + v 1 rid R st S p P */
+#define WAIT_MAX_MS 500      /* expire runs at least this often */
+/* frames over max_frame_size are refused and counted up to this much over; a
+ * larger one is never taken whole into memory: ZeroMQ drops its connection */
+#define FRAME_MARGIN (64 * 1024)
 
-static uint64_t random_boot_id(void)
-{
-    uint64_t v = 0;
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (f) {
-        if (fread(&v, sizeof v, 1, f) != 1)
-            v = 0;
-        fclose(f);
-    }
-    /* never 0; without /dev/urandom, time and pid still differ per start */
-    return v ? v : ((uint64_t)clock_wall_ms() << 20) ^ (uint64_t)getpid() ^ 1;
-}
-
-/* The slot of a pending request of this incarnation named by RID, or -1. */
-static int rid_lookup(const struct req_intake *q, const char *rid, size_t len)
-{
-    char buf[REQREC_RID_MAX + 1];
-    memcpy(buf, rid, len);
-    buf[len] = '\0';
-    char *end;
-    if (len < 18 || buf[16] != '-' || strtoull(buf, &end, 16) != q->boot || end != buf + 16)
-        return -1;
-    uint64_t seq = strtoull(buf + 17, &end, 16);
-    if (*end != '-')
-        return -1;
-    unsigned long i = strtoul(end + 1, &end, 16);
-    if (*end || i >= q->cap || q->slot[i].seq != seq || seq == 0)
-        return -1;
-    return (int)i;
-}
-
-static void list_unlink(struct req_intake *q, int i)
-{
-    struct pend *p = &q->slot[i];
-    if (q->unstored == i)
-        q->unstored = p->next;
-    if (p->prev >= 0)
-        q->slot[p->prev].next = p->next;
-    else
-        q->head = p->next;
-    if (p->next >= 0)
-        q->slot[p->next].prev = p->prev;
-    else
-        q->tail = p->prev;
-}
-
-/* Take slot I off its connection's list; it waits for its reply or deadline. */
-static void conn_unlink(struct req_intake *q, int i)
-{
-    struct pend *p = &q->slot[i];
-    if (p->cfd < 0)
-        return;
-    if (p->cprev >= 0)
-        q->slot[p->cprev].cnext = p->cnext;
-    else
-        *req_conns_head(q->conns, p->cfd) = p->cnext;
-    if (p->cnext >= 0)
-        q->slot[p->cnext].cprev = p->cprev;
-    p->cfd = -1;
-}
-
-static void conn_link(struct req_intake *q, int i, int fd)
-{
-    struct pend *p = &q->slot[i];
-    int *head = req_conns_head(q->conns, fd);
-    p->cfd = fd;
-    p->cprev = -1;
-    p->cnext = *head;
-    if (*head >= 0)
-        q->slot[*head].cprev = i;
-    *head = i;
-}
-
-void intake_pend_release(struct req_intake *q, int i)
-{
-    struct pend *p = &q->slot[i];
-    list_unlink(q, i);
-    conn_unlink(q, i);
-    if (!p->stored)
-        q->unstored_bytes -= (long long)zmq_msg_size(&p->payload);
-    if (p->stored < 2)
-        zmq_msg_close(&p->payload);
-    zmq_msg_close(&p->ident);
-    p->seq = 0;
-    q->free_list[q->nfree++] = i;
-    metric_set(M_REQ_INFLIGHT, (int64_t)(q->cap - q->nfree));
-}
-
-/* Drop the FIFO's entries of auths already answered or given up, to make room. */
-static void auth_fifo_compact(struct req_intake *q)
-{
-    size_t n = 0;
-    for (size_t k = 0; k < q->af_count; k++) {
-        size_t from = (q->af_head + k) % q->cap, to = (q->af_head + n) % q->cap;
-        if (q->slot[q->auth_fifo[from].slot].seq == q->auth_fifo[from].seq)
-            q->auth_fifo[to] = q->auth_fifo[from], n++;
-    }
-    q->af_count = n;
-}
-
-static void auth_fifo_push(struct req_intake *q, int i)
-{
-    if (q->af_count == q->cap)
-        auth_fifo_compact(q); /* at most cap live auths: leaves room */
-    size_t at = (q->af_head + q->af_count++) % q->cap;
-    q->auth_fifo[at].slot = i;
-    q->auth_fifo[at].seq = q->slot[i].seq;
-}
-
-/* Take a request from connection FD (or REQ_CONN_UNTRACKED) into the
- * table; returns 0, or -1 if the table is full. */
-static int pend_add(struct req_intake *q, zmq_msg_t *frames, const struct salt_envelope *env, int fd)
-{
-    long long size = (long long)zmq_msg_size(&frames[2]);
-    if (!q->nfree || q->unstored_bytes + size > q->cfg->max_pending_bytes)
-        return -1;
-    int i = q->free_list[--q->nfree];
-    struct pend *p = &q->slot[i];
-    p->seq = ++q->seq;
-    zmq_msg_init(&p->ident);
-    zmq_msg_move(&p->ident, &frames[0]);
-    zmq_msg_init(&p->payload);
-    zmq_msg_move(&p->payload, &frames[2]);
-    frames_own(&p->payload); /* what max_pending_bytes counts is what is held (frames.h) */
-    q->unstored_bytes += size;
-    long long timeout = env->is_auth && q->cfg->auth_timeout_ms < q->cfg->request_timeout_ms
-                            ? q->cfg->auth_timeout_ms : q->cfg->request_timeout_ms;
-    p->arrived = clock_mono_ms();
-    p->give_up = p->arrived + timeout + GRACE_MS;
-    p->dl_wall = clock_wall_ms() + timeout;
-    p->stored = 0;
-    p->auth = env->is_auth;
-    if (p->auth)
-        auth_fifo_push(q, i);
-    memcpy(p->id, env->id, sizeof p->id);
-    p->cfd = -1;
-    if (fd >= 0)
-        conn_link(q, i, fd);
-    p->prev = q->tail;
-    p->next = -1;
-    if (q->tail >= 0)
-        q->slot[q->tail].next = i;
-    else
-        q->head = i;
-    q->tail = i;
-    if (q->unstored < 0)
-        q->unstored = i;
-    metric_set(M_REQ_INFLIGHT, (int64_t)(q->cap - q->nfree));
-    return 0;
-}
+struct req_intake {
+    const struct config *cfg;
+    int opened;
+    int ev_router, ev_reader; /* indices in the part's wait */
+    zsock_t *router;
+    struct req_conns *conns; /* the router's connections: requests of a closed one are dropped */
+    int ev_conns;
+    zactor_t *reader;
+    struct req_table table; /* the pending requests */
+    struct req_store store; /* what goes to Redis */
+    struct warnrate warn;
+    int refusing;
+    long long departed_at; /* monotonic ms of the last drop for a closed connection, 0: none */
+};
 
 /* N requests dropped because the connection that sent them closed: its
  * socket will never read a reply (Salt re-sends on a new socket). One log
@@ -231,13 +104,14 @@ static void count_departed(struct req_intake *q, int n)
 static void conn_ended(void *arg, int fd, int gone)
 {
     struct req_intake *q = arg;
-    int *head = req_conns_head(q->conns, fd), n = 0;
-    for (int i = *head; i >= 0 && n < (int)q->cap; i = *head, n++) {
+    int n = 0;
+    for (int i = req_table_conn_first(&q->table, fd); i >= 0 && n < (int)q->table.cap;
+         i = req_table_conn_first(&q->table, fd), n++) {
         if (gone) {
-            intake_unsend(q, i);
-            intake_pend_release(q, i); /* a request still waiting for Redis is never stored */
+            req_store_unsend(&q->store, i);
+            req_table_release(&q->table, i); /* a request still waiting for Redis is never stored */
         } else {
-            conn_unlink(q, i);
+            req_table_conn_unlink(&q->table, i);
         }
     }
     if (gone && n)
@@ -262,7 +136,7 @@ static void accept_request(struct req_intake *q, zmq_msg_t *m, size_t n)
         warn_throttled(&q->warn, "request refused: not a Salt request (%s)", why);
     } else if ((fd = req_conns_of(q->conns, &m[2])) == REQ_CONN_GONE) {
         count_departed(q, 1); /* read after its connection closed */
-    } else if (pend_add(q, m, &env, fd) < 0) {
+    } else if (req_table_add(&q->table, m, &env, fd) < 0) {
         metric_add(M_REQ_REFUSED, 1);
         if (!q->refusing)
             log_error("request table full (max_pending %lld, max_pending_bytes %lld): refusing new "
@@ -271,7 +145,7 @@ static void accept_request(struct req_intake *q, zmq_msg_t *m, size_t n)
         q->refusing = 1;
     } else {
         metric_add(M_AUTH_IN, env.is_auth);
-        if (q->refusing && q->nfree > q->cap / 2) {
+        if (q->refusing && q->table.nfree > q->table.cap / 2) {
             log_info("request table below half full again: accepting requests");
             q->refusing = 0;
         }
@@ -295,7 +169,7 @@ static void drain_router(struct req_intake *q)
 static void answer(struct req_intake *q, int i, zmq_msg_t *payload)
 {
     void *sock = zsock_resolve(q->router);
-    struct pend *p = &q->slot[i];
+    struct req_pend *p = &q->table.slot[i];
     zmq_msg_t empty;
     zmq_msg_init(&empty);
     if (zmq_msg_send(&p->ident, sock, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
@@ -320,16 +194,11 @@ static void count_failure(enum reprec_status st)
 
 /* An _auth the MoM accepted: its minion is registered with the next batch
  * (before, a made-up id cost nothing but a refused _auth). */
-static void note_auth_reply(struct req_intake *q, const struct pend *p, zmq_msg_t *reply)
+static void note_auth_reply(struct req_intake *q, const struct req_pend *p, zmq_msg_t *reply)
 {
     if (!p->auth || !p->id[0] || !envelope_auth_accepted(zmq_msg_data(reply), zmq_msg_size(reply)))
         return;
-    if (q->naccepted == ACCEPTED_MAX) {
-        warn_throttled(&q->reg_warn, "more than %d accepted _auth in one turn: some minions are registered "
-                       "at their next _auth", ACCEPTED_MAX);
-        return;
-    }
-    memcpy(q->accepted[q->naccepted++], p->id, ENVELOPE_ID_MAX);
+    req_store_register(&q->store, p->id);
 }
 
 static void handle_reply(struct req_intake *q, zmq_msg_t *m, size_t n)
@@ -340,25 +209,25 @@ static void handle_reply(struct req_intake *q, zmq_msg_t *m, size_t n)
     const char *why = "too many fields";
     if (n <= REP_FRAMES_MAX) {
         frames_view(m, 0, n, fv, fl);
-        snprintf(q->trim_to, sizeof q->trim_to, "%.*s", (int)fl[0], fv[0]);
+        req_store_handled(&q->store, fv[0], fl[0]);
     }
     if (n > REP_FRAMES_MAX || reprec_decode(fv + 1, fl + 1, n - 1, &rec, &why) < 0) {
         metric_add(M_REQ_LATE, 1); /* answers no request: not in requests_bad, whose sum it would break */
-        warn_throttled(&q->warn, "skipping malformed entry of %s: %s", q->rep_key, why);
+        warn_throttled(&q->warn, "skipping malformed entry of %s: %s", q->store.rep_key, why);
         return;
     }
-    int i = rid_lookup(q, rec.rid, rec.ridlen);
+    int i = req_table_lookup(&q->table, rec.rid, rec.ridlen);
     if (i < 0) {
         metric_add(M_REQ_LATE, 1); /* given up, or asked of another incarnation */
         return;
     }
     if (rec.st == ST_OK) {
-        note_auth_reply(q, &q->slot[i], &m[n - 1]);
+        note_auth_reply(q, &q->table.slot[i], &m[n - 1]);
         answer(q, i, &m[n - 1]);
     }
     else
         count_failure(rec.st);
-    intake_pend_release(q, i);
+    req_table_release(&q->table, i);
 }
 
 static void drain_replies(struct req_intake *q)
@@ -378,69 +247,27 @@ static void drain_replies(struct req_intake *q)
         stream_reader_credit(q->reader, taken);
 }
 
-static void give_up(struct req_intake *q, int i)
-{
-    metric_add(q->slot[i].stored ? M_REQ_TIMEOUT : M_REQ_REDIS_ERR, 1);
-    intake_pend_release(q, i);
-}
-
-/* Give up the requests whose deadline (plus grace) has passed: in arrival
- * order, and the _auth (shorter deadline) in theirs. */
-static void expire(struct req_intake *q, long long now)
-{
-    while (q->head >= 0 && q->slot[q->head].give_up <= now)
-        give_up(q, q->head);
-    while (q->af_count) {
-        int i = q->auth_fifo[q->af_head].slot;
-        int live = q->slot[i].seq == q->auth_fifo[q->af_head].seq;
-        if (live && q->slot[i].give_up > now)
-            break;
-        if (live)
-            give_up(q, i);
-        q->af_head = (q->af_head + 1) % q->cap;
-        q->af_count--;
-    }
-}
-
 static int req_intake_open(void *self, const struct config *cfg)
 {
     struct req_intake *q = self;
     q->cfg = cfg;
-    q->boot = random_boot_id();
-    q->head = q->tail = q->unstored = -1;
-    if (q->cfg->max_pending > PENDING_MAX) {
-        log_error("max_pending %lld is over %d", q->cfg->max_pending, PENDING_MAX);
+    if (req_table_init(&q->table, cfg) < 0 || req_store_init(&q->store, cfg, &q->table) < 0)
         return -1;
-    }
-    q->cap = (size_t)(q->cfg->max_pending > 0 ? q->cfg->max_pending : 1);
-    q->slot = calloc(q->cap, sizeof *q->slot); /* untouched pages cost no memory */
-    q->free_list = malloc(q->cap * sizeof *q->free_list);
-    q->accepted = malloc(ACCEPTED_MAX * sizeof *q->accepted);
-    q->auth_fifo = malloc(q->cap * sizeof *q->auth_fifo);
-    if (!q->slot || !q->free_list || !q->accepted || !q->auth_fifo)
-        return -1;
-    q->reg = (struct registry_ctx){q->cfg->cluster, q->cfg->datacenter, q->cfg->registry_ttl_ms};
-    for (size_t i = 0; i < q->cap; i++)
-        q->free_list[q->nfree++] = (int)(q->cap - 1 - i);
-    key_req_stream(q->req_key, q->cfg->cluster);
-    key_rep_stream(q->rep_key, q->cfg->cluster, q->cfg->datacenter);
-    key_req_high(q->hi_key, q->cfg->cluster);
-    q->rc = rconn_new(&q->cfg->redis_primary_url, "primary (requests)", REDIS_TIMEOUT_MS);
-    q->pipe = q->rc ? rpipe_new(q->rc, PIPE_BYTES, PIPE_CMDS, REDIS_TIMEOUT_MS, intake_on_reply, q) : NULL;
     struct stream_reader_cfg rcfg = {.url = q->cfg->redis_primary_url, .credit = READER_CREDIT};
     /* Replies to this incarnation are stored after it started, however late
      * the reader connects (the request connection may win the race after an
      * outage); what is older is another incarnation's, counted late. */
     snprintf(rcfg.start, sizeof rcfg.start, "%lld-0", clock_wall_ms() - CLOCK_SKEW_MS);
     snprintf(rcfg.label, sizeof rcfg.label, "primary (replies)");
-    snprintf(rcfg.key, sizeof rcfg.key, "%s", q->rep_key);
+    snprintf(rcfg.key, sizeof rcfg.key, "%s", q->store.rep_key);
     q->reader = stream_reader_new(&rcfg);
     q->router = zsock_new(ZMQ_ROUTER);
-    if (!q->pipe || !q->reader || !q->router)
+    if (!q->reader || !q->router)
         return -1;
     q->conns = req_conns_new(q->router, conn_ended, q);
     if (!q->conns)
         return -1;
+    q->table.conns = q->conns;
     zsock_set_router_mandatory(q->router, 1);
     /* a requester reconnecting with the same identity (Salt 3008 REQ sockets
      * keep theirs) takes the old connection's place instead of leaving it
@@ -457,7 +284,7 @@ static int req_intake_open(void *self, const struct config *cfg)
         log_error("cannot bind ret_bind %s: %s", q->cfg->ret_bind, zmq_strerror(zmq_errno()));
         return -1;
     }
-    log_info("requests: accepting at %s (request ids %016" PRIx64 "-*)", q->cfg->ret_bind, q->boot);
+    log_info("requests: accepting at %s (request ids %016" PRIx64 "-*)", q->cfg->ret_bind, q->table.boot);
     q->opened = 1;
     return 0;
 }
@@ -481,39 +308,26 @@ static void req_intake_close(void *self)
 {
     struct req_intake *q = self;
     if (q->opened) {
-        size_t left = q->cap - q->nfree;
+        size_t left = q->table.cap - q->table.nfree;
         if (left)
             log_warn("stopping with %zu request(s) unanswered (counted as timed out)", left);
         metric_add(M_REQ_TIMEOUT, (int64_t)left);
         log_totals();
     }
-    rpipe_destroy(&q->pipe); /* before the table: what it hands back as lost is looked up there */
-    while (q->head >= 0)
-        intake_pend_release(q, q->head);
+    req_store_fini(&q->store); /* before the table: what it hands back as lost is looked up there */
+    req_table_fini(&q->table);
     zactor_destroy(&q->reader);
     req_conns_destroy(&q->conns, q->router);
     zsock_destroy(&q->router);
-    rconn_destroy(&q->rc);
-    free(q->slot);
-    free(q->free_list);
-    free(q->accepted);
-    free(q->auth_fifo);
 }
 
 /* The next deadline; requests waiting for a connection retry when it is
  * due (while the pipeline is busy, its socket wakes the part). */
 static long long next_wait(struct req_intake *q)
 {
-    long long d = WAIT_MAX_MS;
-    if (q->head >= 0)
-        d = q->slot[q->head].give_up - clock_mono_ms();
-    if (q->af_count) { /* the oldest _auth's deadline (shorter than the others') */
-        const struct pend *a = &q->slot[q->auth_fifo[q->af_head].slot];
-        long long da = a->seq == q->auth_fifo[q->af_head].seq ? a->give_up - clock_mono_ms() : 0;
-        d = da < d ? da : d;
-    }
-    if (q->unstored >= 0 && !rpipe_inflight(q->pipe)) {
-        long long retry = rconn_retry_in_ms(q->rc) > 0 ? rconn_retry_in_ms(q->rc) : 1;
+    long long d = req_table_wait_ms(&q->table, WAIT_MAX_MS);
+    if (q->table.unstored >= 0 && !rpipe_inflight(q->store.pipe)) {
+        long long retry = rconn_retry_in_ms(q->store.rc) > 0 ? rconn_retry_in_ms(q->store.rc) : 1;
         d = retry < d ? retry : d;
     }
     return d;
@@ -528,7 +342,7 @@ static void req_intake_wait(void *self, struct part_poll *w, int stopping)
     /* while stopping too: a full monitor queue would stall libzmq's I/O thread */
     q->ev_conns = part_poll_socket(w, req_conns_sock(q->conns), ZMQ_POLLIN);
     q->ev_reader = part_poll_socket(w, q->reader, ZMQ_POLLIN);
-    rpipe_wait(q->pipe, w);
+    rpipe_wait(q->store.pipe, w);
     part_poll_timeout(w, next_wait(q));
 }
 
@@ -536,12 +350,12 @@ static void req_intake_turn(void *self, const struct part_poll *w)
 {
     struct req_intake *q = self;
     (void)w; /* each step below reads without waiting: nothing to read is cheap */
-    rpipe_io(q->pipe);
+    rpipe_io(q->store.pipe);
     req_conns_drain(q->conns); /* first: a request's connection is known before it is read */
     drain_router(q);
     drain_replies(q);
-    expire(q, clock_mono_ms());
-    intake_flush(q);
+    req_table_expire(&q->table, clock_mono_ms());
+    req_store_flush(&q->store);
 }
 
 /* After the stop request: store what waits, take the replies in flight. */
@@ -549,12 +363,12 @@ static int req_intake_drain(void *self, const struct part_poll *w)
 {
     struct req_intake *q = self;
     (void)w;
-    rpipe_io(q->pipe);
+    rpipe_io(q->store.pipe);
     req_conns_drain(q->conns);
     drain_replies(q);
-    expire(q, clock_mono_ms());
-    intake_flush(q);
-    return q->head >= 0 || rpipe_inflight(q->pipe);
+    req_table_expire(&q->table, clock_mono_ms());
+    req_store_flush(&q->store);
+    return q->table.head >= 0 || rpipe_inflight(q->store.pipe);
 }
 
 const struct part_def req_intake_part = {

@@ -1,44 +1,24 @@
-/* req_intake_int.h -- what the two halves of saltrelay-down's request
- * intake share: the ROUTER side (req_intake.c: the part, the table of
- * pending requests, the reply reader) and the Redis side
- * (req_intake_redis.c: requests, registry updates and the reply stream's
- * trim through the Redis pipeline). Not for other parts. */
-#ifndef SALTRELAY_REQ_INTAKE_INT_H
-#define SALTRELAY_REQ_INTAKE_INT_H
+/* req_table.h -- request intake's table of pending requests (req_table.c):
+ * each request taken from the ROUTER, with the identity to answer it on,
+ * until its reply, its deadline (plus a grace) or its connection's close.
+ * Bounded by max_pending, and by max_pending_bytes for the payloads not yet
+ * in Redis. Kept in arrival order (which is deadline order), the _auth also
+ * in a FIFO of their own (a shorter deadline), and per connection
+ * (req_conns.h). A request is named by its rid, "<boot>-<seq>-<slot>": a
+ * random 64-bit id drawn at start, so no incarnation can take another's
+ * reply, plus the slot, so a lookup is one index and one comparison. */
+#ifndef SALTRELAY_REQ_TABLE_H
+#define SALTRELAY_REQ_TABLE_H
 
 #include <czmq.h>
 #include <stdint.h>
 
 #include "config.h"
 #include "envelope.h"
-#include "keys.h"
-#include "registry.h"
-#include "rpipe.h"
+#include "req_conns.h"
 #include "streamid.h"
-#include "warnrate.h"
 
-#define PIPE_BYTES (8 << 20) /* formatted commands in flight at once: the pipeline's byte cap */
-#define PIPE_CMDS 2048       /* commands in flight at once */
-#define XADD_ROOM 512        /* an XADD's formatted size beyond its payload, at most */
-#define DRAIN_MAX 1024       /* messages taken from a socket per loop turn */
-#define GRACE_MS 1000
-#define DEPARTED_QUIET_MS 10000 /* drops for closed connections this far apart are separate episodes (log) */
-#define CLOCK_SKEW_MS 10000  /* reply IDs are the primary's clock: start reading this much before boot */
-#define REDIS_TIMEOUT_MS 1000 /* a connect; and no reply for this long while some are awaited fails the connection */
-#define READER_CREDIT 512
-#define STOP_WAIT_MS 5000    /* how long a stop waits for replies in flight */
-#define REP_FRAMES_MAX 9     /* entry id + v 1 rid R st S p P */
-#define WAIT_MAX_MS 500      /* expire runs at least this often */
-#define TRIM_EVERY_MS 1000   /* the reply stream's XTRIM, at most this often */
-#define PENDING_MAX 10000000 /* max_pending: slot indices are ints */
-#define ACCEPTED_MAX 256     /* accepted _auth waiting to be registered */
-#define TAG_SEQ_BITS 40      /* a command's tag: slot << 40 | the request's seq (low bits) */
-#define TAG_OTHER UINT64_MAX /* registry and trim commands */
-/* frames over max_frame_size are refused and counted up to this much over; a
- * larger one is never taken whole into memory: ZeroMQ drops its connection */
-#define FRAME_MARGIN (64 * 1024)
-
-struct pend {
+struct req_pend {
     uint64_t seq;   /* 0: free */
     zmq_msg_t ident;
     zmq_msg_t payload; /* until Redis confirmed it stored the request */
@@ -53,50 +33,51 @@ struct pend {
     int cfd, cprev, cnext; /* its connection's fd (-1: untracked) and that fd's list (req_conns.h) */
 };
 
-struct req_intake {
+struct req_table {
     const struct config *cfg;
-    int opened;
-    int ev_router, ev_reader; /* indices in the part's wait */
-    zsock_t *router;
-    struct req_conns *conns; /* the router's connections: requests of a closed one are dropped */
-    int ev_conns;
-    zactor_t *reader;
-    struct rconn *rc;
-    struct rpipe *pipe;
-    char req_key[KEY_MAX], rep_key[KEY_MAX], hi_key[KEY_MAX];
+    struct req_conns *conns; /* the ROUTER's connections (set once they are watched) */
     uint64_t boot, seq;
-    struct pend *slot;
+    struct req_pend *slot;
     int *free_list;
     size_t cap, nfree;
     int head, tail, unstored; /* -1: none */
     struct { int slot; uint64_t seq; } *auth_fifo; /* pending _auth in arrival order (cap entries) */
     size_t af_head, af_count;
     long long unstored_bytes;
-    char trim_to[STREAMID_STRLEN]; /* last reply entry handled: the reply stream is trimmed up to it */
-    long long trimmed_at; /* monotonic ms of the last XTRIM */
-    struct warnrate warn;
-    int refusing, redis_refusing;
-    struct registry_ctx reg;
-    char (*accepted)[ENVELOPE_ID_MAX]; /* ids whose _auth the MoM accepted, to register */
-    int naccepted;
-    struct warnrate reg_warn;
-    long long departed_at; /* monotonic ms of the last drop for a closed connection, 0: none */
 };
 
-/* ROUTER side (req_intake.c). */
-/* Free slot I (its identity, and its payload if not yet in Redis). */
-void intake_pend_release(struct req_intake *q, int i);
+/* 0, or -1 (logged if max_pending is too large); req_table_fini either way. */
+int req_table_init(struct req_table *t, const struct config *cfg);
+/* Every request still pending is dropped unanswered. */
+void req_table_fini(struct req_table *t);
 
-/* Redis side (req_intake_redis.c). */
-/* Slot I's request id, "<boot>-<seq>-<slot>", into BUF; its length. */
-int intake_rid_format(const struct req_intake *q, int i, char *buf, size_t len);
-/* Append the waiting requests, registry updates and the reply stream's
- * trim, and write what the socket takes. */
-void intake_flush(struct req_intake *q);
-/* The pipeline's replies (rpipe_reply_fn). */
-void intake_on_reply(void *arg, uint64_t tag, redisReply *r);
-/* Slot I's requester left: delete its entry from the request stream if it
- * is stored (saltrelay-up does not send what it has not read yet). */
-void intake_unsend(struct req_intake *q, int i);
+/* Take request FRAMES ([identity, "", payload], moved in) with envelope ENV
+ * from connection FD (or REQ_CONN_UNTRACKED); 0, or -1 if the table is full. */
+int req_table_add(struct req_table *t, zmq_msg_t *frames, const struct salt_envelope *env, int fd);
+/* Free slot I (its identity, and its payload if not yet in Redis). */
+void req_table_release(struct req_table *t, int i);
+/* The slot of a pending request of this incarnation named by RID, or -1. */
+int req_table_lookup(const struct req_table *t, const char *rid, size_t len);
+/* Slot I's rid into BUF; its length. */
+int req_table_rid(const struct req_table *t, int i, char *buf, size_t len);
+
+/* The first pending request of connection FD, or -1. */
+int req_table_conn_first(struct req_table *t, int fd);
+/* Take slot I off its connection's list; it waits for its reply or deadline. */
+void req_table_conn_unlink(struct req_table *t, int i);
+
+/* Slot I, the oldest waiting for Redis, was sent to it (its payload is kept
+ * until Redis answers); the next one waits. */
+void req_table_sent(struct req_table *t, int i);
+/* Slot I's store was lost with the connection: it waits again, in arrival
+ * order. */
+void req_table_resend(struct req_table *t, int i);
+/* Redis stored slot I as entry SID (NULL or too long: not known). */
+void req_table_stored(struct req_table *t, int i, const char *sid, size_t len);
+
+/* Give up the requests whose deadline (plus grace) has passed at NOW. */
+void req_table_expire(struct req_table *t, long long now);
+/* Milliseconds until the next deadline, DEFAULT_MS if none is pending. */
+long long req_table_wait_ms(const struct req_table *t, long long default_ms);
 
 #endif
