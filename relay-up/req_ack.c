@@ -1,8 +1,9 @@
-/* req_forward_redis.c -- request forwarding's Redis side (see
+/* req_ack.c -- request forwarding's writes to Redis (see req_ack.h, and
  * req_forward.c for the whole): each job's XACK and the XDEL of the entries,
  * and the reply records for the DCs, through the Redis pipeline (rpipe.h), so
  * the thread that serves the MoM's sockets never waits for Redis. A job is
- * settled (sent, dropped, or discarded as a copy) when its XACK answers.
+ * settled (sent, dropped, or discarded as a copy) when its XACK answers: the
+ * part is told which (req_ack_fn).
  *
  * With pub_wait_replicas, the acknowledgements are made durable before a
  * request goes: ROLE and WAIT follow them in the same round trip, and a job
@@ -19,30 +20,40 @@
  * times out). Reply records, too, are kept until a WAIT after their XADD
  * confirmed them, and written again if the connection is lost first (a copy
  * that did reach the replicas is a late reply for saltrelay-down). */
-#include "req_held.h"
+#include "req_ack.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
+
+#define REDIS_TIMEOUT_MS 2000
+#define TRIM_MARGIN_MS 60000 /* reply records older than deadline + this are of no use */
+#define PIPE_BYTES (8 << 20)  /* formatted commands in flight at once: the pipeline's byte cap */
+#define PIPE_CMDS (2 * HOLD_MAX + 64)
+#define ACK_ROOM 128          /* an XACK's formatted size beyond the entry id, at most */
+#define WAIT_ROOM 96          /* ROLE and WAIT n ms formatted, at most */
+#define REQ_WAIT_MS 200       /* a WAIT for request acknowledgements waits at most this (then asked again) */
 
 enum { TAG_ACK = 1, TAG_DEL, TAG_REC, TAG_ROLE, TAG_WAIT }; /* tag: kind << 32 | job index (WAIT: serial) */
 #define TAG(kind, i) ((uint64_t)(kind) << 32 | (uint64_t)(i))
 
 /* Queue reply record ST for the request RID of DC (PAYLOAD moved in if ok). */
-void fwd_reply(struct req_forward *o, const char *dc, const char *rid, long long dl, enum reprec_status st,
+void req_ack_reply(struct req_ack *a, const char *dc, const char *rid, long long dl, enum reprec_status st,
                   zmq_msg_t *payload)
 {
     size_t i = 0;
-    while (i < o->nout && o->out[i].used)
+    while (i < a->nout && a->out[i].used)
         i++;
-    if (i == o->nout) { /* cannot happen: nout covers every request held or in flight */
+    if (i == a->nout) { /* cannot happen: nout covers every request held or in flight */
         metric_add(M_REQ_REDIS_ERR, 1);
         return;
     }
-    struct out *r = &o->out[i];
-    *r = (struct out){.used = 1, .st = st, .dl_wall = dl};
+    struct req_out *r = &a->out[i];
+    *r = (struct req_out){.used = 1, .st = st, .dl_wall = dl};
     snprintf(r->dc, sizeof r->dc, "%s", dc);
     snprintf(r->rid, sizeof r->rid, "%s", rid);
     zmq_msg_init(&r->payload);
@@ -50,12 +61,12 @@ void fwd_reply(struct req_forward *o, const char *dc, const char *rid, long long
         zmq_msg_move(&r->payload, payload);
 }
 
-static int waiting_mode(const struct req_forward *o)
+static int waiting_mode(const struct req_ack *a)
 {
-    return o->cfg->pub_wait_replicas > 0;
+    return a->cfg->pub_wait_replicas > 0;
 }
 
-static void free_reply(struct out *r)
+static void free_reply(struct req_out *r)
 {
     zmq_msg_close(&r->payload);
     r->used = 0;
@@ -63,25 +74,25 @@ static void free_reply(struct out *r)
 
 /* Append reply record R (number I); its payload is copied into the pipeline
  * and freed, or with pub_wait_replicas kept until a WAIT confirms it. */
-static int append_reply(struct req_forward *o, struct out *r, size_t i, long long minid)
+static int append_reply(struct req_ack *a, struct req_out *r, size_t i, long long minid)
 {
     char key[KEY_MAX];
-    key_rep_stream(key, o->cfg->cluster, r->dc);
+    key_rep_stream(key, a->cfg->cluster, r->dc);
     struct reprec rec = {.rid = r->rid, .ridlen = strlen(r->rid), .st = r->st,
                          .payload = zmq_msg_data(&r->payload), .len = zmq_msg_size(&r->payload)};
     const char *argv[REQREC_ARGC_MAX];
     size_t argvlen[REQREC_ARGC_MAX];
     struct reqrec_scratch scratch;
     int argc = reprec_xadd_argv(&rec, key, minid, &scratch, argv, argvlen);
-    if (rpipe_append_argv(o->pipe, TAG(TAG_REC, i), argc, argv, argvlen) != RPIPE_OK)
+    if (rpipe_append_argv(a->pipe, TAG(TAG_REC, i), argc, argv, argvlen) != RPIPE_OK)
         return -1;
-    if (!waiting_mode(o)) {
+    if (!waiting_mode(a)) {
         free_reply(r);
         return 0;
     }
     r->written = 1;
     r->stored = 0;
-    r->wait_serial = o->wait_next;
+    r->wait_serial = a->wait_next;
     return 0;
 }
 
@@ -92,30 +103,30 @@ static int to_acknowledge(const struct held_req *j)
 
 /* Jobs acknowledged, or reply records stored, whose WAIT is not in the
  * pipeline: one is due. */
-static int wait_due(const struct req_forward *o)
+static int wait_due(const struct req_ack *a)
 {
-    if (o->wait_inflight)
+    if (a->wait_inflight)
         return 0;
     for (size_t i = 0; i < HOLD_MAX; i++)
-        if (o->held[i].used && o->held[i].acked)
+        if (a->held->job[i].used && a->held->job[i].acked)
             return 1;
-    for (size_t i = 0; i < o->nout; i++)
-        if (o->out[i].used && o->out[i].stored)
+    for (size_t i = 0; i < a->nout; i++)
+        if (a->out[i].used && a->out[i].stored)
             return 1;
     return 0;
 }
 
 /* 1 if Redis has something to do: an entry to acknowledge, a WAIT or a
  * reply record. */
-int fwd_redis_work(const struct req_forward *o)
+int req_ack_work(const struct req_ack *a)
 {
-    if (wait_due(o))
+    if (wait_due(a))
         return 1;
     for (size_t i = 0; i < HOLD_MAX; i++)
-        if (to_acknowledge(&o->held[i]))
+        if (to_acknowledge(&a->held->job[i]))
             return 1;
-    for (size_t i = 0; i < o->nout; i++)
-        if (o->out[i].used && !o->out[i].written)
+    for (size_t i = 0; i < a->nout; i++)
+        if (a->out[i].used && !a->out[i].written)
             return 1;
     return 0;
 }
@@ -123,7 +134,7 @@ int fwd_redis_work(const struct req_forward *o)
 /* The WAIT's timeout: pub_wait_timeout, at most REQ_WAIT_MS (the commands
  * behind a WAIT wait for it, and an unconfirmed request is asked about again
  * anyway). WAIT n 0 would never return: at least 1 ms. */
-long long fwd_wait_ms(const struct config *cfg)
+static long long wait_ms(const struct config *cfg)
 {
     long long ms = cfg->pub_wait_timeout_ms < REQ_WAIT_MS ? cfg->pub_wait_timeout_ms : REQ_WAIT_MS;
     return ms < 1 ? 1 : ms;
@@ -131,161 +142,155 @@ long long fwd_wait_ms(const struct config *cfg)
 
 /* How many replicas to wait for: pub_wait_replicas, or as many as ROLE
  * listed last if fewer (WAIT for more would always take its timeout). */
-static long long wait_need(const struct req_forward *o)
+static long long wait_need(const struct req_ack *a)
 {
-    long long need = o->cfg->pub_wait_replicas;
-    return o->replicas >= 0 && o->replicas < need ? o->replicas : need;
+    long long need = a->cfg->pub_wait_replicas;
+    return a->replicas >= 0 && a->replicas < need ? a->replicas : need;
 }
 
 /* ROLE (how many replicas are connected) and WAIT for the replicas to
  * have every write before it. */
-static void append_wait(struct req_forward *o)
+static void append_wait(struct req_ack *a)
 {
-    long long ms = fwd_wait_ms(o->cfg);
-    if (rpipe_append(o->pipe, TAG(TAG_ROLE, 0), "ROLE") != RPIPE_OK)
+    long long ms = wait_ms(a->cfg);
+    if (rpipe_append(a->pipe, TAG(TAG_ROLE, 0), "ROLE") != RPIPE_OK)
         return; /* room was kept by append_acks; the WAIT is due again next turn */
-    if (rpipe_append(o->pipe, TAG(TAG_WAIT, o->wait_next), "WAIT %lld %lld", wait_need(o), ms) ==
+    if (rpipe_append(a->pipe, TAG(TAG_WAIT, a->wait_next), "WAIT %lld %lld", wait_need(a), ms) ==
         RPIPE_OK) {
-        o->wait_next++;
-        o->wait_inflight = 1;
+        a->wait_next++;
+        a->wait_inflight = 1;
     }
 }
 
 /* Append one XACK per job to acknowledge (picked or dropped) and then one
  * XDEL of them all (the entries are of no more use), as far as the
  * pipeline takes them; in waiting mode ROLE and WAIT after them. */
-static void append_acks(struct req_forward *o, size_t records)
+static void append_acks(struct req_ack *a, size_t records)
 {
     const char *argv[2 + HOLD_MAX];
     size_t argvlen[2 + HOLD_MAX], n = 0;
-    argv[0] = "XDEL", argv[1] = o->req_key;
-    argvlen[0] = 4, argvlen[1] = strlen(o->req_key);
+    argv[0] = "XDEL", argv[1] = a->req_key;
+    argvlen[0] = 4, argvlen[1] = strlen(a->req_key);
     for (size_t i = 0; i < HOLD_MAX; i++) {
-        struct held_req *j = &o->held[i];
+        struct held_req *j = &a->held->job[i];
         if (!to_acknowledge(j))
             continue;
         size_t idlen = zmq_msg_size(&j->m[0]);
         /* its XACK, its share of the XDEL, and the ROLE and WAIT after them */
-        if (!rpipe_room(o->pipe, 4, 2 * (idlen + ACK_ROOM) + WAIT_ROOM))
+        if (!rpipe_room(a->pipe, 4, 2 * (idlen + ACK_ROOM) + WAIT_ROOM))
             break;
         argv[2 + n] = zmq_msg_data(&j->m[0]), argvlen[2 + n] = idlen;
-        const char *xack[4] = {"XACK", o->req_key, GROUP, argv[2 + n]};
-        size_t xacklen[4] = {4, argvlen[1], strlen(GROUP), idlen};
-        if (rpipe_append_argv(o->pipe, TAG(TAG_ACK, i), 4, xack, xacklen) != RPIPE_OK)
+        const char *xack[4] = {"XACK", a->req_key, REQ_GROUP, argv[2 + n]};
+        size_t xacklen[4] = {4, argvlen[1], strlen(REQ_GROUP), idlen};
+        if (rpipe_append_argv(a->pipe, TAG(TAG_ACK, i), 4, xack, xacklen) != RPIPE_OK)
             break;
         j->acking = 1;
-        j->wait_serial = o->wait_next;
+        j->wait_serial = a->wait_next;
         n++;
     }
     if (n)
-        rpipe_append_argv(o->pipe, TAG(TAG_DEL, 0), (int)(2 + n), argv, argvlen);
+        rpipe_append_argv(a->pipe, TAG(TAG_DEL, 0), (int)(2 + n), argv, argvlen);
     /* one WAIT at a time: those acknowledged meanwhile wait for the next
      * (a WAIT that takes its timeout would otherwise hold up each later one) */
-    if (waiting_mode(o) && !o->wait_inflight && (n || records || wait_due(o)))
-        append_wait(o);
+    if (waiting_mode(a) && !a->wait_inflight && (n || records || wait_due(a)))
+        append_wait(a);
 }
 
 /* Append the reply records and the acknowledgements, and write what the
  * socket takes. */
-void fwd_flush_redis(struct req_forward *o)
+void req_ack_write(struct req_ack *a)
 {
-    if (!fwd_redis_work(o))
+    if (!req_ack_work(a))
         return;
-    long long minid = clock_wall_ms() - o->cfg->request_timeout_ms - TRIM_MARGIN_MS;
+    long long minid = clock_wall_ms() - a->cfg->request_timeout_ms - TRIM_MARGIN_MS;
     size_t records = 0;
-    for (size_t i = 0; i < o->nout; i++) {
-        if (!o->out[i].used || o->out[i].written)
+    for (size_t i = 0; i < a->nout; i++) {
+        if (!a->out[i].used || a->out[i].written)
             continue;
-        if (append_reply(o, &o->out[i], i, minid > 0 ? minid : 0) < 0)
+        if (append_reply(a, &a->out[i], i, minid > 0 ? minid : 0) < 0)
             break;
         records++;
     }
-    append_acks(o, records);
-    rpipe_io(o->pipe);
+    append_acks(a, records);
+    rpipe_io(a->pipe);
 }
 
 /* Job J's XACK answered R (NULL: lost with the connection). An entry it took
  * is sent or dropped (and counted as read); one taken before is a copy,
  * discarded; one without an answer stays, to be acknowledged (and a socket
  * chosen) again. */
-static void settle(struct req_forward *o, struct held_req *j, const redisReply *r)
+static void settle(struct req_ack *a, struct held_req *j, const redisReply *r)
 {
     j->acking = 0;
     if (r && r->type != REDIS_REPLY_INTEGER)
-        warn_throttled(&o->warn, "redis refuses an acknowledgement: %s",
+        warn_throttled(a->warn, "redis refuses an acknowledgement: %s",
                        r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
     if (!r || r->type != REDIS_REPLY_INTEGER) {
-        if (j->conn >= 0)
-            o->conn[j->conn].reserved = 0;
-        j->conn = -1;
+        a->fn(a->arg, j, REQ_ACK_RETRY);
     } else if (r->integer != 1) {
-        if (j->conn >= 0)
-            o->conn[j->conn].reserved = 0;
-        fwd_held_free(o, j);
+        a->fn(a->arg, j, REQ_ACK_COPY);
     } else {
         metric_add(M_REQ_IN, !j->counted);
         if (j->drop) {
-            fwd_held_dropped(o, j);
+            a->fn(a->arg, j, REQ_ACK_DROP);
         } else {
             metric_add(M_AUTH_IN, !j->counted && j->rec.cmd == REQREC_AUTH);
             j->counted = 1;
-            if (waiting_mode(o))
+            if (waiting_mode(a))
                 j->acked = 1; /* sent once its WAIT confirms */
             else
-                fwd_send_held(o, j);
+                a->fn(a->arg, j, REQ_ACK_SEND);
         }
     }
 }
 
 /* Acknowledged job J is confirmed: sent, or dropped if past its deadline
  * meanwhile. */
-static void send_confirmed(struct req_forward *o, struct held_req *j, long long now_wall)
+static void send_confirmed(struct req_ack *a, struct held_req *j, long long now_wall)
 {
     j->acked = 0;
     if (j->rec.dl_ms > now_wall) {
-        fwd_send_held(o, j);
+        a->fn(a->arg, j, REQ_ACK_SEND);
         return;
     }
-    o->conn[j->conn].reserved = 0;
-    fwd_held_drop(j, ST_EXPIRED, M_REQ_EXPIRED);
-    fwd_held_dropped(o, j);
+    req_held_drop(j, ST_EXPIRED, M_REQ_EXPIRED);
+    a->fn(a->arg, j, REQ_ACK_DROP);
 }
 
-static void log_confirmed(struct req_forward *o, int ok)
+static void log_confirmed(struct req_ack *a, int ok)
 {
-    if (ok == !o->unconfirmed)
+    if (ok == !a->unconfirmed)
         return;
     log_msg(ok ? LOG_LVL_INFO : LOG_LVL_WARN, "%s", ok ? "request acknowledgements are confirmed by the replicas "
             "again" : "request acknowledgements not confirmed by the replicas (pub_wait_replicas, or as "
             "many as are connected); those requests wait (counted in requests_unconfirmed_total)");
-    o->unconfirmed = !ok;
+    a->unconfirmed = !ok;
 }
 
 /* WAIT number SERIAL answered R (NULL: lost with the connection). */
-static void on_wait(struct req_forward *o, uint32_t serial, const redisReply *r)
+static void on_wait(struct req_ack *a, uint32_t serial, const redisReply *r)
 {
-    o->wait_inflight = 0;
-    long long need = wait_need(o); /* the ROLE just before it answered */
+    a->wait_inflight = 0;
+    long long need = wait_need(a); /* the ROLE just before it answered */
     int ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= need;
     long long now = clock_wall_ms();
     for (size_t i = 0; i < HOLD_MAX; i++) {
-        struct held_req *j = &o->held[i];
+        struct held_req *j = &a->held->job[i];
         if (!j->used || !j->acked)
             continue;
         if (!r) { /* the XACK may be lost with the primary: acknowledged again on the next */
             j->acked = 0;
-            o->conn[j->conn].reserved = 0;
-            j->conn = -1;
+            a->fn(a->arg, j, REQ_ACK_RETRY);
         } else if (ok && (int32_t)(j->wait_serial - serial) <= 0) { /* its XACK went before this WAIT */
-            send_confirmed(o, j, now);
+            send_confirmed(a, j, now);
         } else if (!ok) {
             metric_add(M_REQ_UNCONFIRMED, (int32_t)(j->wait_serial - serial) <= 0);
             if (j->rec.dl_ms <= now)
-                send_confirmed(o, j, now); /* past its deadline: dropped */
+                send_confirmed(a, j, now); /* past its deadline: dropped */
         }
     }
-    for (size_t i = 0; i < o->nout; i++) {
-        struct out *rec = &o->out[i];
+    for (size_t i = 0; i < a->nout; i++) {
+        struct req_out *rec = &a->out[i];
         if (!rec->used || !rec->written)
             continue;
         if (!r) /* written again on the next primary (a copy is a late reply there) */
@@ -294,23 +299,22 @@ static void on_wait(struct req_forward *o, uint32_t serial, const redisReply *r)
             free_reply(rec);
     }
     if (r)
-        log_confirmed(o, ok);
+        log_confirmed(a, ok);
 }
 
 /* ROLE answered: on a primary, its third element lists the connected
  * replicas (anything else: not known, pub_wait_replicas counts). */
-static void on_role(struct req_forward *o, const redisReply *r)
+static void on_role(struct req_ack *a, const redisReply *r)
 {
-    o->replicas = -1;
+    a->replicas = -1;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3 && r->element[2]->type == REDIS_REPLY_ARRAY)
-        o->replicas = (long long)r->element[2]->elements;
+        a->replicas = (long long)r->element[2]->elements;
 }
 
 /* With pub_wait_replicas, reply record REC's XADD answered R (NULL: lost
  * with the connection, written again). Refused: counted and dropped. */
-static void on_record(struct req_forward *o, struct out *rec, const redisReply *r)
+static void on_record(struct req_out *rec, const redisReply *r)
 {
-    (void)o;
     if (!rec->used || !rec->written)
         return; /* already handed back as lost, or dropped as stale */
     if (!r) {
@@ -325,45 +329,79 @@ static void on_record(struct req_forward *o, struct out *rec, const redisReply *
 
 /* A reply from the pipeline: an XACK's settles its job; a reply record not
  * written (refused, or lost with the connection) is counted. */
-void fwd_on_reply(void *arg, uint64_t tag, redisReply *r)
+static void on_reply(void *arg, uint64_t tag, redisReply *r)
 {
-    struct req_forward *o = arg;
+    struct req_ack *a = arg;
     unsigned kind = (unsigned)(tag >> 32);
     if (kind == TAG_ACK) {
-        settle(o, &o->held[tag & 0xffffffffu], r);
+        settle(a, &a->held->job[tag & 0xffffffffu], r);
         return;
     }
     if (kind == TAG_ROLE) {
-        on_role(o, r);
+        on_role(a, r);
         return;
     }
     if (kind == TAG_WAIT) {
-        on_wait(o, (uint32_t)tag, r);
+        on_wait(a, (uint32_t)tag, r);
         return;
     }
     if (r && r->type == REDIS_REPLY_ERROR)
-        warn_throttled(&o->warn, "redis refuses %s: %s", kind == TAG_DEL ? "a deletion" : "a reply record", r->str);
-    if (kind == TAG_REC && waiting_mode(o))
-        on_record(o, &o->out[tag & 0xffffffffu], r);
+        warn_throttled(a->warn, "redis refuses %s: %s", kind == TAG_DEL ? "a deletion" : "a reply record", r->str);
+    if (kind == TAG_REC && waiting_mode(a))
+        on_record(&a->out[tag & 0xffffffffu], r);
     else if (kind == TAG_REC && (!r || r->type == REDIS_REPLY_ERROR))
         metric_add(M_REQ_REDIS_ERR, 1);
 }
 
 /* Reply records that could not be written before their deadline are useless. */
-void fwd_drop_stale_replies(struct req_forward *o, long long now_wall)
+void req_ack_drop_stale(struct req_ack *a, long long now_wall)
 {
-    for (size_t i = 0; i < o->nout; i++)
-        if (o->out[i].used && o->out[i].dl_wall + TRIM_MARGIN_MS < now_wall) {
-            metric_add(M_REQ_REDIS_ERR, !o->out[i].stored); /* one stored and unconfirmed is likely there */
-            free_reply(&o->out[i]);
+    for (size_t i = 0; i < a->nout; i++)
+        if (a->out[i].used && a->out[i].dl_wall + TRIM_MARGIN_MS < now_wall) {
+            metric_add(M_REQ_REDIS_ERR, !a->out[i].stored); /* one stored and unconfirmed is likely there */
+            free_reply(&a->out[i]);
         }
 }
 
-size_t fwd_records_waiting(const struct req_forward *o)
+size_t req_ack_records(const struct req_ack *a)
 {
     size_t n = 0;
-    for (size_t i = 0; i < o->nout; i++)
-        n += (size_t)o->out[i].used;
+    for (size_t i = 0; i < a->nout; i++)
+        n += (size_t)a->out[i].used;
     return n;
 }
 
+void req_ack_drain(struct req_ack *a)
+{
+    rpipe_flush(a->pipe, REDIS_TIMEOUT_MS);
+}
+
+int req_ack_init(struct req_ack *a, const struct config *cfg, struct req_held *held, size_t nout,
+                 req_ack_fn fn, void *arg, struct warnrate *warn)
+{
+    a->cfg = cfg;
+    a->held = held;
+    a->fn = fn;
+    a->arg = arg;
+    a->warn = warn;
+    a->nout = nout;
+    a->out = calloc(a->nout, sizeof *a->out);
+    key_req_stream(a->req_key, cfg->cluster);
+    a->rc = rconn_new(&cfg->redis_url, "requests", REDIS_TIMEOUT_MS);
+    a->replicas = -1;
+    int timeout = (int)(REDIS_TIMEOUT_MS + wait_ms(cfg)); /* a WAIT may take its own */
+    a->pipe = a->rc ? rpipe_new(a->rc, PIPE_BYTES, PIPE_CMDS, timeout, on_reply, a) : NULL;
+    return a->out && a->pipe ? 0 : -1;
+}
+
+/* Before the jobs and sockets: what the pipeline hands back as lost is
+ * looked up there. */
+void req_ack_fini(struct req_ack *a)
+{
+    rpipe_destroy(&a->pipe);
+    for (size_t i = 0; a->out && i < a->nout; i++)
+        if (a->out[i].used)
+            zmq_msg_close(&a->out[i].payload);
+    rconn_destroy(&a->rc);
+    free(a->out);
+}

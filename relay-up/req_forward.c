@@ -14,7 +14,7 @@
  * At most once: each entry is acknowledged (its own XACK, then one XDEL of
  * all) in the pipelined round trip right before its request is sent (with
  * pub_wait_replicas, a WAIT in that round trip must confirm it first: see
- * req_forward_redis.c), and it
+ * req_ack.c), and it
  * is sent (or dropped with its reply record) only if its XACK answered 1:
  * Redis says which entries this round trip took. 0 means taken before (a
  * copy the reader read again from ID 0 after a reconnect while the original
@@ -45,206 +45,79 @@
  * leave fewer than 128 read-ahead slots free (the oldest go), which keeps
  * room for ordinary requests behind them in the stream.
  *
- * This file is the MoM side; the acknowledgements and reply records go
- * through the Redis pipeline in req_forward_redis.c. */
+ * This file is the part: the loop, which job goes on which socket, and what
+ * each acknowledgement's answer makes of its job. The jobs held and the
+ * _auth shed among them are req_held.c, the sockets to the MoM req_pool.c,
+ * the acknowledgements and reply records through the Redis pipeline
+ * req_ack.c. */
 #include "req_forward.h"
-#include "req_held.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "clock.h"
-#include "envelope.h"
-#include "part.h"
-#include "frames.h"
-#include "keys.h"
 #include "instance.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
-#include "rconn.h"
+#include "part.h"
+#include "req_ack.h"
+#include "req_held.h"
+#include "req_pool.h"
 #include "reqrec.h"
 #include "rpipe.h"
-#include "sockmon.h"
 #include "stream_reader.h"
 #include "warnrate.h"
 
+#define AUTH_POOL_SHARE 0.75 /* of req_pool, may carry _auth at once (at least 1) */
+#define CLAIM_IDLE_MS 5000  /* a request read by an instance that died is taken over after this */
+#define STOP_WAIT_MS 5000   /* how long a stop waits for the MoM's replies in flight */
 
-static void conn_close(struct conn *c)
-{
-    zsock_destroy(&c->sock); /* first: its monitor stops with it */
-    zsock_destroy(&c->mon);
-}
+struct req_forward {
+    const struct config *cfg;
+    int opened;
+    zactor_t *reader;
+    struct req_held held;  /* entries read and not yet sent or dropped */
+    struct req_pool pool;  /* the REQ sockets to the MoM */
+    struct req_ack ack;    /* acknowledgements and reply records */
+    double tokens;
+    long long tokens_at;
+    int stop;
+    int auth_busy, auth_busy_max; /* connections carrying _auth, and their bound */
+    struct warnrate warn;
+};
 
-static int conn_open(struct req_forward *o, struct conn *c)
-{
-    memset(c, 0, sizeof *c);
-    c->sock = zsock_new(ZMQ_REQ);
-    /* DISCONNECTED events, no limit: libzmq's I/O thread never waits on them */
-    if (!c->sock || !(c->mon = sockmon_new(c->sock, ZMQ_EVENT_DISCONNECTED, 0)))
-        return -1;
-    zsock_set_immediate(c->sock, 1); /* not writable until connected: "MoM unreachable" is visible */
-    zsock_set_linger(c->sock, 0);
-    zsock_set_reconnect_ivl_max(c->sock, MOM_RECONNECT_MAX_MS);
-    if (zsock_connect(c->sock, "%s", o->cfg->master_ret) < 0) {
-        log_error("cannot connect to master_ret %s: %s", o->cfg->master_ret, zmq_strerror(zmq_errno()));
-        return -1;
-    }
-    return 0;
-}
-
-void fwd_held_free(struct req_forward *o, struct held_req *j)
-{
-    frames_close(j->m, j->n, JOB_FRAMES);
-    j->used = 0;
-    o->credit_due++;
-}
-
-/* Drop job J unsent, once its entry is acknowledged: reply record ST (if it
- * has one), counted in METRIC (and in auth_shed_total if an _auth). */
-void fwd_held_drop(struct held_req *j, enum reprec_status st, enum metric_id metric)
-{
-    j->drop = 1;
-    j->st = st;
-    j->metric = metric;
-}
-
-/* Job J's entry was taken by this turn's XACK: the drop's record and counter. */
-void fwd_held_dropped(struct req_forward *o, struct held_req *j)
+/* Job J's entry was taken by its XACK: the drop's record and counter. */
+static void held_dropped(struct req_forward *o, struct held_req *j)
 {
     if (j->has_rec) {
-        char dc[DC_MAX], rid[REQREC_RID_MAX + 1];
+        char dc[REQ_DC_MAX], rid[REQREC_RID_MAX + 1];
         snprintf(dc, sizeof dc, "%.*s", (int)j->rec.dclen, j->rec.dc);
         snprintf(rid, sizeof rid, "%.*s", (int)j->rec.ridlen, j->rec.rid);
-        fwd_reply(o, dc, rid, j->rec.dl_ms, j->st, NULL);
+        req_ack_reply(&o->ack, dc, rid, j->rec.dl_ms, j->st, NULL);
     }
     metric_add(j->metric, 1);
     metric_add(M_AUTH_SHED, j->has_rec && j->rec.cmd == REQREC_AUTH);
-    fwd_held_free(o, j);
+    req_held_free(&o->held, j);
 }
 
-static int held(struct req_forward *o, zmq_msg_t *entry)
+/* req_ack_fn: what job J's acknowledgement answered. */
+static void settled(void *arg, struct held_req *j, enum req_ack_verdict v)
 {
-    for (size_t i = 0; i < HOLD_MAX; i++)
-        if (o->held[i].used && zmq_msg_size(&o->held[i].m[0]) == zmq_msg_size(entry) &&
-            memcmp(zmq_msg_data(&o->held[i].m[0]), zmq_msg_data(entry), zmq_msg_size(entry)) == 0)
-            return 1;
-    return 0;
-}
-
-/* Take one entry from the reader into job J (a free slot). It counts as
- * read (requests_in) once its XACK took it. */
-static void take_entry(struct req_forward *o, struct held_req *j)
-{
-    const char *fv[JOB_FRAMES];
-    size_t fl[JOB_FRAMES];
-    const char *why = "too many fields";
-    j->used = 1;
-    j->conn = -1;
-    j->drop = j->has_rec = 0;
-    j->acking = j->acked = j->counted = 0;
-    j->order = ++o->order;
-    if (j->n == 1) { /* trimmed while pending: past any deadline */
-        fwd_held_drop(j, ST_EXPIRED, M_REQ_EXPIRED);
+    struct req_forward *o = arg;
+    if (v == REQ_ACK_SEND) {
+        req_pool_send(&o->pool, j, &o->ack);
+        req_held_free(&o->held, j);
         return;
     }
-    if (j->n <= JOB_FRAMES) {
-        frames_view(j->m, 0, j->n, fv, fl);
-        if (reqrec_decode(fv + 1, fl + 1, j->n - 1, &j->rec, &why) == 0) {
-            j->has_rec = 1;
-            fwd_note_auth_id(o, j);
-            return;
-        }
-    }
-    warn_throttled(&o->warn, "skipping malformed entry of %s: %s", o->req_key, why);
-    fwd_held_drop(j, ST_EXPIRED, M_REQ_BAD);
-}
-
-static void drain_reader(struct req_forward *o)
-{
-    void *sock = zsock_resolve(o->reader);
-    for (size_t i = 0; i < HOLD_MAX; i++) {
-        struct held_req *j = &o->held[i];
-        if (j->used)
-            continue;
-        j->n = frames_recv(sock, j->m, JOB_FRAMES);
-        if (j->n == 0)
-            return;
-        if (held(o, &j->m[0])) { /* read again after a reconnect: already ours */
-            frames_close(j->m, j->n, JOB_FRAMES);
-            o->credit_due++;
-            continue;
-        }
-        take_entry(o, j);
-    }
-}
-
-/* The MoM answered connection C. */
-static void take_reply(struct req_forward *o, struct conn *c)
-{
-    zmq_msg_t m[1];
-    size_t n = frames_recv(zsock_resolve(c->sock), m, 1);
-    if (n == 0)
-        return;
-    c->busy = 0;
-    c->auth = 0;
-    hist_observe_us(H_REQ_LATENCY, (clock_mono_ms() - c->sent_at) * 1000);
-    if (n > 1) {
-        metric_add(M_REQ_BAD, 1);
-        warn_throttled(&o->warn, "MoM reply of more than one frame: not forwarded (st timeout)");
-        fwd_reply(o, c->dc, c->rid, c->dl_wall, ST_TIMEOUT, NULL);
-    } else if (zmq_msg_size(&m[0]) > (size_t)o->cfg->max_frame_size) {
-        metric_add(M_REQ_OVERSIZE, 1);
-        warn_throttled(&o->warn, "MoM reply of %zu bytes is larger than max_frame_size: not forwarded",
-                       zmq_msg_size(&m[0]));
-        fwd_reply(o, c->dc, c->rid, c->dl_wall, ST_OVERSIZE, NULL);
-    } else {
-        metric_add(M_REQ_ANSWERED, 1);
-        fwd_reply(o, c->dc, c->rid, c->dl_wall, ST_OK, &m[0]);
-    }
-    frames_close(m, n, 1);
-}
-
-static void conn_replace(struct req_forward *o, struct conn *c)
-{
-    conn_close(c);
-    if (conn_open(o, c) < 0)
-        log_error("cannot replace a request socket to the MoM");
-}
-
-/* Connections whose reply did not come by the deadline: replaced, never reused
- * (a REQ socket still waiting cannot send, and a late reply must not be taken
- * for the next request's). */
-static void expire_conns(struct req_forward *o, long long now_wall)
-{
-    for (size_t i = 0; i < o->nconn; i++) {
-        struct conn *c = &o->conn[i];
-        if (!c->busy || c->dl_wall > now_wall)
-            continue;
-        metric_add(M_REQ_TIMEOUT, 1);
-        fwd_reply(o, c->dc, c->rid, c->dl_wall, ST_TIMEOUT, NULL);
-        conn_replace(o, c);
-    }
-}
-
-/* C's connection to the MoM dropped. A request in flight on it will never be
- * answered (REQ does not re-send): it fails at once (mom_unreachable; its
- * minion re-sends) and the socket is replaced, instead of staying busy until
- * the request's deadline. An idle socket reconnects by itself. */
-static void check_disconnect(struct req_forward *o, struct conn *c)
-{
-    int dropped = 0;
-    unsigned ev;
-    int fd;
-    while (c->mon && sockmon_next(c->mon, &ev, &fd))
-        dropped = 1;
-    if (!dropped || !c->busy)
-        return;
-    metric_add(M_REQ_MOM_UNREACHABLE, 1);
-    warn_throttled(&o->warn, "MoM request port %s: connection lost with a request in flight; it fails "
-                   "(mom_unreachable) and the socket is replaced", o->cfg->master_ret);
-    fwd_reply(o, c->dc, c->rid, c->dl_wall, ST_MOM_UNREACHABLE, NULL);
-    conn_replace(o, c);
+    if (j->conn >= 0)
+        o->pool.conn[j->conn].reserved = 0;
+    if (v == REQ_ACK_RETRY)
+        j->conn = -1;
+    else if (v == REQ_ACK_COPY)
+        req_held_free(&o->held, j);
+    else
+        held_dropped(o, j);
 }
 
 static void refill_tokens(struct req_forward *o, long long now)
@@ -260,48 +133,8 @@ static void refill_tokens(struct req_forward *o, long long now)
  * newest _auth if the MoM has room for one more (and auth_rate a token). */
 static struct held_req *next_held(struct req_forward *o)
 {
-    struct held_req *req = NULL, *auth = NULL;
     int auth_ok = o->auth_busy < o->auth_busy_max && !(o->cfg->auth_rate > 0 && o->tokens < 1);
-    for (size_t i = 0; i < HOLD_MAX; i++) {
-        struct held_req *j = &o->held[i];
-        if (!j->used || j->conn >= 0 || j->drop)
-            continue;
-        if (j->rec.cmd != REQREC_AUTH && (!req || j->order < req->order))
-            req = j;
-        else if (j->rec.cmd == REQREC_AUTH && auth_ok && (!auth || j->order > auth->order))
-            auth = j;
-    }
-    return req ? req : auth;
-}
-
-static void set_mom_down(struct req_forward *o, int down)
-{
-    long long now = clock_mono_ms();
-    if (!down)
-        o->unwritable_since = 0;
-    else if (!o->unwritable_since)
-        o->unwritable_since = now;
-    if (down && now - o->unwritable_since < MOM_DOWN_AFTER_MS)
-        return;
-    if (down != o->mom_down)
-        log_msg(down ? LOG_LVL_WARN : LOG_LVL_INFO, "MoM request port %s: %s", o->cfg->master_ret,
-                down ? "not connected; requests wait until their deadline" : "connected");
-    o->mom_down = down;
-}
-
-/* Drop what is past its deadline. */
-static void drop_expired(struct req_forward *o, long long now_wall)
-{
-    for (size_t i = 0; i < HOLD_MAX; i++) {
-        struct held_req *j = &o->held[i];
-        if (!j->used || j->conn >= 0 || j->drop || j->rec.dl_ms > now_wall)
-            continue;
-        if (j->has_rec && j->rec.cmd == REQREC_AUTH && !o->mom_down)
-            fwd_shed_auth(o, j, "older than its minion waits (auth_timeout)");
-        else
-            fwd_held_drop(j, o->mom_down ? ST_MOM_UNREACHABLE : ST_EXPIRED,
-                      o->mom_down ? M_REQ_MOM_UNREACHABLE : M_REQ_EXPIRED);
-    }
+    return req_held_next(&o->held, auth_ok);
 }
 
 /* Pair the jobs with idle connected sockets (each reserved until the job's
@@ -309,15 +142,15 @@ static void drop_expired(struct req_forward *o, long long now_wall)
  * (their table would overflow). */
 static void choose_sends(struct req_forward *o)
 {
-    if (fwd_records_waiting(o) >= o->nout / 2)
+    if (req_ack_records(&o->ack) >= o->ack.nout / 2)
         return;
     refill_tokens(o, clock_mono_ms());
     int idle = 0, writable = 0;
     o->auth_busy = 0;
-    for (size_t i = 0; i < o->nconn; i++)
-        o->auth_busy += (o->conn[i].busy || o->conn[i].reserved) && o->conn[i].auth;
-    for (size_t i = 0; i < o->nconn; i++) {
-        struct conn *c = &o->conn[i];
+    for (size_t i = 0; i < o->pool.nconn; i++)
+        o->auth_busy += (o->pool.conn[i].busy || o->pool.conn[i].reserved) && o->pool.conn[i].auth;
+    for (size_t i = 0; i < o->pool.nconn; i++) {
+        struct req_conn *c = &o->pool.conn[i];
         if (c->busy || c->reserved || !c->sock)
             continue;
         idle++;
@@ -334,45 +167,23 @@ static void choose_sends(struct req_forward *o)
         o->auth_busy += j->rec.cmd == REQREC_AUTH; /* picked: next_held counts it */
     }
     if (idle && next_held(o))
-        set_mom_down(o, writable == 0);
-}
-
-void fwd_send_held(struct req_forward *o, struct held_req *j)
-{
-    struct conn *c = &o->conn[j->conn];
-    c->reserved = 0;
-    c->busy = 1;
-    c->auth = j->rec.cmd == REQREC_AUTH;
-    c->sent_at = clock_mono_ms();
-    c->dl_wall = j->rec.dl_ms;
-    snprintf(c->dc, sizeof c->dc, "%.*s", (int)j->rec.dclen, j->rec.dc);
-    snprintf(c->rid, sizeof c->rid, "%.*s", (int)j->rec.ridlen, j->rec.rid);
-    /* the stream entry's p frame is the payload: moved to the MoM, not copied */
-    if (zmq_msg_send(&j->m[j->n - 1], zsock_resolve(c->sock), ZMQ_DONTWAIT) < 0) {
-        c->busy = 0;
-        metric_add(M_REQ_MOM_UNREACHABLE, 1);
-        fwd_reply(o, c->dc, c->rid, c->dl_wall, ST_MOM_UNREACHABLE, NULL);
-    } else {
-        set_mom_down(o, 0);
-    }
-    fwd_held_free(o, j);
+        req_pool_note_down(&o->pool, writable == 0);
 }
 
 static void dispatch(struct req_forward *o)
 {
     long long now = clock_wall_ms();
-    expire_conns(o, now);
+    req_pool_expire(&o->pool, &o->ack, now);
     if (!o->stop) {
-        drop_expired(o, now);
-        fwd_shed_overload(o);
-        fwd_end_shedding(o);
+        req_held_drop_expired(&o->held, now, o->pool.mom_down);
+        req_held_shed_overload(&o->held);
         choose_sends(o);
     }
-    fwd_drop_stale_replies(o, now);
-    fwd_flush_redis(o);
-    if (o->credit_due) {
-        stream_reader_credit(o->reader, o->credit_due);
-        o->credit_due = 0;
+    req_ack_drop_stale(&o->ack, now);
+    req_ack_write(&o->ack);
+    if (o->held.credit_due) {
+        stream_reader_credit(o->reader, o->held.credit_due);
+        o->held.credit_due = 0;
     }
 }
 
@@ -382,33 +193,25 @@ static int req_forward_open(void *self, const struct config *cfg)
     o->cfg = cfg;
     o->tokens_at = clock_mono_ms();
     o->tokens = o->cfg->auth_rate > 1 ? o->cfg->auth_rate : 1;
-    o->nconn = (size_t)o->cfg->req_pool;
-    o->auth_busy_max = (int)((double)o->nconn * AUTH_POOL_SHARE);
+    o->auth_busy_max = (int)((double)o->cfg->req_pool * AUTH_POOL_SHARE);
     if (o->auth_busy_max < 1)
         o->auth_busy_max = 1;
-    o->nout = o->nconn + HOLD_MAX;
-    o->conn = calloc(o->nconn, sizeof *o->conn);
-    o->out = calloc(o->nout, sizeof *o->out);
-    key_req_stream(o->req_key, o->cfg->cluster);
-    o->rc = rconn_new(&o->cfg->redis_url, "requests", REDIS_TIMEOUT_MS);
-    o->replicas = -1;
-    int timeout = (int)(REDIS_TIMEOUT_MS + fwd_wait_ms(o->cfg)); /* a WAIT may take its own */
-    o->pipe = o->rc ? rpipe_new(o->rc, PIPE_BYTES, PIPE_CMDS, timeout, fwd_on_reply, o) : NULL;
-    if (!o->conn || !o->out || !o->pipe)
+    size_t nout = (size_t)o->cfg->req_pool + HOLD_MAX; /* every request held or in flight */
+    if (req_ack_init(&o->ack, cfg, &o->held, nout, settled, o, &o->warn) < 0)
         return -1;
-    for (size_t i = 0; i < o->nconn; i++)
-        if (conn_open(o, &o->conn[i]) < 0)
-            return -1;
+    req_held_init(&o->held, o->ack.req_key, &o->warn);
+    if (req_pool_init(&o->pool, cfg, &o->warn) < 0)
+        return -1;
     struct stream_reader_cfg rcfg = {.url = o->cfg->redis_url, .credit = HOLD_MAX};
     snprintf(rcfg.label, sizeof rcfg.label, "requests (reader)");
-    snprintf(rcfg.key, sizeof rcfg.key, "%s", o->req_key);
-    snprintf(rcfg.group, sizeof rcfg.group, GROUP);
+    snprintf(rcfg.key, sizeof rcfg.key, "%s", o->ack.req_key);
+    snprintf(rcfg.group, sizeof rcfg.group, REQ_GROUP);
     instance_name(o->cfg, rcfg.consumer, sizeof rcfg.consumer);
     rcfg.claim_idle_ms = CLAIM_IDLE_MS;
     o->reader = stream_reader_new(&rcfg);
     if (!o->reader)
         return -1;
-    log_info("requests: forwarding to %s with %zu sockets (consumer %s)", o->cfg->master_ret, o->nconn,
+    log_info("requests: forwarding to %s with %zu sockets (consumer %s)", o->cfg->master_ret, o->pool.nconn,
              rcfg.consumer);
     o->opened = 1;
     return 0;
@@ -430,24 +233,15 @@ static void req_forward_close(void *self)
     struct req_forward *o = self;
     if (o->opened) {
         dispatch(o);
-        rpipe_flush(o->pipe, REDIS_TIMEOUT_MS);
+        req_ack_drain(&o->ack);
         dispatch(o); /* the reply records of what the acknowledgements settled */
-        rpipe_flush(o->pipe, REDIS_TIMEOUT_MS);
+        req_ack_drain(&o->ack);
         log_totals();
     }
-    rpipe_destroy(&o->pipe); /* before the jobs and sockets: what it hands back as lost is looked up there */
+    req_ack_fini(&o->ack); /* before the jobs and sockets: what it hands back as lost is looked up there */
     zactor_destroy(&o->reader);
-    for (size_t i = 0; i < HOLD_MAX; i++)
-        if (o->held[i].used)
-            frames_close(o->held[i].m, o->held[i].n, JOB_FRAMES);
-    for (size_t i = 0; o->out && i < o->nout; i++)
-        if (o->out[i].used)
-            zmq_msg_close(&o->out[i].payload);
-    for (size_t i = 0; o->conn && i < o->nconn; i++)
-        conn_close(&o->conn[i]);
-    rconn_destroy(&o->rc);
-    free(o->conn);
-    free(o->out);
+    req_held_fini(&o->held);
+    req_pool_fini(&o->pool);
 }
 
 /* The reader (not while stopping) and the connections awaiting the MoM's
@@ -457,39 +251,18 @@ static void req_forward_wait(void *self, struct part_poll *w, int stopping)
     struct req_forward *o = self;
     if (!stopping)
         part_poll_socket(w, o->reader, ZMQ_POLLIN);
-    for (size_t i = 0; i < o->nconn; i++)
-        if (o->conn[i].busy) {
-            part_poll_socket(w, o->conn[i].sock, ZMQ_POLLIN);
-            part_poll_socket(w, o->conn[i].mon, ZMQ_POLLIN);
-        }
-    rpipe_wait(o->pipe, w);
-    part_poll_timeout(w, stopping ? 20 : next_held(o) || fwd_redis_work(o) ? 10 : 200);
-}
-
-static int busy_count(const struct req_forward *o)
-{
-    int n = 0;
-    for (size_t i = 0; i < o->nconn; i++)
-        n += o->conn[i].busy;
-    return n;
-}
-
-static void take_replies(struct req_forward *o)
-{
-    for (size_t i = 0; i < o->nconn; i++) {
-        if (o->conn[i].busy && (zsock_events(o->conn[i].sock) & ZMQ_POLLIN))
-            take_reply(o, &o->conn[i]);
-        check_disconnect(o, &o->conn[i]);
-    }
+    req_pool_wait(&o->pool, w);
+    rpipe_wait(o->ack.pipe, w);
+    part_poll_timeout(w, stopping ? 20 : next_held(o) || req_ack_work(&o->ack) ? 10 : 200);
 }
 
 static void req_forward_turn(void *self, const struct part_poll *w)
 {
     struct req_forward *o = self;
     (void)w; /* every socket is read without waiting */
-    rpipe_io(o->pipe);
-    drain_reader(o);
-    take_replies(o);
+    rpipe_io(o->ack.pipe);
+    req_held_take(&o->held, zsock_resolve(o->reader));
+    req_pool_take_replies(&o->pool, &o->ack);
     dispatch(o);
 }
 
@@ -500,10 +273,10 @@ static int req_forward_drain(void *self, const struct part_poll *w)
     struct req_forward *o = self;
     (void)w;
     o->stop = 1;
-    rpipe_io(o->pipe);
-    take_replies(o);
+    rpipe_io(o->ack.pipe);
+    req_pool_take_replies(&o->pool, &o->ack);
     dispatch(o);
-    return busy_count(o) > 0 || rpipe_inflight(o->pipe);
+    return req_pool_busy(&o->pool) > 0 || rpipe_inflight(o->ack.pipe);
 }
 
 const struct part_def req_forward_part = {
