@@ -1,6 +1,6 @@
 """test_conf.py -- conf/ and the man pages match the config loader.
 
-Every key of proto/config.c's key_table appears in conf/up.yaml or
+Every key of runtime/config.c's key_table appears in conf/up.yaml or
 conf/down.yaml (for the program that accepts it) and nothing else does; every
 documented default is the loader's default; the example files pass
 --check-config; the man pages name every option of --help and every key."""

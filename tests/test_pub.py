@@ -69,7 +69,7 @@ class Cluster:
 
 def read_state(state_dir):
     """The newest slot of state_dir/pub.state (two 512-byte text slots at 0 and 4096, each
-    "seq N" then "key value" lines; proto/statefile.h) as a dict."""
+    "seq N" then "key value" lines; runtime/statefile.h) as a dict."""
     try:
         with open(os.path.join(state_dir, "pub.state")) as f:
             data = f.read()

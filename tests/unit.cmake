@@ -1,6 +1,7 @@
-# unit.cmake -- unit tests of proto/ in C (tests/unit_*.c) and the command
-# line test (tests/test_cli.py). Each UNIT_TEST(name) in a unit_*.c file is
-# found here and becomes its own ctest test "unit_FILE.name".
+# unit.cmake -- unit tests of the shared code (proto/, runtime/, redis/) in C
+# (tests/unit_*.c) and the command line test (tests/test_cli.py). Each
+# UNIT_TEST(name) in a unit_*.c file is found here and becomes its own ctest
+# test "unit_FILE.name".
 add_library(unittest STATIC unit.c resp.c wire.c)
 target_link_libraries(unittest PUBLIC saltrelay_redis saltrelay_runtime saltrelay_wire)
 target_include_directories(unittest PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
@@ -30,10 +31,10 @@ if(SALTRELAY_FUZZ)
   add_subdirectory(fuzz)
 endif()
 
-# saltrelay-down's recent-publication set lives with its program, not in proto/.
+# saltrelay-down's recent-publication set lives with its program, not in the shared code.
 target_sources(unit_pubseen PRIVATE ${CMAKE_SOURCE_DIR}/relay-down/pubseen.c)
 target_include_directories(unit_pubseen PRIVATE ${CMAKE_SOURCE_DIR}/relay-down)
 
-# saltrelay-down's per-class accounting lives with its program, not in proto/.
+# saltrelay-down's per-class accounting lives with its program, not in the shared code.
 target_sources(unit_pubclass PRIVATE ${CMAKE_SOURCE_DIR}/relay-down/pub_class.c)
 target_include_directories(unit_pubclass PRIVATE ${CMAKE_SOURCE_DIR}/relay-down)

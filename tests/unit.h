@@ -1,4 +1,4 @@
-/* unit.h -- a tiny unit test framework for proto/ (no dependencies).
+/* unit.h -- a tiny unit test framework for the shared code (no dependencies).
  *
  * A test file defines tests with UNIT_TEST(name) { ... }; tests/unit.cmake
  * finds the names in the source and registers one ctest test per name,

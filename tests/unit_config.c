@@ -1,4 +1,4 @@
-/* unit_config.c -- the YAML config loader (proto/config.c): valid files of
+/* unit_config.c -- the YAML config loader (runtime/config.c): valid files of
  * both programs, and one test per class of error, each asserting the exact
  * one-line message (file, line, key) that the daemons print before exit 2.
  * Also redis_url_parse. */

@@ -1,4 +1,4 @@
-/* unit_hreport.c -- report hashes (proto/hreport.c): argument list, bound,
+/* unit_hreport.c -- report hashes (redis/hreport.c): argument list, bound,
  * and that the DC report and the saltrelay-up heartbeat fit in it. */
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* unit_metrics.c -- the delivery cursor is read as one unit (proto/metrics.c):
+/* unit_metrics.c -- the delivery cursor is read as one unit (runtime/metrics.c):
  * a reader racing a writer never sees the ms of one cursor with the seq,
  * serial or delivery time of another (issue 10 item 10). */
 #include <pthread.h>

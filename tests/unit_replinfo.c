@@ -1,4 +1,4 @@
-/* unit_replinfo.c -- INFO replication parsing (proto/replinfo.c), on answers
+/* unit_replinfo.c -- INFO replication parsing (redis/replinfo.c), on answers
  * of Redis 7.0 (primary, replica with link up, link down) and damaged ones. */
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* unit_rpipe.c -- the Redis pipeline (proto/rpipe.c) against real sockets:
+/* unit_rpipe.c -- the Redis pipeline (redis/rpipe.c) against real sockets:
  * a real redis-server for tagged replies, and a peer that answers the
  * connection's PING and then never reads, for the byte cap, the writes that
  * must not block and the timeout policy. */

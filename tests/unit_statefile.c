@@ -1,4 +1,4 @@
-/* unit_statefile.c -- durable state files (proto/statefile.c): atomic
+/* unit_statefile.c -- durable state files (runtime/statefile.c): atomic
  * replace, read with bounds, and "key value" lookup. */
 #include <stdio.h>
 #include <stdlib.h>

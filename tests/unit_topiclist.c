@@ -1,6 +1,6 @@
 /* unit_topiclist.c -- the merged record's topic list (proto/topiclist.c) and
  * the string set behind the merge and the subscription table
- * (proto/strset.c): exact round trips, compact sha1 topics, malformed lists
+ * (runtime/strset.c): exact round trips, compact sha1 topics, malformed lists
  * refused, set removal keeping every other member findable. */
 #include <stdio.h>
 #include <string.h>

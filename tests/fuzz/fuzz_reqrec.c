@@ -19,7 +19,7 @@ struct fields {
     size_t n;
 };
 
-/* The field list of entry E, as proto/stream_reader.c hands it on (a nil list,
+/* The field list of entry E, as redis/stream_reader.c hands it on (a nil list,
  * an entry deleted while pending, is none). 0 unless E is no entry. */
 static int entry_fields(const redisReply *e, struct fields *f)
 {
