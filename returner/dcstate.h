@@ -13,6 +13,7 @@
 #include "streamid.h"
 
 #define DC_NAME_MAX 65
+#define DC_LIST_MAX 256 /* DCs saltrelay-status reads at most */
 
 #define REPORT_METRIC_ENUM(name, id) DCF_##id,
 enum dc_field { REPORT_FIELDS(REPORT_METRIC_ENUM) DCF__COUNT };

@@ -73,9 +73,9 @@ void overview_print_json(const struct overview *ov, const struct config *cfg)
 
 int overview_load(struct rconn *rc, const struct config *cfg, struct overview *ov)
 {
-    static char names[STATUS_MAX_DCS][DC_NAME_MAX];
+    static char names[DC_LIST_MAX][DC_NAME_MAX];
     memset(ov, 0, sizeof *ov);
-    ov->n = dc_list(rc, cfg, names, STATUS_MAX_DCS);
+    ov->n = dc_list(rc, cfg, names, DC_LIST_MAX);
     if (ov->n < 0 || stream_head_load(rc, cfg, &ov->head) < 0 ||
         ups_load(rc, cfg, clock_wall_ms(), &ov->ups) < 0) {
         snprintf(ov->error, sizeof ov->error, "SALTRELAY CRITICAL - cannot read the cluster's state from Redis");

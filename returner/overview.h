@@ -9,7 +9,6 @@
 #include "config.h"
 #include "dcstate.h"
 #include "rconn.h"
-#include "status.h"
 #include "upstate.h"
 
 /* Every DC's state, read and judged at once. */

@@ -8,8 +8,6 @@
 #include "config.h"
 #include "rconn.h"
 
-#define STATUS_MAX_DCS 256
-
 struct status_opts {
     const struct config *cfg;
     struct rconn *rc;

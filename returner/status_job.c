@@ -67,7 +67,7 @@ struct accounting {
     struct minion *m;
     size_t nm;
     struct syndic *syn; /* job.ntiers of them */
-    struct job_dc dcs[STATUS_MAX_DCS + 1]; /* the last: NO_DC */
+    struct job_dc dcs[DC_LIST_MAX + 1]; /* the last: NO_DC */
     int ndcs;
 };
 
@@ -171,7 +171,7 @@ static int dc_slot(struct accounting *a, const char *name)
     for (int i = 0; i < a->ndcs; i++)
         if (!strcmp(a->dcs[i].st.name, name))
             return i;
-    if (a->ndcs == STATUS_MAX_DCS)
+    if (a->ndcs == DC_LIST_MAX)
         return -1;
     struct job_dc *d = &a->dcs[a->ndcs];
     if (dc_load(a->o->rc, a->o->cfg, name, a->now_ms, &d->st) < 0)
@@ -249,7 +249,7 @@ static int account(struct accounting *a)
         m->dc_index = dc_slot(a, m->dc);
         if (m->dc_index == -2)
             return -1;
-        struct job_dc *d = &a->dcs[m->dc_index < 0 ? STATUS_MAX_DCS : m->dc_index];
+        struct job_dc *d = &a->dcs[m->dc_index < 0 ? DC_LIST_MAX : m->dc_index];
         d->expected += m->expected;
         d->returned += m->returned;
     }
@@ -258,11 +258,11 @@ static int account(struct accounting *a)
     for (size_t i = 0; i < a->nm; i++) {
         struct minion *m = &a->m[i];
         if (m->expected && !m->returned) {
-            a->dcs[m->dc_index < 0 ? STATUS_MAX_DCS : m->dc_index].missing++;
+            a->dcs[m->dc_index < 0 ? DC_LIST_MAX : m->dc_index].missing++;
             explain(a, m);
         }
     }
-    snprintf(a->dcs[STATUS_MAX_DCS].st.name, DC_NAME_MAX, NO_DC);
+    snprintf(a->dcs[DC_LIST_MAX].st.name, DC_NAME_MAX, NO_DC);
     return 0;
 }
 
@@ -285,7 +285,7 @@ static long missing_of(const struct accounting *a)
 /* The DC rows that have minions: the known DCs, then NO_DC. */
 static const struct job_dc *dc_row(const struct accounting *a, int i)
 {
-    const struct job_dc *d = i < a->ndcs ? &a->dcs[i] : &a->dcs[STATUS_MAX_DCS];
+    const struct job_dc *d = i < a->ndcs ? &a->dcs[i] : &a->dcs[DC_LIST_MAX];
     return d->expected || d->returned ? d : NULL;
 }
 

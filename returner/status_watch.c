@@ -75,7 +75,7 @@ static char *render(const struct status_opts *o, struct sample *prev, int *n_pre
         return NULL;
     fputs(CLEAR, f);
     struct overview ov;
-    static struct dc_rates rates[STATUS_MAX_DCS];
+    static struct dc_rates rates[DC_LIST_MAX];
     if (overview_load(o->rc, o->cfg, &ov) == 0) {
         rates_update(&ov, rates, prev, n_prev, prev_ms);
         overview_print_text(&ov, rates, o->colour, f);
@@ -104,7 +104,7 @@ int status_watch(const struct status_opts *o)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    static struct sample prev[STATUS_MAX_DCS];
+    static struct sample prev[DC_LIST_MAX];
     int n_prev = 0;
     long long prev_ms = 0;
     fputs(ENTER_SCREEN, stdout);
