@@ -40,7 +40,8 @@ FILES = ["usr/bin/%s" % p for p in PROGRAMS] + [c.lstrip("/") for c in CONFFILES
     "usr/share/man/man1/saltrelay-status.1.gz",
     "usr/share/doc/saltrelay/examples/minion-flat.conf", "usr/share/doc/saltrelay/examples/syndic.conf",
     "usr/share/doc/saltrelay/examples/mom.conf", "usr/share/doc/saltrelay/examples/redis-replica.conf",
-    "usr/share/doc/saltrelay/examples/redis-tls.conf", "usr/share/doc/saltrelay/examples/stunnel-redis.conf",
+    "usr/share/doc/saltrelay/examples/redis-tls.conf", "usr/share/doc/saltrelay/examples/redis-tls-replica.conf",
+    "usr/share/doc/saltrelay/examples/stunnel-redis.conf",
 ] + ["usr/share/doc/saltrelay/%s.md" % d for d in
      ["architecture", "deployment", "migration-from-syndic", "failure-semantics", "security"]] + [
     "usr/share/bash-completion/completions/%s" % p for p in PROGRAMS]
@@ -346,7 +347,7 @@ def test_maintainer_scripts(tmp):
     calls, err = run_maintainer_script(tmp, "postinst", ["configure", ""], exists=False)
     check("groupadd --system saltrelay" in calls and any(c.startswith("useradd --system") for c in calls),
           "a first install creates no user: %s" % calls)
-    check("systemctl --system daemon-reload" in calls, "no daemon-reload: %s" % calls)
+    check(any(c.startswith("systemctl") and "daemon-reload" in c for c in calls), "no daemon-reload: %s" % calls)
     check(not [c for c in calls if c.startswith(("systemctl", "deb-systemd-invoke")) and "daemon-reload" not in c],
           "a first install starts: %s" % calls)
     calls, err = run_maintainer_script(tmp, "postinst", ["configure", "0.0.9"])
