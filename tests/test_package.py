@@ -56,14 +56,23 @@ def run(argv, **kw):
     return r.stdout.decode(errors="replace")
 
 
+PACKAGES = os.path.join(BUILD, "test-packages")  # test_build_packages' output, read by the others
+
+
+def test_build_packages(tmp):
+    """cpack the build dir, once for every test of the package (a ctest
+    fixture): the .deb and the debug symbols .ddeb, in PACKAGES."""
+    shutil.rmtree(PACKAGES, ignore_errors=True)
+    run(["cpack", "-G", "DEB", "--config", os.path.join(BUILD, "CPackConfig.cmake"), "-B", PACKAGES], timeout=600)
+    build_debs(tmp)
+
+
 def build_debs(tmp):
-    """cpack the build dir into TMP/pkg; returns the .deb's and the debug
-    symbols .ddeb's paths."""
-    out = os.path.join(tmp, "pkg")
-    run(["cpack", "-G", "DEB", "--config", os.path.join(BUILD, "CPackConfig.cmake"), "-B", out], timeout=600)
-    debs = glob.glob(os.path.join(out, "*.deb"))
-    ddebs = glob.glob(os.path.join(out, "*.ddeb"))
-    check(len(debs) == 1 and len(ddebs) == 1, "expected one .deb and one .ddeb in %s, got %s" % (out, debs + ddebs))
+    """The .deb's and the .ddeb's paths (test_build_packages made them)."""
+    debs = glob.glob(os.path.join(PACKAGES, "*.deb"))
+    ddebs = glob.glob(os.path.join(PACKAGES, "*.ddeb"))
+    check(len(debs) == 1 and len(ddebs) == 1, "expected one .deb and one .ddeb in %s (test_build_packages makes "
+          "them), got %s" % (PACKAGES, debs + ddebs))
     return debs[0], ddebs[0]
 
 
