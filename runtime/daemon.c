@@ -70,12 +70,13 @@ static void usage(FILE *f, const char *prog)
             prog);
 }
 
-static int parts_alive(struct part **parts, size_t n, long long now)
+/* The name of a part silent for STALL_MS, or NULL if every part turns. */
+static const char *part_stalled(struct part **parts, size_t n, long long now)
 {
     for (size_t i = 0; i < n; i++)
         if (now - part_last_turn(parts[i]) > STALL_MS)
-            return 0;
-    return 1;
+            return part_name(parts[i]);
+    return NULL;
 }
 
 /* CFG as --check-config prints it, in a malloc'd string. */
@@ -158,12 +159,14 @@ static void run_until_signal(const struct config *cfg, int sfd, struct part **pa
     int stalled = 0;
     for (;;) {
         int sig = signal_next(sfd, watchdog && wd_usec / 4000 < 500 ? (int)(wd_usec / 4000) + 1 : 500);
-        long long now = clock_mono_ms();
-        int ok = parts_alive(parts, n, now);
+        const char *silent = part_stalled(parts, n, clock_mono_ms());
+        int ok = !silent;
         if (watchdog && ok)
             sd_notify(0, "WATCHDOG=1");
+        health_set(ok ? HEALTH_SERVING : HEALTH_STALLED, silent);
         if ((!ok) != stalled)
-            log_msg(ok ? LOG_LVL_INFO : LOG_LVL_ERROR, "worker threads %s", ok ? "running again" : "stalled");
+            log_msg(ok ? LOG_LVL_INFO : LOG_LVL_ERROR, "worker threads %s%s", ok ? "running again" : "stalled: ",
+                    ok ? "" : silent);
         stalled = !ok;
         if (take_signal(cfg, sig))
             return;
@@ -217,10 +220,12 @@ static int run(const struct config *cfg, int sfd, const char *progname, part_pic
     struct signal_ctx sc = {cfg, sfd};
     if (started == n && gate->ready(cfg, wait_signal, &sc) == 0) {
         sd_notify(0, "READY=1");
+        health_set(HEALTH_SERVING, NULL);
         log_info("ready");
         run_until_signal(cfg, sfd, parts, n);
     }
     sd_notify(0, "STOPPING=1");
+    health_set(HEALTH_STOPPING, NULL);
     stopguard_start(cfg->stop_timeout_ms, cfg->role == CONFIG_DOWN ? cfg->state_dir : "");
     if (started == n)
         log_info("stopping: draining what is in flight");
@@ -292,7 +297,7 @@ int daemon_main(int argc, char **argv, int role, const char *progname, part_pick
         return 1;
     }
     if (mh)
-        log_info("serving Prometheus metrics on %s (GET /metrics)", cfg.metrics_bind);
+        log_info("serving Prometheus metrics on %s (GET /metrics, GET /healthz)", cfg.metrics_bind);
     int rc = run(&cfg, sfd, progname, pick, gate);
     metrics_http_stop(&mh);
     log_info("stopped");

@@ -7,6 +7,7 @@
 
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,18 @@
 struct metrics_http {
     struct MHD_Daemon *mhd;
     int role;
-    char info[256]; /* the saltrelay_info labels */
+    char info[256];    /* the saltrelay_info labels */
+    double started_s;  /* process_start_time_seconds; 0: unknown */
 };
+
+static _Atomic int health_state = HEALTH_STARTING;
+static const char *_Atomic health_stalled; /* a part's name: static, never freed */
+
+void health_set(enum health state, const char *stalled)
+{
+    atomic_store(&health_stalled, stalled);
+    atomic_store(&health_state, (int)state);
+}
 
 static void render_metrics(FILE *f, int role)
 {
@@ -58,26 +69,94 @@ static void render_histograms(FILE *f, int role)
     }
 }
 
-/* The process's resident and virtual memory (/proc/self/statm), named as
- * Prometheus' own client libraries name them so dashboards find them. */
-static void render_memory(FILE *f)
+/* The fields of /proc/self/stat after the command name (which may hold
+ * spaces and parentheses): FIELDS[0] is field 3 (state), as proc(5) counts. */
+static int proc_stat(unsigned long long *fields, int n)
 {
-    unsigned long long size = 0, resident = 0;
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    size_t len = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[len] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || !p[2])
+        return -1;
+    p += 3; /* field 3 is a letter */
+    fields[0] = 0;
+    for (int i = 1; i < n; i++) {
+        char *end;
+        p = strchr(p, ' ');
+        if (!p)
+            return -1;
+        fields[i] = strtoull(p + 1, &end, 10);
+        p = end;
+    }
+    return 0;
+}
+
+/* The process's start time in seconds since the epoch: its start in clock
+ * ticks after boot (stat field 22) plus the boot time (/proc/stat btime). */
+static double process_start_s(void)
+{
+    unsigned long long st[20], btime = 0;
+    char line[256];
+    FILE *f = fopen("/proc/stat", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %llu", &btime) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (!btime || proc_stat(st, 20) < 0)
+        return 0;
+    return (double)btime + (double)st[19] / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The process metrics of Prometheus' own client libraries (their process
+ * collector), with their names and meaning, so dashboards find them:
+ * memory from /proc/self/statm, CPU time (user + system, every thread) from
+ * /proc/self/stat fields 14 and 15. */
+static void render_process(FILE *f, double started_s)
+{
+    unsigned long long size = 0, resident = 0, st[13];
     FILE *statm = fopen("/proc/self/statm", "r");
     int ok = statm && fscanf(statm, "%llu %llu", &size, &resident) == 2;
     if (statm)
         fclose(statm);
-    if (!ok)
-        return;
-    unsigned long long page = (unsigned long long)sysconf(_SC_PAGESIZE);
-    fprintf(f, "# HELP process_resident_memory_bytes Resident memory size in bytes\n"
-               "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n"
-               "# HELP process_virtual_memory_bytes Virtual memory size in bytes\n"
-               "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %llu\n",
-            resident * page, size * page);
+    if (ok) {
+        unsigned long long page = (unsigned long long)sysconf(_SC_PAGESIZE);
+        fprintf(f, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                   "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n"
+                   "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+                   "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %llu\n",
+                resident * page, size * page);
+    }
+    if (proc_stat(st, 13) == 0)
+        fprintf(f, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+                   "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n",
+                (double)(st[11] + st[12]) / (double)sysconf(_SC_CLK_TCK));
+    if (started_s > 0)
+        fprintf(f, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+                   "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n", started_s);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, char *body, size_t len)
+/* GET /healthz: one line, and whether the daemon serves. */
+static unsigned render_health(FILE *f)
+{
+    int state = atomic_load(&health_state);
+    const char *stalled = atomic_load(&health_stalled);
+    switch (state) {
+    case HEALTH_SERVING: fputs("serving\n", f); return MHD_HTTP_OK;
+    case HEALTH_STALLED:
+        fprintf(f, "stalled: %s has not turned for 10 s\n", stalled ? stalled : "a worker thread");
+        break;
+    case HEALTH_STOPPING: fputs("stopping\n", f); break;
+    default: fputs("starting: waiting for the worker threads and Redis\n", f); break;
+    }
+    return MHD_HTTP_SERVICE_UNAVAILABLE;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, int exposition, char *body, size_t len)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -85,7 +164,7 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, char 
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            status == MHD_HTTP_OK ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain");
+                            exposition ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain");
     enum MHD_Result rc = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -105,24 +184,28 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (!f)
         return MHD_NO;
     unsigned status = MHD_HTTP_OK;
+    int exposition = 0;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         status = MHD_HTTP_METHOD_NOT_ALLOWED;
         fputs("only GET\n", f);
+    } else if (strcmp(url, "/healthz") == 0) {
+        status = render_health(f);
     } else if (strcmp(url, "/metrics") != 0 && strcmp(url, "/") != 0) {
         status = MHD_HTTP_NOT_FOUND;
-        fputs("see /metrics\n", f);
+        fputs("see /metrics and /healthz\n", f);
     } else {
+        exposition = 1;
         fprintf(f, "# HELP " PREFIX "info Which daemon this is\n# TYPE " PREFIX "info gauge\n" PREFIX
                    "info{%s} 1\n", mh->info);
         render_metrics(f, mh->role);
         render_histograms(f, mh->role);
-        render_memory(f);
+        render_process(f, mh->started_s);
     }
     if (fclose(f) != 0) {
         free(body);
         return MHD_NO;
     }
-    return reply(conn, status, body, len);
+    return reply(conn, status, exposition, body, len);
 }
 
 /* "tcp://host:port" or "host:port" -> an IPv4 socket address. */
@@ -163,6 +246,7 @@ struct metrics_http *metrics_http_start(const struct config *cfg, char *err, siz
     snprintf(mh->info, sizeof mh->info, "role=\"%s\",cluster=\"%s\",datacenter=\"%s\",version=\"%s\"",
              cfg->role == CONFIG_UP ? "up" : "down", cfg->cluster, cfg->datacenter ? cfg->datacenter : "",
              SALTRELAY_VERSION);
+    mh->started_s = process_start_s();
     /* poll or epoll, not select(): beside thousands of minion connections the
      * listening socket's fd is past FD_SETSIZE and select() refuses it */
     mh->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, handle, mh,

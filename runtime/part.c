@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +132,9 @@ static void *thread_main(void *arg)
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* already inherited from the main thread; made sure here */
+    char name[16]; /* the thread's name in top -H, ps -L, /proc (15 bytes at most) */
+    snprintf(name, sizeof name, "%s", p->def->name);
+    pthread_setname_np(pthread_self(), name);
     void *self = calloc(1, p->def->size);
     int ok = self && p->def->open(self, p->cfg) == 0;
     if (!self)

@@ -3,12 +3,13 @@
 # packages only. Does nothing when everything is already installed.
 # prometheus brings promtool and a real Prometheus for the alert rule and
 # dashboard tests; tmux drives saltrelay-status --watch in its test; stunnel4
-# and openssl run the encrypted-WAN recipe (test_ha.test_tls_wan).
+# and openssl run the encrypted-WAN recipe (test_ha.test_tls_wan); lintian,
+# bash-completion and logrotate check the Debian package (test_package).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config
       libzmq3-dev libczmq-dev libhiredis-dev libmsgpack-dev libyaml-dev libsystemd-dev libmicrohttpd-dev
       redis-server python3 curl valgrind clang systemd dpkg-dev file prometheus tmux
-      stunnel4 openssl)
+      stunnel4 openssl lintian bash-completion logrotate)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -324,23 +324,46 @@ def test_alert_rules(tmp):
             h.check(what in body, "%s has no %s" % (a, what))
 
 
-def dashboard_exprs():
+def dashboard():
     with open(DASHBOARD) as f:
-        dash = json.load(f)
-    return [t["expr"] for p in dash["panels"] for t in p["targets"]]
+        return json.load(f)
+
+
+def dashboard_exprs(**values):
+    """Every panel query, its template variables ($cluster, $datacenter,
+    $instance) replaced by VALUES (regexes, as Grafana does; all: .*)."""
+    exprs = [t["expr"] for p in dashboard()["panels"] for t in p["targets"]]
+    for name in ("cluster", "datacenter", "instance"):
+        exprs = [e.replace("$" + name, values.get(name, ".*")) for e in exprs]
+    return exprs
 
 
 def prom_api(port, path, **params):
-    url = "http://127.0.0.1:%d/api/v1/%s?%s" % (port, path, urllib.parse.urlencode(params))
+    url = "http://127.0.0.1:%d/api/v1/%s?%s" % (port, path, urllib.parse.urlencode(params, doseq=True))
     with urllib.request.urlopen(url, timeout=10) as r:
         return json.loads(r.read().decode())
 
 
+def label_values(port, query, **values):
+    """A template variable's label_values(SELECTOR, LABEL), as Grafana asks
+    Prometheus for it (the series API), with VALUES for the variables it uses."""
+    m = re.fullmatch(r"label_values\((.*), (\w+)\)", query)
+    h.check(m, "template variable query %r" % query)
+    selector = m.group(1)
+    for name, v in values.items():
+        selector = selector.replace("$" + name, v)
+    series = prom_api(port, "series", **{"match[]": selector})["data"]
+    return sorted({s.get(m.group(2), "") for s in series})
+
+
 def test_prometheus_scrapes_both(tmp):
-    """A real Prometheus scrapes saltrelay-up and a saltrelay-down (the job
-    names of conf/prometheus/prometheus.yml) and loads the alert rules; every
-    metric the dashboard and the rules query is among what it scraped, and
-    every dashboard query evaluates."""
+    """A real Prometheus scrapes saltrelay-up and two saltrelay-downs (the
+    job names of conf/prometheus/prometheus.yml), and itself (job
+    prometheus, with process metrics of its own), and loads the alert rules;
+    every metric the dashboard and the rules query is among what it scraped,
+    and every dashboard query evaluates, its variables at "All" and at one
+    cluster, DC and instance: each query then keeps that DC's or instance's
+    rows only, and the process metrics never another job's."""
     c = Cluster(tmp)
     h.zpub(c.mom_pub, "--gen", 3)
     h.wait_until(lambda: c.report("dc1").get("cursor_serial") == "3", 20, "dc1 delivering")
@@ -350,7 +373,8 @@ def test_prometheus_scrapes_both(tmp):
         f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - %s\n"
                 "scrape_configs:\n  - job_name: saltrelay-up\n    static_configs:\n      - targets: ['%s']\n"
                 "  - job_name: saltrelay-down\n    static_configs:\n      - targets: ['127.0.0.1:%d', '127.0.0.1:%d']\n"
-                % (RULES, c.up_metrics, c.metrics_port["dc1"], c.metrics_port["dc2"]))
+                "  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:%d']\n"
+                % (RULES, c.up_metrics, c.metrics_port["dc1"], c.metrics_port["dc2"], port))
     with open(os.path.join(tmp, "prometheus.log"), "w") as log:
         h.spawn(["prometheus", "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(tmp, "tsdb"),
                  "--web.listen-address=127.0.0.1:%d" % port], stdout=log, stderr=log)
@@ -360,8 +384,8 @@ def test_prometheus_scrapes_both(tmp):
             res = prom_api(port, "query", query="up")["data"]["result"]
         except OSError:
             return False
-        return len(res) == 3 and all(r["value"][1] == "1" for r in res)
-    h.wait_until(targets_up, 60, "Prometheus scraping both daemons")
+        return len(res) == 4 and all(r["value"][1] == "1" for r in res)
+    h.wait_until(targets_up, 60, "Prometheus scraping both daemons and itself")
     rules = prom_api(port, "rules")["data"]["groups"]
     h.check(rules and len(rules[0]["rules"]) >= 10, "Prometheus loaded the alert rules: %r" % rules)
     scraped = set(prom_api(port, "label/__name__/values")["data"])
@@ -370,11 +394,44 @@ def test_prometheus_scrapes_both(tmp):
     for e in dashboard_exprs():
         wanted |= set(METRIC.findall(e))
     h.check(not wanted - scraped, "queried but not exported: %s" % sorted(wanted - scraped))
-    for e in dashboard_exprs():
-        doc = prom_api(port, "query", query=e)
-        h.check(doc["status"] == "success", "dashboard query %r: %r" % (e, doc))
+    for e in dashboard_exprs(cluster="$cluster", datacenter="$datacenter", instance="$instance"):
+        for var in ("$cluster", "$datacenter", "$instance"):
+            h.check(var in e, "dashboard query %r does not use %s" % (e, var))
+        for m in re.finditer(r"\bprocess_\w+(\{[^}]*\})?", e):
+            h.check('job=~"saltrelay-up|saltrelay-down"' in (m.group(1) or ""), "%r: process metric of any job" % e)
+    # the template variables, as Grafana asks for them
+    variables = {v["name"]: v["query"]["query"] for v in dashboard()["templating"]["list"] if v["type"] == "query"}
+    h.check(sorted(variables) == ["cluster", "datacenter", "instance"], "template variables: %s" % sorted(variables))
+    targets = sorted([c.up_metrics] + ["127.0.0.1:%d" % c.metrics_port[dc] for dc in ("dc1", "dc2")])
+    h.check(label_values(port, variables["cluster"]) == [CLUSTER], "cluster values")
+    h.check(label_values(port, variables["datacenter"], cluster=".*") == ["dc1", "dc2"], "datacenter values")
+    h.check(label_values(port, variables["instance"], cluster=".*", datacenter=".*") == targets, "instance values")
+    h.check(label_values(port, variables["instance"], cluster=CLUSTER, datacenter="dc1") ==
+            sorted([c.up_metrics, "127.0.0.1:%d" % c.metrics_port["dc1"]]), "instances of dc1 (and saltrelay-up)")
+    cpu = [e for e in dashboard_exprs() if "process_cpu_seconds_total" in e][0]
+    h.wait_until(lambda: len(prom_api(port, "query", query=cpu)["data"]["result"]) == 3, 30,
+                 "two scrapes of each daemon (rate)")
+    dc1 = "127.0.0.1:%d" % c.metrics_port["dc1"]
+    choices = [({}, {"dc1", "dc2"}, set(targets)),
+               ({"cluster": CLUSTER, "datacenter": "dc1"}, {"dc1"}, {dc1, c.up_metrics}),
+               ({"cluster": CLUSTER, "instance": dc1}, {"dc1"}, {dc1}),
+               ({"cluster": "nosuch"}, set(), set())]
+    for values, dcs, instances in choices:
+        for e in dashboard_exprs(**values):
+            doc = prom_api(port, "query", query=e)
+            h.check(doc["status"] == "success", "dashboard query %r: %r" % (e, doc))
+            rows = doc["data"]["result"]
+            h.check({r["metric"]["datacenter"] for r in rows if "datacenter" in r["metric"]} <= dcs and
+                    {r["metric"]["instance"] for r in rows if "instance" in r["metric"]} <= instances,
+                    "%r with %s: rows of other DCs or instances: %r" % (e, values, [r["metric"] for r in rows]))
+            if "process_" in e:
+                h.check({r["metric"].get("job") for r in rows} <= {"saltrelay-up", "saltrelay-down"},
+                        "%r: another job's process metrics: %r" % (e, rows))
+                h.check(values.get("cluster") == "nosuch" or len(rows) == len(instances), "%r: %r" % (e, rows))
     lag = prom_api(port, "query", query=dashboard_exprs()[0])["data"]["result"]
     h.check(sorted(r["metric"].get("datacenter") for r in lag) == ["dc1", "dc2"], "per-DC rows: %r" % lag)
+    lag = prom_api(port, "query", query=dashboard_exprs(datacenter="dc2")[0])["data"]["result"]
+    h.check([r["metric"].get("datacenter") for r in lag] == ["dc2"], "dc2 chosen: %r" % lag)
 
 
 
