@@ -30,6 +30,7 @@ FILES = ["usr/bin/%s" % p for p in PROGRAMS] + [
     "usr/share/doc/saltrelay/examples/minion-flat.conf", "usr/share/doc/saltrelay/examples/syndic.conf",
     "usr/share/doc/saltrelay/examples/mom.conf", "usr/share/doc/saltrelay/examples/redis-replica.conf",
     "usr/share/doc/saltrelay/examples/redis-tls.conf", "usr/share/doc/saltrelay/examples/stunnel-redis.conf",
+    "usr/share/saltrelay/salt/runners/saltrelay.py",
 ] + ["usr/share/doc/saltrelay/%s.md" % d for d in
      ["architecture", "deployment", "migration-from-syndic", "failure-semantics", "security"]]
 
@@ -89,6 +90,12 @@ def test_deb_contents(tmp):
     for kind in ("up", "down"):
         run([os.path.join(root, "usr", "bin", "saltrelay-" + kind), "--check-config", "-c",
              os.path.join(root, "etc", "saltrelay", kind + ".yaml")], timeout=30)
+    # the MoM config example loads the runner from where the package puts it
+    with open(os.path.join(REPO, "conf", "salt", "mom.conf")) as f:
+        dirs = re.findall(r"(?m)^runner_dirs:\n((?:  - .*\n)+)", f.read())
+    check(dirs and [d[4:] for d in dirs[0].splitlines()] == ["/usr/share/saltrelay/salt/runners"],
+          "conf/salt/mom.conf: runner_dirs %r" % dirs)
+    check(os.path.isfile(os.path.join(root, "usr/share/saltrelay/salt/runners/saltrelay.py")), "runner not packaged")
     # units start what the package installs
     for unit in UNITS:
         with open(os.path.join(root, "lib", "systemd", "system", unit)) as f:
