@@ -30,7 +30,9 @@ FILES = ["usr/bin/%s" % p for p in PROGRAMS] + [
     "usr/share/doc/saltrelay/examples/minion-flat.conf", "usr/share/doc/saltrelay/examples/syndic.conf",
     "usr/share/doc/saltrelay/examples/mom.conf", "usr/share/doc/saltrelay/examples/redis-replica.conf",
     "usr/share/doc/saltrelay/examples/redis-tls.conf", "usr/share/doc/saltrelay/examples/stunnel-redis.conf",
-    "usr/share/saltrelay/salt/runners/saltrelay.py",
+    "usr/share/saltrelay/salt/runners/saltrelay.py", "usr/share/doc/saltrelay/examples/pillar/saltrelay.sls",
+] + ["usr/share/saltrelay/salt/states/saltrelay/%s" % f for f in
+     ["init.sls", "package.sls", "config.sls", "mom.sls", "services.sls", "map.jinja", "files/relay.yaml.jinja"]
 ] + ["usr/share/doc/saltrelay/%s.md" % d for d in
      ["architecture", "deployment", "migration-from-syndic", "failure-semantics", "security"]]
 

@@ -4,17 +4,21 @@ two DCs and a syndic tier behind saltrelay-down, and the Salt runner
 `saltrelay` (returner/runners/saltrelay.py) loaded by the MoM through
 runner_dirs, asked through salt-run, salt-api (client: runner) and
 RunnerClient. Its answers must be saltrelay-status's: the tests compare them
-with the C tool's on the same job.
+with the C tool's on the same job. Also the state tree conf/salt/states,
+rendered and applied with salt-call --local.
 
 Real processes only: redis-server, saltrelay-up/-down, salt-master,
 salt-minion, salt-syndic, salt-api on loopback. Skipped (exit 77) only when
 neither an installed Salt nor the source trees are there."""
 
+import getpass
 import glob
+import grp
 import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import time
 
@@ -309,6 +313,128 @@ def test_tiered_3008(tmp):
                                 "own_id_not_counted": True}], "syndics: %r" % doc["syndics"])
     h.check(without_times(doc) == without_times(cdoc), "runner and saltrelay-status differ:\n%r\n%r" % (doc, cdoc))
     print("test time with Salt's start: %.1f s" % (time.monotonic() - lab.t0))
+
+
+STATES = os.path.join(h.REPO, "conf", "salt", "states")
+PILLAR_EXAMPLE = os.path.join(h.REPO, "conf", "salt", "pillar", "saltrelay.sls")
+
+
+def salt_call(salt, tmp, *args):
+    """salt-call --local on a minion config whose file_roots is the state
+    tree and whose pillar is the example: (exit status, JSON output)."""
+    conf = os.path.join(tmp, "call")
+    pillar = os.path.join(tmp, "pillar")
+    if not os.path.isdir(conf):
+        os.makedirs(conf)
+        os.makedirs(pillar)
+        with open(os.path.join(pillar, "top.sls"), "w") as f:
+            f.write("base:\n  '*':\n    - saltrelay\n")
+        shutil.copy(PILLAR_EXAMPLE, pillar)
+        with open(os.path.join(conf, "minion"), "w") as f:
+            f.write(sl._yaml(dict(id="relayhost", root_dir=os.path.join(tmp, "callroot"), file_client="local",
+                                  user=getpass.getuser(), file_roots={"base": [STATES]},
+                                  pillar_roots={"base": [pillar]}, log_file=os.path.join(tmp, "salt-call.log"))))
+    r = subprocess.run(salt.argv("salt-call") + ["-c", conf, "--local", "--out=json"] + list(args),
+                       capture_output=True, timeout=180, env=salt.env())
+    try:
+        return r.returncode, json.loads(r.stdout)["local"]
+    except (ValueError, KeyError):
+        raise AssertionError("salt-call %s: %d\n%s\n%s" % (args, r.returncode, r.stdout.decode()[-3000:],
+                                                            r.stderr.decode()[-3000:]))
+
+
+def rendered(states):
+    """{state id: (module.function, {argument: value})} of a show_sls result."""
+    out = {}
+    for sid, body in states.items():
+        for mod, args in body.items():
+            if mod.startswith("__"):
+                continue
+            fun = [a for a in args if isinstance(a, str)][0]
+            kw = {}
+            for a in args:
+                if isinstance(a, dict):
+                    kw.update(a)
+            out[sid] = ("%s.%s" % (mod, fun), kw)
+    return out
+
+
+@salt_test
+def test_state_tree(tmp):
+    """conf/salt/states/saltrelay with the pillar example: rendered by real
+    Salt (3008 and 3006: the package, up.yaml and down-dc1.yaml checked by
+    the daemons, the MoM's runner config, the units enabled), then applied in
+    a test root without the package and the units: the files pass the
+    daemons' --check-config, the master.d file makes Salt's own loader find
+    the runner, and a pillar the daemon refuses leaves the old file."""
+    t0 = time.monotonic()
+    shown = {}
+    for tree in ("3008", "3006"):
+        salt = sl.Salt(tree)
+        rc, states = salt_call(salt, os.path.join(tmp, tree), "state.show_sls", "saltrelay")
+        h.check(rc == 0 and isinstance(states, dict), "show_sls on %s: %d %r" % (tree, rc, states))
+        shown[tree] = rendered(states)
+    st = shown["3008"]
+    h.check(shown["3006"] == st, "3006 renders otherwise:\n%r\n%r" % (shown["3006"], st))
+    expect = {"saltrelay-package": "pkg.installed", "saltrelay-conf-dir": "file.directory",
+              "saltrelay-up-config": "file.managed", "saltrelay-down-dc1-config": "file.managed",
+              "saltrelay-mom-runner-config": "file.managed", "saltrelay-up-service": "service.running",
+              "saltrelay-down-dc1-service": "service.running"}
+    h.check({k: v[0] for k, v in st.items()} == expect, "states: %r" % st)
+    up, down = st["saltrelay-up-config"][1], st["saltrelay-down-dc1-config"][1]
+    h.check(up["name"] == "/etc/saltrelay/up.yaml" and up["mode"] == "0640" and up["group"] == "saltrelay" and
+            up["check_cmd"] == "/usr/bin/saltrelay-up --check-config -c", "up.yaml: %r" % up)
+    h.check(down["name"] == "/etc/saltrelay/down-dc1.yaml" and
+            down["context"]["keys"]["datacenter"] == "dc1" and
+            down["context"]["keys"]["state_dir"] == "/var/lib/saltrelay/dc1", "down-dc1.yaml: %r" % down)
+    h.check(st["saltrelay-down-dc1-service"][1]["name"] == "saltrelay-down@dc1" and
+            st["saltrelay-up-service"][1]["enable"] is True, "units: %r" % st)
+    mom = st["saltrelay-mom-runner-config"][1]
+    h.check("- /usr/share/saltrelay/salt/runners\n" in mom["contents"] and
+            "saltrelay_config: /etc/saltrelay/up.yaml" in mom["contents"], "MoM config: %r" % mom)
+
+    # Apply in a test root: no package, no units; the daemons' checks are the build's
+    root = os.path.join(tmp, "root")
+    bindir = os.path.join(root, "bin")
+    os.makedirs(bindir)
+    for prog in ("up", "down"):
+        os.symlink(h.BIN[prog], os.path.join(bindir, "saltrelay-" + prog))
+    momdir = os.path.join(root, "salt")
+    conf_dir = os.path.join(root, "etc", "saltrelay")
+    pillar = {"saltrelay": {"install": False, "services": False, "bindir": bindir, "conf_dir": conf_dir,
+                            "group": grp.getgrgid(os.getgid()).gr_name,
+                            "mom": {"conf_file": os.path.join(momdir, "master.d", "saltrelay.conf"),
+                                    "runner_dir": sl.RUNNERS},
+                            "down": {"dc1": {"state_dir": os.path.join(root, "state-dc1")}}}}
+    salt_3008 = sl.Salt("3008")
+    rc, res = salt_call(salt_3008, tmp, "state.apply", "saltrelay", "pillar=" + json.dumps(pillar))
+    h.check(rc == 0 and all(r["result"] for r in res.values()) and len(res) == 4,
+            "apply: %d %r" % (rc, res))
+    for name, kind, value in (("up", "up", "master_publish"), ("down-dc1", "down", "publish_bind")):
+        path = os.path.join(conf_dir, name + ".yaml")
+        h.check(os.stat(path).st_mode & 0o777 == 0o640, "%s mode" % path)
+        r = subprocess.run([h.BIN[kind], "--check-config", "-c", path], capture_output=True, timeout=30)
+        h.check(r.returncode == 0 and value in r.stdout.decode(), "%s: %r" % (path, r))
+    with open(os.path.join(momdir, "master"), "w") as f:
+        f.write("root_dir: %s\n" % os.path.join(root, "mom"))
+    code = ("import sys, salt.config, salt.loader\n"
+            "opts = salt.config.master_config(sys.argv[1])\n"
+            "funcs = salt.loader.runner(opts, utils=salt.loader.utils(opts))\n"
+            "print(sorted(f for f in funcs if f.startswith('saltrelay.')), opts['saltrelay_config'])\n")
+    r = subprocess.run([salt_3008.python, "-c", code, os.path.join(momdir, "master")], capture_output=True,
+                       timeout=120, env=salt_3008.env())
+    h.check(r.stdout.decode().split("\n")[0] == "['saltrelay.job', 'saltrelay.minions', 'saltrelay.status'] %s" %
+            os.path.join(conf_dir, "up.yaml"), "the runner through master.d/saltrelay.conf: %r" % (r,))
+
+    with open(os.path.join(conf_dir, "up.yaml")) as f:
+        before = f.read()
+    pillar["saltrelay"]["up"] = {"no_such_key": 1}
+    rc, res = salt_call(salt_3008, tmp, "state.apply", "saltrelay", "pillar=" + json.dumps(pillar))
+    bad = [r for r in res.values() if r["__id__"] == "saltrelay-up-config"][0]
+    h.check(rc != 0 and bad["result"] is False and "no_such_key" in bad["comment"], "refused: %d %r" % (rc, bad))
+    with open(os.path.join(conf_dir, "up.yaml")) as f:
+        h.check(f.read() == before, "a refused up.yaml replaced the old one")
+    print("test time: %.1f s" % (time.monotonic() - t0))
 
 
 if __name__ == "__main__":
