@@ -203,7 +203,8 @@ def flat(tmp, tree):
             f.write("#!/bin/sh\nexec %s \"$@\"\n" % " ".join(shlex.quote(a) for a in lab.salt.argv(prog) +
                                                              ["-c", lab.mom.conf_dir]))
         os.chmod(os.path.join(bindir, prog), 0o755)
-    line = 'salt --show-jid --out=txt -L "$(salt-run --out=txt saltrelay.minions dc1 target=True)" test.ping'
+    # -t 30: a loaded machine may take longer than Salt's 5 s; the CLI ends when all have answered
+    line = 'salt -t 30 --show-jid --out=txt -L "$(salt-run --out=txt saltrelay.minions dc1 target=True)" test.ping'
     r = subprocess.run(["bash", "-c", line], capture_output=True, timeout=180,
                        env=lab.salt.env(PATH=bindir + os.pathsep + os.environ["PATH"]))
     out = r.stdout.decode()
