@@ -27,7 +27,7 @@ const char *health_name(enum health h)
     return h == HEALTH_OK ? "ok" : h == HEALTH_WARN ? "warning" : "critical";
 }
 
-static int valid_dc_name(const char *s, size_t len)
+int dc_name_valid(const char *s, size_t len)
 {
     if (len == 0 || len >= DC_NAME_MAX)
         return 0;
@@ -53,7 +53,7 @@ int dc_list(struct rconn *rc, const struct config *cfg, char names[][DC_NAME_MAX
     int n = 0;
     for (size_t i = 0; i < r->elements && n < max; i++) {
         const redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_STRING || !valid_dc_name(e->str, e->len)) {
+        if (e->type != REDIS_REPLY_STRING || !dc_name_valid(e->str, e->len)) {
             fprintf(stderr, "saltrelay-status: %s holds an invalid DC name; ignored\n", key);
             continue;
         }

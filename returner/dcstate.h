@@ -55,6 +55,8 @@ struct stream_head {
 /* Report fields by name, in REPORT_FIELDS order. */
 const char *dc_field_name(enum dc_field f);
 
+/* Whether LEN bytes at S are a DC name: 1 to DC_NAME_MAX-1 of [A-Za-z0-9._-]. */
+int dc_name_valid(const char *s, size_t len);
 /* The DC names of the cluster, sorted; invalid names are skipped with a
  * warning. Returns the count (at most MAX), or -1 if Redis failed. */
 int dc_list(struct rconn *rc, const struct config *cfg, char names[][DC_NAME_MAX], int max);

@@ -17,11 +17,13 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: saltrelay-status -c FILE [--json | --watch] [job JID]\n"
+    fprintf(f, "Usage: saltrelay-status -c FILE [--json | --watch] [job JID | minions [DC]]\n"
                "  -c, --config FILE  saltrelay-up's configuration (cluster, redis, thresholds)\n"
                "      --json         machine-readable output\n"
                "      --watch        live view of the DCs, redrawn every second (Ctrl-C quits)\n"
+               "      --job-cache DIR  the MoM's job cache (instead of job_cache_dir)\n"
                "  job JID            expected / returned / missing minions of one Salt job\n"
+               "  minions [DC]       the minions the relays have seen, per DC\n"
                "  -V, --version      print the version\n"
                "  -h, --help         this text\n"
                "Exit status: 0 ok, 1 warning, 2 critical (or an error).\n");
@@ -43,11 +45,12 @@ static int status_overview(const struct status_opts *o)
     return (int)ov.worst;
 }
 
-static int parse_args(int argc, char **argv, const char **path, int *json, int *watch)
+static int parse_args(int argc, char **argv, const char **path, int *json, int *watch, const char **jobs)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"json", no_argument, 0, 'j'},
                                          {"watch", no_argument, 0, 'w'},
+                                         {"job-cache", required_argument, 0, 'J'},
                                          {"version", no_argument, 0, 'V'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -57,22 +60,25 @@ static int parse_args(int argc, char **argv, const char **path, int *json, int *
         case 'c': *path = optarg; break;
         case 'j': *json = 1; break;
         case 'w': *watch = 1; break;
+        case 'J': *jobs = optarg; break;
         case 'V': printf("saltrelay-status %s\n", SALTRELAY_VERSION); exit(0);
         case 'h': usage(stdout); exit(0);
         default: return -1;
         }
     }
     int rest = argc - optind;
-    if (!*path || !(rest == 0 || (rest == 2 && !strcmp(argv[optind], "job"))) || (*watch && (rest || *json)))
+    const char *cmd = rest ? argv[optind] : "";
+    if (!*path || !(rest == 0 || (rest == 2 && !strcmp(cmd, "job")) || (rest <= 2 && !strcmp(cmd, "minions"))) ||
+        (*watch && (rest || *json)))
         return -1;
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *jobs = NULL;
     int json = 0, watch = 0;
-    if (parse_args(argc, argv, &path, &json, &watch) < 0) {
+    if (parse_args(argc, argv, &path, &json, &watch, &jobs) < 0) {
         usage(stderr);
         return 2;
     }
@@ -83,6 +89,8 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return 2;
     }
+    if (jobs && (free(cfg.job_cache_dir), !(cfg.job_cache_dir = strdup(jobs))))
+        return 2;
     log_init("saltrelay-status", LOG_LVL_WARN);
     struct status_opts o = {.cfg = &cfg, .json = json, .colour = !json && want_colour(), .watch = watch};
     o.rc = rconn_new(&cfg.redis_url, "status", 3000);
@@ -92,7 +100,9 @@ int main(int argc, char **argv)
                                        : "SALTRELAY CRITICAL - Redis at %s:%d unreachable\n",
                cfg.redis_url.master[0] ? cfg.redis_url.master : cfg.redis_url.host, cfg.redis_url.port);
     else
-        rc = optind < argc ? status_job(&o, argv[optind + 1]) : watch ? status_watch(&o) : status_overview(&o);
+        rc = optind == argc                    ? (watch ? status_watch(&o) : status_overview(&o))
+             : !strcmp(argv[optind], "job") ? status_job(&o, argv[optind + 1])
+                                            : status_minions(&o, argv[optind + 1]);
     rconn_destroy(&o.rc);
     config_free(&cfg);
     return rc;

@@ -19,5 +19,7 @@ struct status_opts {
 /* --watch: the table redrawn every second until SIGINT/SIGTERM. */
 int status_watch(const struct status_opts *o);
 int status_job(const struct status_opts *o, const char *jid);
+/* minions [DC]: the registry's minions of every DC, or of DC ONLY (status_minions.c). */
+int status_minions(const struct status_opts *o, const char *only);
 
 #endif

@@ -28,6 +28,7 @@
 #include "jobcache.h"
 #include "keys.h"
 #include "outfmt.h"
+#include "regentry.h"
 
 #define NO_DC "(unknown)"
 
@@ -105,30 +106,6 @@ static int collect_minions(struct accounting *a)
     return 0;
 }
 
-/* The registry's answer for ID into DC_OUT: its DC, if it ever authenticated or asked. */
-static void take_registry(const char *id, char dc_out[DC_NAME_MAX], const redisReply *r)
-{
-    char esc[TABLE_CELL];
-    const char *shown = printable(id, strlen(id), esc, sizeof esc);
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
-        fprintf(stderr, "saltrelay-status: registry entry of minion %s: unexpected reply\n", shown);
-        return;
-    }
-    const redisReply *dc = r->element[0];
-    int seen = 0;
-    for (size_t k = 1; k < 4; k++)
-        seen |= r->element[k]->type == REDIS_REPLY_STRING;
-    if (dc->type != REDIS_REPLY_STRING || !seen)
-        return;
-    char name[DC_NAME_MAX] = "";
-    if (dc->len < sizeof name)
-        memcpy(name, dc->str, dc->len);
-    if (dc->len >= sizeof name || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != dc->len || !dc->len)
-        fprintf(stderr, "saltrelay-status: registry entry of minion %s: invalid DC name; ignored\n", shown);
-    else
-        memcpy(dc_out, name, sizeof name);
-}
-
 /* The I-th id to look up: the minions, then the syndics. */
 static const char *lookup_id(const struct accounting *a, size_t i, char **dc_out)
 {
@@ -151,14 +128,16 @@ static int lookup_registry(struct accounting *a)
     for (size_t i = 0; i < n; i++) {
         if (key_minion(key, a->o->cfg->cluster, lookup_id(a, i, &dc)) >= KEY_MAX)
             key[0] = '\0'; /* too long for a key: the relay cannot have recorded it either */
-        redisAppendCommand(c, "HMGET %s dc first_auth last_auth last_request", key);
+        redisAppendCommand(c, REGENTRY_HMGET, key);
     }
     for (size_t i = 0; i < n; i++) {
         redisReply *r = rconn_reply(a->o->rc);
         if (!r)
             return -1;
+        struct regentry e;
         const char *id = lookup_id(a, i, &dc);
-        take_registry(id, dc, r);
+        regentry_parse(r, id, &e);
+        memcpy(dc, e.dc, sizeof e.dc);
         freeReplyObject(r);
     }
     return 0;

@@ -91,6 +91,15 @@ def wait_until(pred, timeout, what):
     raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run on this machine (what it needs is
+    not there); main() then exits SKIP_EXIT, which the test's ctest entry
+    declares as its SKIP_RETURN_CODE."""
+
+
+SKIP_EXIT = 77
+
+
 def check(cond, msg):
     if not cond:
         raise AssertionError(msg)
@@ -315,7 +324,7 @@ def sanitizer_reports(tmp):
 def main(namespace):
     """Run the test named on the command line (or all) from NAMESPACE."""
     names = sys.argv[1:] or sorted(k for k in namespace if k.startswith("test_"))
-    failed = 0
+    failed = skipped = 0
     for name in names:
         tmp = tempfile.mkdtemp(prefix="saltrelay-%s-" % name)
         t0 = time.monotonic()
@@ -325,6 +334,10 @@ def main(namespace):
             bugs = sanitizer_reports(tmp)
             check(not bugs, "memory/UB errors reported:\n" + "\n".join(bugs[:20]))
             print("PASS %s (%.1f s)" % (name, time.monotonic() - t0))
+            shutil.rmtree(tmp, ignore_errors=True)
+        except Skip as e:
+            skipped += 1
+            print("SKIP %s: %s" % (name, e))
             shutil.rmtree(tmp, ignore_errors=True)
         except Exception:
             failed += 1
@@ -336,4 +349,4 @@ def main(namespace):
                     print("".join(fh.readlines()[-40:]))
         finally:
             cleanup()
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if failed else SKIP_EXIT if skipped else 0)

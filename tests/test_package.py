@@ -42,6 +42,9 @@ FILES = ["usr/bin/%s" % p for p in PROGRAMS] + [c.lstrip("/") for c in CONFFILES
     "usr/share/doc/saltrelay/examples/mom.conf", "usr/share/doc/saltrelay/examples/redis-replica.conf",
     "usr/share/doc/saltrelay/examples/redis-tls.conf", "usr/share/doc/saltrelay/examples/redis-tls-replica.conf",
     "usr/share/doc/saltrelay/examples/stunnel-redis.conf",
+    "usr/share/saltrelay/salt/runners/saltrelay.py", "usr/share/doc/saltrelay/examples/pillar/saltrelay.sls",
+] + ["usr/share/saltrelay/salt/states/saltrelay/%s" % f for f in
+     ["init.sls", "package.sls", "config.sls", "mom.sls", "services.sls", "map.jinja", "files/relay.yaml.jinja"]
 ] + ["usr/share/doc/saltrelay/%s.md" % d for d in
      ["architecture", "deployment", "migration-from-syndic", "failure-semantics", "security"]] + [
     "usr/share/bash-completion/completions/%s" % p for p in PROGRAMS]
@@ -118,6 +121,12 @@ def test_deb_contents(tmp):
     for kind in ("up", "down"):
         run([os.path.join(root, "usr", "bin", "saltrelay-" + kind), "--check-config", "-c",
              os.path.join(root, "etc", "saltrelay", kind + ".yaml")], timeout=30)
+    # the MoM config example loads the runner from where the package puts it
+    with open(os.path.join(REPO, "conf", "salt", "mom.conf")) as f:
+        dirs = re.findall(r"(?m)^runner_dirs:\n((?:  - .*\n)+)", f.read())
+    check(dirs and [d[4:] for d in dirs[0].splitlines()] == ["/usr/share/saltrelay/salt/runners"],
+          "conf/salt/mom.conf: runner_dirs %r" % dirs)
+    check(os.path.isfile(os.path.join(root, "usr/share/saltrelay/salt/runners/saltrelay.py")), "runner not packaged")
     # units start what the package installs
     for unit in UNITS:
         with open(os.path.join(root, "lib", "systemd", "system", unit)) as f:

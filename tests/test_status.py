@@ -349,6 +349,50 @@ def test_job_cache_damaged(tmp):
         h.check(r.returncode == 2 and b"not a Salt jid" in r.stderr, "%s -> %r" % (arg, r))
 
 
+def test_minions_registry(tmp):
+    """saltrelay-status minions [DC] (issue 20, what the Salt runner's
+    saltrelay.minions lists): per DC the set members whose own registry
+    entry names that DC; a minion that moved, expired or was never seen is
+    not listed; damaged data is named on stderr, never a crash."""
+    fx = JobFixture(tmp, os.path.join(tmp, "jobs"))
+    for dc in ("dc1", "dc2", "dc3", "dc4"):
+        fx.dc(dc, 1)
+    for m, dc in (("a1.dc1", "dc1"), ("a2.dc1", "dc1"), ("b1.dc2", "dc2"), ("odd\x1b[31m", "dc1")):
+        fx.minion(m, dc)
+    fx.redis.cli("hset", key("minion", "a2.dc1"), "dc", "dc2")  # moved to dc2 (still in dc1's set)
+    fx.redis.cli("sadd", key("minions", "dc2"), "a2.dc1")
+    fx.redis.cli("sadd", key("minions", "dc1"), "expired.dc1")  # its entry expired
+    fx.redis.cli("hset", key("minion", "unseen.dc1"), "dc", "dc1")  # no time: never seen
+    fx.redis.cli("sadd", key("minions", "dc1"), "unseen.dc1")
+    fx.redis.cli("hset", key("minion", "a1.dc1"), "last_request", "soon")  # damaged
+    fx.redis.cli("set", key("minions", "dc4"), "not a set")
+
+    def run(*args):
+        r = subprocess.run([STATUS, "-c", fx.cfg] + list(args), capture_output=True, timeout=30)
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    rc, out, err = run("--json", "minions")
+    doc = json.loads(out)
+    listed = {d["name"]: [m["id"] for m in d["minions"]] for d in doc["dcs"]}
+    h.check(rc == 0 and listed == {"dc1": ["a1.dc1", "odd\x1b[31m"], "dc2": ["a2.dc1", "b1.dc2"], "dc3": [],
+                                   "dc4": []}, "minions: %d %r %s" % (rc, listed, err))
+    a1 = doc["dcs"][0]["minions"][0]
+    h.check(a1 == {"id": "a1.dc1", "first_auth_ms": 1, "last_auth_ms": 1, "last_request_ms": None}, "a1: %r" % a1)
+    h.check("minion a1.dc1: field last_request has a bad value" in err and "WRONGTYPE" in err, "stderr: " + err)
+    rc, out, err = run("--json", "minions", "dc2")
+    h.check(rc == 0 and [d["name"] for d in json.loads(out)["dcs"]] == ["dc2"], "one DC: %d %s %s" % (rc, out, err))
+    rc, out, err = run("minions", "dc1")
+    h.check(rc == 0 and out.startswith("minions seen by the relays: dc1 2\n") and
+            re.search(r"(?m)^dc1 +odd\\x1b\[31m +1\d*\.\d s ago", out) and "\x1b" not in out, "text:\n" + out)
+    rc, out, err = run("minions", "dc9")
+    h.check(rc == 2 and "no DC named dc9 has reported (4 DCs have: dc1, dc2, dc3, dc4)" in err, "%d %s" % (rc, err))
+    rc, out, err = run("minions", "dc1", "extra")
+    h.check(rc == 2 and "Usage" in err, "usage: %d %s" % (rc, err))
+    fx.redis.stop()
+    rc, out, err = run("--json", "minions")
+    h.check(rc == 2 and "unreachable" in out, "Redis down: %d %s %s" % (rc, out, err))
+
+
 def scrape(port, path="/metrics"):
     r = subprocess.run(["curl", "-sS", "-w", "\\n%{http_code}", "http://127.0.0.1:%d%s" % (port, path)],
                        capture_output=True, timeout=20)
