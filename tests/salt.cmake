@@ -7,9 +7,8 @@
 # test Salt's side and the runner; the ASan build runs the C parts they use
 # in test_status.
 if(NOT SALTRELAY_SANITIZE)
-  set(salt_tests test_flat_3008 test_flat_3006 test_tiered_3008 test_state_tree)
-  saltrelay_pytest(test_salt ${salt_tests})
-  foreach(t ${salt_tests})
+  saltrelay_pytest(test_salt test_flat_3008 test_flat_3006 test_tiered_3008 test_state_tree)
+  foreach(t test_flat_3008 test_flat_3006 test_tiered_3008 test_state_tree)
     set_tests_properties(test_salt.${t} PROPERTIES SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
   endforeach()
 endif()

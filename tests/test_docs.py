@@ -54,6 +54,7 @@ KINDS = {
     "prometheus-rules": ["test_prometheus_files", "test_health.test_alert_rules"],
     "grafana": ["test_health.test_prometheus_scrapes_both"],
     "cmake": [],  # conf/CMakeLists.txt: the build installs conf/, nothing to run
+    "salt-states": ["test_salt.test_state_tree"],  # rendered and applied by real Salt
 }
 CONF_FILES = {
     "conf/CMakeLists.txt": "cmake",
@@ -69,7 +70,10 @@ CONF_FILES = {
     "conf/prometheus/prometheus.yml": "prometheus.yml",
     "conf/prometheus/saltrelay-rules.yml": "prometheus-rules",
     "conf/grafana/saltrelay-dashboard.json": "grafana",
+    "conf/salt/pillar/saltrelay.sls": "salt-states",
 }
+CONF_FILES.update({os.path.relpath(f, h.REPO): "salt-states" for f in
+                   glob.glob(os.path.join(h.REPO, "conf/salt/states/saltrelay/**/*.*"), recursive=True)})
 # a file used after others, as its header says (Redis: included after them)
 AFTER = {"conf/redis-tls-replica.conf": ["conf/redis-replica.conf"]}
 PAGES = sorted(glob.glob(os.path.join(h.REPO, "docs", "*.md"))) + [os.path.join(h.REPO, "README.md")]
@@ -442,12 +446,18 @@ def salt_valid_opts():
     return out
 
 
+# Options that are ours, not Salt's: Salt keeps unknown master options in
+# __opts__, where the saltrelay runner reads this one (returner/runners).
+OWN_SALT_OPTS = {"saltrelay_config": str}
+
+
 def test_salt_blocks(tmp):
     """Every Salt config block and file is YAML whose options, set or
     suggested in a comment (#option: value), Salt knows (VALID_OPTS of both
-    Salt trees of ../shared/salt) with a value of the type Salt wants."""
+    Salt trees of ../shared/salt), or the runner reads (OWN_SALT_OPTS), with
+    a value of the type Salt wants."""
     import yaml
-    valid = salt_valid_opts()
+    valid = dict(salt_valid_opts(), **OWN_SALT_OPTS)
     for b in blocks_of("salt-master") + blocks_of("salt-minion") + blocks_of("salt-syndic"):
         active = yaml.safe_load(b.text) or {}
         suggested = yaml.safe_load("\n".join(re.findall(r"(?m)^#(\w+:\s.*)$", b.text))) or {}

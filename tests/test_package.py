@@ -393,7 +393,7 @@ def help_words(prog):
     """Options and subcommands PROG's --help lists."""
     out = run([BUILT[prog], "--help"])
     opts = set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", out))
-    cmds = set(re.findall(r"(?m)^  ([a-z]+) [A-Z]+ ", out))
+    cmds = set(re.findall(r"(?m)^  ([a-z]+) \[?[A-Z]+\]? ", out))
     return opts | cmds
 
 
