@@ -9,9 +9,11 @@ import glob
 import os
 import random
 import re
+import select
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import harness
@@ -745,6 +747,142 @@ def test_departed_fd_reused(tmp):
     check(dm["requests_answered_total"] == n and 0 < left <= n, "down metrics: %s" % dm)
     check(dm["requests_requester_gone_total"] + dm["replies_undeliverable_total"] == left and
           dm["requests_requester_gone_total"] > 0, "left requests: %s" % dm)
+
+
+class LogJam:
+    """Restart DAEMON with its stderr (its log) through a pipe the test can
+    fill: while jammed, the thread that logs next blocks in write(2) and the
+    daemon's other threads go on (libzmq's I/O thread keeps closing and
+    accepting connections and completing their handshakes). What the daemon
+    writes is copied to its log file while not jammed."""
+
+    def __init__(self, daemon):
+        check(daemon.term() == 0, "%s did not stop cleanly" % daemon.name)
+        self.r, self.w = os.pipe()
+        self.out = open(daemon.log_path, "ab")
+        self.lock = threading.Lock()
+        self.jammed = False
+        daemon._log = open(daemon.log_path, "a")
+        daemon._since = daemon._log.tell()
+        daemon.proc = spawn([harness.BIN[daemon.kind], "-c", daemon.cfg_path], stderr=self.w, stdout=self.w)
+        self.daemon = daemon
+        self.copier = threading.Thread(target=self._copy, daemon=True)
+        self.copier.start()
+        daemon.wait_log(harness.READY, 30)
+
+    def _copy(self):
+        while True:
+            with self.lock:
+                if not self.jammed and select.select([self.r], [], [], 0)[0]:
+                    data = os.read(self.r, 65536)
+                    if not data:
+                        return  # the daemon exited
+                    self.out.write(data.replace(b"\0", b""))  # the filler is NUL bytes
+                    self.out.flush()
+                    continue
+            time.sleep(0.01)
+
+    def jam(self):
+        with self.lock:
+            self.jammed = True
+        # a file description of its own: O_NONBLOCK on the daemon's would make its writes fail, not wait
+        fill = os.open("/proc/self/fd/%d" % self.w, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            for size in (4096, 1):
+                try:
+                    while True:
+                        os.write(fill, b"\0" * size)
+                except BlockingIOError:
+                    pass
+        finally:
+            os.close(fill)
+
+    def unjam(self):
+        with self.lock:
+            self.jammed = False
+
+    def blocked_writers(self):
+        """How many of the daemon's threads wait in a write to the full pipe."""
+        n = 0
+        for task in glob.glob("/proc/%d/task/*" % self.daemon.proc.pid):
+            try:
+                with open(task + "/wchan") as f:
+                    n += "pipe_write" in f.read()
+            except OSError:
+                pass
+        return n
+
+    def close(self):
+        """Unjam for good (the copier goes on until the daemon exits)."""
+        self.unjam()
+        if self.w is not None:
+            os.close(self.w)
+            self.w = None
+
+
+def socket_fds(pid):
+    """The fds of process PID that are sockets."""
+    fds = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
+                fds.add(int(fd))
+        except OSError:
+            pass
+    return fds
+
+
+def test_request_on_reused_fd_kept(tmp):
+    """Issue 18 item 3: a request from a new connection on the fd of one that
+    just closed, read before the request intake saw the old one's
+    DISCONNECTED and the new one's ACCEPTED, belongs to the new connection.
+    Client A's request waits (the MoM does not know it); saltrelay-down's log
+    pipe is jammed and a malformed request makes the intake thread block in
+    its warning while libzmq's I/O thread goes on: A leaves (its fd closed),
+    client C connects on A's fd (Linux hands out the lowest free fd; checked)
+    and sends a request the MoM answers. Then the log flows again: C is
+    answered and only A's request is dropped as departed (old code, which
+    read the monitor only for a fd it did not know live: C's request joined
+    A's list and was dropped with it once the close was read,
+    requests_requester_gone_total 2, C timed out)."""
+    q = salt_request("c", b"new")
+    mapfile = os.path.join(tmp, "map")
+    with open(mapfile, "w") as f:
+        f.write("%s %s\n" % (q.hex(), (b"rep:" + q).hex()))
+    relay = Relay(tmp, ["map", mapfile], timeout=60)
+    jam = LogJam(relay.down)
+    try:
+        a = clients_waiting(relay, ["a"], 1)
+        pid = relay.down.proc.pid
+        jam.jam()
+        bad = spawn([tool("zreqs"), relay.ret_ep, "--clients", "1", "--timeout-ms", "20000"],
+                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bad.stdin.write(b"0 00 -\n")
+        bad.stdin.close()
+        wait_until(lambda: jam.blocked_writers() > 0, 20, "the intake thread blocked in its warning")
+        with_a = socket_fds(pid)
+        leave(a)
+        wait_until(lambda: len(socket_fds(pid)) < len(with_a), 10, "A's connection closed")
+        a_fd = with_a - socket_fds(pid)
+        out = os.path.join(tmp, "c.out")
+        with open(out, "w") as fo:
+            proc = spawn([tool("zreqs"), relay.ret_ep, "--clients", "1", "--timeout-ms", "8000"],
+                         stdin=subprocess.PIPE, stdout=fo, stderr=subprocess.PIPE)
+        proc.stdin.write(("0 %s %s\n" % (q.hex(), (b"rep:" + q).hex())).encode())
+        proc.stdin.close()
+        wait_until(lambda: len(socket_fds(pid)) == len(with_a), 10, "C's connection accepted")
+        check(a_fd <= socket_fds(pid), "C did not get A's fd %s: %s" % (a_fd, socket_fds(pid)))
+        time.sleep(1)  # its handshake and request: libzmq's I/O thread, not blocked
+        check(jam.blocked_writers() > 0, "the intake thread went on while jammed")
+    finally:
+        jam.close()
+    proc.wait(timeout=30)
+    with open(out) as f:
+        verdicts = [line.split()[2] for line in f]
+    dm = {k: v for k, v in relay.down.metrics().items() if k.startswith(("requests_", "replies_"))}
+    check(verdicts == ["ok"], "the request on A's fd not answered: %s %s" % (verdicts, dm))
+    check(dm["requests_requester_gone_total"] == 1, "down metrics: %s" % dm)
+    bad.kill()
 
 
 def test_oversize_reply(tmp):
