@@ -18,6 +18,7 @@ import time
 import urllib.request
 
 import harness as h
+from faultproxy import FaultProxy
 
 CLUSTER = "t"
 HEAD = "saltrelay:{%s}:tree:head" % CLUSTER
@@ -407,6 +408,96 @@ def test_two_ups_one_publishes(tmp):
     write(os.path.join(s.src, "top.sls"), b"base: {} # changed\n")
     s.wait_mirrored("dc2", snapshot(s.src), timeout=30)
     h.check("published version 2:" in second.log(), "the second instance did not publish")
+
+
+def stalled_publisher(tmp, before_hold, hold_pattern, while_stopped):
+    """Issue 18 item 6. Two saltrelay-ups publish SRC: a, the publisher, talks
+    to Redis through a fault proxy, b directly. BEFORE_HOLD(s) prepares the
+    tree (publishing it with a, then stopping a); a starts again, the proxy holds a's next command holding HOLD_PATTERN 25 s
+    (a write the network delays), a publishes the next change and is
+    SIGSTOPped once that command is held; WHILE_STOPPED(s) changes the tree
+    meanwhile. Past a's lease (10 s) b takes over and publishes the tree;
+    a resumes; then the held command reaches Redis. A DC started after it
+    must apply b's version, intact; a stands by."""
+    s = Sync(tmp, dcs=("dc2",), start_dcs=False)
+    proxy = FaultProxy(s.primary.port)
+    a = h.Daemon("up", tmp, "up-a", **dict(s.up_cfg, redis=proxy.url(), instance="a"))
+    s.up = a
+    b = None
+    try:
+        before_hold(s)  # publishes with a, stops it
+        a.start()
+        a.wait_log("tree sync: Redis holds version", 30)
+        b = h.Daemon("up", tmp, "up-b", **dict(s.up_cfg, instance="b")).start()
+        b.wait_log("publishes the tree; standing by", 10)
+        n = a.log().count("published version")
+        proxy.hold(hold_pattern, 25)
+        t0 = time.monotonic()
+        write(os.path.join(s.src, "top.sls"), b"base: {} # held\n")  # a publishes this one
+        h.wait_until(lambda: proxy.holds[-1][2] == 0, 30, "a's command held")
+        held = time.monotonic()
+        a.proc.send_signal(signal.SIGSTOP)
+        try:
+            while_stopped(s)
+            b.wait_log("this instance publishes the tree", 20)
+            b.wait_log("published version", 20)
+            h.check(time.monotonic() < held + 23, "b published too late for the test (%.1f s)" % (
+                time.monotonic() - held))
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+        want = snapshot(s.src)
+        time.sleep(max(0.0, held + 25 + 2 - time.monotonic()))  # the held command reached Redis
+        h.check(a.log().count("published version") <= n + 1, "a published after b took over")
+        s.dcs["dc2"].start()
+        s.wait_mirrored("dc2", want, timeout=30)
+        a.wait_log("publishes the tree; standing by", 10)
+        h.check(a.proc.poll() is None and b.proc.poll() is None, "a saltrelay-up died")
+    finally:
+        if a.proc and a.proc.poll() is None:
+            a.proc.send_signal(signal.SIGCONT)
+        proxy.close()
+
+
+def test_stalled_publisher_head_fenced(tmp):
+    """A publisher stalled (SIGSTOP) while its head write was delayed past
+    its lease must not write the head after b took over: b's version stays
+    the head (old code: a's late SET made a's older tree the head, its
+    chunks already collected by b; the DC never applied b's version)."""
+    def before(s):
+        write(os.path.join(s.src, "top.sls"), b"base: {}\n")
+        s.up.start()
+        s.up.wait_log("published version 1:", 30)
+        s.up.term()
+
+    def stopped(s):
+        write(os.path.join(s.src, "top.sls"), b"base: {} # b's\n")
+    stalled_publisher(tmp, before, b"tree:head", stopped)
+
+
+def test_stalled_publisher_gc_fenced(tmp):
+    """A publisher stalled (SIGSTOP) while its collection of a chunk no kept
+    version needed was delayed past its lease must not delete it after b
+    took over and published a version that holds that content again (old
+    code: a's late DEL removed the chunk b's version needs; the DC never
+    applied it)."""
+    rnd = random.Random(11)
+    body = rnd.randbytes(100000)
+    cid = hashlib.sha1(body).hexdigest().encode()
+
+    def before(s):
+        write(os.path.join(s.src, "top.sls"), b"base: {}\n")
+        write(os.path.join(s.src, "files/f.bin"), body)
+        s.up.start()
+        s.up.wait_log("published version 1:", 30)
+        os.unlink(os.path.join(s.src, "files/f.bin"))
+        for n in (2, 3):  # version 1, the last to hold f.bin, is dropped by the next one
+            write(os.path.join(s.src, "top.sls"), b"base: {} # %d\n" % n)
+            s.up.wait_log("published version %d:" % n, 30)
+        s.up.term()
+
+    def stopped(s):
+        write(os.path.join(s.src, "files/f.bin"), body)
+    stalled_publisher(tmp, before, cid, stopped)
 
 
 def test_status_shows_tree_versions(tmp):
