@@ -72,7 +72,7 @@ def snapshot(root, skip_links=False):
 class Sync:
     """Redis primary + replica, saltrelay-up publishing SRC, two DCs."""
 
-    def __init__(self, tmp, dcs=("dc1", "dc2"), up=None, down=None, start_dcs=True, targets=None):
+    def __init__(self, tmp, dcs=("dc1", "dc2"), up=None, down=None, start_dcs=True, targets=None, down_by=None):
         self.tmp = tmp
         self.src = os.path.join(tmp, "src")
         os.makedirs(self.src, exist_ok=True)
@@ -95,7 +95,7 @@ class Sync:
                          redis_primary=self.primary.url,
                          publish_bind="tcp://127.0.0.1:%d" % h.free_port(),
                          ret_bind="tcp://127.0.0.1:%d" % h.free_port(), state_dir=state,
-                         sync_target=target, **(down or {}))
+                         sync_target=target, **dict(down or {}, **(down_by or {}).get(dc, {})))
             d.target = target
             self.dcs[dc] = d
             if start_dcs:
@@ -218,6 +218,48 @@ def test_kill9_mid_sync_resumes(tmp):
             "already there" % (read, total, done))
     h.check(dc.proc.poll() is None, "dc2 died")
     h.check(dc.term() == 0, "dc2 did not exit 0")
+
+
+def versions_on_disk(target):
+    """The version numbers under TARGET/v (directories; each has its
+    manifest beside it), sorted, and the number current points to."""
+    v = os.path.join(target, "v")
+    dirs = sorted(int(e.split("-")[0]) for e in os.listdir(v) if not e.startswith(".") and
+                  os.path.isdir(os.path.join(v, e)))
+    for e in os.listdir(v):
+        if os.path.isdir(os.path.join(v, e)) and not e.startswith("."):
+            h.check(os.path.exists(os.path.join(v, e + ".manifest")), "%s has no manifest" % e)
+    cur = os.readlink(os.path.join(target, "current"))
+    return dirs, int(cur.split("/")[1].split("-")[0])
+
+
+def test_dc_keeps_newest_versions(tmp):
+    """sync_keep: dc1 keeps 1 version (current alone), dc2 keeps 2 (current
+    and the newest before it). After versions 1-3: dc1 holds 3, dc2 holds 2
+    and 3 (not the oldest). Then Redis loses its keys and versions start
+    again at 1: current is the lowest number on disk and is never removed
+    (dc1 holds only the new 1, dc2 the new 1 and 3, the newest other)."""
+    s = Sync(tmp, down_by={"dc1": {"sync_keep": 1}, "dc2": {"sync_keep": 2}})
+    for n in (1, 2, 3):
+        write(os.path.join(s.src, "top.sls"), b"base: {} # %d\n" % n)
+        if n == 1:
+            s.start_up()
+        s.up.wait_log("published version %d:" % n, 30)
+        for dc in s.dcs:
+            s.wait_mirrored(dc, snapshot(s.src))
+    h.check(versions_on_disk(s.dcs["dc1"].target) == ([3], 3), "dc1: %s" % (versions_on_disk(s.dcs["dc1"].target),))
+    h.check(versions_on_disk(s.dcs["dc2"].target) == ([2, 3], 3), "dc2: %s" % (versions_on_disk(s.dcs["dc2"].target),))
+    s.up.term()
+    s.primary.cli("FLUSHALL")
+    write(os.path.join(s.src, "top.sls"), b"base: {} # after the flush\n")
+    s.start_up()
+    s.up.wait_log("published version 1:", 30)
+    for dc in s.dcs:
+        s.wait_mirrored(dc, snapshot(s.src))
+    h.wait_until(lambda: versions_on_disk(s.dcs["dc1"].target) == ([1], 1), 10, "dc1 pruned to the new 1")
+    h.wait_until(lambda: versions_on_disk(s.dcs["dc2"].target) == ([1, 3], 1), 10, "dc2 pruned to the new 1 and 3")
+    for dc in s.dcs:
+        s.wait_mirrored(dc, snapshot(s.src), timeout=5)  # current still whole
 
 
 def test_full_disk_clears(tmp):
