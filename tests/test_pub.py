@@ -750,7 +750,7 @@ def test_redis_sigkill_everysec(tmp):
     n = 6000
     c = Cluster(tmp, aof=True, fsync="everysec", metrics=True, up_proxy=True)
     subs = {dc: c.subscribe(dc, "--count", n, "--idle-ms", 10000, "--max-ms", 120000) for dc in c.dcs}
-    pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 200, "--rate", 3000])
+    pub = h.spawn([h.tool("zpub"), c.mom_pub, "--gen", n, "--size", 200, "--rate", 1500])
     h.wait_until(lambda: int(c.primary.cli("XLEN", STREAM)) >= 2000, 30, "2000 stored")
     c.proxy.hold(b"", 2, replies=True)  # the next replies to saltrelay-up
     h.wait_until(lambda: c.proxy.holds[-1][2] == 0, 10, "replies held")
