@@ -174,7 +174,7 @@ static int flush(struct tree_store *st)
         if (!r)
             return -1;
         if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, NOT_LEADER, strlen(NOT_LEADER))) {
-            st->lost = 1; /* logged by tree_store_lease's caller as the change of publisher */
+            st->lost = 1; /* the publisher logs it and checks the lease (tree_store_lost) */
             rc = -1;
         } else if (r->type == REDIS_REPLY_ERROR && rc == 0) {
             log_warn("tree sync: Redis refused a write: %s", r->str);
@@ -572,6 +572,11 @@ static void new_token(const struct tree_store *st, char *tok, size_t len)
     snprintf(tok, len, "%s#%016llx", st->name, (unsigned long long)n);
 }
 
+static int is(const redisReply *r, const char *s)
+{
+    return r->len == strlen(s) && memcmp(r->str, s, r->len) == 0;
+}
+
 int tree_store_lease(struct tree_store *st, char *holder, size_t holder_len)
 {
     char ms[24], fresh[sizeof st->token];
@@ -580,8 +585,8 @@ int tree_store_lease(struct tree_store *st, char *holder, size_t holder_len)
     redisReply *r = rconn_command(st->rc, "EVAL %s 1 %s %s %s %s", LEASE_LUA, st->lease_key, st->token, fresh, ms);
     int rc = -1;
     if (r && r->type == REDIS_REPLY_STRING) {
+        rc = *st->token && is(r, st->token) ? 1 : is(r, fresh) ? 2 : 0;
         snprintf(holder, holder_len, "%.*s", (int)r->len, r->str);
-        rc = *st->token && strcmp(holder, st->token) == 0 ? 1 : strcmp(holder, fresh) == 0 ? 2 : 0;
         char *hash = strrchr(holder, '#'); /* the holder's name */
         if (hash)
             *hash = '\0';
