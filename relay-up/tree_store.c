@@ -580,6 +580,10 @@ static int is(const redisReply *r, const char *s)
 int tree_store_lease(struct tree_store *st, char *holder, size_t holder_len)
 {
     char ms[24], fresh[sizeof st->token];
+    if (st->pending && flush(st) < 0) { /* an upload's replies first: the lease's must not be taken for one */
+        job_failed(st, TREE_STORE_RETRY);
+        return -1;
+    }
     snprintf(ms, sizeof ms, "%d", TREE_LEASE_MS);
     new_token(st, fresh, sizeof fresh);
     redisReply *r = rconn_command(st->rc, "EVAL %s 1 %s %s %s %s", LEASE_LUA, st->lease_key, st->token, fresh, ms);
