@@ -2,15 +2,23 @@
  *
  * The monitor's events come in the order libzmq emits them: a connection's
  * DISCONNECTED before its fd is closed (so before any reuse of that fd), its
- * ACCEPTED before the connection is attached (so before any of its messages
- * reaches the ROUTER). Hence a message whose fd is not live is either from a
- * connection that closed, or from a newer one whose ACCEPTED was not read
- * yet: reading the monitor to the end tells which. A fd's list of pending
- * requests is its current connection's (dropped when it closes, forgotten if
- * the fd shows up accepted again without a close event, as after a
- * ROUTER_HANDOVER), so a request is never dropped for another connection's
- * close; a request read after its fd was reused may be taken as the new
- * connection's and then waits for that one's close or its deadline.
+ * ACCEPTED before any of its messages reaches the ROUTER (emitted by the
+ * listener as it hands the fd to the session, which attaches it only after
+ * the listener's turn, on the one I/O thread, and a message needs the ZMTP
+ * handshake first). So once a message was received, every event that
+ * preceded it can be read from the monitor: a fd seen live before that
+ * message may meanwhile have closed and been handed to a newer connection
+ * (DISCONNECTED and ACCEPTED both unread) that sent it. Hence every message
+ * is attributed only after reading the monitor to the end: an fd number
+ * alone does not name a connection, the events read up to the message do.
+ * A fd's list of pending requests is its current connection's (dropped when
+ * it closes, forgotten if the fd shows up accepted again without a close
+ * event, as after a ROUTER_HANDOVER), so a request is never dropped for
+ * another connection's close; a request read after its fd was reused (sent
+ * just before its connection closed) is taken as the new connection's and
+ * then waits for that one's close or its deadline. Reading the monitor per
+ * message costs one non-blocking receive that finds it empty (a poll of its
+ * mailbox): far below what a request costs.
  *
  * Memory: a few bytes per possible fd (the open-files limit); the monitor's
  * queue holds at most MON_HWM messages (when full, libzmq's I/O thread waits
@@ -127,8 +135,9 @@ int req_conns_of(struct req_conns *c, zmq_msg_t *msg)
     int fd = zmq_msg_get(msg, ZMQ_SRCFD);
     if (fd < 0 || fd >= c->nfd)
         return REQ_CONN_UNTRACKED;
-    if (!c->fd[fd].alive)
-        req_conns_drain(c); /* a new connection's ACCEPTED may not be read yet */
+    /* always: the fd may look live from its previous connection while that
+     * one's DISCONNECTED and the sender's ACCEPTED are both unread */
+    req_conns_drain(c);
     return c->fd[fd].alive ? fd : REQ_CONN_GONE;
 }
 

@@ -10,6 +10,8 @@
  * built: it simply tries the newest head next turn, keeping what it built. */
 #include "tree_apply.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,7 +54,8 @@ struct tree_apply {
     struct tree_manifest cur;
     char *cur_raw;
     size_t cur_len;
-    const char *failing; /* why the last attempt failed (a retry; logged per change) */
+    char failing[200];   /* why the last attempt failed, "" if it did not (a retry; logged per change) */
+    int err;             /* errno of the last local (disk) failure */
     uint64_t fetched;    /* bytes read from Redis for the version being built */
     struct attempt t;
 };
@@ -114,7 +117,10 @@ static int write_chunk(void *arg, size_t i, const char *data, size_t len)
     struct tree_apply *a = arg;
     a->fetched += len;
     metric_add(M_TREE_FETCHED_BYTES, (int64_t)len);
-    return tree_build_write(a->t.b, data, len);
+    int rc = tree_build_write(a->t.b, data, len);
+    if (rc < 0)
+        a->err = errno;
+    return rc;
 }
 
 /* Fetch the next few chunks of the file being written; finish it after
@@ -134,6 +140,7 @@ static enum tree_fetch_result write_some(struct tree_apply *a, const char **why)
     t->writing = 0;
     t->next++;
     if (tree_build_finish(t->b, t->next - 1) < 0) {
+        a->err = errno;
         *why = "cannot write under sync_target";
         return TREE_FETCH_LOCAL;
     }
@@ -148,6 +155,7 @@ static enum tree_fetch_result place_next(struct tree_apply *a, const char **why)
     int bad;
     int have = tree_build_have(t->b, t->next, &bad);
     if (have < 0) {
+        a->err = errno;
         *why = bad ? "two paths collide (a file where a directory must be)" : "cannot write under sync_target";
         return bad ? TREE_FETCH_BAD : TREE_FETCH_LOCAL;
     }
@@ -156,6 +164,7 @@ static enum tree_fetch_result place_next(struct tree_apply *a, const char **why)
         return TREE_FETCH_OK;
     }
     if (tree_build_open(t->b, t->next) < 0) {
+        a->err = errno;
         *why = "cannot write under sync_target";
         return TREE_FETCH_LOCAL;
     }
@@ -209,12 +218,17 @@ static void refuse(struct tree_apply *a, const tree_id id, const char *what, con
               *a->cur_name ? a->cur_name : "absent");
 }
 
-static void note_retry(struct tree_apply *a, const char *why)
+/* WHY the attempt failed (NULL: it did not), with the system's reason of a
+ * disk error (LOCAL); logged when it changes, not per retry. */
+static void note_retry(struct tree_apply *a, const char *why, int local)
 {
-    if (why != a->failing && (!why || !a->failing || strcmp(why, a->failing)))
-        log_msg(why ? LOG_LVL_WARN : LOG_LVL_INFO, "tree sync: %s%s",
-                why ? "version not applied yet: " : "applying works again", why ? why : "");
-    a->failing = why;
+    char now[sizeof a->failing] = "";
+    if (why)
+        snprintf(now, sizeof now, "%s%s%s", why, local ? ": " : "", local ? strerror(a->err) : "");
+    if (strcmp(now, a->failing))
+        log_msg(*now ? LOG_LVL_WARN : LOG_LVL_INFO, "tree sync: %s%s",
+                *now ? "version not applied yet: " : "applying works again", now);
+    memcpy(a->failing, now, sizeof now);
 }
 
 /* How an attempt ended: OK (switched), BAD (refused), else retried later. */
@@ -224,7 +238,7 @@ static void attempt_over(struct tree_apply *a, enum tree_fetch_result res, const
         switched(a);
     else if (res == TREE_FETCH_BAD)
         refuse(a, a->t.id, "a version", why);
-    note_retry(a, res == TREE_FETCH_OK || res == TREE_FETCH_BAD ? NULL : why);
+    note_retry(a, res == TREE_FETCH_OK || res == TREE_FETCH_BAD ? NULL : why, res == TREE_FETCH_LOCAL);
     attempt_end(&a->t);
 }
 
@@ -238,6 +252,7 @@ static void build_slice(struct tree_apply *a)
     if (res == TREE_FETCH_OK && t->next < t->m.nfiles && !tree_build_complete(t->b))
         return; /* more next turn */
     if (res == TREE_FETCH_OK && tree_build_commit(t->b) < 0) {
+        a->err = errno;
         why = "cannot switch sync_target/current";
         res = TREE_FETCH_LOCAL;
     }
@@ -258,8 +273,10 @@ static void attempt_start(struct tree_apply *a, struct tree_head *h, const tree_
         tree_fetch_manifest(a->rc, a->cfg->cluster, &t->h, (uint64_t)a->cfg->sync_max_bytes, &t->m, &t->raw, &why);
     a->fetched = t->h.manifest_len;
     if (res == TREE_FETCH_OK && !(t->b = tree_build_begin(a->cfg->sync_target, t->name, &t->m, t->raw,
-                                                        t->h.manifest_len, &a->cur, a->cur_name, &why)))
+                                                        t->h.manifest_len, &a->cur, a->cur_name, &why))) {
+        a->err = errno;
         res = TREE_FETCH_LOCAL;
+    }
     if (res != TREE_FETCH_OK)
         attempt_over(a, res, why);
 }

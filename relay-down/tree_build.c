@@ -176,6 +176,27 @@ static void remove_tree(const char *dir, const char *name)
     nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Remove what unfinished builds left in DIR/v (open as VDIR): the file
+ * being written and every .tmp- directory but KEEP's (the build of the
+ * version now wanted, resumed; NULL: none). Else a version that failed for
+ * lack of space would keep the space a later, smaller one needs. */
+static void remove_leftovers(const char *dir, int vdir, const char *keep)
+{
+    unlinkat(vdir, PART, 0);
+    int fd = dup(vdir);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *e;
+    for (int i = 0; i < VERSIONS_MAX && (e = readdir(d)); i++)
+        if (!strncmp(e->d_name, ".tmp-", 5) && (!keep || strcmp(e->d_name, keep)))
+            remove_tree(dir, e->d_name);
+    closedir(d);
+}
+
 /* 1 if DIR/v/NAME is complete: its manifest file holds MRAW. */
 static int already_built(struct tree_build *b)
 {
@@ -198,6 +219,7 @@ static int open_dirs(struct tree_build *b, const char *dir, const char *prev_nam
         *why = "sync_target cannot be created or opened";
         return -1;
     }
+    remove_leftovers(dir, b->vdir_fd, b->tmpname);
     b->complete = already_built(b);
     if (!b->complete && strcmp(b->name, prev_name) == 0) {
         *why = "a version of that name is current with other content";
@@ -245,6 +267,8 @@ void tree_build_free(struct tree_build **bp)
     struct tree_build *b = *bp;
     if (!b)
         return;
+    if (b->vdir_fd >= 0)
+        unlinkat(b->vdir_fd, PART, 0); /* a file cut short: a resumed build fetches it again anyway */
     int fds[] = {b->dir_fd, b->vdir_fd, b->tmp_fd, b->prev_fd, b->part_fd, b->pdir_fd};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0 && (i < 5 || fds[i] != b->tmp_fd))
@@ -452,10 +476,6 @@ void tree_dir_prune(const char *dir, long long keep, const char *current)
         free(names[i]);
     }
     free(names);
-    rewinddir(d);
-    struct dirent *e;
-    for (int i = 0; i < VERSIONS_MAX && (e = readdir(d)); i++)
-        if (!strncmp(e->d_name, ".tmp-", 5))
-            remove_tree(dir, e->d_name);
+    remove_leftovers(dir, dirfd(d), NULL);
     closedir(d);
 }

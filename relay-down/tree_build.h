@@ -6,8 +6,10 @@
  *                            always resolves to a complete version
  *     DIR/v/<name>/          a version, complete and never changed again
  *     DIR/v/<name>.manifest  its manifest as received (treerec.h)
- *     DIR/v/.tmp-<name>/     a version being built (kept across restarts: resumed)
- *     DIR/v/.part            the file being written
+ *     DIR/v/.tmp-<name>/     a version being built (kept across restarts: resumed;
+ *                            any other .tmp- is removed when a build begins)
+ *     DIR/v/.part            the file being written (removed when the build
+ *                            object is freed, and when a build begins)
  * A version's name is "<n>-<8 hex digits of its manifest's first chunk id>",
  * so a version number published again after Redis lost its keys does not
  * reuse an old directory of other content.
@@ -34,8 +36,9 @@ int tree_dir_current(const char *dir, uint64_t max_bytes, char *name, struct tre
                      size_t *rawlen);
 
 /* Start building version NAME of manifest NEW_M (bytes MRAW, MLEN) in DIR,
- * reusing files of PREV (named PREV_NAME, the current one, "" if none).
- * NULL on error, *WHY says why. */
+ * reusing files of PREV (named PREV_NAME, the current one, "" if none);
+ * what other unfinished builds left is removed first. NULL on error, *WHY
+ * says why (errno tells the system's reason of a disk error). */
 struct tree_build *tree_build_begin(const char *dir, const char *name, const struct tree_manifest *new_m,
                                     const char *mraw, size_t mlen, const struct tree_manifest *prev,
                                     const char *prev_name, const char **why);

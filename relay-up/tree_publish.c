@@ -12,7 +12,10 @@
  *
  * Several saltrelay-ups may run at once (active-active); only the holder of
  * the publisher's lease (tree_store_lease, renewed every LEASE_RENEW_MS)
- * scans and publishes, the others stand by and take over once it lapses. */
+ * scans and publishes, the others stand by and take over once it lapses. A
+ * lease check that fails, or a write that Redis fenced off (tree_store.c),
+ * ends this instance's leadership until a check answers that it holds it:
+ * a publisher that stalled past its lease never writes after a successor. */
 #include "tree_publish.h"
 
 #include <errno.h>
@@ -141,13 +144,23 @@ static void upload_slice(struct tree_publish *t, long long until)
 /* Renew or take the lease; 1 while this instance may publish. */
 static int lead(struct tree_publish *t, long long now)
 {
+    if (tree_store_lost(t->store)) {
+        log_warn("tree sync: Redis refused a write: the publisher's lease is no longer this instance's");
+        t->lease_due = 0;
+    }
     if (now < t->lease_due)
         return t->leader == 1;
     char holder[UP_NAME_MAX];
     int was = t->leader, rc = tree_store_lease(t->store, holder, sizeof holder);
     t->lease_due = now + LEASE_RENEW_MS;
-    if (rc < 0)
-        return t->leader == 1; /* Redis down: nothing is published anyway */
+    if (rc < 0) { /* unknown: this instance may have lost it; publish nothing until a check answers */
+        if (was == 1)
+            log_warn("tree sync: the publisher's lease cannot be checked; not publishing until it can");
+        if (t->phase != IDLE)
+            idle(t, 0);
+        t->leader = -1;
+        return 0;
+    }
     for (char *c = holder; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             *c = '?';

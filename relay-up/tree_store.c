@@ -8,15 +8,26 @@
  * The set of stored chunk ids is kept in memory (loaded from the chunks set
  * at start) so content already in Redis is never sent again, and so is the
  * set of ids each kept version needs, for collection. After any Redis
- * failure both are loaded again: what was written is not known. */
+ * failure both are loaded again: what was written is not known.
+ *
+ * The lease fences the writes that could harm another publisher: the version
+ * record and head, and every delete (collection), run in Lua scripts that do
+ * nothing but answer NOTLEADER unless the lease holds this instance's token.
+ * A token is drawn each time the lease is taken (not when it is extended), so
+ * an instance that stalled past the lease's end and took it again later
+ * holds a new token, and what it knew of Redis, learnt under the old one, is
+ * dropped before it writes. Chunk stores are not fenced: content-addressed,
+ * a late one only leaves a chunk no version names (collected at a load). */
 #include "tree_store.h"
 
 #include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -28,7 +39,9 @@
 #include "instance.h"
 #include "treefetch.h"
 
-#define REDIS_TIMEOUT_MS 10000
+#define REDIS_TIMEOUT_MS 3000 /* well under TREE_LEASE_MS: a stalled call ends long before the lease would */
+#define GC_BATCH 64           /* chunks deleted per fenced script call */
+#define NOT_LEADER "NOTLEADER"
 #define FLUSH_COMMANDS 32              /* chunks appended before their replies are read */
 #define FLUSH_BYTES (16 * 1024 * 1024) /* ... or this many bytes */
 #define PRESENT ((void *)1)
@@ -64,7 +77,9 @@ struct tree_store {
     unsigned char *buf;
     char chunks_key[KEY_MAX];
     char lease_key[KEY_MAX];
-    char name[UP_NAME_MAX]; /* this instance (instance.h), the lease's value */
+    char name[UP_NAME_MAX];           /* this instance (instance.h) */
+    char token[UP_NAME_MAX + 24];     /* the lease's value while ours: "<name>#<random>", "" if not */
+    int lost;                         /* a fenced write found the lease not ours */
     struct job job;
 };
 
@@ -158,7 +173,10 @@ static int flush(struct tree_store *st)
         redisReply *r = rconn_reply(st->rc);
         if (!r)
             return -1;
-        if (r->type == REDIS_REPLY_ERROR && rc == 0) {
+        if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, NOT_LEADER, strlen(NOT_LEADER))) {
+            st->lost = 1; /* the publisher logs it and checks the lease (tree_store_lost) */
+            rc = -1;
+        } else if (r->type == REDIS_REPLY_ERROR && rc == 0) {
             log_warn("tree sync: Redis refused a write: %s", r->str);
             rc = -1;
         }
@@ -187,8 +205,59 @@ static int append(struct tree_store *st, size_t bytes, const char *fmt, ...)
     return 0;
 }
 
+/* Only while the lease holds our token (ARGV[1]; KEYS[1] the lease, KEYS[2]
+ * the chunk set): delete KEYS[3..], remove the ids ARGV[2..] from the set. */
+static const char FENCED_DEL_LUA[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('" NOT_LEADER "') end "
+    "for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end "
+    "if #ARGV > 1 then redis.call('SREM', KEYS[2], unpack(ARGV, 2)) end "
+    "return 1";
+
+/* Deletes waiting for one fenced call: the keys, and the chunk ids to take
+ * out of the chunk set (NIDS of them, the last NIDS keys' chunks). */
+struct gc {
+    int nkeys, nids;
+    char key[GC_BATCH][KEY_MAX];
+    char id[GC_BATCH][TREE_HEX_LEN];
+};
+
+static int gc_flush(struct tree_store *st, struct gc *g)
+{
+    if (!g->nkeys)
+        return 0;
+    const char *argv[2 * GC_BATCH + 8];
+    size_t len[2 * GC_BATCH + 8], n = 0;
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", 2 + g->nkeys);
+    const char *head[] = {"EVAL", FENCED_DEL_LUA, nk, st->lease_key, st->chunks_key};
+    for (size_t i = 0; i < sizeof head / sizeof *head; i++)
+        argv[n++] = head[i];
+    for (int i = 0; i < g->nkeys; i++)
+        argv[n++] = g->key[i];
+    argv[n++] = st->token;
+    for (int i = 0; i < g->nids; i++)
+        argv[n++] = g->id[i];
+    for (size_t i = 0; i < n; i++)
+        len[i] = strlen(argv[i]);
+    g->nkeys = g->nids = 0;
+    redisContext *c = rconn_get(st->rc);
+    if (!c || redisAppendCommandArgv(c, (int)n, argv, len) != REDIS_OK)
+        return -1;
+    st->pending++;
+    return st->pending >= 2 * FLUSH_COMMANDS ? flush(st) : 0;
+}
+
+/* Queue the delete of KEY (and of chunk id HEX from the set, unless NULL). */
+static int gc_add(struct tree_store *st, struct gc *g, const char *key, const char *hex)
+{
+    snprintf(g->key[g->nkeys++], KEY_MAX, "%s", key);
+    if (hex)
+        snprintf(g->id[g->nids++], TREE_HEX_LEN, "%s", hex);
+    return g->nkeys == GC_BATCH ? gc_flush(st, g) : 0;
+}
+
 /* Delete the chunks in CANDIDATES that no kept version needs. */
-static int collect(struct tree_store *st, zhashx_t *candidates)
+static int collect(struct tree_store *st, zhashx_t *candidates, struct gc *g)
 {
     char key[KEY_MAX];
     zlistx_t *keys = zhashx_keys(candidates);
@@ -197,12 +266,12 @@ static int collect(struct tree_store *st, zhashx_t *candidates)
         if (needed(st, hex) || !zhashx_lookup(st->stored, hex))
             continue;
         key_tree_chunk(key, st->cfg->cluster, hex);
-        rc = append(st, 0, "DEL %s", key) < 0 || append(st, 0, "SREM %s %s", st->chunks_key, hex) < 0 ? -1 : 0;
+        rc = gc_add(st, g, key, hex);
         zhashx_delete(st->stored, hex);
         metric_add(M_TREE_CHUNKS_COLLECTED, 1);
     }
     zlistx_destroy(&keys);
-    return rc < 0 || flush(st) < 0 ? -1 : 0;
+    return rc < 0 || gc_flush(st, g) < 0 || flush(st) < 0 ? -1 : 0;
 }
 
 /* Load one kept version V; 1 if it is there and whole, 0 if not, -1 Redis. */
@@ -272,7 +341,10 @@ static int load(struct tree_store *st)
         if (rc == 0)
             break;
     }
-    if (collect(st, st->stored) < 0)
+    struct gc *g = malloc(sizeof *g);
+    int rc = g ? (g->nkeys = g->nids = 0, collect(st, st->stored, g)) : -1;
+    free(g);
+    if (rc < 0)
         return -1;
     st->loaded = 1;
     log_info("tree sync: Redis holds version %llu (%zu kept, %zu chunks)", (unsigned long long)st->head_version,
@@ -339,6 +411,12 @@ static int same_manifest(const struct kept *k, const tree_id *ids, size_t n)
     return k->nmchunks == n && memcmp(k->mchunk, ids, n * sizeof *ids) == 0;
 }
 
+/* Only while the lease holds our token (ARGV[1]; KEYS[1] the lease): the
+ * version record KEYS[2] and the head KEYS[3], both ARGV[2]. */
+static const char FENCED_HEAD_LUA[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('" NOT_LEADER "') end "
+    "redis.call('SET', KEYS[2], ARGV[2]) redis.call('SET', KEYS[3], ARGV[2]) return 1";
+
 /* Write the version record and the head; keep the new version. */
 static int store_head(struct tree_store *st, const struct tree_manifest *m, tree_id *mids, size_t nm,
                       size_t mlen)
@@ -350,8 +428,10 @@ static int store_head(struct tree_store *st, const struct tree_manifest *m, tree
     char *rec = tree_head_encode(&h, &len), key[KEY_MAX], head_key[KEY_MAX];
     key_tree_version(key, st->cfg->cluster, h.version);
     key_tree_head(head_key, st->cfg->cluster);
-    int rc = rec && append(st, len, "SET %s %b", key, rec, len) == 0 &&
-                     append(st, len, "SET %s %b", head_key, rec, len) == 0 && flush(st) == 0
+    int rc = rec &&
+                     append(st, len, "EVAL %s 3 %s %s %s %s %b", FENCED_HEAD_LUA, st->lease_key, key, head_key,
+                            st->token, rec, len) == 0 &&
+                     flush(st) == 0
                  ? 0
                  : -1;
     free(rec);
@@ -368,15 +448,18 @@ static int store_head(struct tree_store *st, const struct tree_manifest *m, tree
 static int drop_old(struct tree_store *st)
 {
     char key[KEY_MAX];
-    while (st->nkept > TREE_KEPT_IN_REDIS) {
+    struct gc *g = st->nkept > TREE_KEPT_IN_REDIS ? malloc(sizeof *g) : NULL;
+    int rc = 0;
+    if (g)
+        g->nkeys = g->nids = 0;
+    while (rc == 0 && st->nkept > TREE_KEPT_IN_REDIS) {
         struct kept old = st->kept[--st->nkept];
         key_tree_version(key, st->cfg->cluster, old.version);
-        int rc = append(st, 0, "DEL %s", key) < 0 || collect(st, old.ids) < 0 ? -1 : 0;
+        rc = !g || gc_add(st, g, key, NULL) < 0 || collect(st, old.ids, g) < 0 ? -1 : 0;
         kept_free(&old);
-        if (rc < 0)
-            return -1;
     }
-    return 0;
+    free(g);
+    return rc;
 }
 
 static void job_end(struct tree_store *st)
@@ -472,26 +555,55 @@ enum tree_store_result tree_store_step(struct tree_store *st, long long until_ms
     return TREE_STORED;
 }
 
-/* Set the lease if free, extend it if ours; either way return its holder. */
+/* Extend the lease if it holds our token ARGV[1], take it with the new token
+ * ARGV[2] if it is free; either way return its holder's token. */
 static const char LEASE_LUA[] =
     "local v = redis.call('GET', KEYS[1]) "
-    "if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return ARGV[1] end "
+    "if v == false then v = ARGV[2] end "
+    "if v == ARGV[1] or v == ARGV[2] then redis.call('SET', KEYS[1], v, 'PX', ARGV[3]) end "
     "return v";
+
+/* A token for taking the lease: this instance's name and a random number. */
+static void new_token(const struct tree_store *st, char *tok, size_t len)
+{
+    uint64_t n = 0;
+    if (getrandom(&n, sizeof n, GRND_NONBLOCK) != (ssize_t)sizeof n)
+        n = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 40) ^ (uint64_t)clock_mono_ms() << 20;
+    snprintf(tok, len, "%s#%016llx", st->name, (unsigned long long)n);
+}
+
+static int is(const redisReply *r, const char *s)
+{
+    return r->len == strlen(s) && memcmp(r->str, s, r->len) == 0;
+}
 
 int tree_store_lease(struct tree_store *st, char *holder, size_t holder_len)
 {
-    char ms[24];
+    char ms[24], fresh[sizeof st->token];
+    if (st->pending && flush(st) < 0) { /* an upload's replies first: the lease's must not be taken for one */
+        job_failed(st, TREE_STORE_RETRY);
+        return -1;
+    }
     snprintf(ms, sizeof ms, "%d", TREE_LEASE_MS);
-    redisReply *r = rconn_command(st->rc, "EVAL %s 1 %s %s %s", LEASE_LUA, st->lease_key, st->name, ms);
+    new_token(st, fresh, sizeof fresh);
+    redisReply *r = rconn_command(st->rc, "EVAL %s 1 %s %s %s %s", LEASE_LUA, st->lease_key, st->token, fresh, ms);
     int rc = -1;
     if (r && r->type == REDIS_REPLY_STRING) {
+        rc = *st->token && is(r, st->token) ? 1 : is(r, fresh) ? 2 : 0;
         snprintf(holder, holder_len, "%.*s", (int)r->len, r->str);
-        rc = strcmp(holder, st->name) == 0;
+        char *hash = strrchr(holder, '#'); /* the holder's name */
+        if (hash)
+            *hash = '\0';
     }
     freeReplyObject(r);
-    if (rc == 0 && (st->loaded || st->job.active)) { /* another publishes now: what we knew is stale */
+    if (rc == 2 || rc == 0) {
+        /* taken anew, or another's: what we knew of Redis may predate another publisher's writes */
+        snprintf(st->token, sizeof st->token, "%s", rc == 2 ? fresh : "");
         job_end(st);
         forget(st);
     }
-    return rc;
+    st->lost = 0;
+    return rc < 0 ? -1 : rc > 0;
 }
+
+int tree_store_lost(const struct tree_store *st) { return st->lost; }

@@ -31,10 +31,15 @@ enum tree_store_result tree_store_step(struct tree_store *st, long long until_ms
 
 /* Take or keep the publisher's lease (several saltrelay-ups may run, only
  * one may publish): 1 if this instance holds it for TREE_LEASE_MS from now,
- * 0 if another does (*HOLDER names it), -1 if Redis failed. Losing it drops
- * what the store knew of Redis and an upload under way. */
+ * 0 if another does (*HOLDER names it), -1 if Redis failed. Losing it, or
+ * taking it anew (a new token), drops what the store knew of Redis and an
+ * upload under way. The head write and every delete are fenced: done by
+ * Redis only while the lease holds this instance's current token. */
 #define TREE_LEASE_MS 10000
 int tree_store_lease(struct tree_store *st, char *holder, size_t holder_len);
+/* 1 if a fenced write found the lease not ours since the last lease check
+ * (the store stopped; leadership is over until a check says otherwise). */
+int tree_store_lost(const struct tree_store *st);
 
 /* Milliseconds until Redis may be tried again (0 if connected). */
 int tree_store_retry_in_ms(const struct tree_store *st);

@@ -6,6 +6,8 @@ connection to a target port, and the test can make the link bad:
   in order, so the bytes keep their order, as on a long link);
 * hold(pattern, seconds, count): the next COUNT client-to-server chunks
   holding PATTERN wait SECONDS (makes a command late, deterministically);
+  with replies=True server-to-client chunks (a reply held back: a cut()
+  meanwhile loses it, after the server executed the command);
 * cut(): reset every connection (RST, as a router dropping state);
 * partition(seconds): forward nothing for SECONDS (nothing is lost yet; new
   connections are taken but not connected), then reset every connection.
@@ -39,7 +41,7 @@ class FaultProxy:
     def __init__(self, target_port, target_host="127.0.0.1"):
         self.target = (target_host, target_port)
         self.latency = 0.0
-        self.holds = []  # [pattern bytes, seconds, chunks left]
+        self.holds = []  # [pattern bytes, seconds, chunks left, client-to-server]
         self.lock = threading.Lock()
         self.conns = []  # [client socket, server socket or None]
         self.flowing = threading.Event()
@@ -58,9 +60,9 @@ class FaultProxy:
     def url(self, scheme="redis"):
         return "%s://127.0.0.1:%d" % (scheme, self.port)
 
-    def hold(self, pattern, seconds, count=1):
+    def hold(self, pattern, seconds, count=1, replies=False):
         with self.lock:
-            self.holds.append([pattern, seconds, count])
+            self.holds.append([pattern, seconds, count, not replies])
 
     def cut(self):
         """Reset every connection now."""
@@ -126,8 +128,8 @@ class FaultProxy:
     def _delay(self, data, upstream):
         d = self.latency
         with self.lock:
-            for h in self.holds if upstream else ():
-                if h[2] > 0 and h[0] in data:
+            for h in self.holds:
+                if h[2] > 0 and h[3] == upstream and h[0] in data:
                     h[2] -= 1
                     d = max(d, h[1])
         return d

@@ -9,9 +9,11 @@ import glob
 import os
 import random
 import re
+import select
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import harness
@@ -747,6 +749,142 @@ def test_departed_fd_reused(tmp):
           dm["requests_requester_gone_total"] > 0, "left requests: %s" % dm)
 
 
+class LogJam:
+    """Restart DAEMON with its stderr (its log) through a pipe the test can
+    fill: while jammed, the thread that logs next blocks in write(2) and the
+    daemon's other threads go on (libzmq's I/O thread keeps closing and
+    accepting connections and completing their handshakes). What the daemon
+    writes is copied to its log file while not jammed."""
+
+    def __init__(self, daemon):
+        check(daemon.term() == 0, "%s did not stop cleanly" % daemon.name)
+        self.r, self.w = os.pipe()
+        self.out = open(daemon.log_path, "ab")
+        self.lock = threading.Lock()
+        self.jammed = False
+        daemon._log = open(daemon.log_path, "a")
+        daemon._since = daemon._log.tell()
+        daemon.proc = spawn([harness.BIN[daemon.kind], "-c", daemon.cfg_path], stderr=self.w, stdout=self.w)
+        self.daemon = daemon
+        self.copier = threading.Thread(target=self._copy, daemon=True)
+        self.copier.start()
+        daemon.wait_log(harness.READY, 30)
+
+    def _copy(self):
+        while True:
+            with self.lock:
+                if not self.jammed and select.select([self.r], [], [], 0)[0]:
+                    data = os.read(self.r, 65536)
+                    if not data:
+                        return  # the daemon exited
+                    self.out.write(data.replace(b"\0", b""))  # the filler is NUL bytes
+                    self.out.flush()
+                    continue
+            time.sleep(0.01)
+
+    def jam(self):
+        with self.lock:
+            self.jammed = True
+        # a file description of its own: O_NONBLOCK on the daemon's would make its writes fail, not wait
+        fill = os.open("/proc/self/fd/%d" % self.w, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            for size in (4096, 1):
+                try:
+                    while True:
+                        os.write(fill, b"\0" * size)
+                except BlockingIOError:
+                    pass
+        finally:
+            os.close(fill)
+
+    def unjam(self):
+        with self.lock:
+            self.jammed = False
+
+    def blocked_writers(self):
+        """How many of the daemon's threads wait in a write to the full pipe."""
+        n = 0
+        for task in glob.glob("/proc/%d/task/*" % self.daemon.proc.pid):
+            try:
+                with open(task + "/wchan") as f:
+                    n += "pipe_write" in f.read()
+            except OSError:
+                pass
+        return n
+
+    def close(self):
+        """Unjam for good (the copier goes on until the daemon exits)."""
+        self.unjam()
+        if self.w is not None:
+            os.close(self.w)
+            self.w = None
+
+
+def socket_fds(pid):
+    """The fds of process PID that are sockets."""
+    fds = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
+                fds.add(int(fd))
+        except OSError:
+            pass
+    return fds
+
+
+def test_request_on_reused_fd_kept(tmp):
+    """Issue 18 item 3: a request from a new connection on the fd of one that
+    just closed, read before the request intake saw the old one's
+    DISCONNECTED and the new one's ACCEPTED, belongs to the new connection.
+    Client A's request waits (the MoM does not know it); saltrelay-down's log
+    pipe is jammed and a malformed request makes the intake thread block in
+    its warning while libzmq's I/O thread goes on: A leaves (its fd closed),
+    client C connects on A's fd (Linux hands out the lowest free fd; checked)
+    and sends a request the MoM answers. Then the log flows again: C is
+    answered and only A's request is dropped as departed (old code, which
+    read the monitor only for a fd it did not know live: C's request joined
+    A's list and was dropped with it once the close was read,
+    requests_requester_gone_total 2, C timed out)."""
+    q = salt_request("c", b"new")
+    mapfile = os.path.join(tmp, "map")
+    with open(mapfile, "w") as f:
+        f.write("%s %s\n" % (q.hex(), (b"rep:" + q).hex()))
+    relay = Relay(tmp, ["map", mapfile], timeout=60)
+    jam = LogJam(relay.down)
+    try:
+        a = clients_waiting(relay, ["a"], 1)
+        pid = relay.down.proc.pid
+        jam.jam()
+        bad = spawn([tool("zreqs"), relay.ret_ep, "--clients", "1", "--timeout-ms", "20000"],
+                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bad.stdin.write(b"0 00 -\n")
+        bad.stdin.close()
+        wait_until(lambda: jam.blocked_writers() > 0, 20, "the intake thread blocked in its warning")
+        with_a = socket_fds(pid)
+        leave(a)
+        wait_until(lambda: len(socket_fds(pid)) < len(with_a), 10, "A's connection closed")
+        a_fd = with_a - socket_fds(pid)
+        out = os.path.join(tmp, "c.out")
+        with open(out, "w") as fo:
+            proc = spawn([tool("zreqs"), relay.ret_ep, "--clients", "1", "--timeout-ms", "8000"],
+                         stdin=subprocess.PIPE, stdout=fo, stderr=subprocess.PIPE)
+        proc.stdin.write(("0 %s %s\n" % (q.hex(), (b"rep:" + q).hex())).encode())
+        proc.stdin.close()
+        wait_until(lambda: len(socket_fds(pid)) == len(with_a), 10, "C's connection accepted")
+        check(a_fd <= socket_fds(pid), "C did not get A's fd %s: %s" % (a_fd, socket_fds(pid)))
+        time.sleep(1)  # its handshake and request: libzmq's I/O thread, not blocked
+        check(jam.blocked_writers() > 0, "the intake thread went on while jammed")
+    finally:
+        jam.close()
+    proc.wait(timeout=30)
+    with open(out) as f:
+        verdicts = [line.split()[2] for line in f]
+    dm = {k: v for k, v in relay.down.metrics().items() if k.startswith(("requests_", "replies_"))}
+    check(verdicts == ["ok"], "the request on A's fd not answered: %s %s" % (verdicts, dm))
+    check(dm["requests_requester_gone_total"] == 1, "down metrics: %s" % dm)
+    bad.kill()
+
+
 def test_oversize_reply(tmp):
     """A MoM reply over saltrelay-up's max_frame_size is not carried: the
     request ends as oversize (counted by both), the client times out, and
@@ -780,10 +918,39 @@ def test_redis_down_requests_fail_counted(tmp):
     check(dm["requests_in_total"] == n and dm["requests_refused_total"] == 1, "down metrics: %s" % dm)
 
 
+def stray_timeouts(out, t0, episodes, after=1.0):
+    """Timed-out requests of a zreqs run (output file OUT, started at
+    monotonic T0) that were not in flight during one of EPISODES ((start,
+    end) monotonic: a kill until the daemon was ready again, an outage):
+    sent after an episode's end + AFTER s or done before its start - 0.5 s
+    (zreqs's clock starts just after T0). Clients are sequential (the next
+    request sent right after a verdict), so a request's send time is the sum
+    of its client's earlier latencies. Also a client with more timeouts
+    than episodes counts: each episode can hold one request per client.
+    Returns a list of (client, k, sent s, ended s) and such clients."""
+    lat, verdict = {}, {}
+    with open(out) as f:
+        for line in f:
+            c, k, v, us = line.split()
+            lat[(int(c), int(k))] = int(us) / 1e6
+            verdict[(int(c), int(k))] = v
+    rel = [(a - t0, b - t0) for a, b in episodes]
+    stray, per_client, sent = [], {}, {}
+    for c, k in sorted(lat):
+        start = sent.get(c, 0.0)
+        end = sent[c] = start + lat[(c, k)]
+        if verdict[(c, k)] != "timeout":
+            continue
+        per_client[c] = per_client.get(c, 0) + 1
+        if not any(start <= b + after and end >= a - 0.5 for a, b in rel):
+            stray.append((c, k, round(start, 2), round(end, 2)))
+    return stray + [("client", c, n) for c, n in per_client.items() if n > len(episodes)]
+
+
 def test_kill_up_then_down(tmp):
     timeout = 3
     relay = Relay(tmp, ["echo", "--delay-ms", "5"], timeout=timeout)
-    clients, per_client = 100, 50
+    clients, per_client = 100, 100
     lines, expect = [], {}
     for c in range(clients):
         for k in range(per_client):
@@ -792,6 +959,7 @@ def test_kill_up_then_down(tmp):
             expect[q.hex()] = (c, k)
     out = os.path.join(tmp, "zreqs.out")
     with open(out, "w") as fo:
+        t0 = time.monotonic()  # zreqs's clock starts a few ms later
         proc = spawn([tool("zreqs"), relay.ret_ep, "--clients", str(clients), "--timeout-ms",
                       str((timeout + 3) * 1000), "--max-ms", "240000"], stdin=subprocess.PIPE,
                      stdout=fo, stderr=subprocess.PIPE)
@@ -801,14 +969,19 @@ def test_kill_up_then_down(tmp):
         def done():
             with open(out) as f:
                 return sum(1 for _ in f)
+        kills = []  # (killed, ready again), monotonic
         wait_until(lambda: done() > 1200, 60, "a quarter of the requests answered")
+        killed = time.monotonic()
         relay.up.kill9()
         time.sleep(0.5)
         relay.up.start()
+        kills.append((killed, time.monotonic()))
         wait_until(lambda: done() > 2800, 90, "half of the requests answered after the restart of up")
+        killed = time.monotonic()
         relay.down.kill9()
         time.sleep(0.5)
         relay.down.start()
+        kills.append((killed, time.monotonic()))
         proc.wait(timeout=240)
     err = proc.stderr.read().decode()
     res = []
@@ -830,8 +1003,21 @@ def test_kill_up_then_down(tmp):
     check(not unknown, "the MoM got %d requests nobody sent" % len(unknown))
     reached = {expect[h] for h in at_master}
     check(all((c, k) in reached for c, k, v in res if v == "ok"), "a client got a reply the MoM never made")
-    # each kill may lose what was in flight then: at most one request per client each time
-    check(timed_out <= 2 * clients, "too many requests lost: %d" % timed_out)
+    # What a kill may lose (failure-semantics): the requests in flight then.
+    # Killing saltrelay-up loses those it had sent to the MoM and not yet
+    # answered (never sent twice); killing saltrelay-down, every request in
+    # its table (the new incarnation cannot answer them), and a request a
+    # client sent while it was down may be lost with the dead connection. A
+    # request sent once the daemon is ready again is answered (1 s allowed
+    # for the backlog it then finds). So a request may time out only if it
+    # was in flight from a kill until the daemon was ready again: about one
+    # per client per kill (at most 2 x clients in all); a timeout anywhere
+    # else is a request lost without a kill. Most requests come after the
+    # second kill, so even 0.1 % dropped fails this (the old check, at most
+    # 200 timeouts, let 1 % of the requests be dropped).
+    stray = stray_timeouts(out, t0, kills)
+    check(not stray, "%d requests timed out away from the kills %s s after the start: %s" %
+          (len(stray), [(round(a - t0, 2), round(b - t0, 2)) for a, b in kills], stray[:10]))
     check(relay.down.term() == 0 and relay.up.term() == 0, "daemons did not stop cleanly")
     d, u = totals(relay.down), totals(relay.up)
     # the second incarnations: every request they took has a counted end
