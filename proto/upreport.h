@@ -14,8 +14,8 @@
  *   started_at_ms, interval_ms, and the counters of UP_REPORT_FIELDS.
  *
  * The instance name is "<host name>/<instance>" with the config key instance,
- * or "<host name>/<pid>" without it (so two instances on one host with one
- * config file differ). */
+ * or "<host name>/<slot>" without it (runtime/instance.h: the same after a
+ * restart, different for two instances running on one host). */
 #ifndef SALTRELAY_UPREPORT_H
 #define SALTRELAY_UPREPORT_H
 

@@ -1,7 +1,9 @@
 /* group_prune.h -- remove the consumers of dead instances from a stream's
  * consumer group. Each saltrelay-up instance reads as its own consumer
- * (instance.h: host/pid), so every restart leaves a name behind, forever:
- * XINFO grows, and so would anything that walks the consumers.
+ * (instance.h: host/slot), so every instance that ran once (a host gone, a
+ * second instance stopped, an `instance` renamed, a name by process id)
+ * leaves a name behind, forever: XINFO grows, and so would anything that
+ * walks the consumers.
  *
  * A consumer goes when it owns no pending entry and has been idle (no read,
  * no claim) for longer than IDLE_MS; both are checked and the consumer

@@ -8,8 +8,8 @@
 
 #include "part.h"
 
-/* This instance's name is "<host>/<instance>", or "<host>/<pid>" without
- * the instance key (upreport.h). */
+/* This instance's name is "<host>/<instance>", or "<host>/<slot>" without
+ * the instance key (instance.h). */
 extern const struct part_def heartbeat_part;
 
 #endif

@@ -1,8 +1,8 @@
 /* req_forward.c -- saltrelay-up's request forwarding (see req_forward.h).
  *
  * A child reader (stream_reader.c) takes the cluster's request stream through the
- * consumer group "saltrelay-up" as consumer <host>/<instance or pid>
- * (instance.h: every instance has its own), at most HOLD_MAX entries ahead of
+ * consumer group "saltrelay-up" as consumer <host>/<instance or slot>
+ * (instance.h: every instance has its own, a restart the same), at most HOLD_MAX entries ahead of
  * what was sent; entries another instance read and left unacknowledged for
  * CLAIM_IDLE_MS (it died) are claimed and sent by whichever instance claims
  * them first. Each request

@@ -289,6 +289,11 @@ static int set_value(struct config *cfg, const struct key_spec *spec, const char
                    spec->type == T_OPTNAME ? "\"\" or " : "", value);
             return -1;
         }
+        /* the instance name: a number is what an instance without one is named (instance.h) */
+        if (spec->type == T_OPTNAME && *value && strspn(value, "0123456789") == strlen(value)) {
+            seterr(why, whylen, "expected a name that is not a number (numbers are slots), got '%s'", value);
+            return -1;
+        }
         break;
     case T_ENDPOINT:
         if (!valid_endpoint(value)) {

@@ -11,6 +11,7 @@ SALTRELAY_VALGRIND=1 runs the daemons under valgrind (slow)."""
 
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -233,6 +234,12 @@ class Daemon:
             if name.startswith("saltrelay_") and "{" not in name:
                 out[name[len("saltrelay_"):]] = float(value)
         return out
+
+    def instance_name(self):
+        """saltrelay-up: the name its running incarnation logged (runtime/instance.h)."""
+        m = re.search(r"heartbeat: this instance is (\S+)", self.log(current=True))
+        check(m, "%s logged no instance name" % self.name)
+        return m.group(1)
 
     def kill9(self):
         self.proc.kill()

@@ -394,7 +394,7 @@ def test_dead_consumers_removed(tmp):
     h.check(consumers(primary) == ["ghost/1", "ghost/2"], "the ghosts should be there: %s" % consumers(primary))
     up = h.Daemon("up", tmp, "up", cluster=CLUSTER, redis=primary.url, master_ret=mom_ret,
                   master_publish="tcp://127.0.0.1:%d" % h.free_port()).start()
-    me = "%s/%d" % (socket.gethostname(), up.proc.pid)
+    me = up.instance_name()
     h.wait_until(lambda: consumers(primary) == [me], 60, "only the running instance's consumer left (now %s)" %
                  consumers(primary))
     check_requests(reqs, out, master_log, n)
@@ -414,13 +414,40 @@ def test_status_lists_ups(tmp):
         r = subprocess.run([status, "-c", ups[0].cfg_path, "--json"], capture_output=True, timeout=20)
         doc = json.loads(r.stdout.decode())
         return doc["ups_alive"], sorted(u["instance"] for u in doc["ups"])
-    names = sorted("%s/%d" % (socket.gethostname(), u.proc.pid) for u in ups)
-    h.wait_until(lambda: alive() == (2, names), 10, "both instances listed")
+    names = [u.instance_name() for u in ups]
+    h.wait_until(lambda: alive() == (2, sorted(names)), 10, "both instances listed")
     ups[0].kill9()
-    h.wait_until(lambda: alive() == (1, names[1:] if names[0].endswith("/%d" % ups[0].proc.pid) else names[:1]),
-                 10, "the killed instance gone from the list")
+    h.wait_until(lambda: alive() == (1, names[1:]), 10, "the killed instance gone from the list")
     text = subprocess.run([status, "-c", ups[0].cfg_path], capture_output=True, timeout=20).stdout.decode()
-    h.check("saltrelay-up instances alive: 1 (%s/%d" % (socket.gethostname(), ups[1].proc.pid) in text, text)
+    h.check("saltrelay-up instances alive: 1 (%s " % names[1] in text, text)
+
+
+def test_two_ups_one_host_named_apart(tmp):
+    """Issue 18 item 4: two saltrelay-ups on one host with one config and no
+    `instance` are named <host>/0 and <host>/1 (consumers of the request
+    stream, heartbeats), so neither reads the other's pending entries as its
+    own; the one SIGKILLed and restarted while the other runs is <host>/0
+    again (the kernel freed its slot), and reads what it had read at once."""
+    primary = h.Redis(tmp, "primary")
+    host = socket.gethostname()
+    # a cluster of its own: slots are per host and cluster (tests beside this one)
+    ups = two_ups_one_config(tmp, primary.url, "tcp://127.0.0.1:%d" % h.free_port(),
+                             "tcp://127.0.0.1:%d" % h.free_port(), cluster="apart%d" % os.getpid())
+    names = [u.instance_name() for u in ups]
+    h.check(names == ["%s/0" % host, "%s/1" % host], "two instances on one host named %s" % names)
+    req_key = "saltrelay:{apart%d}:req" % os.getpid()
+    ups_key = "saltrelay:{apart%d}:ups" % os.getpid()
+
+    def members():
+        lines = primary.cli("XINFO", "CONSUMERS", req_key, "saltrelay-up").splitlines()
+        group = sorted(lines[i + 1] for i, l in enumerate(lines[:-1]) if l == "name")
+        return group, sorted(primary.cli("ZRANGE", ups_key, 0, -1).splitlines())
+    h.wait_until(lambda: members() == (names, names), 10, "both names in the group and the heartbeat set")
+    ups[0].kill9()
+    ups[0].start()
+    h.check(ups[0].instance_name() == names[0], "restarted as %s, not %s" % (ups[0].instance_name(), names[0]))
+    h.check(ups[1].proc.poll() is None, "the other instance stopped")
+    h.check(members() == (names, names), "names left behind or added: %s" % (members(),))
 
 
 def test_wait_without_replicas(tmp):
@@ -470,8 +497,8 @@ def test_other_writer_ahead(tmp):
 
 def two_ups_one_config(tmp, redis, mom_pub, mom_ret, **cfg):
     """Two saltrelay-ups started with the SAME config file."""
-    a = h.Daemon("up", tmp, "up-a", cluster=CLUSTER, redis=redis, master_publish=mom_pub, master_ret=mom_ret,
-                 **cfg)
+    cfg.setdefault("cluster", CLUSTER)
+    a = h.Daemon("up", tmp, "up-a", redis=redis, master_publish=mom_pub, master_ret=mom_ret, **cfg)
     b = h.Daemon("up", tmp, "up-b")
     b.cfg_path = a.cfg_path
     return [a.start(), b.start()]

@@ -65,7 +65,7 @@ def instances(redis):
 
 
 def test_heartbeat(tmp):
-    """Each instance writes its heartbeat every second, under host/pid or
+    """Each instance writes its heartbeat every second, under host/slot or
     host/instance; two instances with one config on one host differ; SIGTERM
     leaves a last "stopped" heartbeat."""
     redis = h.Redis(tmp)
@@ -73,7 +73,8 @@ def test_heartbeat(tmp):
     a = h.Daemon("up", tmp, "up-a", **up_config(redis)).start()
     b = h.Daemon("up", tmp, "up-b", **up_config(redis)).start()
     named = h.Daemon("up", tmp, "up-n", **up_config(redis, instance="mom1")).start()
-    names = {"%s/%d" % (host, a.proc.pid), "%s/%d" % (host, b.proc.pid), host + "/mom1"}
+    names = {a.instance_name(), b.instance_name(), host + "/mom1"}
+    h.check(len(names) == 3, "two instances with one config on one host named alike: %s" % names)
     h.wait_until(lambda: set(instances(redis)) == names, 10, "three instances in %s" % key("ups"))
     first = hgetall(redis, key("up", host + "/mom1"))
     for f in ("instance", "host", "pid", "version", "state", "wall_ms", "started_at_ms", "interval_ms",

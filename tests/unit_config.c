@@ -154,6 +154,9 @@ UNIT_TEST(error_wrong_type_name)
                  "%F:1: key 'datacenter': expected 1-64 characters of [A-Za-z0-9._-], got ''");
     expect_error(CONFIG_DOWN, "datacenter: dc/1\n",
                  "%F:1: key 'datacenter': expected 1-64 characters of [A-Za-z0-9._-], got 'dc/1'");
+    /* a number names a slot of an instance without a name (instance.h) */
+    expect_error(CONFIG_UP, "instance: 1\n",
+                 "%F:1: key 'instance': expected a name that is not a number (numbers are slots), got '1'");
 }
 
 UNIT_TEST(error_wrong_type_mode)
