@@ -58,8 +58,9 @@
 #include "rpipe.h"
 
 #define STOP_FLUSH_MS 5000  /* how long a stop may spend storing the ring */
-/* After its SUB socket first connects to the MoM an instance (stream mode)
- * stores nothing for this long: it missed what came before, and another
+/* After its SUB socket connects to the MoM, at the start and after every
+ * reconnect, an instance (stream mode) stores nothing for this long: it
+ * missed what came before (while it was not connected), and another
  * instance that is running may still hold some of that unstored; storing a
  * later publication first would put it ahead of them in the stream. */
 #define JOIN_HOLD_MS 1000
@@ -70,10 +71,17 @@ struct pub_intake {
     int ev_sub, ev_monitor; /* indices in the part's wait */
     zsock_t *sub;
     zactor_t *monitor;
-    int joined;        /* its SUB socket connected to the MoM once (JOIN_HOLD_MS) */
+    int connected;     /* the monitor's last word on the SUB socket: CONNECTED */
     struct pub_ring ring;   /* what was received and is not stored yet */
     struct pub_write write; /* what goes to Redis */
 };
+
+/* Store nothing for JOIN_HOLD_MS from now (stream mode). */
+static void join_hold(struct pub_intake *p)
+{
+    if (!p->write.channel_mode)
+        pub_write_defer(&p->write, clock_mono_ms() + JOIN_HOLD_MS);
+}
 
 static void note_monitor_event(struct pub_intake *p)
 {
@@ -86,11 +94,10 @@ static void note_monitor_event(struct pub_intake *p)
     if (name && strcmp(name, "CONNECTED") == 0) {
         metric_add(M_MASTER_CONNECTS, 1);
         log_info("MoM publish port %s: connected", addr ? addr : "?");
-        long long join = clock_mono_ms() + JOIN_HOLD_MS;
-        if (!p->joined && !p->write.channel_mode)
-            pub_write_defer(&p->write, join);
-        p->joined = 1;
+        join_hold(p);
+        p->connected = 1;
     } else if (name && strcmp(name, "DISCONNECTED") == 0) {
+        p->connected = 0;
         metric_add(M_MASTER_DISCONNECTS, 1);
         log_warn("MoM publish port %s: disconnected; what the MoM publishes until the reconnect is "
                  "lost at the MoM", addr ? addr : "?");
@@ -167,8 +174,14 @@ static void pub_intake_turn(void *self, const struct part_poll *w)
     struct pub_intake *p = self;
     if (part_poll_revents(w, p->ev_monitor) & ZMQ_POLLIN)
         note_monitor_event(p);
-    if (part_poll_revents(w, p->ev_sub) & ZMQ_POLLIN)
+    if (part_poll_revents(w, p->ev_sub) & ZMQ_POLLIN) {
+        /* received before the monitor told the (re)connect: the hold starts now
+         * (or, for what the SUB socket still held from before a disconnect, 1 s
+         * more than needed) */
+        if (!p->connected)
+            join_hold(p);
         pub_ring_take(&p->ring, zsock_resolve(p->sub));
+    }
     pub_write_pump(&p->write);
 }
 
