@@ -801,6 +801,40 @@ def test_up_connection_cut_never_stored_twice(tmp):
     print("%d kills, %d re-sent duplicates refused" % (kills, m["pub_retry_duplicates_total"]))
 
 
+def test_up_late_reply_resent_stored_once(tmp):
+    """The replies to saltrelay-up's stores are held 4 s on their way back
+    (its Redis link through a fault proxy): with no reply for 3 s (2 s +
+    pub_wait_timeout) it gives the connection up and re-sends the 10
+    publications on a new one, more than 3 s after Redis stored them. The
+    store script still knows them (pub_dedup_window, 300 s): each is stored
+    once, every re-send is counted in pub_retry_duplicates_total. (With the
+    window read in the wrong unit, 300 ms, all 10 were stored twice.)"""
+    n = 10
+    primary = h.Redis(tmp, "primary")
+    proxy = FaultProxy(primary.port)
+    mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
+    up = h.Daemon("up", tmp, "up", metrics=True, cluster=CLUSTER, redis=proxy.url(), master_publish=mom_pub,
+                  master_ret="tcp://127.0.0.1:%d" % h.free_port()).start()
+    # the store script's answer "stored": {1, id, serial}
+    proxy.hold(b"*3\r\n:1\r\n$", 4, count=1, replies=True)
+    t0 = time.monotonic()
+    h.zpub(mom_pub, "--gen", n, "--size", 64)
+    h.wait_until(lambda: primary.cli("XLEN", STREAM) == str(n), 10, "the publications stored")
+    stored_s = time.monotonic() - t0
+
+    def settled():
+        m = up.metrics()
+        return m["pub_stored_total"] + m["pub_retry_duplicates_total"] == n and m["pub_buffered"] == 0
+    h.wait_until(settled, 30, "every publication's store answered")
+    m = up.metrics()
+    print("stored within %.1f s of the start; re-sent on a new connection and %d found stored within %.1f s" %
+          (stored_s, m["pub_retry_duplicates_total"], time.monotonic() - t0))
+    h.check(m["pub_retry_duplicates_total"] >= 1, "no store was re-sent: the held reply was not lost")
+    h.check(stream_serials(primary) == list(range(1, n + 1)),
+            "stored twice: serials %s" % stream_serials(primary))
+    h.check(m["pub_dropped_total"] == 0, "metrics: %s" % m)
+
+
 def test_up_sigterm_stores_buffered(tmp):
     """SIGTERM while publications are held because Redis refuses writes
     (maxmemory); Redis accepts again right after the signal: saltrelay-up
