@@ -286,6 +286,46 @@ def test_failover_not_replicated(tmp):
     h.check(lost_nw > 0, "without WAIT none was lost: the test does not show what WAIT does")
 
 
+def test_failover_resent_skipped_by_dc(tmp):
+    """Publications dc1 delivered come back under new IDs after a failover
+    and are not delivered again. The replica to be promoted stalls (SIGSTOP
+    behind a 32 MiB write) while 100 publications are stored on the
+    primary: dc1's replica has them and dc1 delivers them; with
+    pub_wait_replicas 2 saltrelay-up keeps them (one replica confirmed). The
+    primary is SIGKILLed, the stalled replica promoted: it lacks them,
+    saltrelay-up re-sends all 100 and it stores them under new IDs, which
+    reach dc1's replica (re-attached to it, resynchronised) after dc1's
+    cursor. dc1 recognises each by its hash (relay-down/pubseen.c) and skips
+    it (pub_duplicates_skipped_total 100): every publication reaches the
+    subscriber once, 10 published after the failover too (the old primary
+    back as a replica). (A saltrelay-down that forgot what it delivered sent
+    all 100 twice.)"""
+    npub, nafter = 100, 10
+    c = SentinelCluster(tmp, up={"pub_wait_replicas": 2, "pub_wait_timeout": 60}, down={"metrics": True})
+    sub = c.subscribe("--count", npub + nafter, "--idle-ms", 15000, "--max-ms", 120000)
+    c.replica.proc.send_signal(h.signal.SIGSTOP)
+    c.primary.cli("EVAL", "redis.call('SET', KEYS[1], string.rep('x', 33554432))", 1, "junk")
+    h.zpub(c.mom_pub, "--gen", npub, "--size", 100)
+    h.wait_until(lambda: c.dc.metrics()["pub_out_messages_total"] == npub, 30, "dc1 delivering the publications")
+    c.primary.stop(h.signal.SIGKILL)
+    c.replica.proc.send_signal(h.signal.SIGCONT)
+    h.wait_until(lambda: c.sentinels[0].primary_port() == c.replica.port, 60, "the stalled replica promoted")
+    # the old primary back (empty) as a replica of the new one: WAIT has 2 replicas again
+    c.primary.replicaof = c.replica
+    c.primary.start()
+    h.wait_until(lambda: int(c.replica.cli("XLEN", STREAM) or 0) == npub, 30,
+                 "the publications re-sent to the new primary")
+    h.wait_until(lambda: c.dc.metrics()["pub_duplicates_skipped_total"] == npub, 60,
+                 "dc1 skipping the re-sent copies (now %s)" % c.dc.metrics().get("pub_duplicates_skipped_total"))
+    h.zpub(c.mom_pub, "--gen", nafter, "--size", 100)
+    got = sub.lines()
+    twice = len(got) - len(set(got))
+    print("dc1 delivered %d publications, %d of them twice; %d re-sent copies skipped" %
+          (len(got), twice, c.dc.metrics()["pub_duplicates_skipped_total"]))
+    h.check(twice == 0, "%d publications delivered twice" % twice)
+    h.check(len(got) == npub + nafter, "%d of %d publications delivered" % (len(got), npub + nafter))
+
+
 def test_failover_reply_records_kept(tmp):
     """Reply records the old primary took and never replicated: 10 requests
     are sent (their acknowledgements confirmed), the MoM holds its replies
