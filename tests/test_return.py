@@ -394,6 +394,59 @@ def test_auth_older_attempt_shed(tmp):
         c.kill()
 
 
+def waiting_clients(relay, requests, timeout_ms=120000):
+    """One zreqs client per request (bytes) in the background, each waiting
+    for its reply (an echo master's)."""
+    lines = [echo_line(i, q) for i, q in enumerate(requests)]
+    proc = spawn([tool("zreqs"), relay.ret_ep, "--clients", str(len(lines)), "--timeout-ms", str(timeout_ms),
+                  "--max-ms", str(timeout_ms + 30000)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.DEVNULL)
+    proc.stdin.write(("\n".join(lines) + "\n").encode())
+    proc.stdin.close()
+    return proc
+
+
+def test_auth_overload_sheds_oldest(tmp):
+    """Audit: 2,500 minions send an _auth while the MoM is down (each waits,
+    auth_timeout 120 s): saltrelay-up reads ahead 2,048 entries (HOLD_MAX)
+    and keeps at most 1,920 waiting _auth (128 slots for requests behind
+    them); past that the OLDEST are shed: 580, counted in auth_shed_total,
+    logged once. When the MoM is back it gets exactly the 1,920 newest,
+    each once. (Shedding the newest instead, the MoM got the oldest.)"""
+    n, keep = 2500, 1920
+    relay = Relay(tmp, ["echo"], timeout=120, master_up=False, down_extra={"auth_timeout": 120})
+    req_key = "saltrelay:{%s}:req" % CLUSTER
+    relay.up.proc.send_signal(signal.SIGSTOP)  # the stream's order is read before saltrelay-up takes any
+    try:
+        proc = waiting_clients(relay, [clear_auth("shed-%d" % i) for i in range(n)])
+        wait_until(lambda: relay.redis.cli("XLEN", req_key) == str(n), 60, "the %d _auth stored" % n)
+        stream = subprocess.run(["redis-cli", "-p", str(relay.redis.port), "XRANGE", req_key, "-", "+"],
+                                capture_output=True, timeout=60).stdout
+    finally:
+        relay.up.proc.send_signal(signal.SIGCONT)
+    order = [int(m) for m in re.findall(rb"shed-(\d+)", stream)]
+    check(sorted(order) == list(range(n)), "the stream does not hold the %d _auth once each" % n)
+    wait_until(lambda: relay.up.metrics()["auth_shed_total"] >= n - keep and pending_requests(relay) == keep, 60,
+               "the oldest shed, %d waiting (shed %d, pending %d)" %
+               (keep, relay.up.metrics()["auth_shed_total"], pending_requests(relay)))
+    relay.start_master()
+    wait_until(lambda: len(open(relay.master_log).read().split()) >= keep, 60, "%d _auth at the MoM" % keep)
+    time.sleep(1)  # any more would have followed by now
+    relay.stop_master()
+    with open(relay.master_log) as f:
+        seen = [int(re.search(rb"shed-(\d+)", bytes.fromhex(l.strip())).group(1)) for l in f if l.strip()]
+    shed = relay.up.metrics()["auth_shed_total"]
+    print("%d _auth queued; %d shed; the MoM got %d, the oldest of them queued %d-th" %
+          (n, shed, len(seen), min(order.index(i) for i in seen) if seen else -1))
+    check(len(seen) == len(set(seen)), "an _auth reached the MoM twice")
+    check(set(seen) == set(order[n - keep:]), "the MoM did not get the %d newest: %d of them, %d older ones" %
+          (keep, len(set(seen) & set(order[n - keep:])), len(set(seen) - set(order[n - keep:]))))
+    check(shed == n - keep, "auth_shed_total %d, not %d" % (shed, n - keep))
+    check(relay.up.log().count("shedding _auth requests (first: more waiting than the read-ahead keeps)") == 1,
+          "the shedding not logged once")
+    proc.kill()
+
+
 def test_req_socket_replaced_on_disconnect(tmp):
     """Issue 9: both REQ sockets to the MoM carry a request the MoM never
     answers, then the MoM restarts. Each such request fails at once
