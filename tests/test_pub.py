@@ -662,19 +662,37 @@ def test_state_kept_by_failed_start_and_hold(tmp):
                 "start %d replaced the refused cursor: %s" % (attempt, read_state(d.state)))
 
 
-def test_buffer_bytes_bound_while_redis_down(tmp):
-    """While Redis is down saltrelay-up holds publications up to
-    pub_buffer_bytes, drops the rest with a log line, and stores what it
-    held once Redis is back."""
-    c = Cluster(tmp, dcs=(), replica_dcs=(), up={"pub_buffer_bytes": 20000})
+def buffer_bound(tmp, bound, held, log):
+    """While Redis is down saltrelay-up (configured with BOUND) holds HELD
+    of 100 publications of 1,000 bytes, drops the rest (pub_dropped_total,
+    one log line starting LOG) and stores what it held once Redis is back."""
+    n = 100
+    c = Cluster(tmp, dcs=(), replica_dcs=(), up=bound, metrics=True)
     c.primary.stop()
-    h.zpub(c.mom_pub, "--gen", 100, "--size", 1000)
-    c.up.wait_log("publication buffer full (20 messages, 20000 bytes", 10)
+    h.zpub(c.mom_pub, "--gen", n, "--size", 1000)
+    c.up.wait_log(log, 10)
+    h.wait_until(lambda: c.up.metrics()["pub_dropped_total"] + c.up.metrics()["pub_buffered"] == n, 10,
+                 "every publication held or dropped")
+    m = c.up.metrics()
+    h.check(m["pub_buffered"] == held and m["pub_dropped_total"] == n - held, "held and dropped: %s" % m)
+    h.check(c.up.log().count("publication buffer full") == 1, "the drops not logged once")
     c.primary.start()
-    h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == "20", 20, "the 20 held publications stored")
+    h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == str(held), 20, "the %d held publications stored" % held)
     time.sleep(0.5)
-    h.check(c.primary.cli("XLEN", STREAM) == "20", "more than the bound was stored")
+    h.check(c.primary.cli("XLEN", STREAM) == str(held), "more than the bound was stored")
     h.check(c.up.term() == 0, "stop failed")
+
+
+def test_buffer_bytes_bound_while_redis_down(tmp):
+    """pub_buffer_bytes 20,000: 20 of 100 publications of 1,000 bytes held
+    while Redis is down, 80 dropped and counted (pub_dropped_total)."""
+    buffer_bound(tmp, {"pub_buffer_bytes": 20000}, 20, "publication buffer full (20 messages, 20000 bytes")
+
+
+def test_buffer_count_bound_while_redis_down(tmp):
+    """pub_buffer 30: 30 of 100 publications held while Redis is down, 70
+    dropped and counted (pub_dropped_total)."""
+    buffer_bound(tmp, {"pub_buffer": 30}, 30, "publication buffer full (30 messages, 30000 bytes")
 
 
 def test_buffer_counts_what_is_held(tmp):

@@ -447,6 +447,32 @@ def test_auth_overload_sheds_oldest(tmp):
     proc.kill()
 
 
+def test_read_ahead_bound(tmp):
+    """saltrelay-up reads at most 2,048 requests ahead of what it sent
+    (HOLD_MAX): 2,100 wait while the MoM is down, 2,048 are read (pending in
+    its group), 52 stay unread in the stream; when the MoM is back every one
+    is answered, each reaching the MoM once."""
+    n, hold = 2100, 2048
+    relay = Relay(tmp, ["echo"], timeout=120, master_up=False)
+    proc = waiting_clients(relay, [salt_request("ahead-%d" % i, b"a%d" % i) for i in range(n)])
+    req_key = "saltrelay:{%s}:req" % CLUSTER
+
+    def unread():
+        f = relay.redis.cli("XINFO", "GROUPS", req_key, raw=True).split("\n")
+        return int(f[f.index("lag") + 1])
+    wait_until(lambda: relay.redis.cli("XLEN", req_key) == str(n) and pending_requests(relay) == hold, 60,
+               "%d stored, %d read (now %s, %d)" % (n, hold, relay.redis.cli("XLEN", req_key), pending_requests(relay)))
+    time.sleep(1)  # the reader asks every 0.5 s: it would have read more by now
+    check(pending_requests(relay) == hold and unread() == n - hold,
+          "read ahead %d, unread %d: not %d and %d" % (pending_requests(relay), unread(), hold, n - hold))
+    relay.start_master()
+    proc.wait(timeout=120)
+    um = relay.up.metrics()
+    check(um["requests_in_total"] == um["requests_answered_total"] == n, "up metrics: %s" % um)
+    master = relay.stop_master()
+    check("received %d answered %d" % (n, n) in master, "every request should reach the MoM once: %s" % master)
+
+
 def test_req_socket_replaced_on_disconnect(tmp):
     """Issue 9: both REQ sockets to the MoM carry a request the MoM never
     answers, then the MoM restarts. Each such request fails at once
