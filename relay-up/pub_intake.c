@@ -56,13 +56,15 @@
 #include "pub_write.h"
 #include "rconn.h"
 #include "rpipe.h"
+#include "sockmon.h"
 
 #define STOP_FLUSH_MS 5000  /* how long a stop may spend storing the ring */
 /* After its SUB socket connects to the MoM, at the start and after every
- * reconnect, an instance (stream mode) stores nothing for this long: it
- * missed what came before (while it was not connected), and another
- * instance that is running may still hold some of that unstored; storing a
- * later publication first would put it ahead of them in the stream. */
+ * reconnect, an instance (stream mode) stores nothing it receives for this
+ * long: it missed what came before (while it was not connected), and
+ * another instance that is running may still hold some of that unstored;
+ * storing a later publication first would put it ahead of them in the
+ * stream. What it received before the reconnect is stored meanwhile. */
 #define JOIN_HOLD_MS 1000
 
 struct pub_intake {
@@ -70,42 +72,34 @@ struct pub_intake {
     int opened, draining;
     int ev_sub, ev_monitor; /* indices in the part's wait */
     zsock_t *sub;
-    zactor_t *monitor;
-    int connected;     /* the monitor's last word on the SUB socket: CONNECTED */
+    zsock_t *monitor;  /* the SUB socket's connects and disconnects (sockmon.h) */
     struct pub_ring ring;   /* what was received and is not stored yet */
     struct pub_write write; /* what goes to Redis */
 };
 
-/* Store nothing for JOIN_HOLD_MS from now (stream mode). */
-static void join_hold(struct pub_intake *p)
+/* The SUB socket's connects and disconnects, counted and logged. After a
+ * connect the slots from FROM on (what this turn took from the SUB socket,
+ * and anything later) are held JOIN_HOLD_MS. Read after the SUB socket in
+ * each turn: ZeroMQ's I/O thread queues a connection's CONNECTED event
+ * before any message of it, so a publication taken is never ahead of the
+ * event of the connection it came on (the event is read without a thread
+ * between, sockmon.h). */
+static void note_monitor_events(struct pub_intake *p, size_t from)
 {
-    if (!p->write.channel_mode)
-        pub_write_defer(&p->write, clock_mono_ms() + JOIN_HOLD_MS);
-}
-
-static void note_monitor_event(struct pub_intake *p)
-{
-    zmsg_t *ev = zmsg_recv(p->monitor);
-    if (!ev)
-        return;
-    char *name = zmsg_popstr(ev);
-    char *value = zmsg_popstr(ev);
-    char *addr = zmsg_popstr(ev);
-    if (name && strcmp(name, "CONNECTED") == 0) {
-        metric_add(M_MASTER_CONNECTS, 1);
-        log_info("MoM publish port %s: connected", addr ? addr : "?");
-        join_hold(p);
-        p->connected = 1;
-    } else if (name && strcmp(name, "DISCONNECTED") == 0) {
-        p->connected = 0;
-        metric_add(M_MASTER_DISCONNECTS, 1);
-        log_warn("MoM publish port %s: disconnected; what the MoM publishes until the reconnect is "
-                 "lost at the MoM", addr ? addr : "?");
+    unsigned ev;
+    int fd;
+    while (sockmon_next(p->monitor, &ev, &fd)) {
+        if (ev == ZMQ_EVENT_CONNECTED) {
+            metric_add(M_MASTER_CONNECTS, 1);
+            log_info("MoM publish port %s: connected", p->cfg->master_publish);
+            if (!p->write.channel_mode)
+                pub_write_join_hold(&p->write, from, clock_mono_ms() + JOIN_HOLD_MS);
+        } else if (ev == ZMQ_EVENT_DISCONNECTED) {
+            metric_add(M_MASTER_DISCONNECTS, 1);
+            log_warn("MoM publish port %s: disconnected; what the MoM publishes until the reconnect is "
+                     "lost at the MoM", p->cfg->master_publish);
+        }
     }
-    free(name);
-    free(value);
-    free(addr);
-    zmsg_destroy(&ev);
 }
 
 static int pub_intake_open(void *self, const struct config *cfg)
@@ -122,10 +116,11 @@ static int pub_intake_open(void *self, const struct config *cfg)
     zsock_set_heartbeat_timeout(p->sub, 15000);
     zsock_set_reconnect_ivl_max(p->sub, 5000);
     zsock_set_subscribe(p->sub, "");
-    p->monitor = zactor_new(zmonitor, p->sub);
-    zstr_sendx(p->monitor, "LISTEN", "CONNECTED", "DISCONNECTED", NULL);
-    zstr_sendx(p->monitor, "START", NULL);
-    zsock_wait(p->monitor);
+    p->monitor = sockmon_new(p->sub, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED, 0);
+    if (!p->monitor) {
+        log_error("cannot monitor the MoM publish socket: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
     if (zsock_connect(p->sub, "%s", cfg->master_publish) < 0) {
         log_error("cannot connect to master_publish %s: %s", cfg->master_publish, zmq_strerror(zmq_errno()));
         return -1;
@@ -141,8 +136,8 @@ static void pub_intake_close(void *self)
         log_error("stopping with %zu publications not stored in Redis (lost)", p->ring.count);
     pub_write_fini(&p->write); /* before the ring: what it hands back as lost refers to it */
     pub_ring_fini(&p->ring);
-    zactor_destroy(&p->monitor);
-    zsock_destroy(&p->sub);
+    zsock_destroy(&p->sub); /* before its monitor (sockmon.h) */
+    zsock_destroy(&p->monitor);
 }
 
 static int loop_timeout(const struct pub_intake *p)
@@ -172,16 +167,10 @@ static void pub_intake_wait(void *self, struct part_poll *w, int stopping)
 static void pub_intake_turn(void *self, const struct part_poll *w)
 {
     struct pub_intake *p = self;
-    if (part_poll_revents(w, p->ev_monitor) & ZMQ_POLLIN)
-        note_monitor_event(p);
-    if (part_poll_revents(w, p->ev_sub) & ZMQ_POLLIN) {
-        /* received before the monitor told the (re)connect: the hold starts now
-         * (or, for what the SUB socket still held from before a disconnect, 1 s
-         * more than needed) */
-        if (!p->connected)
-            join_hold(p);
+    size_t before = p->ring.count;
+    if (part_poll_revents(w, p->ev_sub) & ZMQ_POLLIN)
         pub_ring_take(&p->ring, zsock_resolve(p->sub));
-    }
+    note_monitor_events(p, before); /* after the take, every turn (see there) */
     pub_write_pump(&p->write);
 }
 

@@ -89,12 +89,30 @@ static void append_wait(struct pub_write *w, size_t slots)
     w->wait_owed = 1;
 }
 
+/* The oldest slot is done with (stored): popped from the ring. */
+static void pop_head(struct pub_write *w)
+{
+    pub_ring_pop(w->ring);
+    w->join_from -= w->join_from > 0;
+}
+
+/* Slots at the head that may be written now: not the run of copies still
+ * held for more, nor what came after a (re)connect while its join hold is
+ * on (a stop stores everything). */
+static size_t ready_slots(const struct pub_write *w)
+{
+    size_t ready = w->ring->count - (pub_ring_hold_ms(w->ring) > 0);
+    if (w->join_from < ready && !w->ring->stopping && clock_mono_ms() < w->join_until)
+        ready = w->join_from;
+    return ready;
+}
+
 /* Append the buffered messages not yet in flight while the pipeline takes
  * them (keeping room for the WAIT after them), and write what the socket
  * takes. */
 void pub_write_more(struct pub_write *w)
 {
-    size_t ready = w->ring->count - (pub_ring_hold_ms(w->ring) > 0);
+    size_t ready = ready_slots(w);
     if (w->wait_owed || w->sent >= ready || clock_mono_ms() < w->retry_at)
         return;
     /* SCRIPT LOAD is a blocking command: only on an idle connection (a new
@@ -146,7 +164,7 @@ static void handle_wait(struct pub_write *w, const redisReply *r)
                   "(a failover now may lose them; counted in pub_unconfirmed_total)");
     w->unconfirmed = !ok;
     for (; w->held; w->held--, w->sent--)
-        pub_ring_pop(w->ring);
+        pop_head(w);
     w->wait_owed = 0;
 }
 
@@ -160,7 +178,7 @@ static int wait_due(const struct pub_write *w)
 static void slot_done(struct pub_write *w)
 {
     if (!w->wait_owed) {
-        pub_ring_pop(w->ring);
+        pop_head(w);
         w->sent--;
         return;
     }
@@ -218,9 +236,11 @@ void pub_write_pump(struct pub_write *w)
 }
 
 
-void pub_write_defer(struct pub_write *w, long long until)
+void pub_write_join_hold(struct pub_write *w, size_t from, long long until)
 {
-    w->retry_at = w->retry_at > until ? w->retry_at : until;
+    if (clock_mono_ms() >= w->join_until)
+        w->join_from = from;
+    w->join_until = until;
 }
 
 int pub_write_init(struct pub_write *w, const struct config *cfg, struct pub_ring *ring)

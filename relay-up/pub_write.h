@@ -39,6 +39,11 @@ struct pub_write {
     int unreceived;    /* channel mode: the last PUBLISH reached no saltrelay-down (log once) */
     int unconfirmed;   /* the last WAIT had too few replicas (log once) */
     long long retry_at; /* monotonic: nothing is written before */
+    /* the join hold (pub_intake.c): slots from the join_from-th from the
+     * head on came after a (re)connect to the MoM: not written before
+     * join_until (monotonic ms) */
+    size_t join_from;
+    long long join_until;
 };
 
 /* Write RING's publications to CFG's Redis. 0, or -1 (no memory);
@@ -50,7 +55,9 @@ void pub_write_fini(struct pub_write *w);
 void pub_write_more(struct pub_write *w);
 /* Move publications towards Redis: replies first (they free ring slots). */
 void pub_write_pump(struct pub_write *w);
-/* Write nothing before UNTIL (monotonic ms). */
-void pub_write_defer(struct pub_write *w, long long until);
+/* Write none of the ring's slots from FROM on (counted from the head, and
+ * any taken later) before UNTIL (monotonic ms); the slots before FROM go
+ * on. A hold still on keeps its start and lasts until UNTIL. */
+void pub_write_join_hold(struct pub_write *w, size_t from, long long until);
 
 #endif
