@@ -303,7 +303,8 @@ def test_failover_resent_skipped_by_dc(tmp):
     all 100 twice.)"""
     npub, nafter = 100, 10
     c = SentinelCluster(tmp, up={"pub_wait_replicas": 2, "pub_wait_timeout": 60}, down={"metrics": True})
-    sub = c.subscribe("--count", npub + nafter, "--idle-ms", 15000, "--max-ms", 120000)
+    # ends at the count: between the first 100 and the last 10 nothing is sent for the failover's length
+    sub = c.subscribe("--count", npub + nafter, "--idle-ms", 90000, "--max-ms", 180000)
     c.replica.proc.send_signal(h.signal.SIGSTOP)
     c.primary.cli("EVAL", "redis.call('SET', KEYS[1], string.rep('x', 33554432))", 1, "junk")
     h.zpub(c.mom_pub, "--gen", npub, "--size", 100)
