@@ -587,7 +587,7 @@ def test_deployment_md(tmp):
         h.check("via sentinel" in open(os.path.join(tmp, name_ + ".log")).read(), "%s not via the Sentinels" % name_)
     deliver(50)
     reqs, out = start_requests(tmp, ret_bind, 5, 10, 30)
-    check_requests(reqs, out, master_log, 50, 5)
+    check_requests(reqs, out, master_log, 50)  # no fault here: none may time out
     for f in (fill, sfill, dfill):
         f.all_used()
 
