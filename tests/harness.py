@@ -9,6 +9,7 @@ Environment: SALTRELAY_BUILD (build dir, set by ctest), SALTRELAY_WIRE (the
 salt-wire captures, default ../shared/salt-wire beside the repository),
 SALTRELAY_VALGRIND=1 runs the daemons under valgrind (slow)."""
 
+import fcntl
 import os
 import random
 import shutil
@@ -64,21 +65,61 @@ def _ephemeral_range():
         return 32768, 60999
 
 
+PORT_BASE, PORT_BLOCK = 10000, 100
+PORT_LOCKS = os.path.join(tempfile.gettempdir(), "saltrelay-ports")
+_ports = []  # this process's port blocks: [lock file, next port, end]
+
+
+def _claim_block():
+    """Lock a block of PORT_BLOCK ports below the ephemeral range for this
+    process (flock on PORT_LOCKS/<first port>, held until the process
+    ends, a SIGKILL included). Tests running side by side (ctest -j, or
+    several engineers' runs on one machine) each hand out ports from their
+    own blocks, so none can pick a port another test chose or will take
+    again (a killed daemon's restart)."""
+    lo = _ephemeral_range()[0]
+    n = (lo - PORT_BASE) // PORT_BLOCK
+    check(n > 0, "no room for test ports between %d and the ephemeral range (%d)" % (PORT_BASE, lo))
+    os.makedirs(PORT_LOCKS, exist_ok=True)
+    try:
+        os.chmod(PORT_LOCKS, 0o1777)  # shared by every user's runs
+    except OSError:
+        pass
+    first = random.randrange(n)
+    for i in range(n):
+        start = PORT_BASE + (first + i) % n * PORT_BLOCK
+        try:
+            fd = os.open(os.path.join(PORT_LOCKS, str(start)), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        _ports.append([fd, start, start + PORT_BLOCK])
+        return _ports[-1]
+    raise AssertionError("all %d test port blocks in %s are taken" % (n, PORT_LOCKS))
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing uses right now, below the
-    ephemeral range: a port taken from that range can be handed to some
-    outgoing connection while a killed daemon restarts, and the restart
-    then fails on "Address already in use"."""
-    lo, _ = _ephemeral_range()
-    for _ in range(200):
-        port = random.randrange(10000, lo) if lo > 11000 else 0
+    """A TCP port on 127.0.0.1 that nothing uses right now, from this
+    process's own blocks (_claim_block): never handed out twice, and no
+    other test picks it meanwhile. Below the ephemeral range: a port taken
+    from that range can be handed to some outgoing connection while a
+    killed daemon restarts, and the restart then fails on "Address already
+    in use"."""
+    for _ in range(1000):
+        block = _ports[-1] if _ports and _ports[-1][1] < _ports[-1][2] else _claim_block()
+        port = block[1]
+        block[1] += 1
         with socket.socket() as s:
             try:
-                s.bind(("127.0.0.1", port))
+                s.bind(("127.0.0.1", port))  # a process other than a test's may hold it
             except OSError:
                 continue
-            return s.getsockname()[1]
-    raise AssertionError("no free loopback port found below %d" % lo)
+        return port
+    raise AssertionError("no free loopback port found in 1000 tries")
 
 
 def wait_until(pred, timeout, what):
