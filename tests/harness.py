@@ -152,6 +152,12 @@ def spawn(argv, **kw):
     return p
 
 
+# Every test redis-server's options besides its port, directory and
+# persistence: a replica's full sync starts at once, not after the 5 s a
+# primary waits by default for more replicas to share a diskless transfer.
+REDIS_TEST_OPTIONS = ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
+
+
 class Redis:
     """A real redis-server on a free loopback port (or PORT), in its own
     directory; started at once unless START is false."""
@@ -176,7 +182,7 @@ class Redis:
     def start(self):
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
                 "--save", "", "--appendonly", "yes" if self.aof else "no", "--appendfsync", self.fsync,
-                "--logfile", os.path.join(self.dir, "redis.log")]
+                "--logfile", os.path.join(self.dir, "redis.log")] + REDIS_TEST_OPTIONS
         if self.replicaof:
             argv += ["--replicaof", "127.0.0.1", str(self.replicaof.port)]
         self.proc = spawn(argv + self.extra)
