@@ -292,7 +292,8 @@ class Daemon:
 
 
 class Sub:
-    """tests/tools/zsub in the background; .lines() after it ended."""
+    """tests/tools/zsub in the background; .lines() after it ended, or
+    .lines_until() a line ends what the test waits for."""
 
     def __init__(self, endpoint, *opts):
         self.out = tempfile.TemporaryFile()
@@ -302,10 +303,32 @@ class Sub:
         line = self.proc.stderr.readline()
         check(b"connected" in line, "zsub did not start: %r" % line)
 
+    def _read(self):
+        self.out.seek(0)
+        return self.out.read().decode()
+
     def lines(self, timeout=120):
         self.proc.wait(timeout=timeout)
-        self.out.seek(0)
-        return self.out.read().decode().splitlines()
+        return self._read().splitlines()
+
+    def lines_until(self, done, timeout=120):
+        """The lines received until DONE(line) holds for one (zsub is then
+        stopped; --idle-ms need not end it), or zsub ended, or TIMEOUT."""
+        deadline = time.monotonic() + timeout
+        pos, partial = 0, b""
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            # pread: zsub writes at the file offset it shares with self.out, which must not move
+            chunk = os.pread(self.out.fileno(), 1 << 24, pos)
+            pos += len(chunk)
+            *complete, partial = (partial + chunk).split(b"\n")  # a line being written is not one yet
+            if any(done(l.decode()) for l in complete):
+                break
+            time.sleep(0.05)
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        text = self._read()
+        return text[:text.rfind("\n") + 1].splitlines()  # without a line cut short by the kill
 
 
 def zpub(endpoint, *opts, timeout=300):
