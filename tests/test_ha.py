@@ -450,7 +450,7 @@ def test_other_writer_ahead(tmp):
     endpoint = "tcp://127.0.0.1:%d" % h.free_port()
     dc = h.Daemon("down", tmp, "dc1", cluster=CLUSTER, datacenter="dc1", redis=primary.url, state_dir=state,
                   publish_bind=endpoint, ret_bind="tcp://127.0.0.1:%d" % h.free_port()).start()
-    sub = h.Sub(endpoint, "--count", 100, "--idle-ms", 5000, "--max-ms", 30000)
+    sub = h.Sub(endpoint, "--count", 100, "--idle-ms", 15000, "--max-ms", 30000)
     h.wait_until(lambda: int(read_state(state).get("subscribers", 0)) >= 1, 10, "subscriber")
     time.sleep(0.2)
     h.zpub(mom_pub, "--gen", 20, "--size", 64)

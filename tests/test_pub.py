@@ -88,6 +88,11 @@ def numbers(lines):
     return [int(bytes.fromhex(line.split()[-1][:20]).decode()) for line in lines]
 
 
+def number_is(k):
+    """For Sub.lines_until: the line of message number K (zpub --gen)."""
+    return lambda line: numbers([line]) == [k]
+
+
 def check_exactly_once(got, count, who):
     h.check(got == list(range(count)),
             "%s: expected 0..%d once each in order; got %d messages, first problems: %s" %
@@ -281,7 +286,7 @@ def slow_stop(tmp, sig, n=300, size=20000, hwm=16):
                 down={"pub_hwm": hwm, "pub_slow_wait": 30, "pub_drain_timeout": 1})
     d = c.dcs["dc1"]
     sub = c.subscribe("dc1", "--rcvhwm", 4, "--rcvbuf", 8192, "--delay-ms", 20, "--count", 2 * n,
-                      "--idle-ms", 5000, "--max-ms", 120000)
+                      "--idle-ms", 30000, "--max-ms", 120000)
     h.check(d.term() == 0, "saltrelay-down did not exit 0 on SIGTERM")
     h.zpub(c.mom_pub, "--gen", n, "--size", size, "--rate", 5000)
     h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == str(n), 20, "the backlog stored")
@@ -292,7 +297,7 @@ def slow_stop(tmp, sig, n=300, size=20000, hwm=16):
     else:
         h.check(d.term() == 0, "saltrelay-down did not exit 0 on SIGTERM")
     d.start()
-    return numbers(sub.lines()), d.log()
+    return numbers(sub.lines_until(number_is(n - 1))), d.log()
 
 
 def check_deliver_or_count(got, log, n, bound, who):
@@ -338,7 +343,7 @@ def test_stop_timeout_part_stuck(tmp):
                 down={"pub_slow_wait": 3600, "pub_drain_timeout": 3600, "stop_timeout": 2,
                       "zmq_heartbeat_ivl": 0})  # no heartbeat drops the stopped subscriber
     d = c.dcs["dc1"]
-    sub = c.subscribe("dc1", "--rcvhwm", 4, "--rcvbuf", 8192, "--count", 2 * n, "--idle-ms", 5000,
+    sub = c.subscribe("dc1", "--rcvhwm", 4, "--rcvbuf", 8192, "--count", 2 * n, "--idle-ms", 30000,
                       "--max-ms", 120000)
     sub.proc.send_signal(signal.SIGSTOP)
     try:
@@ -357,7 +362,8 @@ def test_stop_timeout_part_stuck(tmp):
         d.start()
     finally:
         sub.proc.send_signal(signal.SIGCONT)
-    check_deliver_or_count(numbers(sub.lines()), d.log(), n, repeat_bound(16, size), "stop_timeout")
+    check_deliver_or_count(numbers(sub.lines_until(number_is(n - 1))), d.log(), n, repeat_bound(16, size),
+                           "stop_timeout")
     h.check(d.term() == 0, "saltrelay-down did not exit 0 on SIGTERM after the restart")
 
 
@@ -400,9 +406,10 @@ def test_filtered_subscriber_sigkill(tmp):
     path = os.path.join(tmp, "jobs.txt")
     nums_a, nums_b = filtered_job_lines(path, n_a, per, 20000, 1000)
     total = len(nums_a) + len(nums_b)
-    sub_a = c.subscribe("dc1", "--topic", "topic-a", "--rcvhwm", 4, "--rcvbuf", 8192, "--idle-ms", 5000,
+    # each ends at its topic's last publication: the stall, the kill and the restart take a while
+    sub_a = c.subscribe("dc1", "--topic", "topic-a", "--rcvhwm", 4, "--rcvbuf", 8192, "--idle-ms", 60000,
                         "--max-ms", 120000)
-    sub_b = c.subscribe("dc1", "--topic", "topic-b", "--idle-ms", 5000, "--max-ms", 120000, expect=2)
+    sub_b = c.subscribe("dc1", "--topic", "topic-b", "--idle-ms", 60000, "--max-ms", 120000, expect=2)
     sub_a.proc.send_signal(signal.SIGSTOP)
     try:
         h.zpub(c.mom_pub, "--lines", path)
@@ -412,8 +419,8 @@ def test_filtered_subscriber_sigkill(tmp):
         d.start()
     finally:
         sub_a.proc.send_signal(signal.SIGCONT)
-    got_a = [x for x in numbers(sub_a.lines()) if x in set(nums_a)]
-    got_b = numbers(sub_b.lines())
+    got_a = [x for x in numbers(sub_a.lines_until(number_is(nums_a[-1]))) if x in set(nums_a)]
+    got_b = numbers(sub_b.lines_until(number_is(nums_b[-1])))
     h.check("a subscriber is too slow" not in d.log(), "publications were dropped for a subscriber")
     check_exactly_once([nums_a.index(x) for x in without_repeats(got_a)], n_a, "topic-a (repeats removed)")
     check_exactly_once([nums_b.index(x) for x in without_repeats(got_b)], len(nums_b), "topic-b (repeats removed)")
@@ -550,7 +557,7 @@ def test_malformed_entries_skipped(tmp):
     """Truncated or wrong-typed stream entries are skipped with a log line;
     the good ones around them are delivered."""
     c = Cluster(tmp, dcs=("dc1",), replica_dcs=())
-    sub = c.subscribe("dc1", "--count", 4, "--idle-ms", 3000, "--max-ms", 20000)
+    sub = c.subscribe("dc1", "--count", 4, "--idle-ms", 15000, "--max-ms", 30000)
     h.zpub(c.mom_pub, "--gen", 2, "--size", 32)
     h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == "2", 10, "2 entries")
     bad = [["v", "2", "s", "3", "f0", "x"],      # unknown version
@@ -725,11 +732,12 @@ def stream_serials(redis):
     return [int(out[i + 1]) for i in range(len(out) - 1) if out[i] == "s"]
 
 
-def up_connections(redis):
+def up_connections(sock):
     """Redis client ids of saltrelay-up's publication writer (its last command
-    EVALSHA: the store script)."""
+    EVALSHA: the store script), asked on SOCK, a connection to Redis (no
+    redis-cli process per look: the cuts keep pace with the reconnects)."""
     ids = []
-    for line in redis.cli("CLIENT", "LIST", raw=True).splitlines():
+    for line in h.resp_command(sock, b"CLIENT", b"LIST").decode().splitlines():
         f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
         if f.get("cmd") == "evalsha":
             ids.append(f["id"])
@@ -786,7 +794,7 @@ def test_up_connection_cut_never_stored_twice(tmp):
     deadline = time.monotonic() + 60
     with socket.create_connection(("127.0.0.1", c.primary.port), timeout=5) as sock:
         while pub.poll() is None and time.monotonic() < deadline:
-            for cid in up_connections(c.primary):
+            for cid in up_connections(sock):
                 kills += h.resp_command(sock, b"CLIENT", b"KILL", b"ID", cid.encode()).startswith(b":1")
             time.sleep(0.002)
     pub.wait(timeout=60)
@@ -851,7 +859,7 @@ def test_grace_period_expires(tmp):
         s.proc.kill()
     h.zpub(c.mom_pub, "--gen", 20, "--size", 32)
     d.start()
-    back = c.subscribe("dc1", "--count", 25, "--idle-ms", 5000, "--max-ms", 30000)
+    back = c.subscribe("dc1", "--count", 25, "--idle-ms", 15000, "--max-ms", 30000)
     d.wait_log("(grace period over)", 5)
     time.sleep(0.5)
     late = c.subscribe("dc1", "--count", 5, "--idle-ms", 5000, "--max-ms", 30000, expect=2)
@@ -930,7 +938,7 @@ def test_redis_restart_without_persistence(tmp):
     """A Redis primary without persistence restarts empty: saltrelay-down logs
     that serials restarted and goes on delivering; nothing is replayed."""
     c = Cluster(tmp, dcs=("dc1",), replica_dcs=())
-    sub = c.subscribe("dc1", "--count", 15, "--idle-ms", 5000, "--max-ms", 30000)
+    sub = c.subscribe("dc1", "--count", 15, "--idle-ms", 15000, "--max-ms", 30000)
     h.zpub(c.mom_pub, "--gen", 10, "--size", 32)
     h.wait_until(lambda: read_state(c.dcs["dc1"].state).get("serial") == "10", 10, "10 delivered")
     c.primary.restart()
