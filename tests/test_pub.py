@@ -827,6 +827,19 @@ def test_up_sigterm_stores_buffered(tmp):
     h.check("not stored in Redis (lost)" not in c.up.log(), "saltrelay-up reported publications lost")
 
 
+def test_mom_back_resubscribed(tmp):
+    """The MoM's publish port is away for 7 s (saltrelay-up's reconnect
+    interval grows meanwhile), then back: saltrelay-up subscribes again
+    within about a second, so what the MoM publishes 3 s after it is back
+    is stored (a PUB socket drops what it sends before a subscriber joined;
+    here zpub waits at most 3 s for one). With the old 5 s cap on the
+    interval the next attempt came about 4 s later: all 5 lost at the MoM."""
+    c = Cluster(tmp, dcs=(), replica_dcs=())
+    time.sleep(7)  # no MoM yet: the SUB's reconnect interval grows to its cap
+    h.zpub(c.mom_pub, "--gen", 5, "--size", 64, "--wait-ms", 3000)
+    h.wait_until(lambda: c.primary.cli("XLEN", STREAM) == "5", 10, "the 5 publications stored")
+
+
 def test_up_sigkill_loses_only_unstored(tmp):
     """SIGKILL of saltrelay-up mid-stream: the stream holds a prefix of what
     was published, each once; after the restart it continues after the
