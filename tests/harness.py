@@ -331,6 +331,12 @@ class Sub:
         return text[:text.rfind("\n") + 1].splitlines()  # without a line cut short by the kill
 
 
+    def lines_within(self, seconds):
+        """The lines received until SECONDS from now (zsub is then stopped):
+        what else arrives in a window the test chose."""
+        return self.lines_until(lambda line: False, timeout=seconds)
+
+
 def zpub(endpoint, *opts, timeout=300):
     r = subprocess.run([tool("zpub"), endpoint] + [str(o) for o in opts], capture_output=True,
                        timeout=timeout)

@@ -144,16 +144,20 @@ def test_filtered_job_one_entry(tmp):
         f.write("\n".join(job + job[:3]) + "\n")  # then the same payload again: another job
     picks = (0, 4999, n - 1)
     everything = c.subscribe("dc1", "--count", len(job) + 3, "--max-ms", 60000)
-    own = {i: c.subscribe("dc1", "--topic", topics[i], "--idle-ms", 4000, "--max-ms", 60000,
-                          expect=2 + k) for k, i in enumerate(picks)}
-    syndic = c.subscribe("dc1", "--topic", "syndic", "--idle-ms", 4000, "--max-ms", 60000, expect=5)
+    # the filtered ones end 2 s after the catch-all one got the whole run, every copy sent by then (minion
+    # 0's second copy comes after the 10,000 others: seconds on a loaded machine, too long for --idle-ms)
+    own = {i: c.subscribe("dc1", "--topic", topics[i], "--max-ms", 120000, expect=2 + k)
+           for k, i in enumerate(picks)}
+    syndic = c.subscribe("dc1", "--topic", "syndic", "--max-ms", 120000, expect=5)
     h.zpub(c.mom_pub, "--lines", lines)
     got = everything.lines()
     h.check(got == job + job[:3], "catch-all subscriber: %d of %d messages identical" %
             (sum(a == b for a, b in zip(got, job + job[:3])), len(job) + 3))
+    end = time.monotonic() + 2
     for i, s in own.items():
-        h.check(s.lines() == [job[i]] * (2 if i < 3 else 1), "minion %d did not get exactly its own copies" % i)
-    h.check(syndic.lines() == [job[-1]], "the syndic did not get exactly its copy")
+        h.check(s.lines_within(end - time.monotonic()) == [job[i]] * (2 if i < 3 else 1),
+                "minion %d did not get exactly its own copies" % i)
+    h.check(syndic.lines_within(end - time.monotonic()) == [job[-1]], "the syndic did not get exactly its copy")
     h.check(c.primary.cli("XLEN", STREAM) == "2", "expected 2 entries (the job, then the repeat), got %s" %
             c.primary.cli("XLEN", STREAM))
     # the job's entry as stored (field names and values), not Redis's
