@@ -71,7 +71,7 @@ valgrind_subset() {
     echo "valgrind: the regex selects ${selected:-no} tests, expected ${#valgrind_tests[@]}: ${valgrind_tests[*]}"
     return 1
   fi
-  (cd build && SALTRELAY_VALGRIND=1 ctest -j"$test_jobs" --output-on-failure --timeout 900 --no-tests=error -R "$regex")
+  (cd build && SALTRELAY_VALGRIND=1 ctest --output-on-failure --timeout 900 --no-tests=error -R "$regex")
 }
 stage "valgrind (memcheck) on the daemons, a subset" valgrind_subset || status=1
 stage "fuzzers (short runs)" bash tests/fuzz/run.sh || status=1
