@@ -114,7 +114,9 @@ static int pub_intake_open(void *self, const struct config *cfg)
     zsock_set_rcvhwm(p->sub, 10000);
     zsock_set_heartbeat_ivl(p->sub, 5000); /* notice a dead MoM link without TCP's hours */
     zsock_set_heartbeat_timeout(p->sub, 15000);
-    zsock_set_reconnect_ivl_max(p->sub, 5000);
+    /* a MoM back from a restart is subscribed to again within about a second:
+     * what it publishes before that is lost at the MoM */
+    zsock_set_reconnect_ivl_max(p->sub, 1000);
     zsock_set_subscribe(p->sub, "");
     p->monitor = sockmon_new(p->sub, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED, 0);
     if (!p->monitor) {

@@ -9,6 +9,7 @@ Environment: SALTRELAY_BUILD (build dir, set by ctest), SALTRELAY_WIRE (the
 salt-wire captures, default ../shared/salt-wire beside the repository),
 SALTRELAY_VALGRIND=1 runs the daemons under valgrind (slow)."""
 
+import fcntl
 import os
 import random
 import re
@@ -65,21 +66,61 @@ def _ephemeral_range():
         return 32768, 60999
 
 
+PORT_BASE, PORT_BLOCK = 10000, 100
+PORT_LOCKS = os.path.join(tempfile.gettempdir(), "saltrelay-ports")
+_ports = []  # this process's port blocks: [lock file, next port, end]
+
+
+def _claim_block():
+    """Lock a block of PORT_BLOCK ports below the ephemeral range for this
+    process (flock on PORT_LOCKS/<first port>, held until the process
+    ends, a SIGKILL included). Tests running side by side (ctest -j, or
+    several engineers' runs on one machine) each hand out ports from their
+    own blocks, so none can pick a port another test chose or will take
+    again (a killed daemon's restart)."""
+    lo = _ephemeral_range()[0]
+    n = (lo - PORT_BASE) // PORT_BLOCK
+    check(n > 0, "no room for test ports between %d and the ephemeral range (%d)" % (PORT_BASE, lo))
+    os.makedirs(PORT_LOCKS, exist_ok=True)
+    try:
+        os.chmod(PORT_LOCKS, 0o1777)  # shared by every user's runs
+    except OSError:
+        pass
+    first = random.randrange(n)
+    for i in range(n):
+        start = PORT_BASE + (first + i) % n * PORT_BLOCK
+        try:
+            fd = os.open(os.path.join(PORT_LOCKS, str(start)), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        _ports.append([fd, start, start + PORT_BLOCK])
+        return _ports[-1]
+    raise AssertionError("all %d test port blocks in %s are taken" % (n, PORT_LOCKS))
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing uses right now, below the
-    ephemeral range: a port taken from that range can be handed to some
-    outgoing connection while a killed daemon restarts, and the restart
-    then fails on "Address already in use"."""
-    lo, _ = _ephemeral_range()
-    for _ in range(200):
-        port = random.randrange(10000, lo) if lo > 11000 else 0
+    """A TCP port on 127.0.0.1 that nothing uses right now, from this
+    process's own blocks (_claim_block): never handed out twice, and no
+    other test picks it meanwhile. Below the ephemeral range: a port taken
+    from that range can be handed to some outgoing connection while a
+    killed daemon restarts, and the restart then fails on "Address already
+    in use"."""
+    for _ in range(1000):
+        block = _ports[-1] if _ports and _ports[-1][1] < _ports[-1][2] else _claim_block()
+        port = block[1]
+        block[1] += 1
         with socket.socket() as s:
             try:
-                s.bind(("127.0.0.1", port))
+                s.bind(("127.0.0.1", port))  # a process other than a test's may hold it
             except OSError:
                 continue
-            return s.getsockname()[1]
-    raise AssertionError("no free loopback port found below %d" % lo)
+        return port
+    raise AssertionError("no free loopback port found in 1000 tries")
 
 
 def wait_until(pred, timeout, what):
@@ -112,6 +153,12 @@ def spawn(argv, **kw):
     return p
 
 
+# Every test redis-server's options besides its port, directory and
+# persistence: a replica's full sync starts at once, not after the 5 s a
+# primary waits by default for more replicas to share a diskless transfer.
+REDIS_TEST_OPTIONS = ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
+
+
 class Redis:
     """A real redis-server on a free loopback port (or PORT), in its own
     directory; started at once unless START is false."""
@@ -136,7 +183,7 @@ class Redis:
     def start(self):
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
                 "--save", "", "--appendonly", "yes" if self.aof else "no", "--appendfsync", self.fsync,
-                "--logfile", os.path.join(self.dir, "redis.log")]
+                "--logfile", os.path.join(self.dir, "redis.log")] + REDIS_TEST_OPTIONS
         if self.replicaof:
             argv += ["--replicaof", "127.0.0.1", str(self.replicaof.port)]
         self.proc = spawn(argv + self.extra)
@@ -252,7 +299,8 @@ class Daemon:
 
 
 class Sub:
-    """tests/tools/zsub in the background; .lines() after it ended."""
+    """tests/tools/zsub in the background; .lines() after it ended, or
+    .lines_until() a line ends what the test waits for."""
 
     def __init__(self, endpoint, *opts):
         self.out = tempfile.TemporaryFile()
@@ -262,10 +310,38 @@ class Sub:
         line = self.proc.stderr.readline()
         check(b"connected" in line, "zsub did not start: %r" % line)
 
+    def _read(self):
+        self.out.seek(0)
+        return self.out.read().decode()
+
     def lines(self, timeout=120):
         self.proc.wait(timeout=timeout)
-        self.out.seek(0)
-        return self.out.read().decode().splitlines()
+        return self._read().splitlines()
+
+    def lines_until(self, done, timeout=120):
+        """The lines received until DONE(line) holds for one (zsub is then
+        stopped; --idle-ms need not end it), or zsub ended, or TIMEOUT."""
+        deadline = time.monotonic() + timeout
+        pos, partial = 0, b""
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            # pread: zsub writes at the file offset it shares with self.out, which must not move
+            chunk = os.pread(self.out.fileno(), 1 << 24, pos)
+            pos += len(chunk)
+            *complete, partial = (partial + chunk).split(b"\n")  # a line being written is not one yet
+            if any(done(l.decode()) for l in complete):
+                break
+            time.sleep(0.05)
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        text = self._read()
+        return text[:text.rfind("\n") + 1].splitlines()  # without a line cut short by the kill
+
+
+    def lines_within(self, seconds):
+        """The lines received until SECONDS from now (zsub is then stopped):
+        what else arrives in a window the test chose."""
+        return self.lines_until(lambda line: False, timeout=seconds)
 
 
 def zpub(endpoint, *opts, timeout=300):

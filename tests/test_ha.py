@@ -227,6 +227,17 @@ def group_pending(redis):
     return int(out[0]) if out and out[0].isdigit() else 0
 
 
+def stall_replication(primary):
+    """A 32 MiB write on PRIMARY: it fills the socket buffers of a stopped
+    replica's link, so what follows stays in the primary's output buffer (a
+    stopped process's kernel would still take it). Sent whole as a SET, which
+    Redis runs in milliseconds; built by Lua's string.rep it held Redis for
+    seconds on a loaded machine, past the Sentinels' down-after-milliseconds,
+    and they failed over before the test's kill."""
+    with socket.create_connection(("127.0.0.1", primary.port), timeout=60) as sock:
+        h.check(h.resp_command(sock, b"SET", b"junk", b"x" * (32 << 20)).startswith(b"+OK"), "the 32 MiB SET")
+
+
 def test_failover_not_replicated(tmp):
     """Writes the primary took and never replicated to the replica it is
     failed over to (issue 10 item 6, issue 11). The promotable replica is
@@ -249,10 +260,9 @@ def test_failover_not_replicated(tmp):
     reqs, out = start_requests(tmp, c.ret, n, 1, timeout)
     h.wait_until(lambda: group_pending(c.replica) == n, 30, "the requests read, pending on the replica")
     # replication to the replica to be promoted stalls: it is stopped, and a
-    # 32 MiB write fills the socket buffers, so what follows stays in the
-    # primary's output buffer (a stopped process's kernel would still take it)
+    # 32 MiB write fills the socket buffers
     c.replica.proc.send_signal(h.signal.SIGSTOP)
-    c.primary.cli("EVAL", "redis.call('SET', KEYS[1], string.rep('x', 33554432))", 1, "junk")
+    stall_replication(c.primary)
     h.zpub(c.mom_pub, "--gen", npub, "--size", 100)
     h.zpub(nw_pub, "--gen", npub, "--size", 100)
     for key in (STREAM, NW_STREAM):
@@ -352,7 +362,7 @@ def test_failover_reply_records_kept(tmp):
     h.wait_until(lambda: sum(1 for _ in open(master_log)) == n, 30, "the requests at the MoM")
     c.dc.proc.send_signal(h.signal.SIGSTOP)
     c.replica.proc.send_signal(h.signal.SIGSTOP)
-    c.primary.cli("EVAL", "redis.call('SET', KEYS[1], string.rep('x', 33554432))", 1, "junk")
+    stall_replication(c.primary)
     rep = "saltrelay:{%s}:rep:dc1" % CLUSTER
     h.wait_until(lambda: c.primary.cli("XLEN", rep) == str(n), 30, "the reply records stored on the primary")
     c.primary.stop(h.signal.SIGKILL)
@@ -524,7 +534,7 @@ def test_other_writer_ahead(tmp):
     endpoint = "tcp://127.0.0.1:%d" % h.free_port()
     dc = h.Daemon("down", tmp, "dc1", cluster=CLUSTER, datacenter="dc1", redis=primary.url, state_dir=state,
                   publish_bind=endpoint, ret_bind="tcp://127.0.0.1:%d" % h.free_port()).start()
-    sub = h.Sub(endpoint, "--count", 100, "--idle-ms", 5000, "--max-ms", 30000)
+    sub = h.Sub(endpoint, "--count", 100, "--idle-ms", 15000, "--max-ms", 30000)
     h.wait_until(lambda: int(read_state(state).get("subscribers", 0)) >= 1, 10, "subscriber")
     time.sleep(0.2)
     h.zpub(mom_pub, "--gen", 20, "--size", 64)

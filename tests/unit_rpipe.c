@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -54,6 +55,7 @@ static pid_t stalled_peer(int *port)
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed check exits the test: ctest must not wait 60 s for this */
         for (int k = 0; k < 4; k++) {
             int c = accept(lfd, NULL, NULL);
             char buf[256];
@@ -178,6 +180,7 @@ static pid_t real_redis(int *port)
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* kept across the exec */
         char p[16];
         snprintf(p, sizeof p, "%d", *port);
         execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly",

@@ -9,7 +9,8 @@
 # log printed).
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET]         (default 10; what CI runs)
 #   tests/fuzz/run.sh --long [SECONDS_PER_TARGET]  (default 600; not in CI)
-# Both also start from the corpus kept in the repository
+# Targets run side by side, one per core. Both modes also start from the
+# corpus kept in the repository
 # (tests/fuzz/corpus/TARGET/: inputs that reached new code, minimized). The
 # long mode grows it: new inputs are merged into it (-merge=1 keeps only
 # those adding coverage), so commit what it adds.
@@ -52,13 +53,13 @@ find "$repo"/tests/data/jobcache*/ -type f ! -name '*.md' -print0 | sort -z |
 
 export ASAN_OPTIONS=detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-status=0
-for t in $targets; do
-  corpus=$build/fuzz-corpus/$t
+# fuzz_one TARGET: runs it, writes its report line(s) to $build/fuzz-TARGET.result
+# and exits 1 if it failed
+fuzz_one() {
+  local t=$1 corpus=$build/fuzz-corpus/$1 log=$build/fuzz-$1.log rc runs cov dict=()
   mkdir -p "$corpus" "$kept/$t"
-  dict=()
   [ "$t" = config ] && dict=(-dict="$seeds/config.dict")
-  log=$build/fuzz-$t.log
+  exec >"$build/fuzz-$t.result"
   "$build/tests/fuzz/fuzz_$t" "$corpus" "$kept/$t" "$seeds/$t" "${dict[@]}" -max_total_time="$secs" -timeout=10 \
     -rss_limit_mb=2048 -artifact_prefix="$build/fuzz-artifacts/$t-" \
     -print_final_stats=1 >"$log" 2>&1
@@ -73,14 +74,32 @@ for t in $targets; do
   if [ $rc -eq 0 ] && ! [ "${runs:-0}" -gt 0 ] 2>/dev/null; then
     echo "fuzz_$t: FAILED: no input was run; log $log:"
     tail -20 "$log"
-    status=1
+    return 1
   elif [ $rc -ne 0 ]; then
     echo "fuzz_$t: FAILED (exit $rc) after ${runs:-?} runs; log $log:"
     grep -v '^#' "$log" | tail -40
-    status=1
-  else
-    echo "fuzz_$t: ok, ${runs:-?} runs in ${secs} s, ${cov:-cov: ?}, corpus $(ls "$corpus" | wc -l) files" \
-      "(kept in the repository: $(ls "$kept/$t" | wc -l))"
+    return 1
   fi
+  echo "fuzz_$t: ok, ${runs:-?} runs in ${secs} s, ${cov:-cov: ?}, corpus $(ls "$corpus" | wc -l) files" \
+    "(kept in the repository: $(ls "$kept/$t" | wc -l))"
+}
+
+# one target per core at a time (each fuzzer is one process); reports in target order
+status=0
+running=0
+for t in $targets; do
+  if [ $running -ge "$(nproc)" ]; then
+    wait -n || status=1
+    running=$((running - 1))
+  fi
+  (fuzz_one "$t") &
+  running=$((running + 1))
+done
+while [ $running -gt 0 ]; do
+  wait -n || status=1
+  running=$((running - 1))
+done
+for t in $targets; do
+  cat "$build/fuzz-$t.result"
 done
 exit $status
