@@ -2,7 +2,10 @@
  * redis.io's "Sentinel client spec" asks clients to: try each Sentinel in
  * turn with a short timeout, ask it for the master's address, move the one
  * that answered to the front of the list, and check with ROLE that the
- * address given really is a primary before using it.
+ * address given really is a primary before using it. Each answer carries
+ * the Sentinel's configuration epoch, asked in the same round trip, so that
+ * answers of Sentinels that disagree (one has not learned a failover yet)
+ * can be ordered (sentinel_watch.h).
  *
  * Used by rconn for sentinel:// URLs and by sentinel_watch.c. */
 #ifndef SALTRELAY_SENTINEL_H

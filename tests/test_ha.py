@@ -197,6 +197,15 @@ class SentinelCluster:
         h.check(port == new.port, "the DC replica (priority 0) was promoted")
         return time.monotonic() - t0, new
 
+    def rejoin(self):
+        """The killed primary starts again (empty: no persistence), as its
+        host would: the Sentinels make it a replica of the new primary (once
+        it has been up 8 s, Sentinel's wait for a returning primary). With
+        pub_wait_replicas 2, every replica, requests wait for that: until
+        then WAIT finds one replica, fewer than 2, and a request is sent only
+        once its acknowledgement is on 2 (docs/failure-semantics.md)."""
+        self.primary.start()
+
 
 def test_sentinel_failover_publications(tmp):
     """SIGKILL of the Redis primary during 4,000 publications and 2,000
@@ -205,8 +214,10 @@ def test_sentinel_failover_publications(tmp):
     Sentinels promote the other replica, never the DC's; dc1 gets every
     publication exactly once, in order; every request is answered with its
     own reply or times out, none reaches the MoM twice (its acknowledgement
-    was WAITed for); the pause is printed."""
-    n, clients, per_client, timeout = 4000, 20, 100, 10
+    was WAITed for); the pause is printed. The old primary rejoins as a
+    replica after the failover: requests wait for it (SentinelCluster.rejoin),
+    hence their 30 s deadline."""
+    n, clients, per_client, timeout = 4000, 20, 100, 30
     master_log = os.path.join(tmp, "master.requests")
     c = SentinelCluster(tmp, up={"pub_wait_replicas": 2, "request_timeout": timeout},
                         down={"request_timeout": timeout})
@@ -219,6 +230,7 @@ def test_sentinel_failover_publications(tmp):
     time.sleep(3)
     killed = time.monotonic()
     failover_s, new = c.kill_primary()
+    c.rejoin()
     t0 = time.monotonic()
     before = int(new.cli("xlen", STREAM) or 0)
     h.wait_until(lambda: int(new.cli("xlen", STREAM) or 0) > before + 10, 30, "publications on the new primary")
@@ -254,8 +266,9 @@ def test_failover_not_replicated(tmp):
     Requests: 20 read by saltrelay-up while the MoM was down (pending on the
     replica too), acknowledged on the primary after the stall: with
     pub_wait_replicas 2 none went to the MoM before the failover and each
-    went once after it (the old code sent them at the XACK and again after:
-    20 twice). Publications: 100 stored on the primary during the stall by
+    went once after it, once the old primary rejoined as a replica
+    (SentinelCluster.rejoin; the old code sent them at the XACK and again
+    after: 20 twice). Publications: 100 stored on the primary during the stall by
     the instance with WAIT (cluster t) are re-sent to the new primary, none
     lost; the 100 of an instance without WAIT (cluster nw) are lost (printed,
     and checked, so that the test shows WAIT is what keeps them)."""
@@ -291,6 +304,7 @@ def test_failover_not_replicated(tmp):
                                       if p and p != c.primary.port), None), 60, "a new primary")
     h.check(port == c.replica.port, "the DC replica (priority 0) was promoted")
     print("failover after %.1f s" % (time.monotonic() - t0))
+    c.rejoin()
     # saltrelay-up acknowledged the requests on the new primary (the old code
     # sent them again right then); a later request answered puts the MoM's
     # log after any such send
@@ -379,6 +393,64 @@ def test_failover_reply_records_kept(tmp):
     h.wait_until(lambda: c.sentinels[0].primary_port() == c.replica.port, 60, "the replica promoted")
     c.dc.proc.send_signal(h.signal.SIGCONT)
     check_requests(reqs, out, master_log, n)
+
+
+def connected_replicas(redis):
+    """connected_slaves of REDIS's INFO replication."""
+    info = dict(l.split(":", 1) for l in redis.cli("INFO", "replication").splitlines() if ":" in l)
+    return int(info.get("connected_slaves", -1))
+
+
+def test_primary_lost_replicas_requests_once(tmp):
+    """Issue 18 item 2: a primary whose replica was promoted elsewhere lists
+    no replica, and WAIT pub_wait_replicas must not count that as enough.
+    saltrelay-up and dc1 reach the primary through a proxy (a virtual IP
+    that moves with the primary, deployment.md), pub_wait_replicas 1. 10
+    requests are held while the MoM is down (pending on the replica too);
+    the replica is promoted (REPLICAOF NO ONE: the old primary lists 0
+    replicas), the MoM comes up: the requests wait, unconfirmed. The proxy
+    then moves to the new primary and the old one rejoins as its replica:
+    the requests are acknowledged there and each reaches the MoM once, all
+    10 answered (the old code capped WAIT at the 0 replicas listed: all 10
+    went from the old primary at once, and again from the new one, where
+    they were still pending: 20 at the MoM)."""
+    n, timeout = 10, 40
+    primary = h.Redis(tmp, "primary")
+    replica = h.Redis(tmp, "replica", replicaof=primary)
+    vip = FaultProxy(primary.port)
+    mom_ret = "tcp://127.0.0.1:%d" % h.free_port()
+    up = h.Daemon("up", tmp, "up", metrics=True, cluster=CLUSTER, redis=vip.url(), master_ret=mom_ret,
+                  master_publish="tcp://127.0.0.1:%d" % h.free_port(), pub_wait_replicas=1,
+                  request_timeout=timeout).start()
+    state = os.path.join(tmp, "state")
+    os.makedirs(state)
+    ret = "tcp://127.0.0.1:%d" % h.free_port()
+    h.Daemon("down", tmp, "dc1", cluster=CLUSTER, datacenter="dc1", redis=vip.url(), state_dir=state,
+             publish_bind="tcp://127.0.0.1:%d" % h.free_port(), ret_bind=ret, request_timeout=timeout).start()
+    reqs, out = start_requests(tmp, ret, n, 1, timeout)
+    h.wait_until(lambda: group_pending(replica) == n, 30, "the requests read, pending on the replica")
+    replica.cli("REPLICAOF", "NO", "ONE")
+    h.wait_until(lambda: connected_replicas(primary) == 0, 20, "the old primary to list no replica")
+    master_log = os.path.join(tmp, "master.requests")
+    master = h.spawn([h.tool("zmaster"), mom_ret, "echo", "--log", master_log], stderr=subprocess.PIPE)
+    h.check(b"bound" in master.stderr.readline(), "zmaster did not start")
+
+    def at_mom():
+        with open(master_log) as f:
+            return sum(1 for _ in f)
+    h.wait_until(lambda: up.metrics().get("requests_unconfirmed_total", 0) > 0 or at_mom() == n, 30,
+                 "the requests unconfirmed, or sent")
+    print("requests at the MoM while saltrelay-up is on the old primary: %d" % at_mom())
+    vip.target = ("127.0.0.1", replica.port)
+    vip.cut()
+    primary.cli("REPLICAOF", "127.0.0.1", replica.port)
+    # acknowledged on the new primary (the old code sent them again then); a
+    # later request answered puts the MoM's log after any such send
+    h.wait_until(lambda: group_pending(replica) == 0, 30, "the requests acknowledged on the new primary")
+    marker, marker_out = start_requests(tmp, ret, 1, 1, timeout, tag="after")
+    check_requests(marker, marker_out, master_log, 1, 0, twice_ok=True)
+    check_requests(reqs, out, master_log, n, 0)
+    h.check(at_mom() == n + 1, "%d requests at the MoM, %d sent" % (at_mom(), n + 1))
 
 
 def relay_cli(redis, *args):
