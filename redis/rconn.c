@@ -30,7 +30,8 @@ struct rconn {
     unsigned failures;      /* attempts since the connection went down */
     int stale;              /* the server said it is no longer the primary */
     unsigned generation;    /* connections made so far */
-    unsigned switches;      /* sentinel_watch_switches when this connection was made */
+    unsigned seen;          /* sentinel_watch_offer's when this connection was made */
+    int behind;             /* the last Sentinel asked had not learned the newest switch (logged) */
 };
 
 static void set_where(struct rconn *rc)
@@ -112,15 +113,32 @@ static void note_failure(struct rconn *rc, const char *why)
     rc->backoff_ms = rc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rc->backoff_ms * 2;
 }
 
-/* sentinel://: where the primary is now. NULL or why not. */
+/* The Sentinel asked named A, older than the newest primary known (USE):
+ * one line per episode. */
+static void note_behind(struct rconn *rc, const struct sentinel_answer *a, const struct redis_addr *use)
+{
+    int behind = a->addr.port != use->port || strcmp(a->addr.host, use->host) != 0;
+    if (behind && !rc->behind)
+        log_info("redis %s: sentinel %s:%d still names %s:%d as primary of '%s', before the latest switch "
+                 "(to %s:%d): connecting there", rc->label, rc->url.sentinel[0].host, rc->url.sentinel[0].port,
+                 a->addr.host, a->addr.port, rc->url.master, use->host, use->port);
+    rc->behind = behind;
+}
+
+/* sentinel://: where the primary is now: what a Sentinel says, or the
+ * newest primary the process knows if that Sentinel has not learned it yet
+ * (sentinel_watch.h). NULL or why not. */
 static const char *resolve(struct rconn *rc, char *why, size_t len)
 {
     if (!rc->url.master[0])
         return NULL;
     int timeout = rc->timeout_ms < SENTINEL_TIMEOUT_MS ? rc->timeout_ms : SENTINEL_TIMEOUT_MS;
     struct redis_addr was = rc->addr;
-    if (sentinel_resolve(&rc->url, timeout, &rc->addr, why, len) < 0)
+    struct sentinel_answer a;
+    if (sentinel_resolve(&rc->url, timeout, &a, why, len) < 0)
         return why;
+    sentinel_watch_offer(&rc->url, &a, &rc->addr, &rc->seen);
+    note_behind(rc, &a, &rc->addr);
     set_where(rc);
     if (was.host[0] && (was.port != rc->addr.port || strcmp(was.host, rc->addr.host) != 0))
         log_info("redis %s: sentinels name %s:%d as primary of '%s' (was %s:%d)", rc->label, rc->addr.host,
@@ -162,9 +180,9 @@ static void note_connected(struct rconn *rc)
     rc->backoff_ms = BACKOFF_MIN_MS;
 }
 
-int rconn_switched(const struct rconn *rc)
+int rconn_switched(struct rconn *rc)
 {
-    return rc->ctx && rc->url.master[0] && sentinel_watch_switches(&rc->url) != rc->switches;
+    return rc->ctx && rc->url.master[0] && sentinel_watch_moved(&rc->url, &rc->seen, &rc->addr);
 }
 
 redisContext *rconn_get(struct rconn *rc)
@@ -172,13 +190,12 @@ redisContext *rconn_get(struct rconn *rc)
     if (rc->ctx && rc->stale)
         rconn_fail(rc, "the server is no longer the primary (READONLY)");
     if (rconn_switched(rc))
-        rconn_fail(rc, "the sentinels switched the primary (+switch-master)");
+        rconn_fail(rc, "the sentinels switched the primary");
     if (rc->ctx)
         return rc->ctx;
     if (clock_mono_ms() < rc->next_try_ms)
         return NULL;
     char why[400];
-    unsigned switches = sentinel_watch_switches(&rc->url); /* before asking: a later switch is seen */
     const char *err = resolve(rc, why, sizeof why);
     if (!err)
         err = open_ctx(rc, why, sizeof why);
@@ -190,7 +207,6 @@ redisContext *rconn_get(struct rconn *rc)
         return NULL;
     }
     rc->stale = 0;
-    rc->switches = switches;
     note_connected(rc);
     return rc->ctx;
 }

@@ -1,10 +1,12 @@
 /* rconn.h -- one synchronous hiredis connection owned by one thread, with
  * reconnect and exponential backoff. A sentinel:// URL is resolved through
  * the Sentinels at every (re)connect (see sentinel.h), so after a failover
- * the next connection goes to the new primary; the connection is dropped
- * when it breaks, when the server answers READONLY (it was demoted) or when
- * the Sentinels announce a new primary (sentinel_watch.h). Logs only state changes: connected,
- * lost (once), and back (with how long it was down).
+ * the next connection goes to the new primary (or to a newer one the
+ * process knows, if the Sentinel asked has not learned the switch yet:
+ * sentinel_watch.h); the connection is dropped when it breaks, when the
+ * server answers READONLY (it was demoted) or when the newest primary known
+ * is another (a +switch-master, sentinel_watch.h). Logs only state changes:
+ * connected, lost (once), and back (with how long it was down).
  *
  * Each saltrelay thread that talks to Redis owns an rconn; blocking calls on
  * it block only that thread's own path, never another's. */
@@ -29,10 +31,10 @@ redisContext *rconn_get(struct rconn *rc);
 /* How many connections were made so far: a change means a new connection,
  * perhaps to a new primary (state kept per connection must be set up again). */
 unsigned rconn_generation(const struct rconn *rc);
-/* 1 if the Sentinels switched the primary since this connection was made
- * (sentinel_watch.h): the connection must go (rconn_get drops it; a pipeline
- * with commands in flight fails them first). */
-int rconn_switched(const struct rconn *rc);
+/* 1 if the newest primary the process knows is no longer the one this
+ * connection was made to (sentinel_watch.h): the connection must go
+ * (rconn_get drops it; a pipeline with commands in flight fails them first). */
+int rconn_switched(struct rconn *rc);
 /* Milliseconds until the next connection attempt is due (0 if connected). */
 int rconn_retry_in_ms(const struct rconn *rc);
 /* The connection broke or answered nonsense: close it and back off. */

@@ -180,11 +180,11 @@ static void set_nonblocking(redisContext *c, int on)
     c->flags = on ? c->flags & ~REDIS_BLOCK : c->flags | REDIS_BLOCK;
 }
 
-/* Write and read without waiting; -1 on an I/O or protocol error. */
-static int exchange(struct rpipe *p, redisContext *c)
+/* Write (if WRITE) and read without waiting; -1 on an I/O or protocol error. */
+static int exchange(struct rpipe *p, redisContext *c, int write)
 {
     int done = 0;
-    if (p->unwritten) {
+    if (p->unwritten && write) {
         if (redisBufferWrite(c, &done) != REDIS_OK)
             return -1;
         p->unwritten = !done;
@@ -213,13 +213,16 @@ void rpipe_io(struct rpipe *p)
     redisContext *c = p->c;
     if (!c)
         return;
+    /* the old primary may still answer: nothing more is written there (what
+     * it answered already is read) */
+    int moved = rconn_switched(p->rc);
     set_nonblocking(c, 1);
     p->in_io = 1;
-    int rc = exchange(p, c);
+    int rc = exchange(p, c, !moved);
     p->in_io = 0;
     set_nonblocking(c, 0);
-    if (!p->fail_why[0] && rconn_switched(p->rc)) /* the old primary may still answer: not there */
-        snprintf(p->fail_why, sizeof p->fail_why, "the sentinels switched the primary (+switch-master)");
+    if (!p->fail_why[0] && (moved || rconn_switched(p->rc)))
+        snprintf(p->fail_why, sizeof p->fail_why, "the sentinels switched the primary");
     if (p->fail_why[0]) {
         char why[128];
         snprintf(why, sizeof why, "%s", p->fail_why);

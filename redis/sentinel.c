@@ -20,16 +20,54 @@ static redisContext *connect_sentinel(const struct redis_addr *a, int timeout_ms
     return NULL;
 }
 
+/* Send the N commands FMT[i] with ARG pipelined and read their N replies
+ * into R (each NULL if not read). */
+static void exchange(redisContext *c, int n, const char *const *fmt, const char *arg, redisReply **r)
+{
+    int appended = 0;
+    while (appended < n && redisAppendCommand(c, fmt[appended], arg) == REDIS_OK)
+        appended++;
+    for (int i = 0; i < n; i++) {
+        void *reply = NULL;
+        if (i >= appended || redisGetReply(c, &reply) != REDIS_OK)
+            reply = NULL;
+        r[i] = reply;
+    }
+}
+
+static void free_replies(int n, redisReply **r)
+{
+    for (int i = 0; i < n; i++) {
+        freeReplyObject(r[i]);
+        r[i] = NULL;
+    }
+}
+
+int sentinel_commands(redisContext *c, const struct redis_url *u, int n, const char *const *fmt, const char *arg,
+                      redisReply **r)
+{
+    exchange(c, n, fmt, arg, r);
+    if (r[0] && r[0]->type == REDIS_REPLY_ERROR && strncmp(r[0]->str, "NOAUTH", 6) == 0 && u->password[0]) {
+        free_replies(n, r);
+        redisReply *a = u->user[0] ? redisCommand(c, "AUTH %s %s", u->user, u->password)
+                                   : redisCommand(c, "AUTH %s", u->password);
+        int ok = a && a->type != REDIS_REPLY_ERROR;
+        freeReplyObject(a);
+        if (ok)
+            exchange(c, n, fmt, arg, r);
+    }
+    for (int i = 0; i < n; i++)
+        if (!r[i]) {
+            free_replies(n, r);
+            return -1;
+        }
+    return 0;
+}
+
 redisReply *sentinel_command(redisContext *c, const struct redis_url *u, const char *fmt, const char *arg)
 {
-    redisReply *r = redisCommand(c, fmt, arg);
-    if (!r || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOAUTH", 6) != 0 || !u->password[0])
-        return r;
-    freeReplyObject(r);
-    r = u->user[0] ? redisCommand(c, "AUTH %s %s", u->user, u->password) : redisCommand(c, "AUTH %s", u->password);
-    int ok = r && r->type != REDIS_REPLY_ERROR;
-    freeReplyObject(r);
-    return ok ? redisCommand(c, fmt, arg) : NULL;
+    redisReply *r;
+    return sentinel_commands(c, u, 1, &fmt, arg, &r) == 0 ? r : NULL;
 }
 
 /* Parse ["host", "port"]. 1: *OUT set; 0: the Sentinel does not know the
@@ -52,31 +90,54 @@ static int parse_addr_reply(const redisReply *r, struct redis_addr *out)
     return 1;
 }
 
-/* Ask one Sentinel. 1: found, 0: unknown name, -1: unreachable or nonsense. */
-static int ask_one(const struct redis_url *u, const struct redis_addr *s, int timeout_ms, struct redis_addr *out,
-                   char *why, size_t len)
+/* SENTINEL MASTER's "config-epoch" (a flat list of names and values), or -1. */
+static long long config_epoch(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
+        return -1;
+    for (size_t i = 0; i < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || strcmp(k->str, "config-epoch") != 0)
+            continue;
+        if (v->type != REDIS_REPLY_STRING)
+            return -1;
+        char *end;
+        long long e = strtoll(v->str, &end, 10);
+        return *end || end == v->str || e < 0 ? -1 : e;
+    }
+    return -1;
+}
+
+int sentinel_ask(const struct redis_url *u, const struct redis_addr *s, int timeout_ms, struct sentinel_answer *out,
+                 char *why, size_t len)
 {
     redisContext *c = connect_sentinel(s, timeout_ms, why, len);
     if (!c)
         return -1;
-    redisReply *r = sentinel_command(c, u, "SENTINEL get-master-addr-by-name %s", u->master);
+    /* the epoch first: the address read after it is at least as new */
+    static const char *const fmt[2] = {"SENTINEL MASTER %s", "SENTINEL get-master-addr-by-name %s"};
+    redisReply *r[2];
     int got = -1;
-    if (!r)
+    if (sentinel_commands(c, u, 2, fmt, u->master, r) < 0) {
         snprintf(why, len, "sentinel %s:%d: %s", s->host, s->port, c->errstr[0] ? c->errstr : "AUTH refused");
-    else if ((got = parse_addr_reply(r, out)) < 0)
+        redisFree(c);
+        return -1;
+    }
+    if ((got = parse_addr_reply(r[1], &out->addr)) < 0)
         snprintf(why, len, "sentinel %s:%d: unexpected reply%s%s", s->host, s->port,
-                 r->type == REDIS_REPLY_ERROR ? ": " : "", r->type == REDIS_REPLY_ERROR ? r->str : "");
-    freeReplyObject(r);
+                 r[1]->type == REDIS_REPLY_ERROR ? ": " : "", r[1]->type == REDIS_REPLY_ERROR ? r[1]->str : "");
+    out->epoch = config_epoch(r[0]);
+    free_replies(2, r);
     redisFree(c);
     return got;
 }
 
-int sentinel_resolve(struct redis_url *u, int timeout_ms, struct redis_addr *out, char *why, size_t len)
+int sentinel_resolve(struct redis_url *u, int timeout_ms, struct sentinel_answer *out, char *why, size_t len)
 {
     int unknown = 0;
     char last[300] = "no sentinel configured";
     for (int i = 0; i < u->nsentinels; i++) {
-        int got = ask_one(u, &u->sentinel[i], timeout_ms, out, last, sizeof last);
+        int got = sentinel_ask(u, &u->sentinel[i], timeout_ms, out, last, sizeof last);
         if (got > 0) {
             /* the client rules: the Sentinel that answered is asked first next time */
             struct redis_addr first = u->sentinel[i];

@@ -1,4 +1,5 @@
-/* sentinel_watch.c -- the +switch-master subscription; see sentinel_watch.h. */
+/* sentinel_watch.c -- the +switch-master subscription and the newest
+ * primary known; see sentinel_watch.h. */
 #include "sentinel_watch.h"
 
 #include <poll.h>
@@ -13,7 +14,7 @@
 
 #include "log.h"
 #include "metrics.h"
-#include "sentinel.h"
+#include "switchmsg.h"
 
 #define WATCH_MAX 4          /* sentinel:// URLs of one process (saltrelay-down has two URLs) */
 #define TIMEOUT_MS 500       /* connect and command timeout per Sentinel, as rconn's */
@@ -21,14 +22,23 @@
 #define RETRY_MS 1000        /* no Sentinel took the subscription: try again after */
 #define CHANNEL "+switch-master"
 
+/* Where an address of the primary comes from (see learn). */
+enum source {
+    ANNOUNCED, /* a +switch-master message */
+    CHECKED,   /* the watch asked, after subscribing */
+    OFFERED,   /* a connection's Sentinel answered */
+};
+
 struct sentinel_watch {
     pthread_t thread;
     atomic_int stop;
-    atomic_uint switches;
-    struct redis_url url;     /* the thread's copy (sentinel_resolve reorders it) */
-    struct redis_addr known;  /* the primary as last known ("" before the first answer) */
-    int subscribed;           /* for the log: one line per state change */
-    int bad_logged;           /* a malformed message logged for this subscription */
+    atomic_uint version;          /* bumped at every change of newest's address */
+    pthread_mutex_t lock;         /* guards newest */
+    struct sentinel_answer newest; /* the newest primary known ("" before the first) */
+    struct redis_url url;         /* the thread's copy (sentinel_resolve reorders it) */
+    struct redis_addr sub_at;     /* the Sentinel subscribed to */
+    int subscribed;               /* for the log: one line per state change */
+    int bad_logged;               /* a malformed message logged for this subscription */
 };
 
 /* Registered before the other threads start and removed after they stopped:
@@ -40,29 +50,65 @@ static struct timeval ms_tv(int ms)
     return (struct timeval){ms / 1000, (ms % 1000) * 1000};
 }
 
-/* The primary is now HOST:PORT: a switch if it differs from the last known
- * (or, ANNOUNCED by +switch-master, if none was known yet). */
-static void note_primary(struct sentinel_watch *w, const char *host, int port, int announced)
+static int same_addr(const struct redis_addr *a, const struct redis_addr *b)
 {
-    int differs = w->known.port != port || strcmp(w->known.host, host) != 0;
-    if (w->known.host[0] ? differs : announced) {
-        atomic_fetch_add(&w->switches, 1);
-        metric_add(M_REDIS_SWITCHES, 1);
-        log_info("sentinels switched master '%s' to %s:%d (%s): connections move there", w->url.master, host, port,
-                 announced ? CHANNEL : "found on subscribing");
+    return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+/* Is A newer than the newest primary known? A +switch-master is (a switch
+ * happened; the message carries no epoch: the new one is at least one
+ * more); an answer is if its configuration epoch is larger. Without epochs
+ * (a Sentinel that refuses SENTINEL MASTER) the watch's own look after
+ * subscribing is taken, as the address the Sentinels name now. */
+static int newer(const struct sentinel_watch *w, const struct sentinel_answer *a, enum source src)
+{
+    if (!w->newest.addr.host[0] || src == ANNOUNCED)
+        return 1;
+    return a->epoch > w->newest.epoch || (src == CHECKED && a->epoch < 0 && w->newest.epoch < 0);
+}
+
+/* Under the lock: the primary is A (from SRC). Keeps it if newer; a new
+ * address after a known one is a switch (counted, logged, and every
+ * connection made elsewhere moves). */
+static void learn(struct sentinel_watch *w, const struct sentinel_answer *a, enum source src)
+{
+    int known = w->newest.addr.host[0] != '\0';
+    if (known && same_addr(&a->addr, &w->newest.addr)) {
+        if (a->epoch > w->newest.epoch) /* the exact epoch of an announced switch */
+            w->newest.epoch = a->epoch;
+        return;
     }
-    snprintf(w->known.host, sizeof w->known.host, "%s", host);
-    w->known.port = port;
+    if (!newer(w, a, src))
+        return;
+    long long epoch = a->epoch;
+    if (src == ANNOUNCED)
+        epoch = w->newest.epoch >= 0 ? w->newest.epoch + 1 : -1;
+    if (known) {
+        metric_add(M_REDIS_SWITCHES, 1);
+        log_info("sentinels switched master '%s' to %s:%d (%s): connections move there", w->url.master,
+                 a->addr.host, a->addr.port, src == ANNOUNCED ? CHANNEL : src == CHECKED ? "found on subscribing"
+                 : "a sentinel's newer configuration");
+    }
+    w->newest.addr = a->addr;
+    w->newest.epoch = epoch;
+    atomic_fetch_add(&w->version, 1);
+}
+
+static void learn_locked(struct sentinel_watch *w, const struct sentinel_answer *a, enum source src)
+{
+    pthread_mutex_lock(&w->lock);
+    learn(w, a, src);
+    pthread_mutex_unlock(&w->lock);
 }
 
 /* Ask for the primary's address (after each subscribe: a switch announced
  * while there was no subscription is not missed). */
 static void check_primary(struct sentinel_watch *w)
 {
-    struct redis_addr a;
+    struct sentinel_answer a;
     char why[300];
     if (sentinel_resolve(&w->url, TIMEOUT_MS, &a, why, sizeof why) == 0)
-        note_primary(w, a.host, a.port, 0);
+        learn_locked(w, &a, CHECKED);
 }
 
 /* Is R the confirmation ["subscribe", channel, count]? */
@@ -86,6 +132,7 @@ static redisContext *subscribe_any(struct sentinel_watch *w)
             if (!w->subscribed)
                 log_info("sentinel %s:%d: watching %s for master '%s'", s->host, s->port, CHANNEL, w->url.master);
             w->subscribed = 1;
+            w->sub_at = *s;
             return c;
         }
         redisFree(c);
@@ -100,21 +147,28 @@ static redisContext *subscribe_any(struct sentinel_watch *w)
 /* One message: ["message", "+switch-master", "<master> <old ip> <old port> <new ip> <new port>"]. */
 static void take_message(struct sentinel_watch *w, const redisReply *r)
 {
-    char name[sizeof w->url.master], host[256];
-    int port = 0;
+    struct switchmsg m;
+    const char *why = "not a message";
     int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING &&
-             r->element[2]->len < 700 &&
-             sscanf(r->element[2]->str, "%127s %*s %*s %255s %d", name, host, &port) == 3 && port > 0 &&
-             port <= 65535;
+             switchmsg_parse(r->element[2]->str, r->element[2]->len, &m, &why) == 0;
     if (!ok) {
         metric_add(M_SENTINEL_BAD, 1);
         if (!w->bad_logged)
-            log_warn("sentinel: malformed %s message ignored (counted in sentinel_bad_messages_total)", CHANNEL);
+            log_warn("sentinel: malformed %s message ignored (%s; counted in sentinel_bad_messages_total)", CHANNEL,
+                     why);
         w->bad_logged = 1;
         return;
     }
-    if (strcmp(name, w->url.master) == 0)
-        note_primary(w, host, port, 1);
+    if (!switchmsg_is(&m, w->url.master))
+        return;
+    learn_locked(w, &(struct sentinel_answer){.addr = m.to, .epoch = -1}, ANNOUNCED);
+    /* the switch's exact epoch, from the Sentinel that announced it (it has
+     * the new configuration): an answer of an epoch between the old one and
+     * it is then known to be older */
+    struct sentinel_answer a;
+    char whyask[300];
+    if (sentinel_ask(&w->url, &w->sub_at, TIMEOUT_MS, &a, whyask, sizeof whyask) > 0)
+        learn_locked(w, &a, OFFERED);
 }
 
 /* Read messages until the stop or a broken connection. */
@@ -163,17 +217,17 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-static int slot_of(const struct redis_url *u)
+static struct sentinel_watch *watch_of(const struct redis_url *u)
 {
-    for (int i = 0; i < WATCH_MAX; i++)
+    for (int i = 0; u->master[0] && i < WATCH_MAX; i++)
         if (watches[i] && strcmp(watches[i]->url.master, u->master) == 0)
-            return i;
-    return -1;
+            return watches[i];
+    return NULL;
 }
 
 struct sentinel_watch *sentinel_watch_start(const struct redis_url *u)
 {
-    if (!u->master[0] || slot_of(u) >= 0)
+    if (!u->master[0] || watch_of(u))
         return NULL;
     int slot = 0;
     while (slot < WATCH_MAX && watches[slot])
@@ -182,8 +236,11 @@ struct sentinel_watch *sentinel_watch_start(const struct redis_url *u)
     if (!w)
         return NULL;
     w->url = *u;
+    w->newest.epoch = -1;
+    pthread_mutex_init(&w->lock, NULL);
     if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
         log_error("cannot start the %s watch for master '%s'", CHANNEL, u->master);
+        pthread_mutex_destroy(&w->lock);
         free(w);
         return NULL;
     }
@@ -201,12 +258,35 @@ void sentinel_watch_stop(struct sentinel_watch **wp)
     for (int i = 0; i < WATCH_MAX; i++)
         if (watches[i] == w)
             watches[i] = NULL;
+    pthread_mutex_destroy(&w->lock);
     free(w);
     *wp = NULL;
 }
 
-unsigned sentinel_watch_switches(const struct redis_url *u)
+void sentinel_watch_offer(const struct redis_url *u, const struct sentinel_answer *a, struct redis_addr *use,
+                          unsigned *seen)
 {
-    int i = u->master[0] ? slot_of(u) : -1;
-    return i < 0 ? 0 : atomic_load(&watches[i]->switches);
+    struct sentinel_watch *w = watch_of(u);
+    *use = a->addr;
+    *seen = 0;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    learn(w, a, OFFERED);
+    *use = w->newest.addr;
+    *seen = atomic_load(&w->version);
+    pthread_mutex_unlock(&w->lock);
+}
+
+int sentinel_watch_moved(const struct redis_url *u, unsigned *seen, const struct redis_addr *at)
+{
+    struct sentinel_watch *w = watch_of(u);
+    if (!w || atomic_load(&w->version) == *seen)
+        return 0;
+    pthread_mutex_lock(&w->lock);
+    int moved = w->newest.addr.host[0] && !same_addr(&w->newest.addr, at);
+    if (!moved) /* changed and back (or only learned): nothing to do until the next change */
+        *seen = atomic_load(&w->version);
+    pthread_mutex_unlock(&w->lock);
+    return moved;
 }

@@ -6,15 +6,15 @@
  * part is told which (req_ack_fn).
  *
  * With pub_wait_replicas, the acknowledgements are made durable before a
- * request goes: ROLE and WAIT follow them in the same round trip, and a job
- * whose XACK took its entry is sent only once that WAIT (or a later one)
- * says enough replicas have it. Otherwise a failover could promote a replica
- * on which the entry is still pending, and it would be read and sent again.
- * "Enough" is pub_wait_replicas, or fewer if ROLE lists fewer connected
- * replicas (a replica that is gone cannot be promoted with the entry pending,
- * and must not stop every request). Unconfirmed, the job waits (its socket
- * reserved) and the WAIT is repeated; past its deadline it is dropped
- * (expired). A connection lost before the confirmation: it is acknowledged
+ * request goes: a WAIT follows them in the same round trip, and a job whose
+ * XACK took its entry is sent only once that WAIT (or a later one) says
+ * pub_wait_replicas replicas have it. Otherwise a failover could promote a
+ * replica on which the entry is still pending, and it would be read and
+ * sent again. Never fewer, however few replicas the primary has: one whose
+ * replica was promoted elsewhere lists none, and is the very primary whose
+ * acknowledgements are lost (issue 18 item 2; docs/failure-semantics.md).
+ * Unconfirmed, the job waits (its socket reserved) and the WAIT is
+ * repeated; past its deadline it is dropped (expired). A connection lost before the confirmation: it is acknowledged
  * again on the next primary; an answer 0 there means another instance, or
  * this one's replicated XACK, took it: not sent (at most once: its requester
  * times out). Reply records, too, are kept until a WAIT after their XADD
@@ -35,10 +35,10 @@
 #define PIPE_BYTES (8 << 20)  /* formatted commands in flight at once: the pipeline's byte cap */
 #define PIPE_CMDS (2 * HOLD_MAX + 64)
 #define ACK_ROOM 128          /* an XACK's formatted size beyond the entry id, at most */
-#define WAIT_ROOM 96          /* ROLE and WAIT n ms formatted, at most */
+#define WAIT_ROOM 64          /* WAIT n ms formatted, at most */
 #define REQ_WAIT_MS 200       /* a WAIT for request acknowledgements waits at most this (then asked again) */
 
-enum { TAG_ACK = 1, TAG_DEL, TAG_REC, TAG_ROLE, TAG_WAIT }; /* tag: kind << 32 | job index (WAIT: serial) */
+enum { TAG_ACK = 1, TAG_DEL, TAG_REC, TAG_WAIT }; /* tag: kind << 32 | job index (WAIT: serial) */
 #define TAG(kind, i) ((uint64_t)(kind) << 32 | (uint64_t)(i))
 
 /* Queue reply record ST for the request RID of DC (PAYLOAD moved in if ok). */
@@ -140,23 +140,12 @@ static long long wait_ms(const struct config *cfg)
     return ms < 1 ? 1 : ms;
 }
 
-/* How many replicas to wait for: pub_wait_replicas, or as many as ROLE
- * listed last if fewer (WAIT for more would always take its timeout). */
-static long long wait_need(const struct req_ack *a)
-{
-    long long need = a->cfg->pub_wait_replicas;
-    return a->replicas >= 0 && a->replicas < need ? a->replicas : need;
-}
-
-/* ROLE (how many replicas are connected) and WAIT for the replicas to
- * have every write before it. */
+/* WAIT for the replicas to have every write before it (room was kept by
+ * append_acks; if it does not go, it is due again next turn). */
 static void append_wait(struct req_ack *a)
 {
-    long long ms = wait_ms(a->cfg);
-    if (rpipe_append(a->pipe, TAG(TAG_ROLE, 0), "ROLE") != RPIPE_OK)
-        return; /* room was kept by append_acks; the WAIT is due again next turn */
-    if (rpipe_append(a->pipe, TAG(TAG_WAIT, a->wait_next), "WAIT %lld %lld", wait_need(a), ms) ==
-        RPIPE_OK) {
+    if (rpipe_append(a->pipe, TAG(TAG_WAIT, a->wait_next), "WAIT %lld %lld", a->cfg->pub_wait_replicas,
+                     wait_ms(a->cfg)) == RPIPE_OK) {
         a->wait_next++;
         a->wait_inflight = 1;
     }
@@ -164,7 +153,7 @@ static void append_wait(struct req_ack *a)
 
 /* Append one XACK per job to acknowledge (picked or dropped) and then one
  * XDEL of them all (the entries are of no more use), as far as the
- * pipeline takes them; in waiting mode ROLE and WAIT after them. */
+ * pipeline takes them; in waiting mode a WAIT after them. */
 static void append_acks(struct req_ack *a, size_t records)
 {
     const char *argv[2 + HOLD_MAX];
@@ -176,8 +165,8 @@ static void append_acks(struct req_ack *a, size_t records)
         if (!to_acknowledge(j))
             continue;
         size_t idlen = zmq_msg_size(&j->m[0]);
-        /* its XACK, its share of the XDEL, and the ROLE and WAIT after them */
-        if (!rpipe_room(a->pipe, 4, 2 * (idlen + ACK_ROOM) + WAIT_ROOM))
+        /* its XACK, its share of the XDEL, and the WAIT after them */
+        if (!rpipe_room(a->pipe, 3, 2 * (idlen + ACK_ROOM) + WAIT_ROOM))
             break;
         argv[2 + n] = zmq_msg_data(&j->m[0]), argvlen[2 + n] = idlen;
         const char *xack[4] = {"XACK", a->req_key, REQ_GROUP, argv[2 + n]};
@@ -262,8 +251,8 @@ static void log_confirmed(struct req_ack *a, int ok)
     if (ok == !a->unconfirmed)
         return;
     log_msg(ok ? LOG_LVL_INFO : LOG_LVL_WARN, "%s", ok ? "request acknowledgements are confirmed by the replicas "
-            "again" : "request acknowledgements not confirmed by the replicas (pub_wait_replicas, or as "
-            "many as are connected); those requests wait (counted in requests_unconfirmed_total)");
+            "again" : "request acknowledgements not confirmed by pub_wait_replicas replicas; those "
+            "requests wait (counted in requests_unconfirmed_total), sent once confirmed or expired at their deadline");
     a->unconfirmed = !ok;
 }
 
@@ -271,8 +260,7 @@ static void log_confirmed(struct req_ack *a, int ok)
 static void on_wait(struct req_ack *a, uint32_t serial, const redisReply *r)
 {
     a->wait_inflight = 0;
-    long long need = wait_need(a); /* the ROLE just before it answered */
-    int ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= need;
+    int ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= a->cfg->pub_wait_replicas;
     long long now = clock_wall_ms();
     for (size_t i = 0; i < HOLD_MAX; i++) {
         struct held_req *j = &a->held->job[i];
@@ -302,15 +290,6 @@ static void on_wait(struct req_ack *a, uint32_t serial, const redisReply *r)
         log_confirmed(a, ok);
 }
 
-/* ROLE answered: on a primary, its third element lists the connected
- * replicas (anything else: not known, pub_wait_replicas counts). */
-static void on_role(struct req_ack *a, const redisReply *r)
-{
-    a->replicas = -1;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3 && r->element[2]->type == REDIS_REPLY_ARRAY)
-        a->replicas = (long long)r->element[2]->elements;
-}
-
 /* With pub_wait_replicas, reply record REC's XADD answered R (NULL: lost
  * with the connection, written again). Refused: counted and dropped. */
 static void on_record(struct req_out *rec, const redisReply *r)
@@ -335,10 +314,6 @@ static void on_reply(void *arg, uint64_t tag, redisReply *r)
     unsigned kind = (unsigned)(tag >> 32);
     if (kind == TAG_ACK) {
         settle(a, &a->held->job[tag & 0xffffffffu], r);
-        return;
-    }
-    if (kind == TAG_ROLE) {
-        on_role(a, r);
         return;
     }
     if (kind == TAG_WAIT) {
@@ -388,7 +363,6 @@ int req_ack_init(struct req_ack *a, const struct config *cfg, struct req_held *h
     a->out = calloc(a->nout, sizeof *a->out);
     key_req_stream(a->req_key, cfg->cluster);
     a->rc = rconn_new(&cfg->redis_url, "requests", REDIS_TIMEOUT_MS);
-    a->replicas = -1;
     int timeout = (int)(REDIS_TIMEOUT_MS + wait_ms(cfg)); /* a WAIT may take its own */
     a->pipe = a->rc ? rpipe_new(a->rc, PIPE_BYTES, PIPE_CMDS, timeout, on_reply, a) : NULL;
     return a->out && a->pipe ? 0 : -1;

@@ -1,8 +1,8 @@
 /* req_ack.h -- request forwarding's writes to Redis (req_ack.c): each held
  * job's XACK and the XDEL of the entries, and the reply records for the
  * DCs, through the Redis pipeline, so the thread that serves the MoM's
- * sockets never waits for Redis. With pub_wait_replicas, ROLE and WAIT make
- * the acknowledgements and reply records durable first. What an
+ * sockets never waits for Redis. With pub_wait_replicas, WAIT makes the
+ * acknowledgements and reply records durable first. What an
  * acknowledgement's answer means for its job is handed to the part
  * (req_ack_fn); reply records are kept here until written (or confirmed). */
 #ifndef SALTRELAY_REQ_ACK_H
@@ -54,7 +54,6 @@ struct req_ack {
     size_t nout;
     uint32_t wait_next;    /* serial of the next WAIT appended (wraps) */
     int wait_inflight;     /* a WAIT is in the pipeline */
-    long long replicas;    /* replicas the primary's ROLE listed last (-1: not known) */
     int unconfirmed;       /* acknowledgements not confirmed by the replicas (logged once) */
     struct warnrate *warn;
 };

@@ -71,7 +71,7 @@
       "Wall time of the last DC report Redis accepted (0: none yet)")                             \
     X(REDIS_RECONNECTS, "redis_reconnects_total", "counter", 3, "Redis connections re-established") \
     X(REDIS_SWITCHES, "redis_primary_switches_total", "counter", 3,                               \
-      "Failovers the Sentinels announced (+switch-master, or a new address found on subscribing)") \
+      "Failovers seen: the newest primary known moved (+switch-master, found on subscribing, or newer config)") \
     X(SENTINEL_BAD, "sentinel_bad_messages_total", "counter", 3, "Malformed +switch-master messages ignored") \
     X(CONSUMERS_REMOVED, "group_consumers_removed_total", "counter", 1,                            \
       "Consumers of dead instances removed from a consumer group (nothing pending, long idle)")   \

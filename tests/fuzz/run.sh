@@ -2,11 +2,11 @@
 # run.sh -- build the libFuzzer targets in their own build dir and run each
 # for a bounded time from seed corpora made of the salt-wire captures,
 # conf/*.yaml, the job cache samples of tests/data and INFO replication
-# answers of Redis 7.0 (seeds-replinfo/) and tree sync records
-# (seeds-treerec/). Exit 1 if clang is missing (CI must not pass without
-# fuzzing), if a target ran no input, or if a fuzzer found a crash, a leak
-# or a broken invariant (the input is kept in BUILD/fuzz-artifacts/ and its
-# log printed).
+# answers of Redis 7.0 (seeds-replinfo/), tree sync records (seeds-treerec/)
+# and Sentinels' +switch-master messages (seeds-switchmsg/). Exit 1 if clang
+# is missing (CI must not pass without fuzzing), if a target ran no input,
+# or if a fuzzer found a crash, a leak or a broken invariant (the input is
+# kept in BUILD/fuzz-artifacts/ and its log printed).
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET]         (default 10; what CI runs)
 #   tests/fuzz/run.sh --long [SECONDS_PER_TARGET]  (default 600; not in CI)
 # Targets run side by side, one per core. Both modes also start from the
@@ -27,7 +27,7 @@ secs=${1:-$([ $long = 1 ] && echo 600 || echo 10)}
 kept=$here/corpus
 build=${SALTRELAY_FUZZ_BUILD:-$repo/build-fuzz}
 wire=${SALTRELAY_WIRE:-$(cd "$repo/.." && pwd)/shared/salt-wire}
-targets="entry channel envelope config reqrec jobcache replinfo treerec"
+targets="entry channel envelope config reqrec jobcache replinfo treerec switchmsg"
 
 if ! command -v clang >/dev/null 2>&1; then
   echo "fuzz: FAILED: no clang (tests/deps.sh installs it)"
@@ -46,6 +46,7 @@ cp "$repo"/conf/*.yaml "$seeds/config/" 2>/dev/null || true
 cp "$here"/seeds-config/* "$seeds/config/"
 cp "$here"/seeds-replinfo/* "$seeds/replinfo/"
 cp "$here"/seeds-treerec/* "$seeds/treerec/"
+cp "$here"/seeds-switchmsg/* "$seeds/switchmsg/"
 # every file of the real job caches (.minions.p, .load.p, return.p, jid): msgpack lists and more
 n=0
 find "$repo"/tests/data/jobcache*/ -type f ! -name '*.md' -print0 | sort -z |
