@@ -215,7 +215,7 @@ def test_sentinel_failover_publications(tmp):
     check_requests(reqs, out, master_log, clients * per_client, [(killed, t0 + resumed_s)], after=2.0)
 
 
-REQ_STREAM = "saltrelay:{%s}:req" % CLUSTER
+REQ_STREAM = "saltrelay:{%s}:req:dc1" % CLUSTER
 NW_STREAM = "saltrelay:{nw}:pub"
 
 
