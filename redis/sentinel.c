@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authrefusal.h"
+
 static struct timeval ms_tv(int ms)
 {
     return (struct timeval){ms / 1000, (ms % 1000) * 1000};
@@ -27,9 +29,10 @@ redisReply *sentinel_command(redisContext *c, const struct redis_url *u, const c
         return r;
     freeReplyObject(r);
     r = u->user[0] ? redisCommand(c, "AUTH %s %s", u->user, u->password) : redisCommand(c, "AUTH %s", u->password);
-    int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        return r;
     freeReplyObject(r);
-    return ok ? redisCommand(c, fmt, arg) : NULL;
+    return redisCommand(c, fmt, arg);
 }
 
 /* Parse ["host", "port"]. 1: *OUT set; 0: the Sentinel does not know the
@@ -52,7 +55,8 @@ static int parse_addr_reply(const redisReply *r, struct redis_addr *out)
     return 1;
 }
 
-/* Ask one Sentinel. 1: found, 0: unknown name, -1: unreachable or nonsense. */
+/* Ask one Sentinel. 1: found, 0: unknown name, -1: unreachable or nonsense,
+ * SENTINEL_REFUSED: it refused the login. */
 static int ask_one(const struct redis_url *u, const struct redis_addr *s, int timeout_ms, struct redis_addr *out,
                    char *why, size_t len)
 {
@@ -61,9 +65,12 @@ static int ask_one(const struct redis_url *u, const struct redis_addr *s, int ti
         return -1;
     redisReply *r = sentinel_command(c, u, "SENTINEL get-master-addr-by-name %s", u->master);
     int got = -1;
-    if (!r)
-        snprintf(why, len, "sentinel %s:%d: %s", s->host, s->port, c->errstr[0] ? c->errstr : "AUTH refused");
-    else if ((got = parse_addr_reply(r, out)) < 0)
+    if (!r) {
+        snprintf(why, len, "sentinel %s:%d: %s", s->host, s->port, c->errstr);
+    } else if (r->type == REDIS_REPLY_ERROR && auth_refusal(r->str)) {
+        snprintf(why, len, "sentinel %s:%d: %s", s->host, s->port, r->str);
+        got = SENTINEL_REFUSED;
+    } else if ((got = parse_addr_reply(r, out)) < 0)
         snprintf(why, len, "sentinel %s:%d: unexpected reply%s%s", s->host, s->port,
                  r->type == REDIS_REPLY_ERROR ? ": " : "", r->type == REDIS_REPLY_ERROR ? r->str : "");
     freeReplyObject(r);
@@ -73,10 +80,12 @@ static int ask_one(const struct redis_url *u, const struct redis_addr *s, int ti
 
 int sentinel_resolve(struct redis_url *u, int timeout_ms, struct redis_addr *out, char *why, size_t len)
 {
-    int unknown = 0;
+    int unknown = 0, refused = 0;
     char last[300] = "no sentinel configured";
     for (int i = 0; i < u->nsentinels; i++) {
         int got = ask_one(u, &u->sentinel[i], timeout_ms, out, last, sizeof last);
+        if (got == SENTINEL_REFUSED && !refused++)
+            snprintf(why, len, "%s", last);
         if (got > 0) {
             /* the client rules: the Sentinel that answered is asked first next time */
             struct redis_addr first = u->sentinel[i];
@@ -86,6 +95,8 @@ int sentinel_resolve(struct redis_url *u, int timeout_ms, struct redis_addr *out
         }
         unknown += got == 0;
     }
+    if (refused && !unknown)
+        return SENTINEL_REFUSED; /* WHY: the first refusal */
     if (unknown)
         snprintf(why, len, "%d of %d sentinels do not know master '%s'", unknown, u->nsentinels, u->master);
     else

@@ -95,7 +95,7 @@ static void send_heartbeat(struct heartbeat *hb, const char *state)
     long long now = clock_wall_ms();
     build(hb, &a, state, now);
     if (hreport_append(&a, hb->pipe, 0) != RPIPE_OK) {
-        hreport_note(&hb->replies.failing, hb->replies.what, "redis unreachable");
+        hreport_unsent(&hb->replies, hb->rc);
         return;
     }
     hb->sent_at = now;

@@ -323,4 +323,67 @@ def forbidden_dc_actions(c):
           (len(refused), len(SENTINEL_FORBIDDEN)))
 
 
+def refusals(d):
+    return d.metrics().get("redis_auth_refused_total", 0)
+
+
+def test_auth_refused(tmp):
+    """A password Redis refuses (WRONGPASS) is its own log line, once per
+    connection, and a counter (redis_auth_refused_total), never "cannot
+    connect" or "unreachable"; the login is tried again every 5 s, not
+    faster (the old backoff from 0.1 s: about 7 tries per connection in the
+    first 6 s); once the password is right in Redis the daemon connects
+    without a restart. saltrelay-status and a Sentinel that refuses say so too."""
+    redis = h.Redis(tmp)
+    redis.cli("ACL", "SETUSER", "relay", "on", ">right", "~*", "&*", "+@all")
+    url = "redis://relay:wrong@127.0.0.1:%d" % redis.port
+    state = os.path.join(tmp, "state")
+    os.makedirs(state)
+    down = h.Daemon("down", tmp, "dc1", cluster=CLUSTER, datacenter="dc1", redis=url, state_dir=state, metrics=True,
+                    publish_bind="tcp://127.0.0.1:%d" % h.free_port(),
+                    ret_bind="tcp://127.0.0.1:%d" % h.free_port()).start(wait_ready=False)
+    down.wait_log("authentication refused (WRONGPASS", 20)
+    h.wait_until(lambda: refusals(down) >= 1, 10, "a refusal counted")
+    time.sleep(1)  # every connection has tried once by now
+    conns = down.log().count("authentication refused")
+    c0, t0 = refusals(down), time.monotonic()
+    h.wait_until(lambda: time.monotonic() - t0 >= 6, 10, "a 6 s window")
+    c1, window = refusals(down), time.monotonic() - t0
+    most = conns * (int(window / 5) + 2)
+    print("%d connections refused; %d more refusals in %.1f s (at most %d at one per 5 s)" %
+          (conns, c1 - c0, window, most))
+    h.check(c1 - c0 <= most, "%d refusals in %.1f s by %d connections: faster than every 5 s" %
+            (c1 - c0, window, conns))
+    log = down.log()
+    h.check(log.count("authentication refused") == conns, "logged per retry:\n" + log)
+    h.check("cannot connect" not in log and "unreachable" not in log, "taken for an outage:\n" + log)
+    h.check("check the redis user and password" in log and "wrong" not in log, "the line:\n" + log)
+    redis.cli("ACL", "SETUSER", "relay", ">wrong")  # the password fixed in Redis
+    down.wait_log(h.READY, 30)
+    h.check("connected again" in down.log(current=True), "no reconnect logged")
+    cfg = os.path.join(tmp, "status.yaml")
+    with open(cfg, "w") as f:
+        f.write("cluster: %s\nredis: redis://relay:bad@127.0.0.1:%d\nmaster_publish: tcp://127.0.0.1:1\n"
+                "master_ret: tcp://127.0.0.1:2\n" % (CLUSTER, redis.port))
+    r = subprocess.run([STATUS, "-c", cfg], capture_output=True, timeout=30)
+    h.check(r.returncode == 2 and b"refused the login" in r.stdout and b"unreachable" not in r.stdout,
+            "saltrelay-status: %r" % (r,))
+    # a Sentinel that refuses the URL's login
+    sport = h.free_port()
+    d = os.path.join(tmp, "sentinel")
+    os.makedirs(d)
+    with open(os.path.join(d, "sentinel.conf"), "w") as f:
+        f.write("sentinel monitor m 127.0.0.1 %d 1\nsentinel auth-user m relay\nsentinel auth-pass m wrong\n"
+                "user default off\nuser relay on >right +@all\n" % redis.port)
+    h.spawn(["redis-server", os.path.join(d, "sentinel.conf"), "--sentinel", "--port", sport, "--bind", "127.0.0.1",
+             "--dir", d, "--logfile", os.path.join(d, "sentinel.log")])
+    h.wait_until(lambda: rcli(sport, "relay", "right", "PING") == "PONG", 10, "the Sentinel")
+    with open(cfg, "w") as f:
+        f.write("cluster: %s\nredis: sentinel://relay:bad@127.0.0.1:%d/m\nmaster_publish: tcp://127.0.0.1:1\n"
+                "master_ret: tcp://127.0.0.1:2\n" % (CLUSTER, sport))
+    r = subprocess.run([STATUS, "-c", cfg], capture_output=True, timeout=30)
+    h.check(r.returncode == 2 and b"Redis master 'm' refused the login" in r.stdout and
+            b"WRONGPASS" in r.stderr, "saltrelay-status via a refusing Sentinel: %r" % (r,))
+
+
 h.main(globals())
