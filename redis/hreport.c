@@ -48,6 +48,13 @@ void hreport_note(int *failing, const char *what, const char *why)
     *failing = why != NULL;
 }
 
+void hreport_unsent(struct hreport_replies *s, const struct rconn *rc)
+{
+    snprintf(s->why, sizeof s->why, "redis %s", rconn_problem(rc) ? rconn_problem(rc) : "pipeline full");
+    hreport_note(&s->failing, s->what, s->why);
+    s->why[0] = '\0';
+}
+
 int hreport_append(struct hreport *h, struct rpipe *p, uint64_t tag)
 {
     return rpipe_append_argv(p, tag, (int)h->argc, h->argv, h->argvlen);

@@ -50,6 +50,10 @@ struct hreport_replies {
  * whole report succeeded. */
 int hreport_take(struct hreport_replies *s, const redisReply *r, int last);
 
+/* The report could not be appended: RC's connection is down (unreachable,
+ * or the login refused), logged as for hreport_note. */
+void hreport_unsent(struct hreport_replies *s, const struct rconn *rc);
+
 /* Log "WHAT fails: WHY" or "WHAT works again" when the state changes
  * (*FAILING holds the previous one), so a Redis that stays down logs once. */
 void hreport_note(int *failing, const char *what, const char *why);

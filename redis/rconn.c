@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authrefusal.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
@@ -27,6 +28,7 @@ struct rconn {
     long long next_try_ms;  /* monotonic */
     long long down_since;   /* monotonic, 0 when up */
     int ever_connected;
+    int refused;            /* the last attempt: Redis refused the login (authrefusal.h) */
     unsigned failures;      /* attempts since the connection went down */
     int stale;              /* the server said it is no longer the primary */
     unsigned generation;    /* connections made so far */
@@ -76,39 +78,53 @@ static struct timeval ms_tv(int ms)
     return (struct timeval){ms / 1000, (ms % 1000) * 1000};
 }
 
-/* AUTH and SELECT on a fresh context; returns NULL or the reason it failed. */
-static const char *handshake(struct rconn *rc, char *why, size_t len)
+/* The reply R to a login command (NULL: the connection broke): NULL if
+ * it is no error, else WHY, and *REFUSED if Redis refused the login. */
+static const char *login_reply(struct rconn *rc, redisReply *r, char *why, size_t len, int *refused)
 {
-    redisReply *r;
-    if (rc->url.password[0]) {
-        r = rc->url.user[0] ? redisCommand(rc->ctx, "AUTH %s %s", rc->url.user, rc->url.password)
-                            : redisCommand(rc->ctx, "AUTH %s", rc->url.password);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            snprintf(why, len, "AUTH failed: %s", r ? r->str : rc->ctx->errstr);
-            freeReplyObject(r);
-            return why;
-        }
+    if (r && r->type != REDIS_REPLY_ERROR) {
         freeReplyObject(r);
+        return NULL;
     }
-    r = redisCommand(rc->ctx, rc->url.db ? "SELECT %d" : "PING", rc->url.db);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        snprintf(why, len, "%s", r ? r->str : rc->ctx->errstr);
-        freeReplyObject(r);
-        return why;
-    }
+    *refused = r && auth_refusal(r->str);
+    snprintf(why, len, "%s", r ? r->str : rc->ctx->errstr);
     freeReplyObject(r);
-    return NULL;
+    return why;
 }
 
-static void note_failure(struct rconn *rc, const char *why)
+/* AUTH and SELECT on a fresh context; returns NULL or the reason it failed. */
+static const char *handshake(struct rconn *rc, char *why, size_t len, int *refused)
+{
+    if (rc->url.password[0]) {
+        redisReply *r = rc->url.user[0] ? redisCommand(rc->ctx, "AUTH %s %s", rc->url.user, rc->url.password)
+                                        : redisCommand(rc->ctx, "AUTH %s", rc->url.password);
+        if (login_reply(rc, r, why, len, refused))
+            return why;
+    }
+    return login_reply(rc, redisCommand(rc->ctx, rc->url.db ? "SELECT %d" : "PING", rc->url.db), why, len, refused);
+}
+
+/* A failed attempt: logged when the state changes (up -> down, and between
+ * unreachable and refused); a refused login is counted and tried again at
+ * the longest backoff (the password may be fixed in Redis meanwhile). */
+static void note_failure(struct rconn *rc, const char *why, int refused)
 {
     long long now = clock_mono_ms();
-    if (!rc->down_since) {
-        rc->down_since = now;
+    metric_add(M_REDIS_AUTH_REFUSED, refused);
+    if (refused && (!rc->down_since || !rc->refused))
+        log_error("redis %s at %s: authentication refused (%s); check the redis user and password (and the "
+                  "user's rights) in %s; retrying every %d s", rc->label, rc->where, why,
+                  rc->url.master[0] ? "the URL (the data nodes' and the Sentinels')" : "the URL",
+                  BACKOFF_MAX_MS / 1000);
+    else if (!refused && (!rc->down_since || rc->refused))
         log_warn("redis %s at %s: %s %s; retrying with backoff", rc->label, rc->where,
-                 rc->ever_connected ? "connection lost:" : "cannot connect:", why);
-    }
+                 rc->ever_connected && !rc->refused ? "connection lost:" : "cannot connect:", why);
+    if (!rc->down_since)
+        rc->down_since = now;
+    rc->refused = refused;
     rc->failures++;
+    if (refused)
+        rc->backoff_ms = BACKOFF_MAX_MS;
     rc->next_try_ms = now + rc->backoff_ms;
     rc->backoff_ms = rc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rc->backoff_ms * 2;
 }
@@ -128,14 +144,16 @@ static void note_behind(struct rconn *rc, const struct sentinel_answer *a, const
 /* sentinel://: where the primary is now: what a Sentinel says, or the
  * newest primary the process knows if that Sentinel has not learned it yet
  * (sentinel_watch.h). NULL or why not. */
-static const char *resolve(struct rconn *rc, char *why, size_t len)
+static const char *resolve(struct rconn *rc, char *why, size_t len, int *refused)
 {
     if (!rc->url.master[0])
         return NULL;
     int timeout = rc->timeout_ms < SENTINEL_TIMEOUT_MS ? rc->timeout_ms : SENTINEL_TIMEOUT_MS;
     struct redis_addr was = rc->addr;
     struct sentinel_answer a;
-    if (sentinel_resolve(&rc->url, timeout, &a, why, len) < 0)
+    int got = sentinel_resolve(&rc->url, timeout, &a, why, len);
+    *refused = got == SENTINEL_REFUSED;
+    if (got < 0)
         return why;
     sentinel_watch_offer(&rc->url, &a, &rc->addr, &rc->seen);
     note_behind(rc, &a, &rc->addr);
@@ -147,7 +165,7 @@ static const char *resolve(struct rconn *rc, char *why, size_t len)
 }
 
 /* Connect to rc->addr and log in; NULL or why not. */
-static const char *open_ctx(struct rconn *rc, char *why, size_t len)
+static const char *open_ctx(struct rconn *rc, char *why, size_t len, int *refused)
 {
     rc->ctx = redisConnectWithTimeout(rc->addr.host, rc->addr.port, ms_tv(rc->timeout_ms));
     if (!rc->ctx)
@@ -158,7 +176,7 @@ static const char *open_ctx(struct rconn *rc, char *why, size_t len)
         return "cannot set socket timeout";
     if (redisEnableKeepAlive(rc->ctx) != REDIS_OK) /* a half-open link (failover, NAT) must end */
         return "cannot enable TCP keepalive";
-    const char *err = handshake(rc, why, len);
+    const char *err = handshake(rc, why, len, refused);
     if (!err && rc->url.master[0] && sentinel_verify_primary(rc->ctx, why, len) < 0)
         err = why;
     return err;
@@ -174,6 +192,7 @@ static void note_connected(struct rconn *rc)
         log_info("redis %s at %s: connected", rc->label, rc->where);
     }
     rc->ever_connected = 1;
+    rc->refused = 0;
     rc->generation++;
     rc->down_since = 0;
     rc->failures = 0;
@@ -196,11 +215,12 @@ redisContext *rconn_get(struct rconn *rc)
     if (clock_mono_ms() < rc->next_try_ms)
         return NULL;
     char why[400];
-    const char *err = resolve(rc, why, sizeof why);
+    int refused = 0;
+    const char *err = resolve(rc, why, sizeof why, &refused);
     if (!err)
-        err = open_ctx(rc, why, sizeof why);
+        err = open_ctx(rc, why, sizeof why, &refused);
     if (err) {
-        note_failure(rc, err);
+        note_failure(rc, err, refused);
         if (rc->ctx)
             redisFree(rc->ctx);
         rc->ctx = NULL;
@@ -209,6 +229,11 @@ redisContext *rconn_get(struct rconn *rc)
     rc->stale = 0;
     note_connected(rc);
     return rc->ctx;
+}
+
+const char *rconn_problem(const struct rconn *rc)
+{
+    return rc->ctx ? NULL : rc->refused ? "refused the login (user, password)" : "unreachable";
 }
 
 unsigned rconn_generation(const struct rconn *rc)
@@ -231,7 +256,7 @@ void rconn_fail(struct rconn *rc, const char *why)
     if (rc->ctx)
         redisFree(rc->ctx);
     rc->ctx = NULL;
-    note_failure(rc, copy);
+    note_failure(rc, copy, 0);
 }
 
 int rconn_note_reply(struct rconn *rc, const redisReply *r)

@@ -6,7 +6,9 @@
  * sentinel_watch.h); the connection is dropped when it breaks, when the
  * server answers READONLY (it was demoted) or when the newest primary known
  * is another (a +switch-master, sentinel_watch.h). Logs only state changes:
- * connected, lost (once), and back (with how long it was down).
+ * connected, lost (once), and back (with how long it was down). A login
+ * Redis (or a Sentinel) refuses (authrefusal.h) is not an outage: logged as
+ * such once, counted in redis_auth_refused_total, and tried again every 5 s.
  *
  * Each saltrelay thread that talks to Redis owns an rconn; blocking calls on
  * it block only that thread's own path, never another's. */
@@ -35,6 +37,9 @@ unsigned rconn_generation(const struct rconn *rc);
  * connection was made to (sentinel_watch.h): the connection must go
  * (rconn_get drops it; a pipeline with commands in flight fails them first). */
 int rconn_switched(struct rconn *rc);
+/* NULL while connected; else what the last attempt met, to follow "redis"
+ * in a message: "unreachable" or "refused the login (user, password)". */
+const char *rconn_problem(const struct rconn *rc);
 /* Milliseconds until the next connection attempt is due (0 if connected). */
 int rconn_retry_in_ms(const struct rconn *rc);
 /* The connection broke or answered nonsense: close it and back off. */

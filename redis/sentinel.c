@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authrefusal.h"
+
 static struct timeval ms_tv(int ms)
 {
     return (struct timeval){ms / 1000, (ms % 1000) * 1000};
@@ -51,9 +53,12 @@ int sentinel_commands(redisContext *c, const struct redis_url *u, int n, const c
         free_replies(n, r);
         redisReply *a = u->user[0] ? redisCommand(c, "AUTH %s %s", u->user, u->password)
                                    : redisCommand(c, "AUTH %s", u->password);
-        int ok = a && a->type != REDIS_REPLY_ERROR;
+        if (a && a->type == REDIS_REPLY_ERROR) {
+            r[0] = a; /* the refusal, for the caller to say */
+            return SENTINEL_REFUSED;
+        }
         freeReplyObject(a);
-        if (ok)
+        if (a)
             exchange(c, n, fmt, arg, r);
     }
     for (int i = 0; i < n; i++)
@@ -67,7 +72,7 @@ int sentinel_commands(redisContext *c, const struct redis_url *u, int n, const c
 redisReply *sentinel_command(redisContext *c, const struct redis_url *u, const char *fmt, const char *arg)
 {
     redisReply *r;
-    return sentinel_commands(c, u, 1, &fmt, arg, &r) == 0 ? r : NULL;
+    return sentinel_commands(c, u, 1, &fmt, arg, &r) == -1 ? NULL : r;
 }
 
 /* Parse ["host", "port"]. 1: *OUT set; 0: the Sentinel does not know the
@@ -118,10 +123,20 @@ int sentinel_ask(const struct redis_url *u, const struct redis_addr *s, int time
     static const char *const fmt[2] = {"SENTINEL MASTER %s", "SENTINEL get-master-addr-by-name %s"};
     redisReply *r[2];
     int got = -1;
-    if (sentinel_commands(c, u, 2, fmt, u->master, r) < 0) {
-        snprintf(why, len, "sentinel %s:%d: %s", s->host, s->port, c->errstr[0] ? c->errstr : "AUTH refused");
+    int rc = sentinel_commands(c, u, 2, fmt, u->master, r);
+    if (rc == -1) {
+        snprintf(why, len, "sentinel %s:%d: %s", s->host, s->port, c->errstr[0] ? c->errstr : "no reply");
         redisFree(c);
         return -1;
+    }
+    const redisReply *refusal = rc == SENTINEL_REFUSED ? r[0]
+                                : r[1]->type == REDIS_REPLY_ERROR && auth_refusal(r[1]->str) ? r[1]
+                                                                                             : NULL;
+    if (refusal) {
+        snprintf(why, len, "sentinel %s:%d: %s", s->host, s->port, refusal->str);
+        free_replies(2, r);
+        redisFree(c);
+        return SENTINEL_REFUSED;
     }
     if ((got = parse_addr_reply(r[1], &out->addr)) < 0)
         snprintf(why, len, "sentinel %s:%d: unexpected reply%s%s", s->host, s->port,
@@ -134,10 +149,12 @@ int sentinel_ask(const struct redis_url *u, const struct redis_addr *s, int time
 
 int sentinel_resolve(struct redis_url *u, int timeout_ms, struct sentinel_answer *out, char *why, size_t len)
 {
-    int unknown = 0;
+    int unknown = 0, refused = 0;
     char last[300] = "no sentinel configured";
     for (int i = 0; i < u->nsentinels; i++) {
         int got = sentinel_ask(u, &u->sentinel[i], timeout_ms, out, last, sizeof last);
+        if (got == SENTINEL_REFUSED && !refused++)
+            snprintf(why, len, "%s", last);
         if (got > 0) {
             /* the client rules: the Sentinel that answered is asked first next time */
             struct redis_addr first = u->sentinel[i];
@@ -147,6 +164,8 @@ int sentinel_resolve(struct redis_url *u, int timeout_ms, struct sentinel_answer
         }
         unknown += got == 0;
     }
+    if (refused && !unknown)
+        return SENTINEL_REFUSED; /* WHY: the first refusal */
     if (unknown)
         snprintf(why, len, "%d of %d sentinels do not know master '%s'", unknown, u->nsentinels, u->master);
     else

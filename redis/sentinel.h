@@ -25,22 +25,28 @@ struct sentinel_answer {
     long long epoch;
 };
 
+#define SENTINEL_REFUSED (-2)
+
 /* Ask U's Sentinels for the address of U->master; each connection and command
  * bounded by TIMEOUT_MS. 0: *OUT is set and the Sentinel that answered is
  * U->sentinel[0] from now on. -1: WHY says why (no Sentinel reachable, or
- * none knows the master name). */
+ * none knows the master name); SENTINEL_REFUSED: the Sentinels that
+ * answered all refused U's login. */
 int sentinel_resolve(struct redis_url *u, int timeout_ms, struct sentinel_answer *out, char *why, size_t len);
 /* The same from the one Sentinel S. 1: *OUT set; 0: S does not know the
- * master name; -1: WHY says why (unreachable, or nonsense). */
+ * master name; -1: WHY says why (unreachable, or nonsense); SENTINEL_REFUSED:
+ * S refused U's login (WHY: its answer). */
 int sentinel_ask(const struct redis_url *u, const struct redis_addr *s, int timeout_ms, struct sentinel_answer *out,
                  char *why, size_t len);
 
 /* FMT with ARG (one %s) on a connection to a Sentinel; a Sentinel with
  * requirepass answers NOAUTH: then log in with U's credentials (the same as
- * the data nodes') and send it again. The reply, or NULL. */
+ * the data nodes') and send it again. The reply (AUTH's error reply if the
+ * login was refused), or NULL. */
 redisReply *sentinel_command(redisContext *c, const struct redis_url *u, const char *fmt, const char *arg);
 /* The same for N commands FMT[i] with ARG, pipelined: 0 and the N replies in
- * R (the caller frees them), or -1. */
+ * R (the caller frees them); SENTINEL_REFUSED: the login was refused, AUTH's
+ * error reply in R[0] (the others NULL); or -1. */
 int sentinel_commands(redisContext *c, const struct redis_url *u, int n, const char *const *fmt, const char *arg,
                       redisReply **r);
 

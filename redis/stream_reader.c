@@ -4,31 +4,21 @@
 #include <string.h>
 
 #include "clock.h"
-#include "group_prune.h"
 #include "log.h"
 #include "rconn.h"
+#include "stream_group.h"
 #include "streamid.h"
 
 #define READ_BLOCK_MS 500
 #define READ_COUNT_MAX 256
-#define CLAIM_EVERY_MS 1000
-#define PRUNE_EVERY_MS 5000
-/* a consumer idle this many claim_idle_ms with nothing pending is of a dead
- * instance (a live one reads every READ_BLOCK_MS): removed (group_prune.h) */
-#define PRUNE_IDLE_CLAIMS 2
 
 struct stream_reader {
     struct stream_reader_cfg cfg;
     zsock_t *pipe;
     struct rconn *rc;
+    struct stream_group *group; /* group mode */
     long long credit;
-    int group_ready;   /* XGROUP CREATE done on this connection */
-    int pending_phase; /* group mode: still reading our own pending entries */
-    char cursor[STREAMID_STRLEN];
-    char claim_cursor[STREAMID_STRLEN]; /* XAUTOCLAIM's, "0-0" = from the start */
-    long long claim_at;                 /* monotonic ms of the next XAUTOCLAIM */
-    long long prune_at;                 /* monotonic ms of the next removal of dead consumers */
-    int prune_refused;                  /* Redis refuses it (logged once) */
+    char cursor[STREAMID_STRLEN]; /* without a group: the last entry read */
     int stop;
 };
 
@@ -49,28 +39,16 @@ static void steal_into(zmq_msg_t *msg, redisReply *r)
     r->str = NULL;
 }
 
-static int entry_ok(const redisReply *e)
-{
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
-        e->element[0]->len >= STREAMID_STRLEN)
-        return 0;
-    const redisReply *f = e->element[1];
-    if (f->type == REDIS_REPLY_NIL)
-        return 1;
-    if (f->type != REDIS_REPLY_ARRAY || f->elements % 2)
-        return 0;
-    for (size_t i = 0; i < f->elements; i++)
-        if (f->element[i]->type != REDIS_REPLY_STRING)
-            return 0;
-    return 1;
-}
-
-static void forward_entry(struct stream_reader *s, redisReply *e)
+/* Hand entry E to the parent: [key (group mode),] id, fields. */
+static void forward_entry(struct stream_reader *s, const char *key, redisReply *e)
 {
     void *pipe = zsock_resolve(s->pipe);
     redisReply *f = e->element[1];
     size_t nf = f->type == REDIS_REPLY_ARRAY ? f->elements : 0;
-    memcpy(s->cursor, e->element[0]->str, (size_t)e->element[0]->len + 1);
+    if (key)
+        zmq_send(pipe, key, strlen(key), ZMQ_SNDMORE);
+    else
+        memcpy(s->cursor, e->element[0]->str, (size_t)e->element[0]->len + 1);
     zmq_msg_t m;
     steal_into(&m, e->element[0]);
     zmq_msg_send(&m, pipe, nf ? ZMQ_SNDMORE : 0);
@@ -81,36 +59,18 @@ static void forward_entry(struct stream_reader *s, redisReply *e)
     s->credit--;
 }
 
-static int create_group(struct stream_reader *s)
+static void forward_group_entry(void *arg, const char *key, redisReply *e)
 {
-    redisReply *r = rconn_command(s->rc, "XGROUP CREATE %s %s 0 MKSTREAM", s->cfg.key, s->cfg.group);
-    if (!r)
-        return -1;
-    int ok = r->type != REDIS_REPLY_ERROR || strncmp(r->str, "BUSYGROUP", 9) == 0;
-    if (!ok) {
-        log_error("cannot create consumer group %s on %s: %s", s->cfg.group, s->cfg.key, r->str);
-        rconn_fail(s->rc, "XGROUP CREATE refused");
-    }
-    freeReplyObject(r);
-    s->group_ready = ok;
-    s->pending_phase = 1; /* after any (re)connect: what was delivered to us and not acknowledged */
-    strcpy(s->cursor, "0");
-    return ok ? 0 : -1;
+    forward_entry(arg, key, e);
 }
 
 static redisReply *read_batch(struct stream_reader *s, long long count)
 {
-    if (!s->cfg.group[0])
-        return rconn_command(s->rc, "XREAD COUNT %lld BLOCK %d STREAMS %s %s", count, READ_BLOCK_MS,
-                             s->cfg.key, s->cursor);
-    if (s->pending_phase)
-        return rconn_command(s->rc, "XREADGROUP GROUP %s %s COUNT %lld STREAMS %s %s", s->cfg.group,
-                             s->cfg.consumer, count, s->cfg.key, s->cursor);
-    return rconn_command(s->rc, "XREADGROUP GROUP %s %s COUNT %lld BLOCK %d STREAMS %s >", s->cfg.group,
-                         s->cfg.consumer, count, READ_BLOCK_MS, s->cfg.key);
+    return rconn_command(s->rc, "XREAD COUNT %lld BLOCK %d STREAMS %s %s", count, READ_BLOCK_MS, s->cfg.key,
+                         s->cursor);
 }
 
-/* Forward the entries of one XREAD/XREADGROUP reply; -1 if it is unusable. */
+/* Forward the entries of one XREAD reply; -1 if it is unusable. */
 static int handle_reply(struct stream_reader *s, redisReply *r)
 {
     if (r->type == REDIS_REPLY_NIL)
@@ -125,68 +85,14 @@ static int handle_reply(struct stream_reader *s, redisReply *r)
         return -1;
     }
     redisReply *entries = r->element[0]->element[1];
-    if (s->pending_phase && entries->elements == 0)
-        s->pending_phase = 0;
     for (size_t i = 0; i < entries->elements; i++) {
-        if (!entry_ok(entries->element[i])) {
+        if (!stream_entry_ok(entries->element[i])) {
             log_error("reading %s: malformed entry; reconnecting", s->cfg.key);
             return -1;
         }
-        forward_entry(s, entries->element[i]);
+        forward_entry(s, NULL, entries->element[i]);
     }
     return 0;
-}
-
-/* Group mode: take over what a dead consumer read and never acknowledged.
- * Reply: [next cursor, [entries], [deleted ids]]. */
-static int claim_abandoned(struct stream_reader *s, long long count)
-{
-    long long now = clock_mono_ms();
-    if (!s->cfg.claim_idle_ms || now < s->claim_at)
-        return 0;
-    s->claim_at = now + CLAIM_EVERY_MS;
-    if (!s->claim_cursor[0])
-        strcpy(s->claim_cursor, "0-0");
-    redisReply *r = rconn_command(s->rc, "XAUTOCLAIM %s %s %s %lld %s COUNT %lld", s->cfg.key, s->cfg.group,
-                                  s->cfg.consumer, s->cfg.claim_idle_ms, s->claim_cursor, count);
-    if (!r)
-        return -1;
-    int ok = r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING &&
-             r->element[0]->len < STREAMID_STRLEN && r->element[1]->type == REDIS_REPLY_ARRAY;
-    for (size_t i = 0; ok && i < r->element[1]->elements; i++)
-        ok = entry_ok(r->element[1]->element[i]);
-    if (!ok) {
-        log_error("claiming abandoned entries of %s: %s; reconnecting", s->cfg.key,
-                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        freeReplyObject(r);
-        return -1;
-    }
-    memcpy(s->claim_cursor, r->element[0]->str, (size_t)r->element[0]->len + 1);
-    char keep[STREAMID_STRLEN]; /* forward_entry moves the read cursor: claims do not */
-    memcpy(keep, s->cursor, sizeof keep);
-    for (size_t i = 0; i < r->element[1]->elements; i++)
-        forward_entry(s, r->element[1]->element[i]);
-    memcpy(s->cursor, keep, sizeof keep);
-    freeReplyObject(r);
-    return 0;
-}
-
-/* Group mode with claims: now and then, the consumers of dead instances
- * out of the group (group_prune.h); a refusal is logged once, never fatal. */
-static void prune_dead(struct stream_reader *s)
-{
-    long long now = clock_mono_ms();
-    if (!s->cfg.claim_idle_ms || now < s->prune_at)
-        return;
-    s->prune_at = now + PRUNE_EVERY_MS;
-    char why[200];
-    long long n = group_prune(s->rc, s->cfg.key, s->cfg.group, s->cfg.consumer,
-                              (long long)PRUNE_IDLE_CLAIMS * s->cfg.claim_idle_ms, why, sizeof why);
-    if (n < 0 && !s->prune_refused && rconn_get(s->rc))
-        log_warn("removing dead consumers from group %s of %s: %s; going on without", s->cfg.group, s->cfg.key, why);
-    else if (n >= 0 && s->prune_refused)
-        log_info("removing dead consumers from group %s of %s works again", s->cfg.group, s->cfg.key);
-    s->prune_refused = n < 0 && (s->prune_refused || rconn_get(s->rc));
 }
 
 /* The stream's end, for a reader without a group starting fresh. */
@@ -195,43 +101,34 @@ static void start_at_end(struct stream_reader *s)
     redisReply *r = rconn_command(s->rc, "XREVRANGE %s + - COUNT 1", s->cfg.key);
     if (!r)
         return;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && entry_ok(r->element[0]))
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && stream_entry_ok(r->element[0]))
         memcpy(s->cursor, r->element[0]->element[0]->str, (size_t)r->element[0]->element[0]->len + 1);
     else
         strcpy(s->cursor, "0-0");
     freeReplyObject(r);
 }
 
-static void read_once(struct stream_reader *s)
+/* One read; 1 if there was nothing to do (the caller waits a little). */
+static int read_once(struct stream_reader *s)
 {
-    redisContext *c = rconn_get(s->rc);
-    if (!c) {
-        s->group_ready = 0;
-        return;
+    if (!rconn_get(s->rc))
+        return 0;
+    if (s->group) {
+        int rv = stream_group_turn(s->group, s->rc, s->credit, READ_BLOCK_MS, forward_group_entry, s);
+        if (rv < 0)
+            rconn_fail(s->rc, "unusable stream reply");
+        return rv > 0;
     }
-    if (s->cfg.group[0] && !s->group_ready && create_group(s) < 0)
-        return;
-    if (!s->cfg.group[0] && !s->cursor[0])
+    if (!s->cursor[0])
         start_at_end(s);
     long long count = s->credit < READ_COUNT_MAX ? s->credit : READ_COUNT_MAX;
-    if (s->cfg.group[0] && !s->pending_phase && claim_abandoned(s, count) < 0) {
-        rconn_fail(s->rc, "unusable XAUTOCLAIM reply");
-        s->group_ready = 0;
-        return;
-    }
-    if (s->cfg.group[0] && !s->pending_phase)
-        prune_dead(s);
-    count = s->credit < READ_COUNT_MAX ? s->credit : READ_COUNT_MAX;
-    if (count <= 0)
-        return;
     redisReply *r = read_batch(s, count);
     if (!r)
-        return;
-    if (handle_reply(s, r) < 0) {
+        return 0;
+    if (handle_reply(s, r) < 0)
         rconn_fail(s->rc, "unusable stream reply");
-        s->group_ready = 0;
-    }
     freeReplyObject(r);
+    return 0;
 }
 
 /* Commands from the parent; waits up to TIMEOUT for the first. */
@@ -270,13 +167,21 @@ static void stream_reader_actor(zsock_t *pipe, void *args)
         zsock_signal(pipe, 1);
         return;
     }
+    if (s.cfg.group[0] && !(s.group = stream_group_new(&s.cfg))) {
+        rconn_destroy(&s.rc);
+        start->failed = 1;
+        zsock_signal(pipe, 1);
+        return;
+    }
     zsock_signal(pipe, 0);
+    int idle = 0;
     while (!s.stop) {
-        int wait = s.credit <= 0 ? READ_BLOCK_MS : rconn_retry_in_ms(s.rc);
+        int wait = s.credit <= 0 || idle ? READ_BLOCK_MS : rconn_retry_in_ms(s.rc);
         poll_pipe(&s, wait > READ_BLOCK_MS ? READ_BLOCK_MS : wait);
         if (!s.stop && s.credit > 0)
-            read_once(&s);
+            idle = read_once(&s);
     }
+    stream_group_destroy(&s.group);
     rconn_destroy(&s.rc);
 }
 

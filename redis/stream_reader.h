@@ -1,12 +1,14 @@
-/* stream_reader.h -- a child actor that reads one Redis stream with blocking reads
+/* stream_reader.h -- a child actor that reads Redis streams with blocking reads
  * on its own connection, so that the thread owning the ZeroMQ sockets never
- * waits on Redis for new entries.
+ * waits on Redis for new entries: one stream with XREAD, or, through a
+ * consumer group, every stream named in a set (stream_group.h).
  *
  * Each entry goes to the parent as one message on the actor's pipe:
  *     [entry id, field, value, field, value, ...]
- * The strings are handed over without a copy (the hiredis buffers become the
- * ZeroMQ frames). An entry that was deleted or trimmed while pending in the
- * consumer group arrives as [entry id] alone.
+ * in group mode preceded by the stream's key. The strings are handed over
+ * without a copy (the hiredis buffers become the ZeroMQ frames). An entry
+ * that was deleted or trimmed while pending in the consumer group arrives
+ * as [key, entry id] alone.
  *
  * Flow control: the reader forwards at most as many entries as the parent
  * granted ("CREDIT", "<n>"), so the pipe never fills and the parent's memory
@@ -23,13 +25,18 @@
 struct stream_reader_cfg {
     struct redis_url url;
     char label[64];
+    /* Without a group: the stream, read with XREAD after START (or, with
+     * START "", from the stream's end at first connect), then from the last
+     * entry read. In group mode: one more stream read with the others if
+     * it exists ("" none). */
     char key[KEY_MAX];
-    /* Consumer group mode: created at start (from the stream's beginning,
-     * MKSTREAM); this consumer's pending entries are read first after every
-     * (re)connect, then new ones. Without a group: XREAD after START (or,
-     * with START "", from the stream's end at first connect), then from the
-     * last entry read. */
+    /* Consumer group mode (stream_group.h): the streams PREFIX + NAME for
+     * every NAME of the set SET_KEY (and KEY), each joined from its start;
+     * this consumer's pending entries are read first after every
+     * (re)connect, then new ones. */
     char group[64];    /* "" = no group */
+    char set_key[KEY_MAX];
+    char prefix[KEY_MAX];
     char start[STREAMID_STRLEN];
     char consumer[160];
     /* Group mode: entries pending for longer than this with any consumer

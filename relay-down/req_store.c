@@ -23,6 +23,7 @@
 #define ACCEPTED_MAX 256     /* accepted _auth waiting to be registered */
 #define TAG_SEQ_BITS 40      /* a command's tag: slot << 40 | the request's seq (low bits) */
 #define TAG_OTHER UINT64_MAX /* registry and trim commands */
+#define TAG_LAYOUT (UINT64_MAX - 2) /* and - 1: which request stream (req_layout.h) */
 
 static uint64_t tag_of(const struct req_store *s, int i)
 {
@@ -30,7 +31,8 @@ static uint64_t tag_of(const struct req_store *s, int i)
 }
 
 /* KEYS: the request stream, the incarnations' highest stored sequence
- * numbers; ARGV: boot id, sequence number, the XADD's arguments after its
+ * numbers (both this DC's: an ACL user of the DC may run scripts on its own
+ * keys only); ARGV: boot id, sequence number, the XADD's arguments after its
  * key. Returns the entry's id if stored, 0 if stored before (a re-send
  * after a lost reply). */
 static const char store_script[] =
@@ -41,6 +43,12 @@ static const char store_script[] =
     "redis.call('PEXPIRE', KEYS[2], 86400000) "
     "return id";
 
+/* The stream slot I goes to. */
+static const char *stream_of(const struct req_store *s, int i)
+{
+    return s->table->slot[i].stream == REQ_STREAM_SHARED ? s->shared_key : s->req_key;
+}
+
 /* EVAL of store_script around the XADD in XARGV (command name and key first). */
 static int append_store(struct req_store *s, int i, int xargc, const char **xargv, const size_t *xargvlen)
 {
@@ -49,7 +57,9 @@ static int append_store(struct req_store *s, int i, int xargc, const char **xarg
     char boot[24], seq[24];
     snprintf(boot, sizeof boot, "%016" PRIx64, s->table->boot);
     snprintf(seq, sizeof seq, "%" PRIu64, s->table->slot[i].seq);
-    const char *head[] = {"EVAL", store_script, "2", s->req_key, s->hi_key, boot, seq};
+    int shared = s->table->slot[i].stream == REQ_STREAM_SHARED;
+    const char *head[] = {"EVAL", store_script, "2", shared ? s->shared_key : s->req_key,
+                          shared ? s->shared_hi_key : s->hi_key, boot, seq};
     int n = 0;
     for (; n < 7; n++) {
         argv[n] = head[n];
@@ -71,10 +81,12 @@ static int append_request(struct req_store *s, int i, long long minid)
                          .dl_ms = p->dl_wall, .cmd = p->auth ? REQREC_AUTH : REQREC_REQ,
                          .payload = zmq_msg_data(&p->payload), .len = zmq_msg_size(&p->payload)};
     rec.ridlen = (size_t)req_table_rid(s->table, i, rid, sizeof rid);
+    if (!p->stream) /* and kept: a request sent again goes where its first send went */
+        p->stream = s->layout.now;
     const char *argv[REQREC_ARGC_MAX];
     size_t argvlen[REQREC_ARGC_MAX];
     struct reqrec_scratch scratch;
-    int argc = reqrec_xadd_argv(&rec, s->req_key, minid, &scratch, argv, argvlen);
+    int argc = reqrec_xadd_argv(&rec, stream_of(s, i), minid, &scratch, argv, argvlen);
     return append_store(s, i, argc, argv, argvlen);
 }
 
@@ -85,7 +97,9 @@ static void on_reply(void *arg, uint64_t tag, redisReply *r)
 {
     struct req_store *s = arg;
     struct req_table *t = s->table;
-    if (tag == TAG_OTHER)
+    if (tag == TAG_LAYOUT || tag == TAG_LAYOUT + 1)
+        req_layout_answer(&s->layout, (int)(tag - TAG_LAYOUT), r);
+    if (tag >= TAG_LAYOUT)
         return;
     int i = (int)(tag >> TAG_SEQ_BITS);
     int mine = t->slot[i].seq && tag_of(s, i) == tag;
@@ -117,7 +131,7 @@ void req_store_unsend(struct req_store *s, int i)
 {
     const struct req_pend *p = &s->table->slot[i];
     if (p->stored == 2 && p->sid[0] && rpipe_room(s->pipe, 1, XADD_ROOM))
-        rpipe_append(s->pipe, TAG_OTHER, "XDEL %s %s", s->req_key, p->sid);
+        rpipe_append(s->pipe, TAG_OTHER, "XDEL %s %s", stream_of(s, i), p->sid);
 }
 
 /* Append the waiting requests (each with its registry update) while the
@@ -125,6 +139,8 @@ void req_store_unsend(struct req_store *s, int i)
 static void append_requests(struct req_store *s, long long now)
 {
     struct req_table *t = s->table;
+    if (s->layout.now == REQ_STREAM_NONE)
+        return; /* which stream is not known yet */
     /* requests older than their deadline are of no use to anyone: trim them */
     long long minid = now - s->cfg->request_timeout_ms - 60000;
     while (t->unstored >= 0) {
@@ -143,8 +159,11 @@ void req_store_flush(struct req_store *s)
 {
     long long mono = clock_mono_ms(), now = clock_wall_ms();
     int trim = s->trim_to[0] && mono - s->trimmed_at >= TRIM_EVERY_MS;
-    if (s->table->unstored < 0 && !trim && !s->naccepted)
+    req_layout_ask(&s->layout, s->pipe, TAG_LAYOUT);
+    if (s->table->unstored < 0 && !trim && !s->naccepted) {
+        rpipe_io(s->pipe);
         return;
+    }
     append_requests(s, now);
     while (s->naccepted && rpipe_room(s->pipe, REGISTRY_CMDS_MAX, REGISTRY_BYTES_MAX) &&
            registry_append_auth(s->pipe, TAG_OTHER, &s->reg, s->accepted[s->naccepted - 1], now) == RPIPE_OK)
@@ -180,9 +199,12 @@ int req_store_init(struct req_store *s, const struct config *cfg, struct req_tab
     s->table = table;
     s->accepted = malloc(ACCEPTED_MAX * sizeof *s->accepted);
     s->reg = (struct registry_ctx){cfg->cluster, cfg->datacenter, cfg->registry_ttl_ms};
-    key_req_stream(s->req_key, cfg->cluster);
+    key_req_stream(s->req_key, cfg->cluster, cfg->datacenter);
+    key_req_high(s->hi_key, cfg->cluster, cfg->datacenter);
+    key_req_shared(s->shared_key, cfg->cluster);
+    key_req_high_shared(s->shared_hi_key, cfg->cluster);
     key_rep_stream(s->rep_key, cfg->cluster, cfg->datacenter);
-    key_req_high(s->hi_key, cfg->cluster);
+    req_layout_init(&s->layout, cfg);
     s->rc = rconn_new(&cfg->redis_primary_url, "primary (requests)", REDIS_TIMEOUT_MS);
     s->pipe = s->rc ? rpipe_new(s->rc, PIPE_BYTES, PIPE_CMDS, REDIS_TIMEOUT_MS, on_reply, s) : NULL;
     return s->accepted && s->pipe ? 0 : -1;

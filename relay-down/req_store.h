@@ -1,6 +1,7 @@
 /* req_store.h -- request intake's writer (req_store.c): the table's requests
- * stored in the cluster's request stream, each once (a script keyed by this
- * incarnation's sequence numbers), with their minion registry updates, the
+ * stored in this DC's request stream (req_layout.h: during an upgrade, the
+ * shared one), each once (a script keyed by this incarnation's sequence
+ * numbers), with their minion registry updates, the
  * registrations of accepted _auth, the reply stream's trim and the deletion
  * of requests whose requester left, all through the Redis pipeline: the
  * ROUTER's thread never waits for Redis, and what the pipeline's byte cap
@@ -15,6 +16,7 @@
 #include "keys.h"
 #include "rconn.h"
 #include "registry.h"
+#include "req_layout.h"
 #include "req_table.h"
 #include "rpipe.h"
 #include "streamid.h"
@@ -25,7 +27,10 @@ struct req_store {
     struct req_table *table;
     struct rconn *rc;
     struct rpipe *pipe;
-    char req_key[KEY_MAX], rep_key[KEY_MAX], hi_key[KEY_MAX];
+    char req_key[KEY_MAX], hi_key[KEY_MAX];               /* this DC's request stream and sequence numbers */
+    char shared_key[KEY_MAX], shared_hi_key[KEY_MAX];     /* the ones all DCs shared (req_layout.h) */
+    char rep_key[KEY_MAX];
+    struct req_layout layout;
     char trim_to[STREAMID_STRLEN]; /* last reply entry handled: the reply stream is trimmed up to it */
     long long trimmed_at; /* monotonic ms of the last XTRIM */
     int refusing;         /* Redis refuses requests (log once) */

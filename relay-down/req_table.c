@@ -148,6 +148,7 @@ int req_table_add(struct req_table *t, zmq_msg_t *frames, const struct salt_enve
     p->give_up = p->arrived + timeout + GRACE_MS;
     p->dl_wall = clock_wall_ms() + timeout;
     p->stored = 0;
+    p->stream = 0;
     p->auth = env->is_auth;
     if (p->auth)
         auth_fifo_push(t, i);

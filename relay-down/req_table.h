@@ -27,6 +27,7 @@ struct req_pend {
     long long dl_wall;
     int stored; /* 0 waiting, 1 sent (Redis's answer awaited), 2 stored */
     char sid[STREAMID_STRLEN]; /* its request stream entry once stored, "" if not known */
+    int stream;     /* the stream it goes to (enum req_stream), chosen at its first send, 0 before */
     int auth;
     char id[ENVELOPE_ID_MAX];
     int prev, next; /* arrival order, which is deadline order */

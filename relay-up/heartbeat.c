@@ -3,7 +3,9 @@
  * One pipeline (rpipe.h) per second on this part's own connection: the instance's hash
  * (HSET + PEXPIRE, so an instance gone for a day leaves nothing behind), its
  * score in the instance set (ZADD) and the removal of members silent for as
- * long. A heartbeat that fails is not retried: the next one is newer. */
+ * long, and the mark that saltrelay-up reads per-DC request streams
+ * (key_req_layout). A heartbeat that fails is not retried: the next one is
+ * newer. */
 #include "heartbeat.h"
 
 #include <stdlib.h>
@@ -33,6 +35,7 @@ struct heartbeat {
     char host[72];
     char key[KEY_MAX];
     char set_key[KEY_MAX];
+    char layout_key[KEY_MAX];
     long long started_at_ms;
     struct part_every every;
     struct hreport_replies replies;
@@ -57,6 +60,7 @@ static int heartbeat_open(void *self, const struct config *cfg)
     make_name(hb);
     key_up_status(hb->key, cfg->cluster, hb->name);
     key_up_set(hb->set_key, cfg->cluster);
+    key_req_layout(hb->layout_key, cfg->cluster);
     hb->replies.what = "heartbeat to redis";
     hb->rc = rconn_new(&cfg->redis_url, "heartbeat", REDIS_TIMEOUT_MS);
     hb->pipe = hb->rc ? rpipe_new(hb->rc, PIPE_BYTES, PIPE_CMDS, REDIS_TIMEOUT_MS, on_reply, hb) : NULL;
@@ -91,11 +95,13 @@ static void send_heartbeat(struct heartbeat *hb, const char *state)
     long long now = clock_wall_ms();
     build(hb, &a, state, now);
     if (hreport_append(&a, hb->pipe, 0) != RPIPE_OK) {
-        hreport_note(&hb->replies.failing, hb->replies.what, "redis unreachable");
+        hreport_unsent(&hb->replies, hb->rc);
         return;
     }
     hb->sent_at = now;
     rpipe_append(hb->pipe, 0, "PEXPIRE %s %lld", hb->key, UP_FORGET_MS);
+    /* this instance reads the DCs' own request streams (relay-down/req_layout.h) */
+    rpipe_append(hb->pipe, 0, "SETNX %s dc", hb->layout_key);
     rpipe_append(hb->pipe, 0, "ZADD %s %lld %s", hb->set_key, now, hb->name);
     rpipe_append(hb->pipe, TAG_LAST, "ZREMRANGEBYSCORE %s -inf (%lld", hb->set_key, now - UP_FORGET_MS);
     rpipe_io(hb->pipe);

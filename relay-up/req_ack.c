@@ -151,34 +151,60 @@ static void append_wait(struct req_ack *a)
     }
 }
 
+static int cmp_src(const void *a, const void *b)
+{
+    const struct held_req *x = *(const struct held_req *const *)a, *y = *(const struct held_req *const *)b;
+    return (x->src > y->src) - (x->src < y->src);
+}
+
+/* One XDEL per stream of the N jobs in DONE (the entries are of no more
+ * use): jobs of one stream are next to each other once sorted. */
+static void append_dels(struct req_ack *a, struct held_req **done, size_t n)
+{
+    static const char *argv[2 + HOLD_MAX]; /* only the part's thread writes acknowledgements */
+    static size_t argvlen[2 + HOLD_MAX];
+    qsort(done, n, sizeof *done, cmp_src);
+    for (size_t i = 0, k; i < n; i = k) {
+        argv[0] = "XDEL", argvlen[0] = 4;
+        argv[1] = zmq_msg_data(&done[i]->m[0]), argvlen[1] = zmq_msg_size(&done[i]->m[0]);
+        for (k = i; k < n && done[k]->src == done[i]->src; k++)
+            argv[2 + k - i] = zmq_msg_data(&done[k]->m[1]), argvlen[2 + k - i] = zmq_msg_size(&done[k]->m[1]);
+        rpipe_append_argv(a->pipe, TAG(TAG_DEL, 0), (int)(2 + k - i), argv, argvlen);
+    }
+}
+
 /* Append one XACK per job to acknowledge (picked or dropped) and then one
- * XDEL of them all (the entries are of no more use), as far as the
- * pipeline takes them; in waiting mode a WAIT after them. */
+ * XDEL per stream of them all, as far as the pipeline takes them; in
+ * waiting mode a WAIT after them. */
 static void append_acks(struct req_ack *a, size_t records)
 {
-    const char *argv[2 + HOLD_MAX];
-    size_t argvlen[2 + HOLD_MAX], n = 0;
-    argv[0] = "XDEL", argv[1] = a->req_key;
-    argvlen[0] = 4, argvlen[1] = strlen(a->req_key);
+    static struct held_req *done[HOLD_MAX];
+    static unsigned in_del[HELD_SOURCES], round; /* in_del[src] == round: its stream has an XDEL */
+    size_t n = 0, dels = 0, del_bytes = 0;
+    round++;
     for (size_t i = 0; i < HOLD_MAX; i++) {
         struct held_req *j = &a->held->job[i];
         if (!to_acknowledge(j))
             continue;
-        size_t idlen = zmq_msg_size(&j->m[0]);
-        /* its XACK, its share of the XDEL, and the WAIT after them */
-        if (!rpipe_room(a->pipe, 3, 2 * (idlen + ACK_ROOM) + WAIT_ROOM))
+        size_t idlen = zmq_msg_size(&j->m[1]), keylen = zmq_msg_size(&j->m[0]);
+        int new_del = in_del[j->src] != round;
+        /* its XACK, its share of the XDELs, and the WAIT after them */
+        size_t cmds = 1 + dels + (size_t)new_del + 1, bytes = idlen + keylen + ACK_ROOM + del_bytes + idlen +
+                      (new_del ? keylen + ACK_ROOM : 0) + WAIT_ROOM;
+        if (!rpipe_room(a->pipe, cmds, bytes))
             break;
-        argv[2 + n] = zmq_msg_data(&j->m[0]), argvlen[2 + n] = idlen;
-        const char *xack[4] = {"XACK", a->req_key, REQ_GROUP, argv[2 + n]};
-        size_t xacklen[4] = {4, argvlen[1], strlen(REQ_GROUP), idlen};
+        const char *xack[4] = {"XACK", zmq_msg_data(&j->m[0]), REQ_GROUP, zmq_msg_data(&j->m[1])};
+        size_t xacklen[4] = {4, keylen, strlen(REQ_GROUP), idlen};
         if (rpipe_append_argv(a->pipe, TAG(TAG_ACK, i), 4, xack, xacklen) != RPIPE_OK)
             break;
+        in_del[j->src] = round;
+        dels += (size_t)new_del;
+        del_bytes += idlen + (new_del ? keylen + ACK_ROOM : 0);
         j->acking = 1;
         j->wait_serial = a->wait_next;
-        n++;
+        done[n++] = j;
     }
-    if (n)
-        rpipe_append_argv(a->pipe, TAG(TAG_DEL, 0), (int)(2 + n), argv, argvlen);
+    append_dels(a, done, n);
     /* one WAIT at a time: those acknowledged meanwhile wait for the next
      * (a WAIT that takes its timeout would otherwise hold up each later one) */
     if (waiting_mode(a) && !a->wait_inflight && (n || records || wait_due(a)))
@@ -361,7 +387,6 @@ int req_ack_init(struct req_ack *a, const struct config *cfg, struct req_held *h
     a->warn = warn;
     a->nout = nout;
     a->out = calloc(a->nout, sizeof *a->out);
-    key_req_stream(a->req_key, cfg->cluster);
     a->rc = rconn_new(&cfg->redis_url, "requests", REDIS_TIMEOUT_MS);
     int timeout = (int)(REDIS_TIMEOUT_MS + wait_ms(cfg)); /* a WAIT may take its own */
     a->pipe = a->rc ? rpipe_new(a->rc, PIPE_BYTES, PIPE_CMDS, timeout, on_reply, a) : NULL;

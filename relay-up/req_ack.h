@@ -19,7 +19,7 @@
 #include "rpipe.h"
 #include "warnrate.h"
 
-#define REQ_GROUP "saltrelay-up" /* the request stream's consumer group */
+#define REQ_GROUP "saltrelay-up" /* the request streams' consumer group */
 #define REQ_DC_MAX 65
 
 /* What the answer to job J's acknowledgement means: */
@@ -49,7 +49,6 @@ struct req_ack {
     void *arg;
     struct rconn *rc;
     struct rpipe *pipe;
-    char req_key[KEY_MAX];
     struct req_out *out;
     size_t nout;
     uint32_t wait_next;    /* serial of the next WAIT appended (wraps) */

@@ -1,9 +1,13 @@
 /* req_forward.c -- saltrelay-up's request forwarding (see req_forward.h).
  *
- * A child reader (stream_reader.c) takes the cluster's request stream through the
- * consumer group "saltrelay-up" as consumer <host>/<instance or slot>
- * (instance.h: every instance has its own, a restart the same), at most HOLD_MAX entries ahead of
- * what was sent; entries another instance read and left unacknowledged for
+ * A child reader (stream_reader.c, stream_group.c) takes every DC's request
+ * stream (the DCs named in saltrelay:{C}:dcs; and, while it exists, the
+ * stream all DCs shared before) in one XREADGROUP through the consumer
+ * group "saltrelay-up" as consumer <host>/<instance or slot> (instance.h:
+ * every instance has its own, a restart the same), at most HOLD_MAX entries ahead of what was
+ * sent, each read sharing them out equally among the streams; a record
+ * naming another DC than its stream's is dropped as bad (its answer would
+ * go to that DC). Entries another instance read and left unacknowledged for
  * CLAIM_IDLE_MS (it died) are claimed and sent by whichever instance claims
  * them first. Each request
  * goes to the MoM's request port on a REQ socket of a pool (req_pool), one
@@ -11,8 +15,8 @@
  * it is a minion's own REQ exchange. The reply goes to the requesting DC's
  * reply stream.
  *
- * At most once: each entry is acknowledged (its own XACK, then one XDEL of
- * all) in the pipelined round trip right before its request is sent (with
+ * At most once: each entry is acknowledged (its own XACK, then one XDEL
+ * per stream) in the pipelined round trip right before its request is sent (with
  * pub_wait_replicas, a WAIT in that round trip must confirm it first: see
  * req_ack.c), and it
  * is sent (or dropped with its reply record) only if its XACK answered 1:
@@ -77,6 +81,8 @@ struct req_forward {
     const struct config *cfg;
     int opened;
     zactor_t *reader;
+    char prefix[KEY_MAX];  /* a DC's request stream: this + its name */
+    char shared[KEY_MAX];  /* the request stream every DC wrote before per-DC ones (read while it exists) */
     struct req_held held;  /* entries read and not yet sent or dropped */
     struct req_pool pool;  /* the REQ sockets to the MoM */
     struct req_ack ack;    /* acknowledgements and reply records */
@@ -161,6 +167,7 @@ static void choose_sends(struct req_forward *o)
         if (!j)
             break;
         j->conn = (int)i;
+        req_held_picked(&o->held, j);
         c->reserved = 1;
         c->auth = j->rec.cmd == REQREC_AUTH;
         o->tokens -= j->rec.cmd == REQREC_AUTH;
@@ -199,12 +206,16 @@ static int req_forward_open(void *self, const struct config *cfg)
     size_t nout = (size_t)o->cfg->req_pool + HOLD_MAX; /* every request held or in flight */
     if (req_ack_init(&o->ack, cfg, &o->held, nout, settled, o, &o->warn) < 0)
         return -1;
-    req_held_init(&o->held, o->ack.req_key, &o->warn);
+    key_req_stream(o->prefix, cfg->cluster, "");
+    key_req_shared(o->shared, cfg->cluster);
+    req_held_init(&o->held, o->prefix, o->shared, &o->warn);
     if (req_pool_init(&o->pool, cfg, &o->warn) < 0)
         return -1;
     struct stream_reader_cfg rcfg = {.url = o->cfg->redis_url, .credit = HOLD_MAX};
     snprintf(rcfg.label, sizeof rcfg.label, "requests (reader)");
-    snprintf(rcfg.key, sizeof rcfg.key, "%s", o->ack.req_key);
+    snprintf(rcfg.key, sizeof rcfg.key, "%s", o->shared);
+    snprintf(rcfg.prefix, sizeof rcfg.prefix, "%s", o->prefix);
+    key_dc_set(rcfg.set_key, cfg->cluster);
     snprintf(rcfg.group, sizeof rcfg.group, REQ_GROUP);
     instance_name(o->cfg, rcfg.consumer, sizeof rcfg.consumer);
     rcfg.claim_idle_ms = CLAIM_IDLE_MS;

@@ -1,4 +1,4 @@
-/* req_forward.h -- saltrelay-up's request forwarding: the cluster's request stream
+/* req_forward.h -- saltrelay-up's request forwarding: the DCs' request streams
  * in Redis -> a pool of REQ sockets on the MoM's request port -> each DC's
  * reply stream. */
 #ifndef SALTRELAY_REQ_FORWARD_H

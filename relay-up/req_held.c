@@ -14,6 +14,12 @@
 #define AUTH_WAIT_MAX (HOLD_MAX - 128) /* waiting _auth beyond: the oldest are shed (room for requests) */
 #define SHED_QUIET_MS 5000  /* no _auth shed for this long: the episode is over */
 
+/* An _auth waiting for a socket. */
+static int waiting_auth(const struct held_req *j)
+{
+    return j->used && j->has_rec && j->rec.cmd == REQREC_AUTH && j->conn < 0 && !j->drop;
+}
+
 /* Shed _auth job J (REASON for the episode's log line). */
 static void shed_auth(struct req_held *h, struct held_req *j, const char *reason)
 {
@@ -42,28 +48,33 @@ static void shed_older_auth(struct req_held *h, const struct held_req *j)
 {
     for (size_t i = 0; i < HOLD_MAX; i++) {
         struct held_req *k = &h->job[i];
-        if (k != j && k->used && k->has_rec && k->rec.cmd == REQREC_AUTH && k->conn < 0 && !k->drop &&
-            k->order < j->order && strcmp(k->id, j->id) == 0)
+        if (k != j && waiting_auth(k) && k->order < j->order && strcmp(k->id, j->id) == 0)
             shed_auth(h, k, "a newer _auth of the same minion");
     }
 }
 
-/* Keep waiting _auth within AUTH_WAIT_MAX: the oldest go. */
+/* Keep waiting _auth within AUTH_WAIT_MAX: the DC with the most waiting
+ * loses its oldest, so that a DC's storm does not shed another's _auth. */
 static void shed_overload(struct req_held *h)
 {
+    int per_src[HELD_SOURCES] = {0};
     size_t waiting = 0;
-    for (size_t i = 0; i < HOLD_MAX; i++) {
-        const struct held_req *j = &h->job[i];
-        waiting += j->used && j->has_rec && j->rec.cmd == REQREC_AUTH && j->conn < 0 && !j->drop;
-    }
-    while (waiting-- > AUTH_WAIT_MAX) {
+    for (size_t i = 0; i < HOLD_MAX; i++)
+        if (waiting_auth(&h->job[i])) {
+            per_src[h->job[i].src]++;
+            waiting++;
+        }
+    for (; waiting > AUTH_WAIT_MAX; waiting--) {
+        int most = 0;
+        for (int k = 1; k < h->nsrc; k++)
+            most = per_src[k] > per_src[most] ? k : most;
         struct held_req *oldest = NULL;
         for (size_t i = 0; i < HOLD_MAX; i++) {
             struct held_req *j = &h->job[i];
-            if (j->used && j->has_rec && j->rec.cmd == REQREC_AUTH && j->conn < 0 && !j->drop &&
-                (!oldest || j->order < oldest->order))
+            if (waiting_auth(j) && j->src == most && (!oldest || j->order < oldest->order))
                 oldest = j;
         }
+        per_src[most]--;
         shed_auth(h, oldest, "more waiting than the read-ahead keeps");
     }
 }
@@ -97,13 +108,49 @@ void req_held_drop(struct held_req *j, enum reprec_status st, enum metric_id met
     j->metric = metric;
 }
 
-static int held(struct req_held *h, zmq_msg_t *entry)
+static int same(zmq_msg_t *a, zmq_msg_t *b)
+{
+    return zmq_msg_size(a) == zmq_msg_size(b) && memcmp(zmq_msg_data(a), zmq_msg_data(b), zmq_msg_size(a)) == 0;
+}
+
+/* Entry M (stream, id) is held already. */
+static int held(struct req_held *h, zmq_msg_t *m)
 {
     for (size_t i = 0; i < HOLD_MAX; i++)
-        if (h->job[i].used && zmq_msg_size(&h->job[i].m[0]) == zmq_msg_size(entry) &&
-            memcmp(zmq_msg_data(&h->job[i].m[0]), zmq_msg_data(entry), zmq_msg_size(entry)) == 0)
+        if (h->job[i].used && same(&h->job[i].m[1], &m[1]) && same(&h->job[i].m[0], &m[0]))
             return 1;
     return 0;
+}
+
+/* The source of stream KEY (LEN bytes): known, new, or one no job holds
+ * any more (streams come and go with DCs). */
+static int source_of(struct req_held *h, const char *key, size_t len)
+{
+    for (int k = 0; k < h->nsrc; k++)
+        if (strlen(h->src[k].key) == len && memcmp(h->src[k].key, key, len) == 0)
+            return k;
+    int k = h->nsrc < HELD_SOURCES ? h->nsrc++ : -1;
+    for (int c = 0; k < 0 && c < HELD_SOURCES; c++) {
+        k = c;
+        for (size_t i = 0; i < HOLD_MAX && k >= 0; i++)
+            k = h->job[i].used && h->job[i].src == c ? -1 : k;
+    }
+    if (k < 0)
+        return 0; /* cannot be: no more streams are read than there are sources */
+    snprintf(h->src[k].key, sizeof h->src[k].key, "%.*s", (int)len, key);
+    h->src[k].served = 0;
+    return k;
+}
+
+/* Which DC record REC of stream KEY may name: a DC's own stream holds its
+ * requests only (else another DC's reply stream would get the answer). */
+static int dc_matches(const struct req_held *h, const char *key, const struct reqrec *rec)
+{
+    size_t pl = strlen(h->prefix);
+    if (!strcmp(key, h->shared))
+        return 1;
+    return strncmp(key, h->prefix, pl) == 0 && strlen(key + pl) == rec->dclen &&
+           memcmp(key + pl, rec->dc, rec->dclen) == 0;
 }
 
 /* Take one entry from the reader into job J (a free slot). It counts as
@@ -118,19 +165,23 @@ static void take_entry(struct req_held *h, struct held_req *j)
     j->drop = j->has_rec = 0;
     j->acking = j->acked = j->counted = 0;
     j->order = ++h->order;
-    if (j->n == 1) { /* trimmed while pending: past any deadline */
+    j->src = source_of(h, zmq_msg_data(&j->m[0]), zmq_msg_size(&j->m[0]));
+    if (j->n == 2) { /* trimmed while pending: past any deadline */
         req_held_drop(j, ST_EXPIRED, M_REQ_EXPIRED);
         return;
     }
     if (j->n <= JOB_FRAMES) {
         frames_view(j->m, 0, j->n, fv, fl);
-        if (reqrec_decode(fv + 1, fl + 1, j->n - 1, &j->rec, &why) == 0) {
-            j->has_rec = 1;
+        if (reqrec_decode(fv + 2, fl + 2, j->n - 2, &j->rec, &why) == 0) {
+            why = "its dc is not its stream's";
+            j->has_rec = dc_matches(h, h->src[j->src].key, &j->rec);
+        }
+        if (j->has_rec) {
             note_auth_id(h, j);
             return;
         }
     }
-    warn_throttled(h->warn, "skipping malformed entry of %s: %s", h->key, why);
+    warn_throttled(h->warn, "skipping malformed entry of %s: %s", h->src[j->src].key, why);
     req_held_drop(j, ST_EXPIRED, M_REQ_BAD);
 }
 
@@ -143,7 +194,7 @@ void req_held_take(struct req_held *h, void *sock)
         j->n = frames_recv(sock, j->m, JOB_FRAMES);
         if (j->n == 0)
             return;
-        if (held(h, &j->m[0])) { /* read again after a reconnect: already ours */
+        if (j->n < 2 || held(h, j->m)) { /* read again after a reconnect: already ours */
             frames_close(j->m, j->n, JOB_FRAMES);
             h->credit_due++;
             continue;
@@ -152,8 +203,18 @@ void req_held_take(struct req_held *h, void *sock)
     }
 }
 
-/* The job that may go now, or NULL: the oldest ordinary request, else the
- * newest _auth if the MoM has room for one more (and auth_rate a token). */
+/* Whether job J goes before BEST: its DC was served longer ago, or, of the
+ * same DC, an ordinary request older or an _auth newer than BEST. */
+static int before(const struct req_held *h, const struct held_req *j, const struct held_req *best)
+{
+    uint64_t sj = h->src[j->src].served, sb = h->src[best->src].served;
+    if (sj != sb)
+        return sj < sb;
+    return j->rec.cmd == REQREC_AUTH ? j->order > best->order : j->order < best->order;
+}
+
+/* The job that may go now, or NULL: of the DC served longest ago, the
+ * oldest ordinary request; else, if AUTH_OK, the newest _auth likewise. */
 struct held_req *req_held_next(struct req_held *h, int auth_ok)
 {
     struct held_req *req = NULL, *auth = NULL;
@@ -161,12 +222,17 @@ struct held_req *req_held_next(struct req_held *h, int auth_ok)
         struct held_req *j = &h->job[i];
         if (!j->used || j->conn >= 0 || j->drop)
             continue;
-        if (j->rec.cmd != REQREC_AUTH && (!req || j->order < req->order))
+        if (j->rec.cmd != REQREC_AUTH && (!req || before(h, j, req)))
             req = j;
-        else if (j->rec.cmd == REQREC_AUTH && auth_ok && (!auth || j->order > auth->order))
+        else if (j->rec.cmd == REQREC_AUTH && auth_ok && (!auth || before(h, j, auth)))
             auth = j;
     }
     return req ? req : auth;
+}
+
+void req_held_picked(struct req_held *h, const struct held_req *j)
+{
+    h->src[j->src].served = ++h->turn;
 }
 
 /* Drop what is past its deadline. */
@@ -190,9 +256,10 @@ void req_held_shed_overload(struct req_held *h)
     end_shedding(h);
 }
 
-void req_held_init(struct req_held *h, const char *key, struct warnrate *warn)
+void req_held_init(struct req_held *h, const char *prefix, const char *shared, struct warnrate *warn)
 {
-    h->key = key;
+    h->prefix = prefix;
+    h->shared = shared;
     h->warn = warn;
 }
 

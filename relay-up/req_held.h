@@ -1,9 +1,11 @@
 /* req_held.h -- request forwarding's read-ahead (req_held.c): the entries
- * the request stream's reader handed over, held until they are sent to the
- * MoM or dropped, and which goes next: ordinary requests first, oldest
- * first; _auth newest first, shed unsent when the MoM cannot keep up (one
- * log line per shedding episode). At most HOLD_MAX are held: each one done
- * with gives the reader one more. */
+ * the request streams' reader handed over, held until they are sent to the
+ * MoM or dropped, and which goes next: the DCs in turn (the one served
+ * longest ago first, so a DC with a flood of requests does not make another
+ * wait behind it); within a DC ordinary requests first, oldest first, then
+ * _auth newest first, shed unsent when the MoM cannot keep up (one log line
+ * per shedding episode; the DC with the most waiting loses its oldest). At
+ * most HOLD_MAX are held: each one done with gives the reader one more. */
 #ifndef SALTRELAY_REQ_HELD_H
 #define SALTRELAY_REQ_HELD_H
 
@@ -11,18 +13,21 @@
 #include <stdint.h>
 
 #include "envelope.h"
+#include "keys.h"
 #include "metrics.h"
 #include "reqrec.h"
 #include "warnrate.h"
 
-#define JOB_FRAMES 13       /* entry id + v 1 dc D rid R dl L c C p P */
+#define JOB_FRAMES 14       /* stream key, entry id + v 1 dc D rid R dl L c C p P */
 #define HOLD_MAX 2048       /* entries read from Redis and not yet sent or dropped */
+#define HELD_SOURCES 257    /* streams told apart (stream_group.h's GROUP_STREAMS_MAX) */
 
 struct held_req {               /* an entry read and not yet sent or dropped */
     int used;
     uint64_t order;
-    zmq_msg_t m[JOB_FRAMES];
+    zmq_msg_t m[JOB_FRAMES]; /* m[0] its stream, m[1] its entry id */
     size_t n;
+    int src;               /* its stream: index into req_held.src */
     struct reqrec rec;     /* points into m */
     int has_rec;           /* rec decoded (not a malformed or trimmed entry) */
     int conn;              /* chosen for its send (held until its XACK answers), -1 */
@@ -36,25 +41,37 @@ struct held_req {               /* an entry read and not yet sent or dropped */
     char id[ENVELOPE_ID_MAX]; /* _auth: the minion id ("" if not readable) */
 };
 
+struct held_src {          /* a stream jobs come from */
+    char key[KEY_MAX];
+    uint64_t served;       /* the turn its last job was picked in */
+};
+
 struct req_held {
     struct held_req job[HOLD_MAX];
-    uint64_t order;
+    struct held_src src[HELD_SOURCES];
+    int nsrc;
+    uint64_t order, turn;
     long long credit_due;  /* jobs done with since the reader was last told */
-    const char *key;       /* the request stream, for log lines */
+    const char *prefix;    /* a DC's stream is PREFIX + its name */
+    const char *shared;    /* the stream every DC wrote before (its records name their DC) */
     struct warnrate *warn;
     int shedding;          /* an _auth shedding episode is on (logged once) */
     long long shed_at;     /* monotonic: last _auth shed */
     int64_t shed_count;    /* shed in this episode */
 };
 
-/* Entries of the request stream KEY; warnings about them through WARN. */
-void req_held_init(struct req_held *h, const char *key, struct warnrate *warn);
+/* Entries of the streams PREFIX + DC and SHARED; warnings about them
+ * through WARN. */
+void req_held_init(struct req_held *h, const char *prefix, const char *shared, struct warnrate *warn);
 void req_held_fini(struct req_held *h);
 /* Take what the reader SOCK hands over, into free jobs. */
 void req_held_take(struct req_held *h, void *sock);
-/* The job that may go now, or NULL: the oldest ordinary request, else (if
- * AUTH_OK: the MoM has room for one more) the newest _auth. */
+/* The job that may go now, or NULL: of the DC served longest ago, the
+ * oldest ordinary request, else (if AUTH_OK: the MoM has room for one more)
+ * the newest _auth. */
 struct held_req *req_held_next(struct req_held *h, int auth_ok);
+/* Job J goes now: its DC was served this turn. */
+void req_held_picked(struct req_held *h, const struct held_req *j);
 /* Drop job J unsent, once its entry is acknowledged: reply record ST (if it
  * has one), counted in METRIC. */
 void req_held_drop(struct held_req *j, enum reprec_status st, enum metric_id metric);

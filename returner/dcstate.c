@@ -27,15 +27,6 @@ const char *health_name(enum health h)
     return h == HEALTH_OK ? "ok" : h == HEALTH_WARN ? "warning" : "critical";
 }
 
-int dc_name_valid(const char *s, size_t len)
-{
-    if (len == 0 || len >= DC_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", s[i]) || !s[i])
-            return 0;
-    return 1;
-}
 
 static int cmp_names(const void *a, const void *b) { return strcmp(a, b); }
 
@@ -53,7 +44,7 @@ int dc_list(struct rconn *rc, const struct config *cfg, char names[][DC_NAME_MAX
     int n = 0;
     for (size_t i = 0; i < r->elements && n < max; i++) {
         const redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_STRING || !dc_name_valid(e->str, e->len)) {
+        if (e->type != REDIS_REPLY_STRING || !key_name_ok(e->str, e->len)) {
             fprintf(stderr, "saltrelay-status: %s holds an invalid DC name; ignored\n", key);
             continue;
         }

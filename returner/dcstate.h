@@ -10,9 +10,10 @@
 #include "config.h"
 #include "rconn.h"
 #include "dcreport.h"
+#include "keys.h"
 #include "streamid.h"
 
-#define DC_NAME_MAX 65
+#define DC_NAME_MAX (KEY_NAME_MAX + 1)
 #define DC_LIST_MAX 256 /* DCs saltrelay-status reads at most */
 
 #define REPORT_METRIC_ENUM(name, id) DCF_##id,
@@ -55,8 +56,6 @@ struct stream_head {
 /* Report fields by name, in REPORT_FIELDS order. */
 const char *dc_field_name(enum dc_field f);
 
-/* Whether LEN bytes at S are a DC name: 1 to DC_NAME_MAX-1 of [A-Za-z0-9._-]. */
-int dc_name_valid(const char *s, size_t len);
 /* The DC names of the cluster, sorted; invalid names are skipped with a
  * warning. Returns the count (at most MAX), or -1 if Redis failed. */
 int dc_list(struct rconn *rc, const struct config *cfg, char names[][DC_NAME_MAX], int max);

@@ -1,6 +1,7 @@
 /* registry.c -- minion registry writes; see registry.h. Keys are in keys.h:
- * key_minion(id) is a hash {dc, first_auth, last_auth, last_request} (wall
- * milliseconds), key_dc_minions(dc) the set of ids seen through a DC. */
+ * key_minion(dc, id) is a hash {first_auth, last_auth, last_request} (wall
+ * milliseconds), key_dc_minions(dc) the set of ids seen through a DC: both
+ * the DC's own keys, which its ACL user may write (docs/security.md). */
 #include "registry.h"
 
 #include <stdio.h>
@@ -9,14 +10,14 @@
 #include "keys.h"
 #include "warnrate.h"
 
-/* KEYS: the minion hash, the DC's set; ARGV: dc, now, ttl ms, id. Both keys
+/* KEYS: the minion hash, the DC's set; ARGV: now, ttl ms, id. Both keys
  * carry the cluster's hash tag, so this also runs on a Redis Cluster. */
 static const char refresh_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
-    "redis.call('HSET', KEYS[1], 'dc', ARGV[1], 'last_request', ARGV[2]) "
-    "redis.call('PEXPIRE', KEYS[1], ARGV[3]) "
-    "redis.call('SADD', KEYS[2], ARGV[4]) "
-    "redis.call('PEXPIRE', KEYS[2], ARGV[3]) "
+    "redis.call('HSET', KEYS[1], 'last_request', ARGV[1]) "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
+    "redis.call('SADD', KEYS[2], ARGV[3]) "
+    "redis.call('PEXPIRE', KEYS[2], ARGV[2]) "
     "return 1";
 
 static struct warnrate too_long; /* only saltrelay-down's request thread writes the registry */
@@ -32,7 +33,7 @@ static int prepare(const struct registry_ctx *r, const char *id, long long now_m
 {
     if (!id[0])
         return -1;
-    if (key_minion(a->mkey, r->cluster, id) >= KEY_MAX || key_dc_minions(a->skey, r->cluster, r->dc) >= KEY_MAX) {
+    if (key_minion(a->mkey, r->cluster, r->dc, id) >= KEY_MAX || key_dc_minions(a->skey, r->cluster, r->dc) >= KEY_MAX) {
         warn_throttled(&too_long, "minion id of %zu bytes too long for a registry key: not registered", strlen(id));
         return -1;
     }
@@ -47,7 +48,7 @@ int registry_append_auth(struct rpipe *p, uint64_t tag, const struct registry_ct
     struct reg_args a;
     if (prepare(r, id, now_ms, &a) < 0)
         return RPIPE_OK;
-    int rc = rpipe_append(p, tag, "HSET %s dc %s last_auth %s last_request %s", a.mkey, r->dc, a.now, a.now);
+    int rc = rpipe_append(p, tag, "HSET %s last_auth %s last_request %s", a.mkey, a.now, a.now);
     if (rc != RPIPE_OK)
         return rc;
     rpipe_append(p, tag, "HSETNX %s first_auth %s", a.mkey, a.now);
@@ -63,6 +64,5 @@ int registry_append_request(struct rpipe *p, uint64_t tag, const struct registry
     struct reg_args a;
     if (prepare(r, id, now_ms, &a) < 0)
         return RPIPE_OK;
-    return rpipe_append(p, tag, "EVAL %s 2 %s %s %s %s %s %s", refresh_script, a.mkey, a.skey, r->dc, a.now,
-                        a.ttl, id);
+    return rpipe_append(p, tag, "EVAL %s 2 %s %s %s %s %s", refresh_script, a.mkey, a.skey, a.now, a.ttl, id);
 }

@@ -180,7 +180,7 @@ static const char *check_source(struct replhealth *h, struct rconn *primary)
 {
     redisContext *c = rconn_get(h->rc);
     if (!c)
-        return "unreachable";
+        return rconn_problem(h->rc);
     redisReply *rep[4] = {0};
     int n = ask(h, c), got = 0;
     while (got < n && (rep[got] = rconn_reply(h->rc)) != NULL)

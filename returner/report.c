@@ -66,7 +66,7 @@ static void send_report(struct report *r, const char *state)
     char cursor[STREAMID_STRLEN];
     build_args(r, &a, cursor, state);
     if (hreport_append(&a, r->pipe, 0) != RPIPE_OK) {
-        hreport_note(&r->replies.failing, r->replies.what, "redis unreachable");
+        hreport_unsent(&r->replies, r->rc);
         return;
     }
     rpipe_append(r->pipe, TAG_LAST, "SADD %s %s", r->set_key, r->cfg->datacenter);

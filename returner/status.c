@@ -95,12 +95,13 @@ int main(int argc, char **argv)
     struct status_opts o = {.cfg = &cfg, .json = json, .colour = !json && want_colour(), .watch = watch};
     o.rc = rconn_new(&cfg.redis_url, "status", 3000);
     int rc = 2;
-    if (!o.rc || !rconn_get(o.rc))
-        printf(cfg.redis_url.master[0] ? "SALTRELAY CRITICAL - Redis master '%s' unreachable (sentinels)\n"
-                                       : "SALTRELAY CRITICAL - Redis at %s:%d unreachable\n",
-               cfg.redis_url.master[0] ? cfg.redis_url.master : cfg.redis_url.host, cfg.redis_url.port);
+    const char *problem = !o.rc ? "out of memory" : !rconn_get(o.rc) ? rconn_problem(o.rc) : NULL;
+    if (problem && cfg.redis_url.master[0])
+        printf("SALTRELAY CRITICAL - Redis master '%s' %s (sentinels)\n", cfg.redis_url.master, problem);
+    else if (problem)
+        printf("SALTRELAY CRITICAL - Redis at %s:%d %s\n", cfg.redis_url.host, cfg.redis_url.port, problem);
     else
-        rc = optind == argc                    ? (watch ? status_watch(&o) : status_overview(&o))
+        rc = optind == argc ? (watch ? status_watch(&o) : status_overview(&o))
              : !strcmp(argv[optind], "job") ? status_job(&o, argv[optind + 1])
                                             : status_minions(&o, argv[optind + 1]);
     rconn_destroy(&o.rc);

@@ -2,8 +2,8 @@
  * minions per DC, and why each missing one is missing.
  *
  * Expected and returned minions come from the MoM's job cache (jobcache.h);
- * each minion's DC from the minion registry saltrelay-down keeps (hash
- * key_minion: dc, first_auth, last_auth, last_request); whether that DC got
+ * each minion's DC from the minion registry the saltrelay-downs keep (the DC
+ * it was seen in last, regmap.h); whether that DC got
  * the job from its report (dcstate.h) and the returns: a DC whose delivered
  * cursor is older than the jid's time, or that is stale, has not delivered
  * it. A cursor past the jid's time is no proof that it did: the jid is made
@@ -28,7 +28,7 @@
 #include "jobcache.h"
 #include "keys.h"
 #include "outfmt.h"
-#include "regentry.h"
+#include "regmap.h"
 
 #define NO_DC "(unknown)"
 
@@ -117,30 +117,37 @@ static const char *lookup_id(const struct accounting *a, size_t i, char **dc_out
     return a->job.tiers[i - a->nm].syndic;
 }
 
-/* One pipelined HMGET per minion and per syndic. -1 if Redis failed. */
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Each minion's and syndic's DC from the registry of the DCs that reported
+ * (regmap.h). -1 if Redis failed. */
 static int lookup_registry(struct accounting *a)
 {
-    redisContext *c = rconn_get(a->o->rc);
-    if (!c)
-        return -1;
-    char key[KEY_MAX], *dc;
+    static char names[DC_LIST_MAX][DC_NAME_MAX];
+    int ndcs = dc_list(a->o->rc, a->o->cfg, names, DC_LIST_MAX);
     size_t n = a->nm + a->job.ntiers;
-    for (size_t i = 0; i < n; i++) {
-        if (key_minion(key, a->o->cfg->cluster, lookup_id(a, i, &dc)) >= KEY_MAX)
-            key[0] = '\0'; /* too long for a key: the relay cannot have recorded it either */
-        redisAppendCommand(c, REGENTRY_HMGET, key);
+    const char **ids = calloc(n + 1, sizeof *ids);
+    char *dc;
+    struct regmap reg;
+    if (ndcs < 0 || !ids) {
+        free(ids);
+        return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        redisReply *r = rconn_reply(a->o->rc);
-        if (!r)
-            return -1;
-        struct regentry e;
-        const char *id = lookup_id(a, i, &dc);
-        regentry_parse(r, id, &e);
-        memcpy(dc, e.dc, sizeof e.dc);
-        freeReplyObject(r);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = lookup_id(a, i, &dc);
+    qsort(ids, n, sizeof *ids, cmp_id);
+    int rv = regmap_load(a->o->rc, a->o->cfg, names, ndcs, ids, n, &reg);
+    for (size_t i = 0; rv == 0 && i < n; i++) {
+        const struct regentry *e = regmap_find(&reg, lookup_id(a, i, &dc));
+        if (e)
+            memcpy(dc, e->dc, sizeof e->dc);
     }
-    return 0;
+    regmap_free(&reg);
+    free(ids);
+    return rv;
 }
 
 static int dc_slot(struct accounting *a, const char *name)

@@ -510,15 +510,18 @@ void config_free(struct config *cfg)
     cfg->path = NULL;
 }
 
-/* Redis URLs may carry a password: print them with it masked. */
+/* Redis URLs may carry a password: print them with it masked, the user
+ * name kept (which user logs in is what an operator checks). */
 static void print_masked_url(FILE *f, const char *url)
 {
     const char *at = strrchr(url, '@');
     const char *scheme = strstr(url, "://");
-    if (at && scheme)
-        fprintf(f, "%.*s://:***@%s", (int)(scheme - url), url, at + 1);
-    else
+    if (!at || !scheme || at < scheme) {
         fputs(url, f);
+        return;
+    }
+    const char *auth = scheme + 3, *colon = memchr(auth, ':', (size_t)(at - auth));
+    fprintf(f, "%.*s://%.*s:***@%s", (int)(scheme - url), url, colon ? (int)(colon - auth) : 0, auth, at + 1);
 }
 
 void config_print(const struct config *cfg, void *file)

@@ -70,6 +70,8 @@
     X(REPORT_AT_MS, "report_written_at_milliseconds", "gauge", 2,                                 \
       "Wall time of the last DC report Redis accepted (0: none yet)")                             \
     X(REDIS_RECONNECTS, "redis_reconnects_total", "counter", 3, "Redis connections re-established") \
+    X(REDIS_AUTH_REFUSED, "redis_auth_refused_total", "counter", 3,                               \
+      "Redis logins refused (wrong user or password, or a user that may not PING or SELECT)")      \
     X(REDIS_SWITCHES, "redis_primary_switches_total", "counter", 3,                               \
       "Failovers seen: the newest primary known moved (+switch-master, found on subscribing, or newer config)") \
     X(SENTINEL_BAD, "sentinel_bad_messages_total", "counter", 3, "Malformed +switch-master messages ignored") \

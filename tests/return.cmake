@@ -13,7 +13,8 @@ saltrelay_pytest(test_return
   test_mom_unreachable
   test_expired_never_sent test_max_pending_refuses test_oversize_reply test_redis_down_requests_fail_counted
   test_departed_requests_dropped test_departed_never_stored test_departed_deleted_from_stream
-  test_departed_fd_reused test_request_on_reused_fd_kept)
+  test_departed_fd_reused test_request_on_reused_fd_kept test_dc_flood_fair test_dc_stream_confined
+  test_upgrade_request_streams)
 # Alone (RUN_SERIAL): test_auth_storm's bound is relative to a baseline
 # measured in the same run, before the storm (tests starting or ending beside
 # it would change the load in between); the others bound a latency in

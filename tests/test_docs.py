@@ -46,7 +46,8 @@ KINDS = {
     "up.yaml": ["test_daemon_yaml_blocks", "test_deployment_md"],
     "down.yaml": ["test_daemon_yaml_blocks", "test_deployment_md"],
     "stunnel.conf": ["test_stunnel_conf_blocks"],
-    "acl": ["test_acl_blocks", "test_health.test_acl_user_from_security_md"],
+    "acl": ["test_acl_blocks", "test_acl.test_acl_whole_path"],
+    "sentinel-acl": ["test_acl.test_acl_whole_path"],
     "salt-master": ["test_salt_blocks"],
     "salt-minion": ["test_salt_blocks"],
     "salt-syndic": ["test_salt_blocks"],
@@ -63,6 +64,7 @@ CONF_FILES = {
     "conf/redis-replica.conf": "redis.conf",
     "conf/redis-tls.conf": "redis.conf",
     "conf/redis-tls-replica.conf": "redis.conf",
+    "conf/redis-users.acl": "acl",
     "conf/stunnel-redis.conf": "stunnel.conf",
     "conf/salt/mom.conf": "salt-master",
     "conf/salt/minion-flat.conf": "salt-minion",
@@ -401,7 +403,7 @@ def test_stunnel_conf_blocks(tmp):
 def test_acl_blocks(tmp):
     """Every ACL block is a users.acl file a real redis-server loads as
     printed (aclfile), and each of its users logs in. What a user may do is
-    test_health.test_acl_user_from_security_md's."""
+    test_acl.test_acl_whole_path's."""
     for i, b in enumerate(blocks_of("acl")):
         d = os.path.join(tmp, "acl%d" % i)
         os.makedirs(d)
@@ -592,4 +594,5 @@ def test_deployment_md(tmp):
         f.all_used()
 
 
-h.main(globals())
+if __name__ == "__main__":  # test_acl imports the block readers
+    h.main(globals())

@@ -248,7 +248,7 @@ def test_sentinel_failover_publications(tmp):
     check_requests(reqs, out, master_log, clients * per_client, [(killed, t0 + resumed_s)], after=2.0)
 
 
-REQ_STREAM = "saltrelay:{%s}:req" % CLUSTER
+REQ_STREAM = "saltrelay:{%s}:req:dc1" % CLUSTER
 NW_STREAM = "saltrelay:{nw}:pub"
 
 
@@ -739,12 +739,15 @@ def test_two_ups_one_host_named_apart(tmp):
     primary = h.Redis(tmp, "primary")
     host = socket.gethostname()
     # a cluster of its own: slots are per host and cluster (tests beside this one)
+    cluster = "apart%d" % os.getpid()
+    req_key = "saltrelay:{%s}:req:dc1" % cluster
+    ups_key = "saltrelay:{%s}:ups" % cluster
+    primary.cli("SADD", "saltrelay:{%s}:dcs" % cluster, "dc1")  # a DC's stream for the group to be read
+    primary.cli("XGROUP", "CREATE", req_key, "saltrelay-up", 0, "MKSTREAM")
     ups = two_ups_one_config(tmp, primary.url, "tcp://127.0.0.1:%d" % h.free_port(),
-                             "tcp://127.0.0.1:%d" % h.free_port(), cluster="apart%d" % os.getpid())
+                             "tcp://127.0.0.1:%d" % h.free_port(), cluster=cluster)
     names = [u.instance_name() for u in ups]
     h.check(names == ["%s/0" % host, "%s/1" % host], "two instances on one host named %s" % names)
-    req_key = "saltrelay:{apart%d}:req" % os.getpid()
-    ups_key = "saltrelay:{apart%d}:ups" % os.getpid()
 
     def members():
         lines = primary.cli("XINFO", "CONSUMERS", req_key, "saltrelay-up").splitlines()

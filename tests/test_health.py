@@ -185,30 +185,6 @@ def test_replica_link_broken_while_idle(tmp):
 
 
 
-def test_acl_user_from_security_md(tmp):
-    """The ACL user docs/security.md gives saltrelay is enough for the
-    heartbeat and the DC's health check (INFO, the heartbeat set)."""
-    with open(os.path.join(h.REPO, "docs", "security.md")) as f:
-        line = [l for l in f if l.startswith("user saltrelay on ")][0]
-    rules = line.split()[2:]
-    h.check(">RELAY-PASSWORD" in rules, "the documented user: %r" % line)
-    redis = h.Redis(tmp)
-    redis.cli("ACL", "SETUSER", "saltrelay", *[r.replace("{prod}", "{%s}" % CLUSTER) for r in rules])
-    url = "redis://saltrelay:RELAY-PASSWORD@127.0.0.1:%d" % redis.port
-    up = h.Daemon("up", tmp, "up", **dict(up_config(redis), redis=url)).start()
-    state = os.path.join(tmp, "state")
-    os.makedirs(state)
-    down = h.Daemon("down", tmp, "dc1", cluster=CLUSTER, datacenter="dc1", redis=url, state_dir=state,
-                    report_interval=0.2, publish_bind="tcp://127.0.0.1:%d" % h.free_port(),
-                    ret_bind="tcp://127.0.0.1:%d" % h.free_port()).start()
-    h.wait_until(lambda: hgetall(redis, key("dc", "dc1")).get("heartbeat_ms", "0") != "0", 10,
-                 "dc1 seeing the heartbeat as the ACL user")
-    rep = hgetall(redis, key("dc", "dc1"))
-    h.check(rep["source_up"] == "1" and rep["link_up"] == "1", "health check as the ACL user: %r" % rep)
-    h.check(len(instances(redis)) == 1, "heartbeat written as the ACL user")
-    h.check("fails" not in up.log() and "fails" not in down.log(), "no refused command:\n%s%s" % (up.log(), down.log()))
-
-
 class PausableProxy:
     """A TCP forwarder on a free loopback port to TARGET_PORT that can stop
     moving bytes without closing anything: a replication link behind it

@@ -41,6 +41,7 @@ FILES = ["usr/bin/%s" % p for p in PROGRAMS] + [c.lstrip("/") for c in CONFFILES
     "usr/share/doc/saltrelay/examples/minion-flat.conf", "usr/share/doc/saltrelay/examples/syndic.conf",
     "usr/share/doc/saltrelay/examples/mom.conf", "usr/share/doc/saltrelay/examples/redis-replica.conf",
     "usr/share/doc/saltrelay/examples/redis-tls.conf", "usr/share/doc/saltrelay/examples/redis-tls-replica.conf",
+    "usr/share/doc/saltrelay/examples/redis-users.acl",
     "usr/share/doc/saltrelay/examples/stunnel-redis.conf",
     "usr/share/saltrelay/salt/runners/saltrelay.py", "usr/share/doc/saltrelay/examples/pillar/saltrelay.sls",
 ] + ["usr/share/saltrelay/salt/states/saltrelay/%s" % f for f in

@@ -46,7 +46,7 @@ def test_request_flood_memory(tmp):
     t0 = time.monotonic()
     r = subprocess.run([tool("zflood"), ret, "1500", str(MIB)], capture_output=True, timeout=300)
     check(r.returncode == 0, "zflood: %s" % r.stderr.decode())
-    harness.wait_until(lambda: redis.cli("XLEN", "saltrelay:{t1}:req") != "0", 30, "requests in Redis")
+    harness.wait_until(lambda: redis.cli("XLEN", "saltrelay:{t1}:req:dc1") != "0", 30, "requests in Redis")
     time.sleep(2)
     peak = peak_rss(d.proc.pid)
     took = time.monotonic() - t0

@@ -22,6 +22,7 @@ from harness import Daemon, Redis, check, spawn, tool, wait_until
 
 CLUSTER = "t1"
 DC = "dc1"
+REQ_KEY = "saltrelay:{%s}:req:%s" % (CLUSTER, DC)
 
 
 def wire_pairs():
@@ -94,6 +95,15 @@ class Relay:
         self.up.start()
         self.down.start()
 
+    def add_dc(self, name, **extra):
+        """Another DC's saltrelay-down on the same Redis: (daemon, ret endpoint)."""
+        os.makedirs(os.path.join(self.tmp, "state-" + name))
+        ret = "tcp://127.0.0.1:%d" % harness.free_port()
+        d = Daemon("down", self.tmp, name, cluster=CLUSTER, redis=self.redis.url, datacenter=name, ret_bind=ret,
+                   publish_bind="tcp://127.0.0.1:%d" % harness.free_port(), state_dir=os.path.join(self.tmp, "state-" + name),
+                   report_interval=0.2, log_level="info", metrics=True, **extra).start()
+        return d, ret
+
     def start_master(self):
         argv = [tool("zmaster"), self.master_ep] + self.master_mode + ["--log", self.master_log]
         self.master = spawn(argv, stderr=subprocess.PIPE)
@@ -161,7 +171,7 @@ def test_replay_200_clients(tmp):
     print("replay: %d requests by %d clients in %.2f s: %.0f req/s, p50 %.1f ms, p99 %.1f ms" %
           (len(res), clients, wall, len(res) / wall, percentile(lat, 0.5) / 1000, percentile(lat, 0.99) / 1000))
     # an entry is deleted once taken: nothing is left in the request stream
-    check(relay.redis.cli("XLEN", "saltrelay:{%s}:req" % CLUSTER) == "0", "request entries left in Redis")
+    check(relay.redis.cli("XLEN", REQ_KEY) == "0", "request entries left in Redis")
     # the reply stream is trimmed up to the last reply handled (once a second)
     wait_until(lambda: int(relay.redis.cli("XLEN", "saltrelay:{%s}:rep:%s" % (CLUSTER, DC))) <= 1, 5,
                "the reply stream trimmed")
@@ -221,13 +231,12 @@ def test_registry_auth(tmp):
     relay = Relay(tmp, ["map", mapfile])
     res, err = run_clients(relay.ret_ep, ["0 %s %s" % auth[0]], 1, 10000)
     check(res and res[0][2] == "ok", "the _auth reply did not come back intact: %s" % err)
-    key = "saltrelay:{%s}:minion:cap-flat-1" % CLUSTER
+    key = "saltrelay:{%s}:reg:%s:cap-flat-1" % (CLUSTER, DC)
     # written once the MoM's reply accepted the _auth: it may follow the reply
     # to the client by a moment (much longer under valgrind)
     wait_until(lambda: relay.redis.cli("EXISTS", key) == "1", 10, "the registry entry")
     h = relay.redis.cli("HGETALL", key, raw=True).split("\n")
     entry = dict(zip(h[0::2], h[1::2]))
-    check(entry.get("dc") == DC, "registry entry: %s" % entry)
     check(all(entry.get(k, "").isdigit() for k in ("first_auth", "last_auth", "last_request")), "registry: %s" % entry)
     members = relay.redis.cli("SMEMBERS", "saltrelay:{%s}:minions:%s" % (CLUSTER, DC), raw=True).split("\n")
     check("cap-flat-1" in members, "DC minion set: %s" % members)
@@ -259,16 +268,17 @@ def test_registry_made_up_ids(tmp):
     lines = ["%d %s %s" % (i % 20, q.hex(), (b"rep:" + q).hex()) for i, q in enumerate(reqs)]
     res, err = run_clients(relay.ret_ep, lines, 20, 10000)
     check([v for _, _, v, _ in res].count("ok") == len(reqs), "not every request answered: %s" % err)
-    keys = relay.redis.cli("KEYS", "saltrelay:{%s}:minion*" % CLUSTER, raw=True).split()
+    keys = relay.redis.cli("KEYS", "saltrelay:{%s}:*minion*" % CLUSTER, raw=True).split()
+    keys += relay.redis.cli("KEYS", "saltrelay:{%s}:reg:*" % CLUSTER, raw=True).split()
     check(keys == [], "made-up ids made %d registry keys, e.g. %s" % (len(keys), keys[:3]))
     # an entry that exists (registered by an accepted _auth) is refreshed by a request
-    mkey = "saltrelay:{%s}:minion:real-1" % CLUSTER
-    relay.redis.cli("HSET", mkey, "dc", "dc0", "first_auth", 1, "last_auth", 1, "last_request", 1)
+    mkey = "saltrelay:{%s}:reg:%s:real-1" % (CLUSTER, DC)
+    relay.redis.cli("HSET", mkey, "first_auth", 1, "last_auth", 1, "last_request", 1)
     q = salt_request("real-1", b"y")
     res, err = run_clients(relay.ret_ep, ["0 %s %s" % (q.hex(), (b"rep:" + q).hex())], 1, 10000)
     h = relay.redis.cli("HGETALL", mkey, raw=True).split("\n")
     entry = dict(zip(h[0::2], h[1::2]))
-    check(entry.get("dc") == DC and int(entry.get("last_request", 0)) > 1 and entry.get("first_auth") == "1",
+    check(int(entry.get("last_request", 0)) > 1 and entry.get("first_auth") == "1",
           "entry not refreshed: %s" % entry)
     check(int(relay.redis.cli("PTTL", mkey)) > 0, "refreshed entry without a lifetime")
     members = relay.redis.cli("SMEMBERS", "saltrelay:{%s}:minions:%s" % (CLUSTER, DC), raw=True).split()
@@ -349,7 +359,7 @@ def test_auth_older_attempt_shed(tmp):
     ones are shed as abandoned."""
     relay = Relay(tmp, ["echo", "--delay-ms", "300"], timeout=30, down_extra={"auth_timeout": 20},
                   up_extra={"req_pool": 2})
-    req_key = "saltrelay:{%s}:req" % CLUSTER
+    req_key = REQ_KEY
     relay.up.proc.send_signal(signal.SIGSTOP)
     clients = []
     # first another _auth: the reader's XREADGROUP, blocked when saltrelay-up
@@ -415,7 +425,7 @@ def test_auth_overload_sheds_oldest(tmp):
     each once. (Shedding the newest instead, the MoM got the oldest.)"""
     n, keep = 2500, 1920
     relay = Relay(tmp, ["echo"], timeout=120, master_up=False, down_extra={"auth_timeout": 120})
-    req_key = "saltrelay:{%s}:req" % CLUSTER
+    req_key = REQ_KEY
     relay.up.proc.send_signal(signal.SIGSTOP)  # the stream's order is read before saltrelay-up takes any
     try:
         proc = waiting_clients(relay, [clear_auth("shed-%d" % i) for i in range(n)])
@@ -455,7 +465,7 @@ def test_read_ahead_bound(tmp):
     n, hold = 2100, 2048
     relay = Relay(tmp, ["echo"], timeout=120, master_up=False)
     proc = waiting_clients(relay, [salt_request("ahead-%d" % i, b"a%d" % i) for i in range(n)])
-    req_key = "saltrelay:{%s}:req" % CLUSTER
+    req_key = REQ_KEY
 
     def unread():
         f = relay.redis.cli("XINFO", "GROUPS", req_key, raw=True).split("\n")
@@ -530,8 +540,8 @@ def echo_clients(tmp, relay, requests, clients, max_ms):
 
 def pending_requests(relay):
     """How many request entries saltrelay-up has read and not acknowledged."""
-    return int(relay.redis.cli("XPENDING", "saltrelay:{%s}:req" % relay.cluster, "saltrelay-up",
-                               raw=True).split("\n")[0])
+    out = relay.redis.cli("XPENDING", REQ_KEY, "saltrelay-up", raw=True).split("\n")[0]
+    return int(out) if out.isdigit() else 0  # NOGROUP: nothing stored and read yet
 
 
 def test_ack_refused_bounded(tmp):
@@ -708,7 +718,7 @@ def test_expired_never_sent(tmp):
     check(relay.up.term() == 0, "saltrelay-up did not stop cleanly")
     n = 5
     proc, _ = echo_clients(tmp, relay, [(i, "m%d" % i, b"late%d" % i) for i in range(n)], n, 10000)
-    wait_until(lambda: relay.redis.cli("XLEN", "saltrelay:{%s}:req" % CLUSTER) == str(n), 10, "requests stored")
+    wait_until(lambda: relay.redis.cli("XLEN", REQ_KEY) == str(n), 10, "requests stored")
     time.sleep(1.3)  # past their deadline
     relay.up.start()
     wait_until(lambda: relay.up.metrics()["requests_expired_total"] == n, 10, "%d requests expired" % n)
@@ -804,7 +814,7 @@ def test_departed_deleted_from_stream(tmp):
     meanwhile, never sends them to the MoM (old code: sent after the
     restart; the MoM did the work for nobody)."""
     relay = Relay(tmp, ["echo"], timeout=60)
-    req_key = "saltrelay:{%s}:req" % CLUSTER
+    req_key = REQ_KEY
     relay.up.proc.send_signal(signal.SIGSTOP)
     try:
         # first a request that waits: the reader's XREADGROUP, blocked when
@@ -1198,7 +1208,7 @@ def test_request_resent_after_cut(tmp):
     never reached Redis); then every chunk takes 1 s and the link is cut after
     1.5 s (Redis stored it, the reply was lost). The MoM gets each once."""
     relay = Relay(tmp, ["echo"], primary_proxy=True, timeout=15)
-    relay.proxy.hold(b"}:req", 1.5, count=1)
+    relay.proxy.hold(b"}:req:", 1.5, count=1)
     check(resend_case(relay, tmp, "never-arrived", 0.5) == ["ok"], "the request lost at the cut was not answered")
     time.sleep(1)  # the reply reader reconnected
     relay.proxy.latency = 1.0
@@ -1207,6 +1217,103 @@ def test_request_resent_after_cut(tmp):
     master = relay.stop_master()
     check("received 2 " in master, "the MoM got them other than once each: %s" % master)
     relay.proxy.close()
+
+
+def test_dc_flood_fair(tmp):
+    """Each DC writes its own request stream; saltrelay-up reads them in one
+    XREADGROUP and serves the DCs in turn: while dc1 floods 2500 requests
+    (more than saltrelay-up reads ahead) at a MoM that answers a few hundred
+    a second, dc2's 20 requests, sent in the middle of it, are answered
+    before a quarter of what was left of the flood (one shared stream,
+    first come first served: after all of it). Each reply reaches its own
+    DC; nothing is lost."""
+    relay = Relay(tmp, ["echo", "--delay-ms", "10"], timeout=90, up_extra={"req_pool": 2})
+    dc2, dc2_ret = relay.add_dc("dc2")
+    res, _ = run_clients(dc2_ret, [echo_line(0, salt_request("d2", b"warm-up"))], 1, 10000)
+    check(res[0][2] == "ok", "dc2's first request")
+    n = 2500
+    relay.up.proc.send_signal(signal.SIGSTOP)  # the whole flood waits in Redis
+    try:
+        flood, out = echo_clients(tmp, relay, [(i, "f%d" % i, b"flood%d" % i) for i in range(n)], n, 150000)
+        wait_until(lambda: relay.redis.cli("XLEN", REQ_KEY) == str(n), 60, "dc1's flood stored")
+    finally:
+        relay.up.proc.send_signal(signal.SIGCONT)
+    wait_until(lambda: pending_requests(relay) >= 2000, 30, "saltrelay-up holding dc1's flood")
+    t0 = time.monotonic()
+    lines = [echo_line(i, salt_request("d2-%d" % i, b"dc2-%d" % i)) for i in range(20)]
+    res, err = run_clients(dc2_ret, lines, 20, 60000)
+    dc2_s = time.monotonic() - t0
+    check([v for _, _, v, _ in res].count("ok") == 20, "dc2's requests: %s %s" % (res, err))
+    flood.wait(timeout=180)
+    rest_s = time.monotonic() - t0
+    with open(out) as f:
+        verdicts = [l.split()[2] for l in f]
+    check(verdicts.count("ok") == n, "dc1's flood: %d of %d answered" % (verdicts.count("ok"), n))
+    print("dc2's 20 requests answered in %.2f s; dc1's flood went on for %.2f s" % (dc2_s, rest_s))
+    check(dc2_s < rest_s / 4, "dc2 waited behind dc1's flood: %.2f s of %.2f s" % (dc2_s, rest_s))
+    um = relay.up.metrics()
+    check(um["requests_answered_total"] == n + 21 and um["requests_bad_total"] == 0, "up metrics: %s" % um)
+    check(relay.down.metrics()["requests_answered_total"] == n and dc2.metrics()["requests_answered_total"] == 21,
+          "each DC its own replies")
+    for dc in ("dc1", "dc2"):
+        check(relay.redis.cli("EXISTS", "saltrelay:{%s}:req:%s" % (CLUSTER, dc)) == "1", "no request stream of " + dc)
+    check(relay.redis.cli("EXISTS", "saltrelay:{%s}:req" % CLUSTER) == "0", "the shared stream was written")
+
+
+def test_dc_stream_confined(tmp):
+    """A record in dc2's request stream that names dc1 (what dc2's
+    credential could write) is dropped as bad: nothing reaches dc1's reply
+    stream or the MoM. dc2's stream replaced by a hash (its own key: a
+    stolen credential can do that too) stops nobody else: dc1's requests
+    are answered meanwhile, and dc2's again once its stream is back."""
+    relay = Relay(tmp, ["echo"], timeout=10)
+    dc2, dc2_ret = relay.add_dc("dc2")
+    res, _ = run_clients(dc2_ret, [echo_line(0, salt_request("d2", b"first"))], 1, 10000)
+    check(res[0][2] == "ok", "dc2's first request")
+    r = relay.redis
+    r.cli("XADD", "saltrelay:{%s}:req:dc2" % CLUSTER, "*", "v", "1", "dc", "dc1", "rid", "0000000000000001-1-0",
+          "dl", str(int(time.time() * 1000) + 60000), "c", "req", "p", "forged")
+    wait_until(lambda: relay.up.metrics()["requests_bad_total"] == 1, 10, "the forged record counted bad")
+    check(r.cli("XLEN", "saltrelay:{%s}:rep:dc1" % CLUSTER) == "0", "a reply reached dc1's stream")
+    check("its dc is not its stream's" in relay.up.log(), "not logged")
+    r.cli("DEL", "saltrelay:{%s}:req:dc2" % CLUSTER)
+    r.cli("HSET", "saltrelay:{%s}:req:dc2" % CLUSTER, "not", "a stream")
+    res, err = run_clients(relay.ret_ep, [echo_line(i % 5, salt_request("d1-%d" % i, b"x%d" % i)) for i in range(20)],
+                           5, 10000)
+    check([v for _, _, v, _ in res].count("ok") == 20, "dc1's requests while dc2's stream is a hash: %s" % err)
+    r.cli("DEL", "saltrelay:{%s}:req:dc2" % CLUSTER)
+    res, _ = run_clients(dc2_ret, [echo_line(0, salt_request("d2", b"again"))], 1, 10000)
+    check(res[0][2] == "ok", "dc2's request once its stream is back")
+    master = relay.stop_master()
+    check("received 22 answered 22" in master, "the MoM: %s" % master)
+
+
+def test_upgrade_request_streams(tmp):
+    """The upgrade (docs/deployment.md): a saltrelay-down of this version
+    with an older saltrelay-up (a heartbeat in saltrelay:{C}:ups, no
+    saltrelay:{C}:reqstreams) writes the request stream all DCs share;
+    saltrelay-up of this version reads what is there, answers it, marks
+    that it reads per-DC streams, and saltrelay-down moves to its own."""
+    relay = Relay(tmp, ["echo"], timeout=20)
+    check(relay.up.term() == 0, "saltrelay-up did not stop cleanly")
+    r = relay.redis
+    r.cli("DEL", "saltrelay:{%s}:reqstreams" % CLUSTER)
+    r.cli("ZADD", "saltrelay:{%s}:ups" % CLUSTER, int(time.time() * 1000), "old-host/1")
+    r.cli("XGROUP", "CREATE", "saltrelay:{%s}:req" % CLUSTER, "saltrelay-up", "0", "MKSTREAM")  # the old one's
+    relay.down.wait_log("writing the request stream all DCs share", 10)
+    check(r.cli("EXISTS", REQ_KEY) == "0", "dc1's own stream written before the switch")
+    proc, out = echo_clients(tmp, relay, [(i, "old%d" % i, b"old%d" % i) for i in range(5)], 5, 30000)
+    wait_until(lambda: r.cli("XLEN", "saltrelay:{%s}:req" % CLUSTER) == "5", 10, "requests in the shared stream")
+    relay.up.start()
+    proc.wait(timeout=30)
+    with open(out) as f:
+        check([l.split()[2] for l in f] == ["ok"] * 5, "the shared stream's requests answered")
+    relay.down.wait_log("writing this DC's own request stream", 10)
+    res, err = run_clients(relay.ret_ep, [echo_line(0, salt_request("new", b"new"))], 1, 10000)
+    check(res[0][2] == "ok", "a request after the switch: %s" % err)
+    check(r.cli("EXISTS", REQ_KEY) == "1", "the request did not go to dc1's own stream")
+    check(r.cli("XLEN", "saltrelay:{%s}:req" % CLUSTER) == "0", "left in the shared stream")
+
 
 if __name__ == "__main__":  # test_ha imports salt_request
     harness.main(globals())

@@ -36,7 +36,7 @@ def request_in_flight(tmp, redis, d):
                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client.stdin.write(("0 %s -\n" % req).encode())
     client.stdin.close()
-    wait_until(lambda: redis.cli("XLEN", "saltrelay:{t1}:req") == "1", 20, "the request in Redis")
+    wait_until(lambda: redis.cli("XLEN", "saltrelay:{t1}:req:dc1") == "1", 20, "the request in Redis")
     return client
 
 

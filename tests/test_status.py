@@ -184,8 +184,8 @@ class JobFixture:
                        "reported_at_ms", now - int(report_age_s * 1000), "state", "running")
         self.redis.cli("sadd", key("dcs"), name)
 
-    def minion(self, mid, dc):
-        self.redis.cli("hset", key("minion", mid), "dc", dc, "first_auth", 1, "last_auth", 1, "last_request", 1)
+    def minion(self, mid, dc, at=1):
+        self.redis.cli("hset", key("reg", dc, mid), "first_auth", 1, "last_auth", at, "last_request", at)
         self.redis.cli("sadd", key("minions", dc), mid)
 
     def job(self, jid, *args):
@@ -298,7 +298,7 @@ def test_job_syndic(tmp):
             low["detail"] == "behind syndic syn1, DC stale: no report for a while", "dc1 stale: %r" % low)
 
     fx.dc("dc1", t + 500)
-    fx.redis.cli("del", key("minion", "syn1"))
+    fx.redis.cli("del", key("reg", "dc1", "syn1"))
     fx.redis.cli("srem", key("minions", "dc1"), "syn1")
     rc, doc, err = fx.job(jid)
     low = {m["minion"]: m for m in doc["missing_minions"]}["low1.dc1"]
@@ -351,21 +351,29 @@ def test_job_cache_damaged(tmp):
 
 def test_minions_registry(tmp):
     """saltrelay-status minions [DC] (issue 20, what the Salt runner's
-    saltrelay.minions lists): per DC the set members whose own registry
-    entry names that DC; a minion that moved, expired or was never seen is
-    not listed; damaged data is named on stderr, never a crash."""
+    saltrelay.minions lists): per DC the set members whose newest registry
+    entry is that DC's; a minion that moved is listed where it is now, one
+    that expired or was never seen not at all; an entry of the layout before
+    per-DC keys counts where it says (until it expires) unless a per-DC
+    entry exists; damaged data is named on stderr, never a crash."""
     fx = JobFixture(tmp, os.path.join(tmp, "jobs"))
     for dc in ("dc1", "dc2", "dc3", "dc4"):
         fx.dc(dc, 1)
     for m, dc in (("a1.dc1", "dc1"), ("a2.dc1", "dc1"), ("b1.dc2", "dc2"), ("odd\x1b[31m", "dc1")):
         fx.minion(m, dc)
-    fx.redis.cli("hset", key("minion", "a2.dc1"), "dc", "dc2")  # moved to dc2 (still in dc1's set)
-    fx.redis.cli("sadd", key("minions", "dc2"), "a2.dc1")
+    fx.minion("a2.dc1", "dc2", at=2)  # moved to dc2: a newer entry there (dc1's stays until it expires)
     fx.redis.cli("sadd", key("minions", "dc1"), "expired.dc1")  # its entry expired
-    fx.redis.cli("hset", key("minion", "unseen.dc1"), "dc", "dc1")  # no time: never seen
+    fx.redis.cli("hset", key("reg", "dc1", "unseen.dc1"), "x", "1")  # no time: never seen
     fx.redis.cli("sadd", key("minions", "dc1"), "unseen.dc1")
-    fx.redis.cli("hset", key("minion", "a1.dc1"), "last_request", "soon")  # damaged
+    fx.redis.cli("hset", key("reg", "dc1", "a1.dc1"), "last_request", "soon")  # damaged
     fx.redis.cli("set", key("minions", "dc4"), "not a set")
+    # entries of the layout before per-DC keys count until they expire, in the DC they name
+    fx.redis.cli("hset", key("minion", "old.dc3"), "dc", "dc3", "first_auth", 1, "last_auth", 1, "last_request", 1)
+    fx.redis.cli("sadd", key("minions", "dc3"), "old.dc3")
+    fx.redis.cli("hset", key("minion", "gone.dc3"), "dc", "dc2", "last_auth", 1)  # names another DC
+    fx.redis.cli("sadd", key("minions", "dc3"), "gone.dc3")
+    fx.redis.cli("hset", key("minion", "b1.dc2"), "dc", "dc3", "last_auth", 9)  # a per-DC entry wins
+    fx.redis.cli("sadd", key("minions", "dc3"), "b1.dc2")
 
     def run(*args):
         r = subprocess.run([STATUS, "-c", fx.cfg] + list(args), capture_output=True, timeout=30)
@@ -374,7 +382,7 @@ def test_minions_registry(tmp):
     rc, out, err = run("--json", "minions")
     doc = json.loads(out)
     listed = {d["name"]: [m["id"] for m in d["minions"]] for d in doc["dcs"]}
-    h.check(rc == 0 and listed == {"dc1": ["a1.dc1", "odd\x1b[31m"], "dc2": ["a2.dc1", "b1.dc2"], "dc3": [],
+    h.check(rc == 0 and listed == {"dc1": ["a1.dc1", "odd\x1b[31m"], "dc2": ["a2.dc1", "b1.dc2"], "dc3": ["old.dc3"],
                                    "dc4": []}, "minions: %d %r %s" % (rc, listed, err))
     a1 = doc["dcs"][0]["minions"][0]
     h.check(a1 == {"id": "a1.dc1", "first_auth_ms": 1, "last_auth_ms": 1, "last_request_ms": None}, "a1: %r" % a1)
