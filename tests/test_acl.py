@@ -226,7 +226,7 @@ def test_acl_whole_path(tmp):
         h.check(rep.get("source_up") == "1" and rep.get("link_up") == "1", "%s's health check: %r" % (dc, rep))
     # a consumer of a dead instance leaves dc1's group
     c.admin(c.primary, "XGROUP", "CREATECONSUMER", key("req", "dc1"), "saltrelay-up", "ghost/1")
-    me = "%s/%d" % (socket.gethostname(), up.proc.pid)
+    me = up.instance_name()
 
     def consumers():
         out = c.admin(c.primary, "XINFO", "CONSUMERS", key("req", "dc1"), "saltrelay-up").splitlines()
