@@ -540,7 +540,8 @@ def echo_clients(tmp, relay, requests, clients, max_ms):
 
 def pending_requests(relay):
     """How many request entries saltrelay-up has read and not acknowledged."""
-    out = relay.redis.cli("XPENDING", REQ_KEY, "saltrelay-up", raw=True).split("\n")[0]
+    out = relay.redis.cli("XPENDING", "saltrelay:{%s}:req:%s" % (relay.cluster, DC), "saltrelay-up",
+                          raw=True).split("\n")[0]
     return int(out) if out.isdigit() else 0  # NOGROUP: nothing stored and read yet
 
 
