@@ -265,7 +265,7 @@ int daemon_main(int argc, char **argv, int role, const char *progname, part_pick
     }
     struct config cfg;
     char err[600];
-    if (config_load(&cfg, role, path, err, sizeof err) < 0) {
+    if (config_load(&cfg, role, path, err, sizeof err) < 0 || config_check_state_dir(&cfg, err, sizeof err) < 0) {
         fprintf(stderr, "%s: %s\n", progname, err);
         config_free(&cfg);
         return 2;
@@ -274,6 +274,11 @@ int daemon_main(int argc, char **argv, int role, const char *progname, part_pick
         config_print(&cfg, stdout);
         config_free(&cfg);
         return 0;
+    }
+    if (config_make_state_dir(&cfg) < 0) { /* checked above: only a race gets here */
+        fprintf(stderr, "%s: cannot create state_dir %s: %s\n", progname, cfg.state_dir, strerror(errno));
+        config_free(&cfg);
+        return 1;
     }
     log_init(progname, (enum log_level)log_level_parse(cfg.log_level));
     if (log_open_file(cfg.log_file) < 0) {
