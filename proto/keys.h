@@ -38,7 +38,10 @@
 #define key_rep_stream(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:rep:%s", cluster, dc)
 /* Hash of one DC's last report (cursor, subscribers, counters). */
 #define key_dc_status(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:dc:%s", cluster, dc)
-/* Set of DC names that ever reported. */
+/* The running saltrelay-down of one DC: its lease (redis/dclease.h), under
+ * the DC's own prefix as its other keys. */
+#define key_dc_owner(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:dc:%s:owner", cluster, dc)
+/* Set of DC names that served (reported while ready). */
 #define key_dc_set(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:dcs", cluster)
 /* Sorted set of saltrelay-up instance names, scored by their last heartbeat (upreport.h). */
 #define key_up_set(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:ups", cluster)
