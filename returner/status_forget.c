@@ -22,7 +22,7 @@
 static const char FORGET_MINION_LUA[] =
     "if redis.call('HGET', KEYS[1], 'dc') == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
-/* An integer reply of CMD, or -1 (named on stderr). */
+/* R's integer, or -1 (named on stderr with WHAT). */
 static long long integer(struct rconn *rc, const char *what, redisReply *r)
 {
     long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
@@ -67,15 +67,26 @@ static int lease_held(struct rconn *rc, const struct config *cfg, const char *dc
     return held;
 }
 
-/* 1 if DC is in the DC set or has a report, 0 if not, -1 if Redis failed. */
+/* 1 if DC is in the DC set or has a report, 0 if not, -1 if Redis failed
+ * (SMEMBERS and EXISTS: commands saltrelay's ACL user has, security.md). */
 static int known(struct rconn *rc, const struct config *cfg, const char *dc)
 {
     char set[KEY_MAX], report[KEY_MAX];
     key_dc_set(set, cfg->cluster);
     key_dc_status(report, cfg->cluster, dc);
-    long long in = integer(rc, "SISMEMBER", rconn_command(rc, "SISMEMBER %s %s", set, dc));
+    redisReply *r = rconn_command(rc, "SMEMBERS %s", set);
+    int in = r && r->type == REDIS_REPLY_ARRAY ? 0 : -1;
+    for (size_t i = 0; in == 0 && i < r->elements; i++)
+        in = r->element[i]->type == REDIS_REPLY_STRING && !strcmp(r->element[i]->str, dc);
+    freeReplyObject(r);
     long long has = in < 0 ? -1 : integer(rc, "EXISTS", rconn_command(rc, "EXISTS %s", report));
     return in < 0 || has < 0 ? -1 : in > 0 || has > 0;
+}
+
+/* DEL KEY: 1 if it was there, 0 if not, -1 if Redis failed. */
+static long long del(struct rconn *rc, const char *key)
+{
+    return integer(rc, "DEL", rconn_command(rc, "DEL %s", key));
 }
 
 /* Remove what DC left in Redis and print it; 0, or -1 if Redis failed. */
@@ -83,25 +94,22 @@ static int forget(struct rconn *rc, const struct config *cfg, const char *dc)
 {
     char key[KEY_MAX];
     key_rep_stream(key, cfg->cluster, dc);
-    long long replies = integer(rc, "XLEN", rconn_command(rc, "XLEN %s", key));
-    if (replies < 0 || integer(rc, "DEL", rconn_command(rc, "DEL %s", key)) < 0)
-        return -1;
+    long long replies = del(rc, key);
     key_dc_status(key, cfg->cluster, dc);
-    if (integer(rc, "DEL", rconn_command(rc, "DEL %s", key)) < 0)
-        return -1;
+    long long report = replies < 0 ? -1 : del(rc, key);
     key_dc_minions(key, cfg->cluster, dc);
-    redisReply *set = rconn_command(rc, "SMEMBERS %s", key);
+    redisReply *set = report < 0 ? NULL : rconn_command(rc, "SMEMBERS %s", key);
     long long ids = set && set->type == REDIS_REPLY_ARRAY ? (long long)set->elements : -1;
     long long entries = ids >= 0 ? forget_minions(rc, cfg, dc, set) : -1;
     freeReplyObject(set);
-    if (entries < 0 || integer(rc, "DEL", rconn_command(rc, "DEL %s", key)) < 0)
+    if (entries < 0 || del(rc, key) < 0)
         return -1;
     key_dc_set(key, cfg->cluster);
     if (integer(rc, "SREM", rconn_command(rc, "SREM %s %s", key, dc)) < 0)
         return -1;
-    printf("forgot DC %s: its report, its reply stream (%lld entries), %lld of its %lld minions' registry "
-           "entries (the others name another DC or expired) and its minion set\n",
-           dc, replies, entries, ids);
+    printf("forgot DC %s: %s, %s, %lld registry entries of the %lld minions of its set (the others name another "
+           "DC or expired), its minion set and its name in the DC set\n", dc,
+           report ? "its report" : "no report", replies ? "its reply stream" : "no reply stream", entries, ids);
     return 0;
 }
 
