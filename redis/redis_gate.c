@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dclease.h"
+#include "log.h"
 #include "rconn.h"
 #include "sentinel_watch.h"
 
@@ -27,6 +28,8 @@ static void *gate_open(const struct config *cfg)
         if (cfg->role == CONFIG_DOWN)
             w->lease = dclease_start(cfg);
         w->dc = cfg->datacenter;
+    } else {
+        log_error("cannot start: out of memory");
     }
     return w;
 }
@@ -39,7 +42,7 @@ static int gate_claim(void *state, const struct config *cfg, daemon_signal_wait 
     if (cfg->role != CONFIG_DOWN)
         return 0;
     if (!w || !w->lease)
-        return -1; /* logged: out of memory or no thread */
+        return -2; /* logged: out of memory or no thread */
     for (;;) {
         enum dclease_state st = dclease_get(w->lease, who, sizeof who);
         if (st == DCLEASE_OURS)

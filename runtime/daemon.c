@@ -231,7 +231,7 @@ static int run(const struct config *cfg, int sfd, const char *progname, part_pic
     log_info("%s %s starting (cluster %s, mode %s)", progname, SALTRELAY_VERSION, cfg->cluster, cfg->mode);
     void *gated = gate->open(cfg);
     struct signal_ctx sc = {cfg, sfd};
-    int claimed = gate->claim(gated, cfg, wait_signal, &sc) == 0, lost = 0;
+    int claim = gate->claim(gated, cfg, wait_signal, &sc), claimed = claim == 0, lost = claim == -2;
     size_t started = claimed ? start_parts(cfg, defs, n, parts) : 0;
     if (claimed && started == n && gate->ready(cfg, wait_signal, &sc) == 0) {
         sd_notify(0, "READY=1\nSTATUS=serving");
