@@ -1,8 +1,8 @@
 /* report.c -- saltrelay-down's DC report (see report.h).
  *
- * The report is one script (the HSET of the whole hash and the SADD of the
- * DC name, fenced by the DC's lease), sent through the Redis pipeline (rpipe.h) on this part's own connection to
- * redis_primary, so a slow or absent Redis only delays reports, never the
+ * The report is one script (the HSET of the whole hash, fenced by the DC's
+ * lease) and, once the DC served, SADD of the DC name, sent through the Redis
+ * pipeline (rpipe.h) on this part's own connection to redis_primary, so a slow or absent Redis only delays reports, never the
  * data paths; while a report is unanswered the next one is skipped. Before each
  * report the Redis it reads publications from is checked (replhealth.c). Values are read
  * from the process-wide metrics that pub_output.c and req_intake.c keep. A report
@@ -28,21 +28,20 @@
 #define REDIS_TIMEOUT_MS 2000
 #define PIPE_BYTES (64 * 1024) /* one report is some 2 KiB */
 #define PIPE_CMDS 4
-#define TAG_LAST 1 /* a report's one command */
+#define TAG_LAST 1 /* a report's last command */
 
 /* The report, written only while the DC's lease holds this process's token
  * (dclease.h), so that a saltrelay-down that lost its place never
  * overwrites its successor's report, not even with its last "stopped". KEYS:
- * the lease, the report, the DC set; ARGV: the token, the lease's ms, the
- * DC's name once it served ("" before: a DC that never served, e.g. failed
- * its first start, is not listed), then the report's fields. A lease that
- * ran out while Redis was away and nobody took is taken back. */
+ * the lease, the report; ARGV: the token, the lease's ms, then the report's
+ * fields. A lease that ran out while Redis was away and nobody took is taken
+ * back. The DC set is no key of the script: a DC's ACL user may only SADD
+ * to it (docs/security.md), and a script's keys need full access. */
 static const char FENCED_REPORT_LUA[] =
     "local v = redis.call('GET', KEYS[1]) "
     "if v == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
     "elseif v ~= ARGV[1] then return redis.error_reply('NOTOWNER another saltrelay-down holds this datacenter') end "
-    "redis.call('HSET', KEYS[2], unpack(ARGV, 4)) "
-    "if ARGV[3] ~= '' then redis.call('SADD', KEYS[3], ARGV[3]) end "
+    "redis.call('HSET', KEYS[2], unpack(ARGV, 3)) "
     "return 1";
 
 struct report {
@@ -66,8 +65,7 @@ static void build_args(const struct report *r, struct hreport *a, char *cursor_t
     struct metric_cursor mc;
     metric_cursor_get(&mc); /* one read: never parts of two cursors */
     struct streamid cursor = {(uint64_t)mc.ms, (uint64_t)mc.seq};
-    const char *head[] = {"EVAL", FENCED_REPORT_LUA, "3", r->lease_key, r->key, r->set_key,
-                          dclease_token(), r->lease_ms, health_served() ? r->cfg->datacenter : ""};
+    const char *head[] = {"EVAL", FENCED_REPORT_LUA, "2", r->lease_key, r->key, dclease_token(), r->lease_ms};
     hreport_init_head(a, head, sizeof head / sizeof head[0]);
     hreport_text(a, "cursor", streamid_format(cursor, cursor_text));
     hreport_int(a, "cursor_ms", (long long)cursor.ms);
@@ -87,7 +85,10 @@ static void send_report(struct report *r, const char *state)
     struct hreport a;
     char cursor[STREAMID_STRLEN];
     build_args(r, &a, cursor, state);
-    if (hreport_append(&a, r->pipe, TAG_LAST) != RPIPE_OK) {
+    /* a DC that never served (e.g. failed its first start) is not listed */
+    int listed = health_served();
+    if (hreport_append(&a, r->pipe, listed ? 0 : TAG_LAST) != RPIPE_OK ||
+        (listed && rpipe_append(r->pipe, TAG_LAST, "SADD %s %s", r->set_key, r->cfg->datacenter) != RPIPE_OK)) {
         hreport_unsent(&r->replies, r->rc);
         return;
     }

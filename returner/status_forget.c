@@ -1,10 +1,13 @@
 /* status_forget.c -- saltrelay-status forget DC: retire a datacenter whose
  * saltrelay-down is gone for good (decommissioned, renamed, or a name that
  * never served), so that it stops counting in the overview and in per-job
- * accounting. Removed: its report, its reply stream, the registry entries
- * of its minions that still name it (one that moved to another DC keeps
- * its entry), its minion set, then its name in the DC set, in that order,
- * so that a forget cut short is simply run again.
+ * accounting. Removed: its report, its request and reply streams (what a
+ * saltrelay-up reads there: one gone is joined no more, stream_group.c),
+ * its stored request numbers, the registry entries of its minion set (its
+ * own, reg:<dc>:<id>, and those of the layout before that still name it:
+ * one that moved to another DC keeps its entry), its minion set, then its
+ * name in the DC set, in that order, so that a forget cut short is simply
+ * run again. It writes: run as a user that may (security.md: saltrelay-up's).
  *
  * Refused while its lease is held (redis/dclease.h): the DC is running, and
  * its next report would bring it back. */
@@ -13,12 +16,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dcstate.h"
 #include "keys.h"
 #include "lease.h"
-#include "outfmt.h"
 
-/* KEYS[1]: a minion's entry; ARGV[1]: the DC. Delete it only if it names the DC. */
+/* KEYS[1]: a minion's entry of the layout before (one for all DCs); ARGV[1]:
+ * the DC. Delete it only if it names the DC. */
 static const char FORGET_MINION_LUA[] =
     "if redis.call('HGET', KEYS[1], 'dc') == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
@@ -33,22 +35,26 @@ static long long integer(struct rconn *rc, const char *what, redisReply *r)
     return n;
 }
 
-/* Delete the registry entries of SET's members that name DC; how many, or -1. */
+/* Delete the registry entries of SET's members in DC (both layouts),
+ * pipelined; how many, or -1. */
 static long long forget_minions(struct rconn *rc, const struct config *cfg, const char *dc, const redisReply *set)
 {
     redisContext *c = rconn_get(rc);
-    char key[KEY_MAX];
+    char key[KEY_MAX], shared[KEY_MAX];
     size_t sent = 0;
-    for (size_t i = 0; c && i < set->elements; i++)
-        if (set->element[i]->type == REDIS_REPLY_STRING &&
-            key_minion(key, cfg->cluster, set->element[i]->str) < KEY_MAX && !memchr(set->element[i]->str, 0, set->element[i]->len)) {
-            redisAppendCommand(c, "EVAL %s 1 %s %s", FORGET_MINION_LUA, key, dc);
-            sent++;
-        }
+    for (size_t i = 0; c && i < set->elements; i++) {
+        const redisReply *e = set->element[i];
+        if (e->type != REDIS_REPLY_STRING || memchr(e->str, 0, e->len) || key_minion(key, cfg->cluster, dc, e->str) >= KEY_MAX ||
+            key_minion_shared(shared, cfg->cluster, e->str) >= KEY_MAX)
+            continue;
+        redisAppendCommand(c, "DEL %s", key);
+        redisAppendCommand(c, "EVAL %s 1 %s %s", FORGET_MINION_LUA, shared, dc);
+        sent += 2;
+    }
     long long n = 0;
-    for (size_t i = 0; c && i < sent && n >= 0; i++) {
+    for (size_t i = 0; c && i < sent; i++) {
         long long d = integer(rc, "deleting a minion's registry entry", rconn_reply(rc));
-        n = d < 0 ? -1 : n + d;
+        n = n < 0 || d < 0 ? -1 : n + d;
     }
     return c ? n : -1;
 }
@@ -68,7 +74,7 @@ static int lease_held(struct rconn *rc, const struct config *cfg, const char *dc
 }
 
 /* 1 if DC is in the DC set or has a report, 0 if not, -1 if Redis failed
- * (SMEMBERS and EXISTS: commands saltrelay's ACL user has, security.md). */
+ * (SMEMBERS and EXISTS: commands of the user security.md names). */
 static int known(struct rconn *rc, const struct config *cfg, const char *dc)
 {
     char set[KEY_MAX], report[KEY_MAX];
@@ -95,8 +101,12 @@ static int forget(struct rconn *rc, const struct config *cfg, const char *dc)
     char key[KEY_MAX];
     key_rep_stream(key, cfg->cluster, dc);
     long long replies = del(rc, key);
+    key_req_stream(key, cfg->cluster, dc);
+    long long requests = replies < 0 ? -1 : del(rc, key);
+    key_req_high(key, cfg->cluster, dc);
+    long long high = requests < 0 ? -1 : del(rc, key);
     key_dc_status(key, cfg->cluster, dc);
-    long long report = replies < 0 ? -1 : del(rc, key);
+    long long report = high < 0 ? -1 : del(rc, key);
     key_dc_minions(key, cfg->cluster, dc);
     redisReply *set = report < 0 ? NULL : rconn_command(rc, "SMEMBERS %s", key);
     long long ids = set && set->type == REDIS_REPLY_ARRAY ? (long long)set->elements : -1;
@@ -107,16 +117,17 @@ static int forget(struct rconn *rc, const struct config *cfg, const char *dc)
     key_dc_set(key, cfg->cluster);
     if (integer(rc, "SREM", rconn_command(rc, "SREM %s %s", key, dc)) < 0)
         return -1;
-    printf("forgot DC %s: %s, %s, %lld registry entries of the %lld minions of its set (the others name another "
-           "DC or expired), its minion set and its name in the DC set\n", dc,
-           report ? "its report" : "no report", replies ? "its reply stream" : "no reply stream", entries, ids);
+    printf("forgot DC %s: %s, %s, %s, %lld registry entries of the %lld minions of its set (the others expired, "
+           "or name another DC), its minion set and its name in the DC set\n", dc,
+           report ? "its report" : "no report", requests ? "its request stream" : "no request stream",
+           replies ? "its reply stream" : "no reply stream", entries, ids);
     return 0;
 }
 
 int status_forget(const struct status_opts *o, const char *dc)
 {
     char who[LEASE_TOKEN_MAX];
-    if (!dc_name_valid(dc, strlen(dc))) {
+    if (!key_name_ok(dc, strlen(dc))) {
         fprintf(stderr, "saltrelay-status: '%s' is no DC name\n", dc);
         return 2;
     }

@@ -407,19 +407,25 @@ def test_minions_registry(tmp):
 
 def test_forget_dc(tmp):
     """saltrelay-status forget DC: refused while its saltrelay-down runs
-    (its lease held); once stopped, its report, reply stream, the registry
-    entries naming it, its minion set and its name in the DC set are gone,
-    and said; a minion that moved to another DC keeps its entry; the other
-    DC is untouched and the status is ok again."""
+    (its lease held); once stopped, its report, request and reply streams,
+    stored request numbers, the registry entries of its minion set (its own
+    per-DC ones, and those of the layout before that name it), its minion
+    set and its name in the DC set are gone, and said; a minion that moved
+    to another DC keeps its entries there; the other DC is untouched and the
+    status is ok again."""
     r = Relay(tmp)
     h.zpub(r.mom_pub, "--gen", 1)
     for dc in r.dcs:
         r.wait_delivered(dc, 1)
-    for m, dc in (("a.dc2", "dc2"), ("b.dc2", "dc2"), ("moved.dc2", "dc1"), ("c.dc1", "dc1")):
-        r.redis.cli("hset", key("minion", m), "dc", dc, "first_auth", 1, "last_auth", 1, "last_request", 1)
+    for m, dc in (("a.dc2", "dc2"), ("b.dc2", "dc2"), ("moved.dc2", "dc2"), ("moved.dc2", "dc1"), ("c.dc1", "dc1")):
+        r.redis.cli("hset", key("reg", dc, m), "first_auth", 1, "last_auth", 1, "last_request", 1)
         r.redis.cli("sadd", key("minions", dc), m)
-    r.redis.cli("sadd", key("minions", "dc2"), "moved.dc2")
+    for m, dc in (("old.dc2", "dc2"), ("moved.dc2", "dc1")):  # the layout before: one entry for all DCs
+        r.redis.cli("hset", key("minion", m), "dc", dc, "first_auth", 1, "last_auth", 1, "last_request", 1)
+    r.redis.cli("sadd", key("minions", "dc2"), "old.dc2")
     r.redis.cli("xadd", key("rep", "dc2"), "*", "r", "x")
+    r.redis.cli("xadd", key("req", "dc2"), "*", "r", "x")
+    r.redis.cli("hset", key("reqhi", "dc2"), "boot", "1")
     rc, out, err = r.status("forget", "dc2")
     h.check(rc == 2 and "DC dc2 is running (saltrelay-down %s/%d holds its lease): stop it first" %
             (socket.gethostname(), r.dcs["dc2"].proc.pid) in err and r.report("dc2"), "forget while running: %d %s"
@@ -428,13 +434,15 @@ def test_forget_dc(tmp):
     rc, out, err = r.status()
     h.check(rc == 2 and "dc2: stopped" in out, "a stopped DC is critical: %d %s" % (rc, out))
     rc, out, err = r.status("forget", "dc2")
-    h.check(rc == 0 and out == "forgot DC dc2: its report, its reply stream, 2 registry entries of the 3 minions "
-            "of its set (the others name another DC or expired), its minion set and its name in the DC set\n",
-            "forget: %d %r %s" % (rc, out, err))
-    for k in (key("dc", "dc2"), key("rep", "dc2"), key("minions", "dc2"), key("minion", "a.dc2"),
-              key("minion", "b.dc2")):
+    h.check(rc == 0 and out == "forgot DC dc2: its report, its request stream, its reply stream, 4 registry entries "
+            "of the 4 minions of its set (the others expired, or name another DC), its minion set and its name in "
+            "the DC set\n", "forget: %d %r %s" % (rc, out, err))
+    for k in (key("dc", "dc2"), key("rep", "dc2"), key("req", "dc2"), key("reqhi", "dc2"), key("minions", "dc2"),
+              key("reg", "dc2", "a.dc2"), key("reg", "dc2", "b.dc2"), key("reg", "dc2", "moved.dc2"),
+              key("minion", "old.dc2")):
         h.check(r.redis.cli("exists", k) == "0", "%s is left" % k)
-    h.check(r.redis.cli("hget", key("minion", "moved.dc2"), "dc") == "dc1", "the moved minion's entry is gone")
+    h.check(r.redis.cli("hget", key("minion", "moved.dc2"), "dc") == "dc1" and
+            r.redis.cli("exists", key("reg", "dc1", "moved.dc2")) == "1", "the moved minion's entries are gone")
     h.check(r.redis.cli("smembers", key("dcs")) == "dc1" and r.report("dc1"), "dc1 touched")
     rc, doc = r.status_json()
     h.check(rc == 0 and [d["name"] for d in doc["dcs"]] == ["dc1"], "after forget: %d %r" % (rc, doc))
