@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include "hostproc.h"
-#include "instance.h"
 #include "keys.h"
 #include "lease.h"
 #include "log.h"
@@ -31,12 +30,11 @@ struct dclease {
 
 static pthread_once_t token_once = PTHREAD_ONCE_INIT;
 static char token[LEASE_TOKEN_MAX];
-static const struct config *token_cfg;
 
 static void make_token(void)
 {
     char name[160], mark[HOSTPROC_MARK_MAX], full[240];
-    instance_name(token_cfg, name, sizeof name); /* "<host>/<pid>": saltrelay-down has no instance key */
+    hostproc_name(name, sizeof name);
     hostproc_mark(mark, sizeof mark);
     snprintf(full, sizeof full, "%s#%s", name, mark);
     lease_token_new(full, token, sizeof token);
@@ -171,7 +169,6 @@ struct dclease *dclease_start(const struct config *cfg)
     struct dclease *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
-    token_cfg = cfg;
     dclease_token();
     key_dc_owner(l->key, cfg->cluster, cfg->datacenter);
     snprintf(l->dc, sizeof l->dc, "%s", cfg->datacenter);

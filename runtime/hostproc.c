@@ -8,6 +8,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void hostproc_name(char *buf, size_t len)
+{
+    char host[72] = "";
+    if (gethostname(host, sizeof host) != 0 || !host[0])
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    snprintf(buf, len, "%s/%ld", host, (long)getpid());
+}
+
 void hostproc_mark(char *buf, size_t len)
 {
     char boot[64] = "";

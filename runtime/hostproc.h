@@ -11,6 +11,9 @@
 
 #define HOSTPROC_MARK_MAX 64
 
+/* This process's name, "<host name>/<pid>", as hostproc_gone's PID wants it
+ * back (instance.h names saltrelay-up's slots, not processes). */
+void hostproc_name(char *buf, size_t len);
 /* This process's mark, "<boot id>.<pid namespace inode>" ("" if unknown). */
 void hostproc_mark(char *buf, size_t len);
 /* 1 if the process PID that wrote MARK has provably ended: MARK is this
