@@ -20,9 +20,10 @@
 /* Publication channel (channel mode). */
 #define key_pub_channel(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubch", cluster)
 /* Everything a DC writes is under a key of its own (req:<dc>, reqhi:<dc>,
- * rep:<dc>, dc:<dc>, minions:<dc>, reg:<dc>:<id>; DC names hold no ':'), so
- * that a Redis ACL user per DC can be confined to them (docs/security.md);
- * the one shared key a DC writes is its name in key_dc_set. */
+ * rep:<dc>, dc:<dc>, dc:<dc>:owner, minions:<dc>, reg:<dc>:<id>; DC names
+ * hold no ':'), so that a Redis ACL user per DC can be confined to them
+ * (docs/security.md); the one shared key a DC writes is its name in
+ * key_dc_set. */
 /* Request stream of one DC, read by saltrelay-up's consumer group. */
 #define key_req_stream(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:req:%s", cluster, dc)
 /* Hash: per saltrelay-down incarnation (boot id) of the DC, the highest request sequence number stored. */
