@@ -20,9 +20,10 @@
 /* Publication channel (channel mode). */
 #define key_pub_channel(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubch", cluster)
 /* Everything a DC writes is under a key of its own (req:<dc>, reqhi:<dc>,
- * rep:<dc>, dc:<dc>, minions:<dc>, reg:<dc>:<id>; DC names hold no ':'), so
- * that a Redis ACL user per DC can be confined to them (docs/security.md);
- * the one shared key a DC writes is its name in key_dc_set. */
+ * rep:<dc>, dc:<dc>, dc:<dc>:owner, minions:<dc>, reg:<dc>:<id>; DC names
+ * hold no ':'), so that a Redis ACL user per DC can be confined to them
+ * (docs/security.md); the one shared key a DC writes is its name in
+ * key_dc_set. */
 /* Request stream of one DC, read by saltrelay-up's consumer group. */
 #define key_req_stream(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:req:%s", cluster, dc)
 /* Hash: per saltrelay-down incarnation (boot id) of the DC, the highest request sequence number stored. */
@@ -38,7 +39,10 @@
 #define key_rep_stream(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:rep:%s", cluster, dc)
 /* Hash of one DC's last report (cursor, subscribers, counters). */
 #define key_dc_status(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:dc:%s", cluster, dc)
-/* Set of DC names that ever reported. */
+/* The running saltrelay-down of one DC: its lease (redis/dclease.h), under
+ * the DC's own prefix as its other keys. */
+#define key_dc_owner(buf, cluster, dc) snprintf(buf, KEY_MAX, "saltrelay:{%s}:dc:%s:owner", cluster, dc)
+/* Set of DC names that served (reported while ready). */
 #define key_dc_set(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:dcs", cluster)
 /* Sorted set of saltrelay-up instance names, scored by their last heartbeat (upreport.h). */
 #define key_up_set(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:ups", cluster)

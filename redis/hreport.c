@@ -6,18 +6,25 @@
 #include <stdio.h>
 #include <string.h>
 
+void hreport_init_head(struct hreport *h, const char *const *head, size_t n)
+{
+    h->argc = h->head = 0;
+    for (size_t i = 0; i < n && i < HREPORT_HEAD_MAX; i++) {
+        h->argv[i] = head[i];
+        h->argvlen[i] = strlen(head[i]);
+        h->argc = h->head = i + 1;
+    }
+}
+
 void hreport_init(struct hreport *h, const char *key)
 {
-    h->argv[0] = "HSET";
-    h->argvlen[0] = 4;
-    h->argv[1] = key;
-    h->argvlen[1] = strlen(key);
-    h->argc = 2;
+    const char *head[] = {"HSET", key};
+    hreport_init_head(h, head, 2);
 }
 
 void hreport_text(struct hreport *h, const char *name, const char *text)
 {
-    if (h->argc + 2 > sizeof h->argv / sizeof h->argv[0])
+    if ((h->argc - h->head) / 2 >= HREPORT_MAX_FIELDS)
         return;
     h->argv[h->argc] = name;
     h->argvlen[h->argc++] = strlen(name);
@@ -27,9 +34,9 @@ void hreport_text(struct hreport *h, const char *name, const char *text)
 
 void hreport_int(struct hreport *h, const char *name, long long v)
 {
-    if (h->argc + 2 > sizeof h->argv / sizeof h->argv[0])
+    if ((h->argc - h->head) / 2 >= HREPORT_MAX_FIELDS)
         return;
-    char *buf = h->values[(h->argc - 2) / 2];
+    char *buf = h->values[(h->argc - h->head) / 2];
     snprintf(buf, HREPORT_VALUE, "%lld", v);
     hreport_text(h, name, buf);
 }

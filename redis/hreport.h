@@ -11,17 +11,22 @@
 #include "rpipe.h"
 
 #define HREPORT_MAX_FIELDS 64
+#define HREPORT_HEAD_MAX 10
 #define HREPORT_VALUE 24 /* a long long in decimal, sign and NUL */
 
 struct hreport {
-    const char *argv[2 + 2 * HREPORT_MAX_FIELDS];
-    size_t argvlen[2 + 2 * HREPORT_MAX_FIELDS];
+    const char *argv[HREPORT_HEAD_MAX + 2 * HREPORT_MAX_FIELDS];
+    size_t argvlen[HREPORT_HEAD_MAX + 2 * HREPORT_MAX_FIELDS];
     char values[HREPORT_MAX_FIELDS][HREPORT_VALUE];
-    size_t argc;
+    size_t argc, head;
 };
 
 /* Start "HSET KEY"; KEY must outlive the hreport. */
 void hreport_init(struct hreport *h, const char *key);
+/* Start with the N (at most HREPORT_HEAD_MAX) arguments of HEAD instead,
+ * e.g. a script's "EVAL ..." that takes the fields as its last arguments;
+ * they must outlive the hreport. */
+void hreport_init_head(struct hreport *h, const char *const *head, size_t n);
 /* Add a field; past HREPORT_MAX_FIELDS fields are ignored (a programming
  * error the unit test would show). TEXT must outlive the hreport. */
 void hreport_int(struct hreport *h, const char *name, long long v);

@@ -53,7 +53,6 @@
 #include "pub_class.h"
 #include "streamid.h"
 
-#define PUB_FLOW_HWM_MAX 1000
 #define PUB_FLOW_RECS_MAX 65536 /* records waiting; past it the newest ones share the last entry */
 /* pub_flow_send's KLEN besides a class key's length */
 #define PUB_FLOW_NOBODY (-1)    /* no subscriber asked for the topic: nothing is held */
@@ -99,7 +98,7 @@ struct pub_flow {
     void *before_wait_arg;
 };
 
-/* HWM: pub_hwm (1 .. PUB_FLOW_HWM_MAX). -1 if out of memory. */
+/* HWM: pub_hwm (its range is the config key table's). -1 if out of memory. */
 int pub_flow_init(struct pub_flow *f, int hwm, long long slow_wait_ms);
 void pub_flow_free(struct pub_flow *f);
 /* Set NODROP and the HWM on the XPUB socket. */

@@ -384,11 +384,6 @@ static int pub_output_open(void *self, const struct config *cfg)
     else
         key_pub_stream(p->key, p->cfg->cluster);
     p->sf.fd = -1;
-    if (p->cfg->pub_hwm < 1 || p->cfg->pub_hwm > PUB_FLOW_HWM_MAX) {
-        log_error("pub_hwm %lld is out of range (1 to %d): ZeroMQ may hold this many publications per subscriber "
-                  "past the saved cursor", p->cfg->pub_hwm, PUB_FLOW_HWM_MAX);
-        return -1;
-    }
     if (pub_flow_init(&p->flow, (int)p->cfg->pub_hwm, p->cfg->pub_slow_wait_ms) < 0)
         return -1;
     p->flow.before_wait = save_before_wait;

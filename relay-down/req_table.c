@@ -15,7 +15,6 @@
 #include "reqrec.h"
 
 #define GRACE_MS 1000
-#define PENDING_MAX 10000000 /* max_pending: slot indices are ints */
 
 static uint64_t random_boot_id(void)
 {
@@ -257,10 +256,6 @@ int req_table_init(struct req_table *t, const struct config *cfg)
     t->cfg = cfg;
     t->boot = random_boot_id();
     t->head = t->tail = t->unstored = -1;
-    if (cfg->max_pending > PENDING_MAX) {
-        log_error("max_pending %lld is over %d", cfg->max_pending, PENDING_MAX);
-        return -1;
-    }
     t->cap = (size_t)(cfg->max_pending > 0 ? cfg->max_pending : 1);
     t->slot = calloc(t->cap, sizeof *t->slot); /* untouched pages cost no memory */
     t->free_list = malloc(t->cap * sizeof *t->free_list);

@@ -161,9 +161,6 @@ static int lead(struct tree_publish *t, long long now)
         t->leader = -1;
         return 0;
     }
-    for (char *c = holder; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
     if (rc != was && rc)
         log_info("tree sync: this instance publishes the tree");
     else if (rc != was)

@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -37,6 +36,7 @@
 #include "rconn.h"
 #include "upreport.h"
 #include "instance.h"
+#include "lease.h"
 #include "treefetch.h"
 
 #define REDIS_TIMEOUT_MS 3000 /* well under TREE_LEASE_MS: a stalled call ends long before the lease would */
@@ -555,23 +555,6 @@ enum tree_store_result tree_store_step(struct tree_store *st, long long until_ms
     return TREE_STORED;
 }
 
-/* Extend the lease if it holds our token ARGV[1], take it with the new token
- * ARGV[2] if it is free; either way return its holder's token. */
-static const char LEASE_LUA[] =
-    "local v = redis.call('GET', KEYS[1]) "
-    "if v == false then v = ARGV[2] end "
-    "if v == ARGV[1] or v == ARGV[2] then redis.call('SET', KEYS[1], v, 'PX', ARGV[3]) end "
-    "return v";
-
-/* A token for taking the lease: this instance's name and a random number. */
-static void new_token(const struct tree_store *st, char *tok, size_t len)
-{
-    uint64_t n = 0;
-    if (getrandom(&n, sizeof n, GRND_NONBLOCK) != (ssize_t)sizeof n)
-        n = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 40) ^ (uint64_t)clock_mono_ms() << 20;
-    snprintf(tok, len, "%s#%016llx", st->name, (unsigned long long)n);
-}
-
 static int is(const redisReply *r, const char *s)
 {
     return r->len == strlen(s) && memcmp(r->str, s, r->len) == 0;
@@ -585,15 +568,13 @@ int tree_store_lease(struct tree_store *st, char *holder, size_t holder_len)
         return -1;
     }
     snprintf(ms, sizeof ms, "%d", TREE_LEASE_MS);
-    new_token(st, fresh, sizeof fresh);
-    redisReply *r = rconn_command(st->rc, "EVAL %s 1 %s %s %s %s", LEASE_LUA, st->lease_key, st->token, fresh, ms);
+    lease_token_new(st->name, fresh, sizeof fresh);
+    redisReply *r = rconn_command(st->rc, "EVAL %s 1 %s %s %s %s %s", LEASE_TAKE_LUA, st->lease_key, st->token, fresh,
+                                  ms, "");
     int rc = -1;
     if (r && r->type == REDIS_REPLY_STRING) {
         rc = *st->token && is(r, st->token) ? 1 : is(r, fresh) ? 2 : 0;
-        snprintf(holder, holder_len, "%.*s", (int)r->len, r->str);
-        char *hash = strrchr(holder, '#'); /* the holder's name */
-        if (hash)
-            *hash = '\0';
+        lease_holder(r->str, r->len, holder, holder_len);
     }
     freeReplyObject(r);
     if (rc == 2 || rc == 0) {

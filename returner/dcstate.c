@@ -129,6 +129,7 @@ int dc_load(struct rconn *rc, const struct config *cfg, const char *name, long l
     redisReply *r = rconn_command(rc, "HGETALL %s", key);
     if (!r)
         return -1;
+    dc->never = r->type == REDIS_REPLY_ARRAY && r->elements == 0;
     if (r->type == REDIS_REPLY_ARRAY)
         parse_report(dc, r);
     else
@@ -218,9 +219,14 @@ static int measure_lag(struct rconn *rc, const struct config *cfg, const struct 
     return 0;
 }
 
-/* Health of the report itself: missing, stale or stopped. */
+/* Health of the report itself: missing, stale or stopped. A DC named in the
+ * set without any report is a warning, not critical: a saltrelay-down joins
+ * the set only once it served, so this one never served (or its keys were
+ * removed by hand); it shows until it reports or is forgotten. */
 static enum health judge_report(const struct dc_state *dc, char *why, size_t len)
 {
+    if (dc->never)
+        return snprintf(why, len, "never reported (saltrelay-status forget %s removes it)", dc->name), HEALTH_WARN;
     if (!dc->reported)
         return snprintf(why, len, "no valid report"), HEALTH_CRIT;
     if (dc->stale)

@@ -25,6 +25,7 @@ enum health { HEALTH_OK, HEALTH_WARN, HEALTH_CRIT };
 struct dc_state {
     char name[DC_NAME_MAX];
     int reported;              /* the hash exists and has a valid cursor and report time */
+    int never;                 /* no hash at all: named in the DC set, never reported */
     struct streamid cursor;
     long long cursor_serial;
     long long delivered_at_ms; /* 0: nothing delivered since its start */

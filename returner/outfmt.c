@@ -95,17 +95,38 @@ int want_colour(void)
     return isatty(STDOUT_FILENO) && !(no && *no);
 }
 
+/* Bytes of the well-formed UTF-8 sequence of a code point from U+0080 at S
+ * (N bytes left), or 0: no overlong forms, surrogates or code points past
+ * U+10FFFF (RFC 3629). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
+    if (!len || len > n || s[0] > 0xf4)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) || (s[0] == 0xf0 && s[1] < 0x90) ||
+        (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return len;
+}
+
 void json_string(FILE *f, const char *s, size_t len)
 {
+    const unsigned char *u = (const unsigned char *)s;
     fputc('"', f);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20 || ch >= 0x7f)
-            fprintf(f, "\\u%04x", ch);
+    for (size_t i = 0; i < len;) {
+        size_t n = u[i] >= 0x80 ? utf8_seq(u + i, len - i) : 1;
+        if (u[i] == '"' || u[i] == '\\')
+            fprintf(f, "\\%c", u[i]);
+        else if (u[i] < 0x20 || u[i] == 0x7f)
+            fprintf(f, "\\u%04x", u[i]);
+        else if (n == 0)
+            fputs("\\ufffd", f); /* not UTF-8: the replacement character, one per byte */
         else
-            fputc(ch, f);
+            fwrite(u + i, 1, n, f);
+        i += n ? n : 1;
     }
     fputc('"', f);
 }

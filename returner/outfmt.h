@@ -32,7 +32,9 @@ const char *colour_reset(int colour);
 /* Whether stdout is a terminal that wants colour (NO_COLOR unset). */
 int want_colour(void);
 
-/* LEN bytes as a JSON string (quotes included); bytes >= 0x80 become \u00XX. */
+/* LEN bytes as a JSON string (quotes included): UTF-8 as it is, control
+ * characters escaped, each byte that is not part of well-formed UTF-8 as
+ * \ufffd (Salt's minion ids are text, but any bytes may come). */
 void json_string(FILE *f, const char *s, size_t len);
 /* S with non-printable bytes as \xNN, into BUF (truncated to fit). */
 const char *printable(const char *s, size_t len, char *buf, size_t buflen);

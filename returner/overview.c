@@ -25,8 +25,8 @@ static void json_dc(const struct dc_state *dc)
     char id[STREAMID_STRLEN];
     printf("    {\"name\": \"%s\", \"health\": \"%s\", \"problem\": ", dc->name, health_name(dc->health));
     json_string(stdout, dc->problem, strlen(dc->problem));
-    printf(", \"stale\": %s, \"stopped\": %s, \"cursor\": \"%s\"", dc->stale ? "true" : "false",
-           dc->stopped ? "true" : "false", streamid_format(dc->cursor, id));
+    printf(", \"stale\": %s, \"stopped\": %s, \"never_reported\": %s, \"cursor\": \"%s\"", dc->stale ? "true" : "false",
+           dc->stopped ? "true" : "false", dc->never ? "true" : "false", streamid_format(dc->cursor, id));
     json_num("cursor_serial", dc->cursor_serial);
     json_num("delivered_at_ms", dc->delivered_at_ms);
     json_num("reported_at_ms", dc->reported_at_ms);

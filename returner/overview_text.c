@@ -53,8 +53,8 @@ static void text_row(struct table *t, const struct dc_state *dc, const struct dc
     char b[24];
     table_row(t, dc->health);
     table_cell(t, "%s", dc->name);
-    table_cell(t, "%s", dc->health == HEALTH_OK ? "ok" : dc->stale ? "stale" : dc->stopped ? "stopped"
-                                                                                     : health_name(dc->health));
+    table_cell(t, "%s", dc->health == HEALTH_OK ? "ok" : dc->never ? "never" : dc->stale ? "stale"
+                        : dc->stopped ? "stopped" : health_name(dc->health));
     table_cell(t, "%s", dc->lag_known ? num(dc->lag_entries, b) : "?");
     table_cell(t, dc->lag_known ? "%.1f" : "?", dc->lag_ms / 1000.0);
     repl_cell(t, dc);

@@ -1,8 +1,8 @@
 /* report.c -- saltrelay-down's DC report (see report.h).
  *
- * The report is one HSET of the whole hash plus SADD of the DC name, sent
- * through the Redis pipeline (rpipe.h) on this part's own connection to
- * redis_primary, so a slow or absent Redis only delays reports, never the
+ * The report is one script (the HSET of the whole hash, fenced by the DC's
+ * lease) and, once the DC served, SADD of the DC name, sent through the Redis
+ * pipeline (rpipe.h) on this part's own connection to redis_primary, so a slow or absent Redis only delays reports, never the
  * data paths; while a report is unanswered the next one is skipped. Before each
  * report the Redis it reads publications from is checked (replhealth.c). Values are read
  * from the process-wide metrics that pub_output.c and req_intake.c keep. A report
@@ -10,13 +10,16 @@
 #include "report.h"
 #include "dcreport.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
+#include "dclease.h"
 #include "hreport.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_http.h"
 #include "rconn.h"
 #include "replhealth.h"
 #include "rpipe.h"
@@ -25,7 +28,21 @@
 #define REDIS_TIMEOUT_MS 2000
 #define PIPE_BYTES (64 * 1024) /* one report is some 2 KiB */
 #define PIPE_CMDS 4
-#define TAG_LAST 1 /* the SADD, a report's last command */
+#define TAG_LAST 1 /* a report's last command */
+
+/* The report, written only while the DC's lease holds this process's token
+ * (dclease.h), so that a saltrelay-down that lost its place never
+ * overwrites its successor's report, not even with its last "stopped". KEYS:
+ * the lease, the report; ARGV: the token, the lease's ms, then the report's
+ * fields. A lease that ran out while Redis was away and nobody took is taken
+ * back. The DC set is no key of the script: a DC's ACL user may only SADD
+ * to it (docs/security.md), and a script's keys need full access. */
+static const char FENCED_REPORT_LUA[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "elseif v ~= ARGV[1] then return redis.error_reply('NOTOWNER another saltrelay-down holds this datacenter') end "
+    "redis.call('HSET', KEYS[2], unpack(ARGV, 3)) "
+    "return 1";
 
 struct report {
     const struct config *cfg;
@@ -34,6 +51,8 @@ struct report {
     struct replhealth *health;
     char key[KEY_MAX];
     char set_key[KEY_MAX];
+    char lease_key[KEY_MAX];
+    char lease_ms[24];
     long long started_at_ms;
     struct part_every every;
     struct hreport_replies replies;
@@ -46,7 +65,8 @@ static void build_args(const struct report *r, struct hreport *a, char *cursor_t
     struct metric_cursor mc;
     metric_cursor_get(&mc); /* one read: never parts of two cursors */
     struct streamid cursor = {(uint64_t)mc.ms, (uint64_t)mc.seq};
-    hreport_init(a, r->key);
+    const char *head[] = {"EVAL", FENCED_REPORT_LUA, "2", r->lease_key, r->key, dclease_token(), r->lease_ms};
+    hreport_init_head(a, head, sizeof head / sizeof head[0]);
     hreport_text(a, "cursor", streamid_format(cursor, cursor_text));
     hreport_int(a, "cursor_ms", (long long)cursor.ms);
     hreport_int(a, "cursor_serial", mc.serial);
@@ -65,11 +85,13 @@ static void send_report(struct report *r, const char *state)
     struct hreport a;
     char cursor[STREAMID_STRLEN];
     build_args(r, &a, cursor, state);
-    if (hreport_append(&a, r->pipe, 0) != RPIPE_OK) {
+    /* a DC that never served (e.g. failed its first start) is not listed */
+    int listed = health_served();
+    if (hreport_append(&a, r->pipe, listed ? 0 : TAG_LAST) != RPIPE_OK ||
+        (listed && rpipe_append(r->pipe, TAG_LAST, "SADD %s %s", r->set_key, r->cfg->datacenter) != RPIPE_OK)) {
         hreport_unsent(&r->replies, r->rc);
         return;
     }
-    rpipe_append(r->pipe, TAG_LAST, "SADD %s %s", r->set_key, r->cfg->datacenter);
     rpipe_io(r->pipe);
 }
 
@@ -88,6 +110,8 @@ static int report_open(void *self, const struct config *cfg)
     part_every_start(&r->every, cfg->report_interval_ms);
     key_dc_status(r->key, cfg->cluster, cfg->datacenter);
     key_dc_set(r->set_key, cfg->cluster);
+    key_dc_owner(r->lease_key, cfg->cluster, cfg->datacenter);
+    snprintf(r->lease_ms, sizeof r->lease_ms, "%d", DCLEASE_MS);
     r->replies.what = "DC report to redis_primary";
     r->rc = rconn_new(&cfg->redis_primary_url, "reports", REDIS_TIMEOUT_MS);
     r->pipe = r->rc ? rpipe_new(r->rc, PIPE_BYTES, PIPE_CMDS, REDIS_TIMEOUT_MS, on_reply, r) : NULL;

@@ -1,7 +1,9 @@
 /* status.c -- saltrelay-status: how far each DC is behind, read from the DC
  * reports in Redis (proto/dcreport.h), as a table or JSON (overview.c), with
  * an exit status a Nagios/Zabbix check can use; --watch redraws it
- * (status_watch.c); "job JID" accounts for one Salt job (status_job.c).
+ * (status_watch.c); "job JID" accounts for one Salt job (status_job.c),
+ * "minions [DC]" lists the registry (status_minions.c) and "forget DC"
+ * retires a DC (status_forget.c).
  *
  * It reads saltrelay-up's config file (cluster, redis, mode, stale_after and
  * the status_* thresholds) through the daemons' own loader. */
@@ -18,12 +20,15 @@
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: saltrelay-status -c FILE [--json | --watch] [job JID | minions [DC]]\n"
+               "       saltrelay-status -c FILE forget DC\n"
                "  -c, --config FILE  saltrelay-up's configuration (cluster, redis, thresholds)\n"
                "      --json         machine-readable output\n"
                "      --watch        live view of the DCs, redrawn every second (Ctrl-C quits)\n"
                "      --job-cache DIR  the MoM's job cache (instead of job_cache_dir)\n"
                "  job JID            expected / returned / missing minions of one Salt job\n"
                "  minions [DC]       the minions the relays have seen, per DC\n"
+               "  forget DC          retire a DC that is gone for good: its report, reply stream and\n"
+               "                     minions (refused while its saltrelay-down runs)\n"
                "  -V, --version      print the version\n"
                "  -h, --help         this text\n"
                "Exit status: 0 ok, 1 warning, 2 critical (or an error).\n");
@@ -68,8 +73,9 @@ static int parse_args(int argc, char **argv, const char **path, int *json, int *
     }
     int rest = argc - optind;
     const char *cmd = rest ? argv[optind] : "";
-    if (!*path || !(rest == 0 || (rest == 2 && !strcmp(cmd, "job")) || (rest <= 2 && !strcmp(cmd, "minions"))) ||
-        (*watch && (rest || *json)))
+    int forget = rest == 2 && !strcmp(cmd, "forget");
+    if (!*path || !(rest == 0 || (rest == 2 && !strcmp(cmd, "job")) || (rest <= 2 && !strcmp(cmd, "minions")) || forget) ||
+        (*watch && (rest || *json)) || (forget && *json))
         return -1;
     return 0;
 }
@@ -101,9 +107,10 @@ int main(int argc, char **argv)
     else if (problem)
         printf("SALTRELAY CRITICAL - Redis at %s:%d %s\n", cfg.redis_url.host, cfg.redis_url.port, problem);
     else
-        rc = optind == argc ? (watch ? status_watch(&o) : status_overview(&o))
-             : !strcmp(argv[optind], "job") ? status_job(&o, argv[optind + 1])
-                                            : status_minions(&o, argv[optind + 1]);
+        rc = optind == argc                    ? (watch ? status_watch(&o) : status_overview(&o))
+             : !strcmp(argv[optind], "job")    ? status_job(&o, argv[optind + 1])
+             : !strcmp(argv[optind], "forget") ? status_forget(&o, argv[optind + 1])
+                                               : status_minions(&o, argv[optind + 1]);
     rconn_destroy(&o.rc);
     config_free(&cfg);
     return rc;

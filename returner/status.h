@@ -21,5 +21,8 @@ int status_watch(const struct status_opts *o);
 int status_job(const struct status_opts *o, const char *jid);
 /* minions [DC]: the registry's minions of every DC, or of DC ONLY (status_minions.c). */
 int status_minions(const struct status_opts *o, const char *only);
+/* forget DC: remove a stopped DC's keys and its name from the DC set
+ * (status_forget.c). */
+int status_forget(const struct status_opts *o, const char *dc);
 
 #endif

@@ -5,15 +5,21 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
-enum key_type { T_STR, T_NAME, T_OPTNAME, T_ENDPOINT, T_REDIS, T_INT, T_SECONDS, T_RATE, T_MODE, T_LEVEL };
+enum key_type { T_STR, T_NAME, T_OPTNAME, T_ENDPOINT, T_LISTEN, T_REDIS, T_INT, T_SECONDS, T_RATE, T_MODE,
+                T_LEVEL };
 
 struct key_spec {
     const char *name;
@@ -22,6 +28,9 @@ struct key_spec {
     int roles;    /* programs that accept the key */
     int required; /* programs that need it */
     const char *def;
+    /* T_INT, T_SECONDS: the range (T_SECONDS in milliseconds); HI 0 is no
+     * bound beyond the type's. The daemons' parts rely on it. */
+    long long lo, hi;
 };
 
 #define UP CONFIG_UP
@@ -30,64 +39,66 @@ struct key_spec {
 #define F(field) offsetof(struct config, field)
 
 static const struct key_spec key_table[] = {
-    {"cluster", T_NAME, F(cluster), BOTH, BOTH, NULL},
-    {"redis", T_REDIS, F(redis), BOTH, BOTH, NULL},
-    {"mode", T_MODE, F(mode), BOTH, 0, "stream"},
-    {"log_level", T_LEVEL, F(log_level), BOTH, 0, "info"},
-    {"log_file", T_STR, F(log_file), BOTH, 0, ""},
-    {"metrics_bind", T_STR, F(metrics_bind), BOTH, 0, ""},
-    {"request_timeout", T_SECONDS, F(request_timeout_ms), BOTH, 0, "60"},
-    {"max_frame_size", T_INT, F(max_frame_size), BOTH, 0, "67108864"},
-    {"stale_after", T_SECONDS, F(stale_after_ms), BOTH, 0, "10"},
-    {"sync_max_bytes", T_INT, F(sync_max_bytes), BOTH, 0, "1073741824"},
-    {"stop_timeout", T_SECONDS, F(stop_timeout_ms), BOTH, 0, "60"},
-    {"master_publish", T_ENDPOINT, F(master_publish), UP, UP, NULL},
-    {"master_ret", T_ENDPOINT, F(master_ret), UP, UP, NULL},
-    {"stream_maxlen", T_INT, F(stream_maxlen), UP, 0, "100000"},
-    {"pub_buffer", T_INT, F(pub_buffer), UP, 0, "100000"},
-    {"pub_buffer_bytes", T_INT, F(pub_buffer_bytes), UP, 0, "1073741824"},
-    {"pub_merge_window", T_SECONDS, F(pub_merge_window_ms), UP, 0, "0.05"},
-    {"pub_dedup_window", T_SECONDS, F(pub_dedup_window_ms), UP, 0, "300"},
-    {"pub_wait_replicas", T_INT, F(pub_wait_replicas), UP, 0, "0"},
-    {"pub_wait_timeout", T_SECONDS, F(pub_wait_timeout_ms), UP, 0, "1"},
-    {"req_pool", T_INT, F(req_pool), UP, 0, "64"},
-    {"auth_rate", T_RATE, F(auth_rate), UP, 0, "0"},
-    {"instance", T_OPTNAME, F(instance), UP, 0, ""},
-    {"sync_source", T_STR, F(sync_source), UP, 0, ""},
-    {"sync_interval", T_SECONDS, F(sync_interval_ms), UP, 0, "5"},
-    {"job_cache_dir", T_STR, F(job_cache_dir), UP, 0, "/var/cache/salt/master/jobs"},
-    {"status_warn_lag", T_SECONDS, F(status_warn_lag_ms), UP, 0, "5"},
-    {"status_crit_lag", T_SECONDS, F(status_crit_lag_ms), UP, 0, "30"},
-    {"status_warn_entries", T_INT, F(status_warn_entries), UP, 0, "1000"},
-    {"status_crit_entries", T_INT, F(status_crit_entries), UP, 0, "10000"},
-    {"status_warn_replication", T_SECONDS, F(status_warn_repl_ms), UP, 0, "5"},
-    {"status_crit_replication", T_SECONDS, F(status_crit_repl_ms), UP, 0, "30"},
-    {"status_warn_tree_lag", T_SECONDS, F(status_warn_tree_lag_ms), UP, 0, "60"},
-    {"status_crit_tree_lag", T_SECONDS, F(status_crit_tree_lag_ms), UP, 0, "300"},
-    {"datacenter", T_NAME, F(datacenter), DOWN, DOWN, NULL},
-    {"redis_primary", T_REDIS, F(redis_primary), DOWN, 0, ""},
-    {"publish_bind", T_ENDPOINT, F(publish_bind), DOWN, DOWN, NULL},
-    {"ret_bind", T_ENDPOINT, F(ret_bind), DOWN, DOWN, NULL},
-    {"state_dir", T_STR, F(state_dir), DOWN, DOWN, NULL},
-    {"replay_max_age", T_SECONDS, F(replay_max_age_ms), DOWN, 0, "60"},
-    {"subscriber_grace", T_SECONDS, F(subscriber_grace_ms), DOWN, 0, "15"},
-    {"read_batch", T_INT, F(read_batch), DOWN, 0, "512"},
-    {"zmq_backlog", T_INT, F(zmq_backlog), DOWN, 0, "1000"},
-    {"pub_hwm", T_INT, F(pub_hwm), DOWN, 0, "16"},
-    {"pub_slow_wait", T_SECONDS, F(pub_slow_wait_ms), DOWN, 0, "1"},
-    {"pub_drain_timeout", T_SECONDS, F(pub_drain_timeout_ms), DOWN, 0, "2"},
-    {"zmq_heartbeat_ivl", T_INT, F(zmq_heartbeat_ivl), DOWN, 0, "10000"},
-    {"zmq_heartbeat_timeout", T_INT, F(zmq_heartbeat_timeout), DOWN, 0, "30000"},
-    {"tcp_keepalive_idle", T_SECONDS, F(tcp_keepalive_idle_ms), DOWN, 0, "60"},
-    {"max_pending", T_INT, F(max_pending), DOWN, 0, "50000"},
-    {"auth_timeout", T_SECONDS, F(auth_timeout_ms), DOWN, 0, "5"},
-    {"max_pending_bytes", T_INT, F(max_pending_bytes), DOWN, 0, "268435456"},
-    {"report_interval", T_SECONDS, F(report_interval_ms), DOWN, 0, "1"},
-    {"registry_ttl", T_SECONDS, F(registry_ttl_ms), DOWN, 0, "2592000"},
-    {"sync_target", T_STR, F(sync_target), DOWN, 0, ""},
-    {"sync_keep", T_INT, F(sync_keep), DOWN, 0, "3"},
+    {"cluster", T_NAME, F(cluster), BOTH, BOTH, NULL, 0, 0},
+    {"redis", T_REDIS, F(redis), BOTH, BOTH, NULL, 0, 0},
+    {"mode", T_MODE, F(mode), BOTH, 0, "stream", 0, 0},
+    {"log_level", T_LEVEL, F(log_level), BOTH, 0, "info", 0, 0},
+    {"log_file", T_STR, F(log_file), BOTH, 0, "", 0, 0},
+    {"metrics_bind", T_LISTEN, F(metrics_bind), BOTH, 0, "", 0, 0},
+    {"request_timeout", T_SECONDS, F(request_timeout_ms), BOTH, 0, "60", 0, 0},
+    {"max_frame_size", T_INT, F(max_frame_size), BOTH, 0, "67108864", 0, 0},
+    {"stale_after", T_SECONDS, F(stale_after_ms), BOTH, 0, "10", 0, 0},
+    {"sync_max_bytes", T_INT, F(sync_max_bytes), BOTH, 0, "1073741824", 0, 0},
+    {"stop_timeout", T_SECONDS, F(stop_timeout_ms), BOTH, 0, "60", 0, 0},
+    {"master_publish", T_ENDPOINT, F(master_publish), UP, UP, NULL, 0, 0},
+    {"master_ret", T_ENDPOINT, F(master_ret), UP, UP, NULL, 0, 0},
+    {"stream_maxlen", T_INT, F(stream_maxlen), UP, 0, "100000", 0, 0},
+    {"pub_buffer", T_INT, F(pub_buffer), UP, 0, "100000", 0, 0},
+    {"pub_buffer_bytes", T_INT, F(pub_buffer_bytes), UP, 0, "1073741824", 0, 0},
+    {"pub_merge_window", T_SECONDS, F(pub_merge_window_ms), UP, 0, "0.05", 0, 0},
+    {"pub_dedup_window", T_SECONDS, F(pub_dedup_window_ms), UP, 0, "300", 0, 0},
+    {"pub_wait_replicas", T_INT, F(pub_wait_replicas), UP, 0, "0", 0, 0},
+    {"pub_wait_timeout", T_SECONDS, F(pub_wait_timeout_ms), UP, 0, "1", 0, 3600000},
+    {"req_pool", T_INT, F(req_pool), UP, 0, "64", 1, 10000},
+    {"auth_rate", T_RATE, F(auth_rate), UP, 0, "0", 0, 0},
+    {"instance", T_OPTNAME, F(instance), UP, 0, "", 0, 0},
+    {"sync_source", T_STR, F(sync_source), UP, 0, "", 0, 0},
+    {"sync_interval", T_SECONDS, F(sync_interval_ms), UP, 0, "5", 0, 0},
+    {"job_cache_dir", T_STR, F(job_cache_dir), UP, 0, "/var/cache/salt/master/jobs", 0, 0},
+    {"status_warn_lag", T_SECONDS, F(status_warn_lag_ms), UP, 0, "5", 0, 0},
+    {"status_crit_lag", T_SECONDS, F(status_crit_lag_ms), UP, 0, "30", 0, 0},
+    {"status_warn_entries", T_INT, F(status_warn_entries), UP, 0, "1000", 0, 0},
+    {"status_crit_entries", T_INT, F(status_crit_entries), UP, 0, "10000", 0, 0},
+    {"status_warn_replication", T_SECONDS, F(status_warn_repl_ms), UP, 0, "5", 0, 0},
+    {"status_crit_replication", T_SECONDS, F(status_crit_repl_ms), UP, 0, "30", 0, 0},
+    {"status_warn_tree_lag", T_SECONDS, F(status_warn_tree_lag_ms), UP, 0, "60", 0, 0},
+    {"status_crit_tree_lag", T_SECONDS, F(status_crit_tree_lag_ms), UP, 0, "300", 0, 0},
+    {"datacenter", T_NAME, F(datacenter), DOWN, DOWN, NULL, 0, 0},
+    {"redis_primary", T_REDIS, F(redis_primary), DOWN, 0, "", 0, 0},
+    {"publish_bind", T_ENDPOINT, F(publish_bind), DOWN, DOWN, NULL, 0, 0},
+    {"ret_bind", T_ENDPOINT, F(ret_bind), DOWN, DOWN, NULL, 0, 0},
+    {"state_dir", T_STR, F(state_dir), DOWN, DOWN, NULL, 0, 0},
+    {"replay_max_age", T_SECONDS, F(replay_max_age_ms), DOWN, 0, "60", 0, 0},
+    {"subscriber_grace", T_SECONDS, F(subscriber_grace_ms), DOWN, 0, "15", 0, 0},
+    {"read_batch", T_INT, F(read_batch), DOWN, 0, "512", 1, 0},
+    {"zmq_backlog", T_INT, F(zmq_backlog), DOWN, 0, "1000", 0, INT_MAX},
+    /* ZeroMQ may hold this many publications per subscriber past the saved cursor */
+    {"pub_hwm", T_INT, F(pub_hwm), DOWN, 0, "16", 1, 1000},
+    {"pub_slow_wait", T_SECONDS, F(pub_slow_wait_ms), DOWN, 0, "1", 0, 0},
+    {"pub_drain_timeout", T_SECONDS, F(pub_drain_timeout_ms), DOWN, 0, "2", 0, 0},
+    {"zmq_heartbeat_ivl", T_INT, F(zmq_heartbeat_ivl), DOWN, 0, "10000", 0, INT_MAX},
+    {"zmq_heartbeat_timeout", T_INT, F(zmq_heartbeat_timeout), DOWN, 0, "30000", 0, INT_MAX},
+    {"tcp_keepalive_idle", T_SECONDS, F(tcp_keepalive_idle_ms), DOWN, 0, "60", 0, 0},
+    {"max_pending", T_INT, F(max_pending), DOWN, 0, "50000", 0, 10000000}, /* slot indices are ints */
+    {"auth_timeout", T_SECONDS, F(auth_timeout_ms), DOWN, 0, "5", 0, 0},
+    {"max_pending_bytes", T_INT, F(max_pending_bytes), DOWN, 0, "268435456", 0, 0},
+    {"report_interval", T_SECONDS, F(report_interval_ms), DOWN, 0, "1", 0, 0},
+    {"registry_ttl", T_SECONDS, F(registry_ttl_ms), DOWN, 0, "2592000", 0, 0},
+    {"sync_target", T_STR, F(sync_target), DOWN, 0, "", 0, 0},
+    {"sync_keep", T_INT, F(sync_keep), DOWN, 0, "3", 1, 0},
 };
 #define NKEYS (sizeof key_table / sizeof key_table[0])
+_Static_assert(NKEYS <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");
 
 size_t config_key_count(void) { return NKEYS; }
 const char *config_key_name(size_t i) { return i < NKEYS ? key_table[i].name : NULL; }
@@ -236,18 +247,58 @@ static int valid_name(const char *v)
     return 1;
 }
 
+/* "[tcp://]host:port" (the scheme required with TCP_REQUIRED) into HOST
+ * and PORT; 0, or -1 if V is not that. */
+static int split_tcp(const char *v, int tcp_required, char *host, size_t hostlen, long *port)
+{
+    const char *hp = strncmp(v, "tcp://", 6) == 0 ? v + 6 : tcp_required ? NULL : v;
+    const char *colon = hp ? strrchr(hp, ':') : NULL;
+    if (!colon || colon == hp || (size_t)(colon - hp) >= hostlen)
+        return -1;
+    char *end;
+    errno = 0;
+    *port = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || *port < 1 || *port > 65535)
+        return -1;
+    memcpy(host, hp, (size_t)(colon - hp));
+    host[colon - hp] = '\0';
+    return 0;
+}
+
 static int valid_endpoint(const char *v)
 {
+    char host[256];
+    long port;
     if (strncmp(v, "ipc://", 6) == 0)
         return v[6] != '\0';
-    if (strncmp(v, "tcp://", 6) != 0)
+    return split_tcp(v, 1, host, sizeof host, &port) == 0;
+}
+
+/* A placeholder of the shipped examples and the docs, which must never
+ * reach Redis as a password: "CHANGE-ME" or "<...>". */
+static const char *placeholder(const char *url, char *buf, size_t len)
+{
+    if (strstr(url, "CHANGE-ME"))
+        return "CHANGE-ME";
+    const char *lt = strchr(url, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+    if (!gt)
+        return NULL;
+    snprintf(buf, len, "%.*s", (int)(gt - lt + 1), lt);
+    return buf;
+}
+
+/* VALUE (parsed as a number into V, in the field's unit) within SPEC's range? */
+static int in_range(const struct key_spec *spec, const char *value, long long v, char *why, size_t whylen)
+{
+    double scale = spec->type == T_SECONDS ? 1000.0 : 1.0;
+    if (v >= spec->lo && (spec->hi == 0 || v <= spec->hi))
         return 0;
-    const char *colon = strrchr(v + 6, ':');
-    if (!colon || colon == v + 6)
-        return 0;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    return *end == '\0' && end != colon + 1 && port >= 1 && port <= 65535;
+    if (spec->hi == 0)
+        seterr(why, whylen, "must be at least %g, got '%s'", (double)spec->lo / scale, value);
+    else
+        seterr(why, whylen, "%s is out of range (%g to %g)", value, (double)spec->lo / scale,
+               (double)spec->hi / scale);
+    return -1;
 }
 
 /* Store VALUE into the field of SPEC; on error fill WHY. */
@@ -264,6 +315,8 @@ static int set_value(struct config *cfg, const struct key_spec *spec, const char
             seterr(why, whylen, "expected a non-negative integer, got '%s'", value);
             return -1;
         }
+        if (in_range(spec, value, v, why, whylen) < 0)
+            return -1;
         *(long long *)field = v;
         return 0;
     }
@@ -276,10 +329,13 @@ static int set_value(struct config *cfg, const struct key_spec *spec, const char
                    spec->type == T_SECONDS ? " of seconds" : " per second", value);
             return -1;
         }
-        if (spec->type == T_RATE)
+        if (spec->type == T_RATE) {
             *(double *)field = v;
-        else
-            *(long long *)field = llround(v * 1000.0);
+            return 0;
+        }
+        if (in_range(spec, value, llround(v * 1000.0), why, whylen) < 0)
+            return -1;
+        *(long long *)field = llround(v * 1000.0);
         return 0;
     }
     case T_NAME:
@@ -301,10 +357,25 @@ static int set_value(struct config *cfg, const struct key_spec *spec, const char
             return -1;
         }
         break;
+    case T_LISTEN: {
+        char host[256];
+        long port;
+        if (*value && split_tcp(value, 0, host, sizeof host, &port) < 0) {
+            seterr(why, whylen, "expected \"\", host:port or tcp://host:port, got '%s'", value);
+            return -1;
+        }
+        break;
+    }
     case T_REDIS: {
         struct redis_url u;
+        char buf[64];
+        const char *ph = placeholder(value, buf, sizeof buf);
         if (*value && redis_url_parse(value, &u, why, whylen) < 0)
             return -1;
+        if (ph) {
+            seterr(why, whylen, "'%s' is a placeholder from the example: fill in the real value", ph);
+            return -1;
+        }
         break;
     }
     case T_MODE:
@@ -346,9 +417,9 @@ static int apply_defaults(struct config *cfg)
     return 0;
 }
 
-/* Walk the YAML events of a flat mapping, setting keys; SEEN marks keys given. */
-static int parse_mapping(struct config *cfg, yaml_parser_t *parser, unsigned char *seen,
-                         const char *path, char *err, size_t errlen)
+/* Walk the YAML events of a flat mapping, setting keys; cfg->line[] gets
+ * the line of each key given. */
+static int parse_mapping(struct config *cfg, yaml_parser_t *parser, const char *path, char *err, size_t errlen)
 {
     yaml_event_t ev;
     int depth_state = 0; /* 0: before mapping, 1: in mapping expecting key */
@@ -406,7 +477,7 @@ static int parse_mapping(struct config *cfg, yaml_parser_t *parser, unsigned cha
                     seterr(err, errlen, "%s:%zu: key '%s': unknown key%s", path, line, key,
                            spec ? " for this program" : "");
                     rc = -1;
-                } else if (seen[spec - key_table]) {
+                } else if (cfg->line[spec - key_table]) {
                     seterr(err, errlen, "%s:%zu: key '%s': given twice", path, line, key);
                     rc = -1;
                 }
@@ -421,7 +492,7 @@ static int parse_mapping(struct config *cfg, yaml_parser_t *parser, unsigned cha
                     seterr(err, errlen, "%s:%zu: key '%s': %s", path, key_line, key, why);
                     rc = -1;
                 } else {
-                    seen[spec - key_table] = 1;
+                    cfg->line[spec - key_table] = (unsigned)key_line;
                 }
                 key[0] = '\0';
             }
@@ -440,6 +511,98 @@ static int parse_mapping(struct config *cfg, yaml_parser_t *parser, unsigned cha
     }
 }
 
+static const struct key_spec *key_of(const char *name)
+{
+    const struct key_spec *k = find_key(name);
+    return k ? k : key_table; /* names below are the table's own */
+}
+
+/* The line KEY was given on, 0 if it was not. */
+static unsigned line_of(const struct config *cfg, const char *key)
+{
+    return cfg->line[key_of(key) - key_table];
+}
+
+/* Two endpoints that cannot both be bound: the same ipc path, or the same
+ * TCP port on the same host or where either takes every address. */
+static int binds_clash(const char *a, const char *b)
+{
+    char ha[256], hb[256];
+    long pa, pb;
+    if (!*a || !*b)
+        return 0;
+    if (strncmp(a, "ipc://", 6) == 0 || strncmp(b, "ipc://", 6) == 0)
+        return strcmp(a, b) == 0;
+    if (split_tcp(a, 0, ha, sizeof ha, &pa) < 0 || split_tcp(b, 0, hb, sizeof hb, &pb) < 0 || pa != pb)
+        return 0;
+    return !strcmp(ha, hb) || !strcmp(ha, "*") || !strcmp(hb, "*") || !strcmp(ha, "0.0.0.0") ||
+           !strcmp(hb, "0.0.0.0");
+}
+
+/* saltrelay-down binds publish_bind, ret_bind and metrics_bind: no two the same. */
+static int check_binds(const struct config *cfg, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"publish_bind", "ret_bind", "metrics_bind"};
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = i + 1; j < 3; j++) {
+            const char *a = *(char *const *)((const char *)cfg + key_of(keys[i])->offset);
+            const char *b = *(char *const *)((const char *)cfg + key_of(keys[j])->offset);
+            if (!binds_clash(a, b))
+                continue;
+            unsigned la = line_of(cfg, keys[i]), lb = line_of(cfg, keys[j]);
+            seterr(err, errlen, "%s:%u: key '%s': %s is also %s's (line %u): each socket needs its own address",
+                   cfg->path, la > lb ? la : lb, la > lb ? keys[i] : keys[j], la > lb ? a : b,
+                   la > lb ? keys[j] : keys[i], la > lb ? lb : la);
+            return -1;
+        }
+    return 0;
+}
+
+/* What no single key's type and range can tell. */
+static int check_across_keys(const struct config *cfg, char *err, size_t errlen)
+{
+    if (cfg->role == CONFIG_UP && *cfg->sync_source && cfg->sync_interval_ms < 100) {
+        seterr(err, errlen, "%s:%u: key 'sync_interval': must be at least 0.1 with sync_source set", cfg->path,
+               line_of(cfg, "sync_interval"));
+        return -1;
+    }
+    return cfg->role == CONFIG_DOWN ? check_binds(cfg, err, errlen) : 0;
+}
+
+/* Open PATH as a config file: a directory or unreadable file is named as such. */
+static FILE *open_file(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        seterr(err, errlen, "%s: is a directory, not a config file", path);
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
+
+static int parse_file(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = open_file(path, err, errlen);
+    if (!f)
+        return -1;
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    errno = 0;
+    int rc = parse_mapping(cfg, &parser, path, err, errlen);
+    if (rc < 0 && ferror(f)) /* libyaml says only "input error" */
+        seterr(err, errlen, "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return rc;
+}
+
 int config_load(struct config *cfg, int role, const char *path, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -449,22 +612,10 @@ int config_load(struct config *cfg, int role, const char *path, char *err, size_
         seterr(err, errlen, "internal error: bad built-in default");
         return -1;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    yaml_parser_t parser;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
-    unsigned char seen[NKEYS] = {0};
-    int rc = parse_mapping(cfg, &parser, seen, path, err, errlen);
-    yaml_parser_delete(&parser);
-    fclose(f);
-    if (rc < 0)
+    if (parse_file(cfg, path, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < NKEYS; i++)
-        if ((key_table[i].required & role) && !seen[i]) {
+        if ((key_table[i].required & role) && !cfg->line[i]) {
             seterr(err, errlen, "%s:1: key '%s': missing required key", path, key_table[i].name);
             return -1;
         }
@@ -477,23 +628,114 @@ int config_load(struct config *cfg, int role, const char *path, char *err, size_
     if (cfg->redis_primary && *cfg->redis_primary)
         redis_url_parse(cfg->redis_primary, &cfg->redis_primary_url, err, errlen);
     err[0] = '\0';
-    if (role == CONFIG_UP && cfg->req_pool < 1) {
-        seterr(err, errlen, "%s:1: key 'req_pool': must be at least 1", path);
-        return -1;
+    return check_across_keys(cfg, err, errlen);
+}
+
+/* The nearest existing path at or above DIR (in BUF), for a state_dir the
+ * daemon is to create: 0 if a directory, else -1 with errno set. */
+static int existing_ancestor(const char *dir, char *buf, size_t len, struct stat *st)
+{
+    snprintf(buf, len, "%s", dir);
+    for (;;) {
+        if (stat(buf, st) == 0) {
+            errno = ENOTDIR;
+            return S_ISDIR(st->st_mode) ? 0 : -1;
+        }
+        char *slash = strrchr(buf, '/');
+        if (errno != ENOENT || !strcmp(buf, ".") || !strcmp(buf, "/"))
+            return -1;
+        if (!slash)
+            snprintf(buf, len, ".");
+        else if (slash == buf)
+            buf[1] = '\0';
+        else
+            *slash = '\0';
     }
-    if (role == CONFIG_DOWN && cfg->sync_keep < 1) {
-        seterr(err, errlen, "%s:1: key 'sync_keep': must be at least 1", path);
+}
+
+/* Create and remove a file in DIR, as the daemon's state files are. */
+static int probe_write(const char *dir)
+{
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.saltrelay-check.%ld", dir, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
         return -1;
+    close(fd);
+    return unlink(probe);
+}
+
+/* A file of DIR the daemon could not read and rewrite (one left by a run
+ * as another user): its name in NAME. */
+static int foreign_file(const char *dir, char *name, size_t len)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+    while (d && !found && (e = readdir(d)) != NULL) {
+        struct stat st;
+        if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        found = faccessat(dirfd(d), e->d_name, R_OK | W_OK, 0) < 0;
+        if (found)
+            snprintf(name, len, "%s", e->d_name);
     }
-    if (role == CONFIG_UP && *cfg->sync_source && cfg->sync_interval_ms < 100) {
-        seterr(err, errlen, "%s:1: key 'sync_interval': must be at least 0.1", path);
-        return -1;
+    int saved = errno;
+    if (d)
+        closedir(d);
+    errno = saved;
+    return found;
+}
+
+/* Why the daemon could not keep its state in DIR, or "" if it can. */
+static void state_dir_problem(const char *dir, char *why, size_t len)
+{
+    char at[4096], name[256];
+    struct stat st;
+    int exists = stat(dir, &st) == 0, isdir = exists && S_ISDIR(st.st_mode);
+    if (strlen(dir) >= sizeof at - 64)
+        snprintf(why, len, "path too long");
+    else if (exists && !isdir)
+        snprintf(why, len, "%.200s is not a directory", dir);
+    else if (isdir && probe_write(dir) < 0)
+        snprintf(why, len, "cannot write in %.200s: %s", dir, strerror(errno));
+    else if (isdir && foreign_file(dir, name, sizeof name))
+        snprintf(why, len, "cannot read and write %.200s/%.100s: %s", dir, name, strerror(errno));
+    else if (isdir)
+        return;
+    else if (errno != ENOENT)
+        snprintf(why, len, "%.200s: %s", dir, strerror(errno));
+    else if (existing_ancestor(dir, at, sizeof at, &st) < 0 || access(at, W_OK | X_OK) < 0)
+        snprintf(why, len, "cannot create %.200s: %.150s: %s", dir, at, strerror(errno));
+}
+
+int config_check_state_dir(const struct config *cfg, char *err, size_t errlen)
+{
+    char why[400] = "";
+    if (cfg->role == CONFIG_DOWN)
+        state_dir_problem(cfg->state_dir, why, sizeof why);
+    if (!why[0])
+        return 0;
+    seterr(err, errlen, "%s:%u: key 'state_dir': %s", cfg->path, line_of(cfg, "state_dir"), why);
+    return -1;
+}
+
+int config_make_state_dir(const struct config *cfg)
+{
+    char buf[4096];
+    if (cfg->role != CONFIG_DOWN || snprintf(buf, sizeof buf, "%s", cfg->state_dir) >= (int)sizeof buf)
+        return 0;
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p)
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+            return -1;
+        if (!c)
+            return 0;
+        *p = c;
     }
-    if (role == CONFIG_DOWN && cfg->read_batch < 1) {
-        seterr(err, errlen, "%s:1: key 'read_batch': must be at least 1", path);
-        return -1;
-    }
-    return 0;
 }
 
 void config_free(struct config *cfg)

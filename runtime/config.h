@@ -10,6 +10,7 @@
 enum config_role { CONFIG_UP = 1, CONFIG_DOWN = 2 };
 
 #define REDIS_SENTINELS_MAX 8
+#define CONFIG_KEYS_MAX 96
 
 struct redis_addr {
     char host[256];
@@ -95,10 +96,20 @@ struct config {
     /* derived */
     struct redis_url redis_url;
     struct redis_url redis_primary_url;
+    unsigned line[CONFIG_KEYS_MAX]; /* of each key given, by key table order; 0: not given */
 };
 
-/* Load PATH for ROLE. On error returns -1 and writes "FILE:LINE: key 'K': why" to err. */
+/* Load PATH for ROLE: every key's type and range, and what holds across
+ * keys (binds given twice, placeholders of the examples). On error returns
+ * -1 and writes "FILE:LINE: key 'K': why" to err. */
 int config_load(struct config *cfg, int role, const char *path, char *err, size_t errlen);
+/* saltrelay-down: whether this process could keep its state in state_dir
+ * (a directory it can write in, or one it can create, and no file there it
+ * cannot rewrite); the same message form. Beside config_load, as it looks
+ * at the file system (--check-config and the start both call it). */
+int config_check_state_dir(const struct config *cfg, char *err, size_t errlen);
+/* Create state_dir and its missing parents (0750); -1 with errno. */
+int config_make_state_dir(const struct config *cfg);
 void config_free(struct config *cfg);
 /* Print the effective configuration (passwords masked) as YAML. */
 void config_print(const struct config *cfg, void *file);

@@ -152,7 +152,16 @@ static int wait_signal(void *arg, int timeout_ms)
     return take_signal(c->cfg, signal_next(c->sfd, timeout_ms));
 }
 
-static void run_until_signal(const struct config *cfg, int sfd, struct part **parts, size_t n)
+void daemon_waiting(const char *why)
+{
+    health_waiting(why);
+    sd_notifyf(0, "STATUS=waiting: %s", why);
+}
+
+/* Serve until a stop signal (0) or until the gate says this daemon lost its
+ * place (1). */
+static int run_until_signal(const struct config *cfg, int sfd, struct part **parts, size_t n,
+                            const struct daemon_gate *gate, void *gated)
 {
     uint64_t wd_usec = 0;
     int watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
@@ -168,8 +177,13 @@ static void run_until_signal(const struct config *cfg, int sfd, struct part **pa
             log_msg(ok ? LOG_LVL_INFO : LOG_LVL_ERROR, "worker threads %s%s", ok ? "running again" : "stalled: ",
                     ok ? "" : silent);
         stalled = !ok;
+        char why[400];
+        if (gate->lost(gated, why, sizeof why)) {
+            log_error("stepping down: %s", why);
+            return 1;
+        }
         if (take_signal(cfg, sig))
-            return;
+            return 0;
     }
 }
 
@@ -216,22 +230,23 @@ static int run(const struct config *cfg, int sfd, const char *progname, part_pic
     size_t n = pick(cfg, defs, MAX_PARTS);
     log_info("%s %s starting (cluster %s, mode %s)", progname, SALTRELAY_VERSION, cfg->cluster, cfg->mode);
     void *gated = gate->open(cfg);
-    size_t started = start_parts(cfg, defs, n, parts);
     struct signal_ctx sc = {cfg, sfd};
-    if (started == n && gate->ready(cfg, wait_signal, &sc) == 0) {
-        sd_notify(0, "READY=1");
+    int claim = gate->claim(gated, cfg, wait_signal, &sc), claimed = claim == 0, lost = claim == -2;
+    size_t started = claimed ? start_parts(cfg, defs, n, parts) : 0;
+    if (claimed && started == n && gate->ready(cfg, wait_signal, &sc) == 0) {
+        sd_notify(0, "READY=1\nSTATUS=serving");
         health_set(HEALTH_SERVING, NULL);
         log_info("ready");
-        run_until_signal(cfg, sfd, parts, n);
+        lost = run_until_signal(cfg, sfd, parts, n, gate, gated);
     }
     sd_notify(0, "STOPPING=1");
     health_set(HEALTH_STOPPING, NULL);
     stopguard_start(cfg->stop_timeout_ms, cfg->role == CONFIG_DOWN ? cfg->state_dir : "");
-    if (started == n)
+    if (started == n && claimed)
         log_info("stopping: draining what is in flight");
     stop_parts(sfd, parts, started);
     gate->close(gated);
-    return started == n ? 0 : 1;
+    return (!claimed || started == n) && !lost ? 0 : 1;
 }
 
 int daemon_main(int argc, char **argv, int role, const char *progname, part_picker pick,
@@ -265,7 +280,7 @@ int daemon_main(int argc, char **argv, int role, const char *progname, part_pick
     }
     struct config cfg;
     char err[600];
-    if (config_load(&cfg, role, path, err, sizeof err) < 0) {
+    if (config_load(&cfg, role, path, err, sizeof err) < 0 || config_check_state_dir(&cfg, err, sizeof err) < 0) {
         fprintf(stderr, "%s: %s\n", progname, err);
         config_free(&cfg);
         return 2;
@@ -274,6 +289,11 @@ int daemon_main(int argc, char **argv, int role, const char *progname, part_pick
         config_print(&cfg, stdout);
         config_free(&cfg);
         return 0;
+    }
+    if (config_make_state_dir(&cfg) < 0) { /* checked above: only a race gets here */
+        fprintf(stderr, "%s: cannot create state_dir %s: %s\n", progname, cfg.state_dir, strerror(errno));
+        config_free(&cfg);
+        return 1;
     }
     log_init(progname, (enum log_level)log_level_parse(cfg.log_level));
     if (log_open_file(cfg.log_file) < 0) {

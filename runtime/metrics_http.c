@@ -7,6 +7,7 @@
 
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +29,27 @@ struct metrics_http {
 
 static _Atomic int health_state = HEALTH_STARTING;
 static const char *_Atomic health_stalled; /* a part's name: static, never freed */
+static atomic_int health_was_serving;
+static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
+static char wait_why[400]; /* under wait_lock */
 
 void health_set(enum health state, const char *stalled)
 {
     atomic_store(&health_stalled, stalled);
     atomic_store(&health_state, (int)state);
+    if (state == HEALTH_SERVING)
+        atomic_store(&health_was_serving, 1);
 }
+
+void health_waiting(const char *why)
+{
+    pthread_mutex_lock(&wait_lock);
+    snprintf(wait_why, sizeof wait_why, "%s", why);
+    pthread_mutex_unlock(&wait_lock);
+    atomic_store(&health_state, HEALTH_WAITING);
+}
+
+int health_served(void) { return atomic_load(&health_was_serving); }
 
 static void render_metrics(FILE *f, int role)
 {
@@ -151,6 +167,11 @@ static unsigned render_health(FILE *f)
         fprintf(f, "stalled: %s has not turned for 10 s\n", stalled ? stalled : "a worker thread");
         break;
     case HEALTH_STOPPING: fputs("stopping\n", f); break;
+    case HEALTH_WAITING:
+        pthread_mutex_lock(&wait_lock);
+        fprintf(f, "waiting: %s\n", wait_why);
+        pthread_mutex_unlock(&wait_lock);
+        break;
     default: fputs("starting: waiting for the worker threads and Redis\n", f); break;
     }
     return MHD_HTTP_SERVICE_UNAVAILABLE;

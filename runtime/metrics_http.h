@@ -21,7 +21,11 @@ void metrics_http_stop(struct metrics_http **mh);
 /* What GET /healthz answers, set by the main thread (daemon.c): 200 "serving"
  * from READY=1 until the stop while every part turns (the watchdog's
  * judgement), 503 with the reason otherwise. STALLED names the silent part. */
-enum health { HEALTH_STARTING, HEALTH_SERVING, HEALTH_STALLED, HEALTH_STOPPING };
+enum health { HEALTH_STARTING, HEALTH_WAITING, HEALTH_SERVING, HEALTH_STALLED, HEALTH_STOPPING };
 void health_set(enum health state, const char *stalled);
+/* HEALTH_WAITING: the daemon may not serve yet, for WHY (copied). */
+void health_waiting(const char *why);
+/* 1 once the daemon has been serving (what its DC report tells). */
+int health_served(void);
 
 #endif

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -145,8 +146,12 @@ def test_acl_whole_path(tmp):
     consumer leaves the group, the primary fails over (Sentinels as
     saltrelay-sentinel, every program finding the new primary as its own
     user) and it all goes on; saltrelay-status (table, --json, job,
-    minions) reads it as saltrelay-status. Redis logs no refused command.
-    Then each forbidden action of saltrelay-dc-dc1 is refused: NOPERM."""
+    minions) reads it as saltrelay-status. Each saltrelay-down holds its
+    DC's lease as its DC's user (taken, renewed, its reports fenced by it,
+    released at dc2's clean stop); saltrelay-status forget dc2 is refused as
+    saltrelay-status and works as saltrelay-up. Redis logs no refused
+    command. Then each forbidden action of saltrelay-dc-dc1 is refused
+    (NOPERM), among them taking or releasing dc2's lease."""
     c = Cluster(tmp)
     src = os.path.join(tmp, "src")
     os.makedirs(src)
@@ -261,7 +266,42 @@ def test_acl_whole_path(tmp):
         h.check(c.acl_log(port) == "", "%s refused commands:\n%s" % (name, c.acl_log(port)))
     um = up.metrics()
     h.check(um["requests_answered_total"] == 21 and um["requests_bad_total"] == 0, "up: %r" % um)
+    owners = {dc: c.admin(c.core, "GET", key("dc", dc, "owner")) for dc in downs}
+    for dc, d in downs.items():  # taken and renewed across the failover as the DC's user
+        h.check(owners[dc].startswith("%s/%d#" % (socket.gethostname(), d.proc.pid)), "%s's lease: %r" %
+                (dc, owners[dc]))
     forbidden_dc_actions(c)
+    h.check(c.admin(c.core, "GET", key("dc", "dc2", "owner")) == owners["dc2"], "dc2's lease changed by dc1's user")
+    forget_dc2(c, downs["dc2"], up, status_cfg)
+
+
+def forget_dc2(c, down, up, status_cfg):
+    """dc2 stops cleanly (its user releases its lease); forget dc2 is refused
+    to saltrelay-status's user and done by saltrelay-up's."""
+    c.admin(c.core, "ACL", "LOG", "RESET")
+    h.check(down.term() == 0, "dc2 stops")
+    h.check(c.admin(c.core, "EXISTS", key("dc", "dc2", "owner")) == "0", "dc2's lease not released at its stop")
+    r = subprocess.run([STATUS, "-c", status_cfg, "forget", "dc2"], capture_output=True, timeout=60)
+    h.check(r.returncode == 2 and b"NOPERM" in r.stderr and c.admin(c.core, "EXISTS", key("dc", "dc2")) == "1",
+            "forget as saltrelay-status: %r" % (r,))
+    c.admin(c.core, "ACL", "LOG", "RESET")
+    r = subprocess.run([STATUS, "-c", up.cfg_path, "forget", "dc2"], capture_output=True, timeout=60)
+    h.check(r.returncode == 0 and r.stdout.startswith(b"forgot DC dc2: its report, its request stream, its reply "
+                                                      b"stream") and not r.stderr, "forget as saltrelay-up: %r" % (r,))
+    left = [k for k in (key("dc", "dc2"), key("req", "dc2"), key("reqhi", "dc2"), key("rep", "dc2"),
+                        key("minions", "dc2")) if c.admin(c.core, "EXISTS", k) != "0"]
+    h.check(not left and c.admin(c.core, "SMEMBERS", key("dcs")) == "dc1", "left after forget: %r" % left)
+    r = subprocess.run([STATUS, "-c", up.cfg_path, "forget", "dc1"], capture_output=True, timeout=60)
+    h.check(r.returncode == 2 and b"DC dc1 is running" in r.stderr, "forget dc1 while it runs: %r" % (r,))
+    h.check(c.acl_log(c.core) == "", "refused commands:\n" + c.acl_log(c.core))
+
+
+def lease_script(name):
+    """The lease script NAME of redis/lease.c, as saltrelay-down sends it."""
+    with open(os.path.join(h.REPO, "redis", "lease.c")) as f:
+        m = re.search(r"const char %s\[\] =\s*((?:\s*\"(?:[^\"\\]|\\.)*\")+);" % name, f.read())
+    h.check(m, "no %s in redis/lease.c" % name)
+    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1)))
 
 
 # What saltrelay-dc-dc1 must not do, each refused by Redis (NOPERM; inside a
@@ -279,6 +319,10 @@ FORBIDDEN = [
     ("HSET", key("reg", "dc2", "m"), "last_auth", "1"), ("SADD", key("minions", "dc2"), "m"),
     ("HSET", key("reqhi", "dc2"), "x", "1"),
     ("SREM", key("dcs"), "dc2"), ("DEL", key("dcs")), ("PEXPIRE", key("dcs"), "1"),
+    ("GET", key("dc", "dc2", "owner")), ("SET", key("dc", "dc2", "owner"), "x"), ("DEL", key("dc", "dc2", "owner")),
+    ("EVAL", lease_script("LEASE_TAKE_LUA"), "1", key("dc", "dc2", "owner"), "me", "me", "6000", ""),
+    ("EVAL", lease_script("LEASE_RELEASE_LUA"), "1", key("dc", "dc2", "owner"), "me"),
+    ("EVAL", "return redis.call('SET', '%s', 'me', 'PX', 6000)" % key("dc", "dc2", "owner"), "0"),
     ("SET", key("reqstreams"), "x"), ("DEL", key("reqstreams")), ("SET", key("tree", "head"), "x"),
     ("DEL", key("tree", "chunks")), ("ZADD", key("ups"), "1", "x"), ("HSET", key("up", "x"), "a", "b"),
     ("EVAL", "return redis.call('XADD', KEYS[1], '*', 'a', 1)", "1", key("rep", "dc2")),

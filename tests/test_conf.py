@@ -39,6 +39,20 @@ def unquote(v):
     return v[1:-1] if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'" else v
 
 
+def filled(kind, path, tmp):
+    """A copy of the shipped example PATH with its placeholders filled in (the
+    example itself is refused: test_shipped_examples_refused) and, for
+    saltrelay-down, a state_dir this test may write."""
+    with open(path) as f:
+        text = f.read().replace("CHANGE-ME", "s3cret")
+    if kind == "down":
+        text = re.sub(r"(?m)^state_dir: .*$", "state_dir: %s" % os.path.join(tmp, "state"), text)
+    copy = os.path.join(tmp, "%s-filled.yaml" % kind)
+    with open(copy, "w") as f:
+        f.write(text)
+    return copy
+
+
 def check_config(kind, path):
     """Run --check-config; returns {key: printed value}."""
     r = subprocess.run([BIN[kind], "--check-config", "-c", path], capture_output=True, timeout=30)
@@ -66,7 +80,7 @@ def same_value(documented, printed):
 def test_every_loader_key_in_conf(tmp):
     for kind, path in sorted(CONF.items()):
         documented = set(conf_keys(path))
-        loader = set(check_config(kind, path))
+        loader = set(check_config(kind, filled(kind, path, tmp)))
         missing = sorted(loader - documented)
         extra = sorted(documented - loader)
         check(not missing, "keys of saltrelay-%s missing from %s: %s" % (kind, path, ", ".join(missing)))
@@ -79,6 +93,7 @@ def test_documented_defaults(tmp):
     documented values."""
     for kind, path in sorted(CONF.items()):
         keys = conf_keys(path)
+        path = filled(kind, path, tmp)
         as_shipped = check_config(kind, path)
         uncommented = os.path.join(tmp, kind + "-all.yaml")
         with open(path) as src, open(uncommented, "w") as dst:
@@ -88,8 +103,8 @@ def test_documented_defaults(tmp):
         check(as_shipped == all_set, "saltrelay-%s: documented defaults differ from the built-in ones:\n"
               "shipped: %s\nall set: %s" % (kind, as_shipped, all_set))
         for name, (commented, value) in keys.items():
-            if name in ("redis", "redis_primary"):
-                continue  # printed with the password masked
+            if name in ("redis", "redis_primary", "state_dir"):
+                continue  # printed with the password masked; state_dir is this test's
             check(same_value(value, as_shipped[name]),
                   "%s: %s documented as %r, saltrelay-%s uses %r" % (path, name, value, kind, as_shipped[name]))
 
@@ -121,7 +136,7 @@ def test_man_pages_match_help(tmp):
         for opt in sorted(set(options)):
             check(re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(opt), text),
                   "%s does not describe %s from saltrelay-%s --help" % (man, opt, kind))
-        for name in check_config(kind, CONF[kind]):
+        for name in check_config(kind, filled(kind, CONF[kind], tmp)):
             check(re.search(r"(?m)^\.TP\n\.B %s\s*$" % name, text),
                   "%s does not describe config key %s (a '.TP' then '.B %s' line)" % (man, name, name))
 
@@ -165,6 +180,80 @@ def test_status_man_page_matches_help(tmp):
     up_keys = conf_keys(CONF["up"])
     for name in re.findall(r"(?m)^\.B (\w+)$", text.split(".SH CONFIGURATION")[1].split(".SH")[0]):
         check(name in up_keys, "%s documents key %s that conf/up.yaml does not have" % (man, name))
+
+
+DOWN_BASE = ("cluster: c1\ndatacenter: dc1\nredis: redis://127.0.0.1:{redis}\n"
+             "publish_bind: tcp://127.0.0.1:{pub}\nret_bind: tcp://127.0.0.1:{ret}\nstate_dir: {state}\n")
+
+
+def refused(kind, path, want, run_as=()):
+    """--check-config and a start of PATH both exit 2 with the one line
+    "saltrelay-KIND: " + WANT on stderr (and nothing started: the start
+    ends by itself)."""
+    line = "saltrelay-%s: %s\n" % (kind, want)
+    for args in (["--check-config", "-c", path], ["-c", path]):
+        r = subprocess.run(list(run_as) + [BIN[kind]] + args, capture_output=True, timeout=30)
+        check(r.returncode == 2 and r.stderr.decode() == line and (args[0] != "--check-config" or not r.stdout),
+              "saltrelay-%s %s: exit %d, stderr %r, expected %r" % (kind, " ".join(args), r.returncode,
+                                                                    r.stderr.decode(), line))
+
+
+def test_check_config_refuses_what_start_refuses(tmp):
+    """Everything the daemon refuses at start, --check-config refuses, with
+    the same one line naming the file, the key's own line and the key (the
+    old code passed pub_hwm 5000 and refused it only once started, exit 1,
+    named line 1 for a range, said "input error" for a directory and let
+    the shipped CHANGE-ME password and a doubly bound port through)."""
+    ports = dict(redis=harness.free_port(), pub=harness.free_port(), ret=harness.free_port(),
+                 state=os.path.join(tmp, "state"))
+    base = DOWN_BASE.format(**ports)
+    cases = [
+        ("pub_hwm", base + "# the queue per subscriber\npub_hwm: 5000\n",
+         "{f}:8: key 'pub_hwm': 5000 is out of range (1 to 1000)"),
+        ("max_pending", "max_pending: 20000000\n" + base,
+         "{f}:1: key 'max_pending': 20000000 is out of range (0 to 1e+07)"),
+        ("binds", base + "metrics_bind: 127.0.0.1:%d\n" % ports["pub"],
+         "{f}:7: key 'metrics_bind': 127.0.0.1:%d is also publish_bind's (line 4): each socket needs its own "
+         "address" % ports["pub"]),
+        ("password", base.replace("redis://", "redis://:CHANGE-ME@"),
+         "{f}:3: key 'redis': 'CHANGE-ME' is a placeholder from the example: fill in the real value"),
+        ("state_file", base.replace(ports["state"], os.path.join(tmp, "state-file")),
+         "{f}:6: key 'state_dir': %s is not a directory" % os.path.join(tmp, "state-file")),
+    ]
+    with open(os.path.join(tmp, "state-file"), "w") as f:
+        f.write("not a directory\n")
+    for name, text, want in cases:
+        path = os.path.join(tmp, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        refused("down", path, want.format(f=path))
+    refused("down", tmp, "%s: is a directory, not a config file" % tmp)
+    refused("up", os.path.join(tmp, "none.yaml"), "%s: cannot open: No such file or directory" %
+            os.path.join(tmp, "none.yaml"))
+    if os.geteuid() != 0:
+        return
+    # a state_dir the daemon's user cannot write in: checked as that user
+    os.chmod(tmp, 0o755)
+    os.makedirs(ports["state"], mode=0o755)
+    path = os.path.join(tmp, "foreign.yaml")
+    with open(path, "w") as f:
+        f.write(base)
+    os.chmod(path, 0o644)
+    refused("down", path, "%s:6: key 'state_dir': cannot write in %s: Permission denied" % (path, ports["state"]),
+            run_as=("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"))
+
+
+def test_shipped_examples_refused(tmp):
+    """conf/up.yaml and conf/down.yaml as shipped carry CHANGE-ME for the
+    Redis password: --check-config refuses them, naming that line, so that
+    an example is never run as it is."""
+    for kind, path in sorted(CONF.items()):
+        with open(path) as f:
+            first = [n for n, l in enumerate(f, 1) if re.match(r"redis(_primary)?: .*CHANGE-ME", l)][0]
+        r = subprocess.run([BIN[kind], "--check-config", "-c", path], capture_output=True, timeout=30)
+        want = "saltrelay-%s: %s:%d: key '%s': 'CHANGE-ME' is a placeholder from the example: fill in the real " \
+               "value\n" % (kind, path, first, "redis")
+        check(r.returncode == 2 and r.stderr.decode() == want, "%s: %d %r" % (path, r.returncode, r.stderr))
 
 
 harness.main(globals())

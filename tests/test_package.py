@@ -118,10 +118,18 @@ def test_deb_contents(tmp):
         out = run([os.path.join(root, "usr", "bin", prog), "--version"], timeout=30)
         check(out.strip() == "%s %s" % (prog, version), "%s --version printed %r, package is %s" %
               (prog, out, version))
-    # the packaged example configs pass the packaged binaries' own check
+    # the packaged example configs pass the packaged binaries' own check once
+    # their placeholder passwords are filled in, and not before
     for kind in ("up", "down"):
-        run([os.path.join(root, "usr", "bin", "saltrelay-" + kind), "--check-config", "-c",
-             os.path.join(root, "etc", "saltrelay", kind + ".yaml")], timeout=30)
+        prog = os.path.join(root, "usr", "bin", "saltrelay-" + kind)
+        example = os.path.join(root, "etc", "saltrelay", kind + ".yaml")
+        r = subprocess.run([prog, "--check-config", "-c", example], capture_output=True, timeout=30)
+        check(r.returncode == 2 and b"'CHANGE-ME' is a placeholder" in r.stderr, "%s: %r" % (example, r))
+        with open(example) as f:
+            text = f.read().replace("CHANGE-ME", "s3cret")
+        with open(os.path.join(tmp, kind + ".yaml"), "w") as f:
+            f.write(re.sub(r"(?m)^state_dir: .*$", "state_dir: " + os.path.join(tmp, "state"), text))
+        run([prog, "--check-config", "-c", os.path.join(tmp, kind + ".yaml")], timeout=30)
     # the MoM config example loads the runner from where the package puts it
     with open(os.path.join(REPO, "conf", "salt", "mom.conf")) as f:
         dirs = re.findall(r"(?m)^runner_dirs:\n((?:  - .*\n)+)", f.read())

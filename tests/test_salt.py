@@ -406,7 +406,11 @@ def test_state_tree(tmp):
                             "group": grp.getgrgid(os.getgid()).gr_name,
                             "mom": {"conf_file": os.path.join(momdir, "master.d", "saltrelay.conf"),
                                     "runner_dir": sl.RUNNERS},
-                            "down": {"dc1": {"state_dir": os.path.join(root, "state-dc1")}}}}
+                            # the example's CHANGE-ME is refused by the daemons' check
+                            "up": {"redis": "redis://:s3cret@redis-primary.example.net:6379/0"},
+                            "down": {"dc1": {"state_dir": os.path.join(root, "state-dc1"),
+                                             "redis": "redis://:s3cret@127.0.0.1:6379/0",
+                                             "redis_primary": "redis://:s3cret@redis-primary.example.net:6379/0"}}}}
     salt_3008 = sl.Salt("3008")
     rc, res = salt_call(salt_3008, tmp, "state.apply", "saltrelay", "pillar=" + json.dumps(pillar))
     h.check(rc == 0 and all(r["result"] for r in res.values()) and len(res) == 4,
@@ -429,7 +433,7 @@ def test_state_tree(tmp):
 
     with open(os.path.join(conf_dir, "up.yaml")) as f:
         before = f.read()
-    pillar["saltrelay"]["up"] = {"no_such_key": 1}
+    pillar["saltrelay"]["up"]["no_such_key"] = 1
     rc, res = salt_call(salt_3008, tmp, "state.apply", "saltrelay", "pillar=" + json.dumps(pillar))
     bad = [r for r in res.values() if r["__id__"] == "saltrelay-up-config"][0]
     h.check(rc != 0 and bad["result"] is False and "no_such_key" in bad["comment"], "refused: %d %r" % (rc, bad))

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 
@@ -339,7 +340,8 @@ def test_job_cache_damaged(tmp):
     h.check(rc == 1 and doc["expected"] == 2 and doc["fun"] == "", "odd ids: %r %s" % (doc, err))
     h.check("the job load is not" in err or "not a valid msgpack" in err, "load named: " + err)
     h.check("3 entries are not usable minion ids" in err, "bad ids named: " + err)
-    h.check(any(m["minion"] == "\u00ff\u00fe bad\n" for m in doc["missing_minions"]), "escaped id: %r" % doc)
+    # bytes that are not UTF-8: one U+FFFD each (test_json_utf8_ids); the newline escaped
+    h.check(any(m["minion"] == "\ufffd\ufffd bad\n" for m in doc["missing_minions"]), "escaped id: %r" % doc)
     for bad in (b"\xdd\xff\xff\xff\xff", b"", b"\x93\x01", b"\xc1", b"\x91" * 100000 + b"\x01"):
         with open(os.path.join(jobdir, ".minions.p"), "wb") as f:
             f.write(bad)
@@ -401,6 +403,105 @@ def test_minions_registry(tmp):
     fx.redis.stop()
     rc, out, err = run("--json", "minions")
     h.check(rc == 2 and "unreachable" in out, "Redis down: %d %s %s" % (rc, out, err))
+
+
+def test_forget_dc(tmp):
+    """saltrelay-status forget DC: refused while its saltrelay-down runs
+    (its lease held); once stopped, its report, request and reply streams,
+    stored request numbers, the registry entries of its minion set (its own
+    per-DC ones, and those of the layout before that name it), its minion
+    set and its name in the DC set are gone, and said; a minion that moved
+    to another DC keeps its entries there; the other DC is untouched and the
+    status is ok again."""
+    r = Relay(tmp)
+    h.zpub(r.mom_pub, "--gen", 1)
+    for dc in r.dcs:
+        r.wait_delivered(dc, 1)
+    for m, dc in (("a.dc2", "dc2"), ("b.dc2", "dc2"), ("moved.dc2", "dc2"), ("moved.dc2", "dc1"), ("c.dc1", "dc1")):
+        r.redis.cli("hset", key("reg", dc, m), "first_auth", 1, "last_auth", 1, "last_request", 1)
+        r.redis.cli("sadd", key("minions", dc), m)
+    for m, dc in (("old.dc2", "dc2"), ("moved.dc2", "dc1")):  # the layout before: one entry for all DCs
+        r.redis.cli("hset", key("minion", m), "dc", dc, "first_auth", 1, "last_auth", 1, "last_request", 1)
+    r.redis.cli("sadd", key("minions", "dc2"), "old.dc2")
+    r.redis.cli("xadd", key("rep", "dc2"), "*", "r", "x")
+    r.redis.cli("xadd", key("req", "dc2"), "*", "r", "x")
+    r.redis.cli("hset", key("reqhi", "dc2"), "boot", "1")
+    rc, out, err = r.status("forget", "dc2")
+    h.check(rc == 2 and "DC dc2 is running (saltrelay-down %s/%d holds its lease): stop it first" %
+            (socket.gethostname(), r.dcs["dc2"].proc.pid) in err and r.report("dc2"), "forget while running: %d %s"
+            % (rc, err))
+    h.check(r.dcs["dc2"].term() == 0, "dc2 stops")
+    rc, out, err = r.status()
+    h.check(rc == 2 and "dc2: stopped" in out, "a stopped DC is critical: %d %s" % (rc, out))
+    rc, out, err = r.status("forget", "dc2")
+    h.check(rc == 0 and out == "forgot DC dc2: its report, its request stream, its reply stream, 4 registry entries "
+            "of the 4 minions of its set (the others expired, or name another DC), its minion set and its name in "
+            "the DC set\n", "forget: %d %r %s" % (rc, out, err))
+    for k in (key("dc", "dc2"), key("rep", "dc2"), key("req", "dc2"), key("reqhi", "dc2"), key("minions", "dc2"),
+              key("reg", "dc2", "a.dc2"), key("reg", "dc2", "b.dc2"), key("reg", "dc2", "moved.dc2"),
+              key("minion", "old.dc2")):
+        h.check(r.redis.cli("exists", k) == "0", "%s is left" % k)
+    h.check(r.redis.cli("hget", key("minion", "moved.dc2"), "dc") == "dc1" and
+            r.redis.cli("exists", key("reg", "dc1", "moved.dc2")) == "1", "the moved minion's entries are gone")
+    h.check(r.redis.cli("smembers", key("dcs")) == "dc1" and r.report("dc1"), "dc1 touched")
+    rc, doc = r.status_json()
+    h.check(rc == 0 and [d["name"] for d in doc["dcs"]] == ["dc1"], "after forget: %d %r" % (rc, doc))
+    rc, out, err = r.status("forget", "dc2")
+    h.check(rc == 2 and "no DC named dc2 in cluster st" in err, "forget again: %d %s" % (rc, err))
+    rc, out, err = r.status("--json", "forget", "dc1")
+    h.check(rc == 2 and "Usage" in err and r.report("dc1"), "--json forget: %d %s" % (rc, err))
+
+
+def test_never_reported_dc(tmp):
+    """A saltrelay-down that fails its first start (its publish port is
+    taken) never joins the DC set, so it cannot keep the status CRITICAL; a
+    DC named in the set without any report (its keys removed by hand, or
+    left by an older version) is a warning that names forget, not critical."""
+    r = Relay(tmp, dcs=("dc1",))
+    h.zpub(r.mom_pub, "--gen", 1)
+    r.wait_delivered("dc1", 1)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    os.makedirs(os.path.join(tmp, "state-dc7"))
+    bad = h.Daemon("down", tmp, "dc7", cluster=CLUSTER, datacenter="dc7", redis=r.redis.url,
+                   state_dir=os.path.join(tmp, "state-dc7"), report_interval=0.2,
+                   publish_bind="tcp://127.0.0.1:%d" % taken.getsockname()[1],
+                   ret_bind="tcp://127.0.0.1:%d" % h.free_port()).start(wait_ready=False)
+    h.check(bad.proc.wait(timeout=30) == 1 and "cannot bind publish_bind" in bad.log(), "dc7: " + bad.log())
+    taken.close()
+    rc, doc = r.status_json()
+    h.check(rc == 0 and [d["name"] for d in doc["dcs"]] == ["dc1"], "a failed first start is listed: %d %r" %
+            (rc, doc))
+    r.redis.cli("sadd", key("dcs"), "dc9")
+    rc, out, err = r.status()
+    h.check(rc == 1 and out.startswith("SALTRELAY WARNING - dc9: never reported (saltrelay-status forget dc9 "
+                                       "removes it)") and re.search(r"(?m)^dc9 +never ", out), "dc9: %d\n%s" %
+            (rc, out))
+    rc, doc = r.status_json()
+    dc9 = by_name(doc)["dc9"]
+    h.check(rc == 1 and dc9["health"] == "warning" and dc9["never_reported"] and
+            not by_name(doc)["dc1"]["never_reported"], "json: %r" % dc9)
+    rc, out, err = r.status("forget", "dc9")
+    h.check(rc == 0 and r.status()[0] == 0, "forget dc9: %d %s %s" % (rc, out, err))
+
+
+def test_json_utf8_ids(tmp):
+    """--json keeps a UTF-8 minion id as it is (the old output escaped each
+    byte, "\u00c3\u00a9" for "é"), escapes control characters and shows
+    each byte that is not UTF-8 as U+FFFD."""
+    fx = JobFixture(tmp, os.path.join(tmp, "jobs"))
+    fx.dc("dc1", 1)
+    ids = ["café.dc1", "日本.dc1", "tab\there", "bad\udcff\udcc3.dc1", "emoji\U0001f600"]
+    for m in ids:
+        fx.minion(m, "dc1")
+    r = subprocess.run([STATUS, "-c", fx.cfg, "--json", "minions"], capture_output=True, timeout=30)
+    raw = r.stdout
+    h.check(r.returncode == 0 and "café.dc1".encode() in raw and "日本.dc1".encode() in raw and
+            b"\\u00c3" not in raw and b"tab\\u0009here" in raw, "raw output: %r" % raw)
+    listed = sorted(m["id"] for m in json.loads(raw.decode("utf-8"))["dcs"][0]["minions"])
+    want = sorted(["café.dc1", "日本.dc1", "tab\there", "bad\ufffd\ufffd.dc1", "emoji\U0001f600"])
+    h.check(listed == want, "ids: %r" % listed)
 
 
 def scrape(port, path="/metrics"):

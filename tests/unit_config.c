@@ -239,8 +239,104 @@ UNIT_TEST(error_nonexistent_file)
 
 UNIT_TEST(error_value_out_of_range)
 {
-    expect_error(CONFIG_UP, UP_OK "req_pool: 0\n", "%F:1: key 'req_pool': must be at least 1");
-    expect_error(CONFIG_DOWN, DOWN_OK "read_batch: 0\n", "%F:1: key 'read_batch': must be at least 1");
+    /* the line is the key's own, wherever it is */
+    expect_error(CONFIG_UP, UP_OK "req_pool: 0\n", "%F:5: key 'req_pool': 0 is out of range (1 to 10000)");
+    expect_error(CONFIG_DOWN, "read_batch: 0\n" DOWN_OK, "%F:1: key 'read_batch': must be at least 1, got '0'");
+    expect_error(CONFIG_DOWN, DOWN_OK "\n# a comment\npub_hwm: 5000\n",
+                 "%F:9: key 'pub_hwm': 5000 is out of range (1 to 1000)");
+    expect_error(CONFIG_DOWN, DOWN_OK "max_pending: 10000001\n",
+                 "%F:7: key 'max_pending': 10000001 is out of range (0 to 1e+07)");
+    expect_error(CONFIG_UP, UP_OK "pub_wait_timeout: 3600.5\n",
+                 "%F:5: key 'pub_wait_timeout': 3600.5 is out of range (0 to 3600)");
+    expect_error(CONFIG_UP, UP_OK "sync_source: /srv/salt\nsync_interval: 0.05\n",
+                 "%F:6: key 'sync_interval': must be at least 0.1 with sync_source set");
+}
+
+UNIT_TEST(error_binds_given_twice)
+{
+    expect_error(CONFIG_DOWN, DOWN_OK "metrics_bind: 127.0.0.1:4506\n",
+                 "%F:7: key 'metrics_bind': 127.0.0.1:4506 is also ret_bind's (line 5): each socket needs its "
+                 "own address");
+    /* every address of the port takes the port on each one */
+    expect_error(CONFIG_DOWN,
+                 "cluster: c1\ndatacenter: dc1\nredis: redis://h\nret_bind: tcp://0.0.0.0:7\n"
+                 "publish_bind: tcp://127.0.0.1:7\nstate_dir: /x\n",
+                 "%F:5: key 'publish_bind': tcp://127.0.0.1:7 is also ret_bind's (line 4): each socket needs its "
+                 "own address");
+    expect_error(CONFIG_DOWN,
+                 "cluster: c1\ndatacenter: dc1\nredis: redis://h\nret_bind: ipc:///run/r\n"
+                 "publish_bind: ipc:///run/r\nstate_dir: /x\n",
+                 "%F:5: key 'publish_bind': ipc:///run/r is also ret_bind's (line 4): each socket needs its "
+                 "own address");
+    struct config cfg;
+    char err[700];
+    CHECK_INT(load(CONFIG_DOWN, DOWN_OK "metrics_bind: 127.0.0.2:4506\n", &cfg, err, sizeof err), 0);
+    config_free(&cfg);
+}
+
+UNIT_TEST(error_metrics_bind)
+{
+    expect_error(CONFIG_UP, UP_OK "metrics_bind: 9105\n",
+                 "%F:5: key 'metrics_bind': expected \"\", host:port or tcp://host:port, got '9105'");
+    expect_error(CONFIG_UP, UP_OK "metrics_bind: tcp://h:0\n",
+                 "%F:5: key 'metrics_bind': expected \"\", host:port or tcp://host:port, got 'tcp://h:0'");
+}
+
+UNIT_TEST(error_placeholder_password)
+{
+    expect_error(CONFIG_UP, "redis: redis://:CHANGE-ME@h:6379/0\n",
+                 "%F:1: key 'redis': 'CHANGE-ME' is a placeholder from the example: fill in the real value");
+    expect_error(CONFIG_DOWN, DOWN_OK "redis_primary: sentinel://relay:<password>@s1/m\n",
+                 "%F:7: key 'redis_primary': '<password>' is a placeholder from the example: fill in the real "
+                 "value");
+}
+
+UNIT_TEST(error_directory_as_file)
+{
+    struct config cfg;
+    char err[700];
+    char *dir = unit_tmpdir();
+    CHECK_INT(config_load(&cfg, CONFIG_UP, dir, err, sizeof err), -1);
+    char want[700];
+    snprintf(want, sizeof want, "%s: is a directory, not a config file", dir);
+    CHECK_STR(err, want);
+    config_free(&cfg);
+    unit_rmdir(dir);
+}
+
+/* state_dir TEXT: config_check_state_dir's message ("%D" the temporary
+ * directory, "%F" the file), or "" if it passes. */
+static void expect_state_dir(const char *state_dir, const char *want)
+{
+    char *dir = unit_tmpdir(), text[600], got[700] = "", exp[700];
+    char *file = unit_write_file(dir, "plain", "x");
+    free(file);
+    snprintf(text, sizeof text, "cluster: c1\ndatacenter: dc1\nredis: redis://h\npublish_bind: tcp://h:1\n"
+             "ret_bind: tcp://h:2\nstate_dir: %s/%s\n", dir, state_dir);
+    char *path = unit_write_file(dir, "relay.yaml", text);
+    struct config cfg;
+    CHECK_INT(config_load(&cfg, CONFIG_DOWN, path, got, sizeof got), 0);
+    if (config_check_state_dir(&cfg, got, sizeof got) == 0)
+        got[0] = '\0';
+    size_t o = 0;
+    for (const char *w = want; *w && o + 300 < sizeof exp; w++)
+        if (w[0] == '%' && (w[1] == 'D' || w[1] == 'F'))
+            o += (size_t)snprintf(exp + o, sizeof exp - o, "%s", *++w == 'D' ? dir : path);
+        else
+            exp[o++] = *w;
+    exp[o] = '\0';
+    CHECK_STR(got, exp);
+    config_free(&cfg);
+    free(path);
+    unit_rmdir(dir);
+}
+
+UNIT_TEST(state_dir_checked)
+{
+    expect_state_dir("new/deeper", ""); /* created at start */
+    expect_state_dir(".", "");
+    expect_state_dir("plain", "%F:6: key 'state_dir': %D/plain is not a directory");
+    expect_state_dir("plain/sub", "%F:6: key 'state_dir': %D/plain/sub: Not a directory");
 }
 
 UNIT_TEST(key_table_defaults_load)

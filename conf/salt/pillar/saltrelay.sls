@@ -6,7 +6,8 @@
 #     'mom1.example.net':  [saltrelay.mom]    # saltrelay: {up: {...}}
 #     'relay-dc1*':        [saltrelay.dc1]    # saltrelay: {down: {dc1: {...}}}
 # Values are written to the daemons' files as they are (the daemon's own
-# --check-config must accept the file); saltrelay-up(8) and
+# --check-config must accept the file: it refuses the CHANGE-ME placeholder
+# passwords below); saltrelay-up(8) and
 # saltrelay-down(8) name every key. The files hold the Redis password: keep
 # this pillar to the hosts that need it.
 saltrelay:
