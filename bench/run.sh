@@ -31,7 +31,7 @@ rss() { # PID NAME
 rport=$(free_port); mom=$(free_port); ret=$(free_port); dcpub=$(free_port); dcret=$(free_port); direct=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
   --logfile "$tmp/redis.log" &
-pids+=($!)
+redis=$!; pids+=($redis)
 for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
 cat >"$tmp/up.yaml" <<EOT
@@ -58,6 +58,6 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "redis: $(redis-server --version | grep -o 'v=[0-9.]*'), saltrelay $("$build/relay-up/saltrelay-up" --version)"
 echo "memory before:"; rss "$up" saltrelay-up; rss "$down" saltrelay-down
 "$build/bench/saltrelay-bench" --redis "$rport" --mom "tcp://127.0.0.1:$mom" --dc "tcp://127.0.0.1:$dcpub" \
-  --direct "tcp://127.0.0.1:$direct" "$@"
+  --direct "tcp://127.0.0.1:$direct" --pids "redis=$redis,up=$up,down=$down" "$@"
 echo "memory after:"; rss "$up" saltrelay-up; rss "$down" saltrelay-down
 grep -hE 'dropp|error' "$tmp/up.log" "$tmp/down.log" || true

@@ -124,8 +124,6 @@ void pubrec_v3_write(const struct pubrec *rec, const unsigned char *hash, char *
 {
     char *p = out;
     *p++ = (char)(V3_TAG | (rec->topics ? V3_TOPICS : 0) | (rec->nframes - 1));
-    memcpy(p, hash, PUBREC_HASH_LEN);
-    p += PUBREC_HASH_LEN;
     if (rec->topics)
         p = leb128_put(p, rec->topics_len);
     for (size_t i = 0; i + 1 < rec->nframes; i++)
@@ -138,12 +136,13 @@ void pubrec_v3_write(const struct pubrec *rec, const unsigned char *hash, char *
         memcpy(p, rec->frame[i], rec->len[i]);
         p += rec->len[i];
     }
+    memcpy(p, hash, PUBREC_HASH_LEN);
 }
 
 /* Version 3: the one field NAME (the serial), VALUE (the record). */
 static int from_v3(const redisReply *name, const redisReply *value, struct pubrec *rec, const char **why)
 {
-    const unsigned char *p = (const unsigned char *)value->str, *end = p + value->len;
+    const unsigned char *p = (const unsigned char *)value->str, *end;
     if (decimal_parse(name->str, name->len, &rec->serial) < 0) {
         *why = "missing or bad serial";
         return -1;
@@ -152,6 +151,7 @@ static int from_v3(const redisReply *name, const redisReply *value, struct pubre
         *why = "unknown record version";
         return -1;
     }
+    end = p + value->len - PUBREC_HASH_LEN; /* the hash is last */
     int topics = p[0] & V3_TOPICS;
     size_t nframes = (size_t)(p[0] & 7) + 1, lens = nframes - 1 + (topics ? 1 : 0), len[PUBREC_MAX_FRAMES + 1];
     if (topics && nframes != 1) {
@@ -159,9 +159,9 @@ static int from_v3(const redisReply *name, const redisReply *value, struct pubre
         return -1;
     }
     rec->version = 3;
-    rec->hash = value->str + 1;
+    rec->hash = (const char *)end;
     rec->hashlen = PUBREC_HASH_LEN;
-    p += 1 + PUBREC_HASH_LEN;
+    p++;
     size_t sum = 0;
     for (size_t i = 0; i < lens; i++) {
         if (leb128_get(&p, end, (size_t)(end - p), &len[i]) < 0) {

@@ -10,15 +10,18 @@
  *     <serial> <record>
  * the name the serial in decimal, the value
  *     byte 0   0x30 | 0x08 with a topic list | (frames - 1)
- *     1..12    the hash: the first PUBREC_HASH_LEN bytes of the SHA-1 of the
- *              topic list and frames (pubstore.h), raw
  *     then     LEB128 lengths: the topic list's (if any), then every frame's
  *              but the last
- *     then     the topic list, then the frames; the last runs to the end.
+ *     then     the topic list, then the frames
+ *     last     the hash (pubhash.h), PUBREC_HASH_LEN bytes; at the end, where
+ *              Lua's string hash (it samples every 33rd byte of a long
+ *              string, the last one included) sees it: payloads that differ
+ *              only in their first bytes would otherwise all collide in the
+ *              store script's string table.
  * Versions 1 and 2 (older saltrelay-ups; pubrec_xadd_argv for tests):
  *     v 1 s <serial> [h <hash>] f0 <frame> [f1 <frame> ...]
  *     v 2 s <serial> [h <hash>] t <topics> f0 <payload>
- * with the hash as 40 hex digits. The serial grows by one per record; a jump
+ * with a SHA-1 as 40 hex digits. The serial grows by one per record; a jump
  * tells saltrelay-down how many entries were trimmed before it read them. A
  * record with a topic list (version 2, or 3 with the flag) stands for the
  * messages [topic, payload], one per topic of the list (topiclist.h), in
@@ -38,7 +41,7 @@
 #include "streamid.h"
 
 #define PUBREC_MAX_FRAMES 8
-#define PUBREC_HASH_LEN 12 /* version 3: bytes of the SHA-1 kept (dedup needs far fewer than 96 bits) */
+#define PUBREC_HASH_LEN 12 /* version 3: bytes of the hash (pubhash.h) */
 
 struct pubrec {
     struct streamid id; /* stream mode; in channel mode {wall_ms, 0} */

@@ -2,19 +2,19 @@
  * pubstore.h. */
 #include "pubstore.h"
 
-#include <czmq.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "pubhash.h"
 #include "rconn.h"
 
 /* KEYS and the index as in pubstore.h. ARGV: maxlen (0 = none), window ms,
- * then one version-3 record per publication (its hash at bytes 2..13).
+ * then one version-3 record per publication (its hash its last 12 bytes).
  * string.format('%d'): Lua 5.1 would print a number above 1e14 as "1e+14".
- * Versions 1 and 2 (older saltrelay-ups) carry the hash as hex, the serial
- * in "s". */
+ * Versions 1 and 2 (older saltrelay-ups) carry a serial ("s") and a SHA-1,
+ * not the hash of pubhash.h: only their serial is read. */
 static const char script[] =
     "local W = tonumber(ARGV[2])\n"
     "local t = redis.call('TIME')\n"
@@ -39,13 +39,10 @@ static const char script[] =
     "local function parse(f)\n"
     "  if #f == 2 then\n"
     "    if #f[2] > HL and math.floor(string.byte(f[2], 1) / 16) == 3 then\n"
-    "      return string.sub(f[2], 2, HL + 1), tonumber(f[1])\n"
+    "      return string.sub(f[2], -HL), tonumber(f[1])\n"
     "    end\n"
     "  elseif f[1] == 'v' and f[3] == 's' then\n"
-    "    local h = f[5] == 'h' and f[6] or ''\n"
-    "    h = #h >= 2 * HL and not h:find('[^0-9a-f]') and h:sub(1, 2 * HL):gsub('..', function(c)\n"
-    "      return string.char(tonumber(c, 16)) end) or nil\n"
-    "    return h, tonumber(f[4])\n"
+    "    return nil, tonumber(f[4])\n"
     "  end\n"
     "end\n"
     "local moved = not top or #redis.call('XRANGE', KEYS[1], '(' .. top, '+', 'COUNT', 1) > 0\n"
@@ -68,7 +65,7 @@ static const char script[] =
     "  until #es < 1000\n"
     "end\n"
     "local n, hs, dup = #ARGV - 2, {}, {}\n"
-    "for i = 1, n do hs[i] = string.sub(ARGV[i + 2], 2, HL + 1) end\n"
+    "for i = 1, n do hs[i] = string.sub(ARGV[i + 2], -HL) end\n"
     "for _, bucket in ipairs({b, b - 1}) do\n"
     "  local p = bucket % 2 + 1\n"
     "  if n > 0 and held[p] == bucket then\n"
@@ -129,25 +126,6 @@ int pubstore_load(struct pubstore *ps, struct rconn *rc)
     return ok ? 0 : -1;
 }
 
-void pubstore_hash(const struct pubrec *rec, unsigned char out[PUBREC_HASH_LEN])
-{
-    zdigest_t *d = zdigest_new();
-    /* the topic list (merged copies) first, then the frames, each after its
-     * length: the lengths keep [ab][c] and [a][bc] apart */
-    size_t n = rec->nframes + 1;
-    for (size_t i = rec->topics ? 0 : 1; i < n; i++) {
-        const char *data = i ? rec->frame[i - 1] : rec->topics;
-        size_t size = i ? rec->len[i - 1] : rec->topics_len;
-        unsigned char len[8];
-        for (int b = 0; b < 8; b++)
-            len[b] = (unsigned char)(size >> (8 * b));
-        zdigest_update(d, len, sizeof len);
-        zdigest_update(d, (const byte *)data, size);
-    }
-    memcpy(out, zdigest_data(d), PUBREC_HASH_LEN);
-    zdigest_destroy(&d);
-}
-
 /* Room for MORE bytes. -1 without memory. */
 static int reserve(struct pubstore_batch *b, size_t more)
 {
@@ -164,10 +142,21 @@ static int reserve(struct pubstore_batch *b, size_t more)
     return 0;
 }
 
-/* "$<len>\r\n" (the caller reserved room for it). */
+/* "$<len>\r\n" (the caller reserved room for it); no printf per record. */
 static void put_len(struct pubstore_batch *b, size_t len)
 {
-    b->len += (size_t)sprintf(b->buf + b->len, "$%zu\r\n", len);
+    char digits[24];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + len % 10);
+    while ((len /= 10) > 0);
+    char *p = b->buf + b->len;
+    *p++ = '$';
+    while (n)
+        *p++ = digits[--n];
+    *p++ = '\r';
+    *p++ = '\n';
+    b->len = (size_t)(p - b->buf);
 }
 
 static void put_arg(struct pubstore_batch *b, const char *s)
@@ -207,7 +196,7 @@ int pubstore_batch_add(struct pubstore_batch *b, const struct pubrec *rec)
     if (!b->len || !size || reserve(b, size + 32) < 0)
         return -1;
     unsigned char hash[PUBREC_HASH_LEN];
-    pubstore_hash(rec, hash);
+    pubhash(rec, hash);
     put_len(b, size);
     pubrec_v3_write(rec, hash, b->buf + b->len);
     memcpy(b->buf + b->len + size, "\r\n", 2);

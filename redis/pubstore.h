@@ -12,10 +12,7 @@
  *                                      entry it covers), serial (the last given),
  *                                      b0, b1 (the time bucket each set holds)
  *   KEYS[4] saltrelay:{C}:pubidx:0, KEYS[5] ...:1   the index's sets of hashes
- * A publication's hash is the first PUBREC_HASH_LEN bytes of the SHA-1 of its
- * frames (each preceded by its length): the same Salt publication received by
- * two instances has the same frames, and Salt encrypts each publication with
- * a fresh IV, so two publications never do. It is the second field of the
+ * A publication is known by its hash (pubhash.h), the last bytes of its
  * version-3 record (pubrec.h), so the stream itself says what it holds.
  *
  * Per call: the index is brought up to the stream (below); the batch's hashes
@@ -71,9 +68,6 @@ void pubstore_init(struct pubstore *ps, const char *cluster, long long maxlen, l
 /* SCRIPT LOAD on RC's current connection (do it on every new connection: a
  * new primary after a failover may not have it). 0, or -1 (logged). */
 int pubstore_load(struct pubstore *ps, struct rconn *rc);
-/* The hash of REC's topic list and frames (PUBREC_HASH_LEN bytes). */
-void pubstore_hash(const struct pubrec *rec, unsigned char out[PUBREC_HASH_LEN]);
-
 /* An empty batch (the script must be loaded). */
 void pubstore_batch_begin(const struct pubstore *ps, struct pubstore_batch *b);
 /* Add REC to the batch. 0, or -1 (no memory, or not a record: then nothing

@@ -244,14 +244,14 @@ UNIT_TEST(v3_round_trip_binary_empty_and_long_frames)
     CHECK_INT(pubrec_v3_size(&merged), 0);
 }
 
-/* A version-3 value: the tag byte, the 12 hash bytes, then REST. */
+/* A version-3 value: the tag byte, REST, then the 12 hash bytes. */
 static void expect_bad_v3(const char *name, unsigned char tag, const char *rest, size_t restlen, const char *want,
                           const char *label)
 {
     char value[64];
     value[0] = (char)tag;
-    memcpy(value + 1, hash12, PUBREC_HASH_LEN);
-    memcpy(value + 1 + PUBREC_HASH_LEN, rest, restlen);
+    memcpy(value + 1, rest, restlen);
+    memcpy(value + 1 + restlen, hash12, PUBREC_HASH_LEN);
     expect_bad(v3_entry(name, value, 1 + PUBREC_HASH_LEN + restlen), want, label);
 }
 
