@@ -22,7 +22,10 @@
  *                                    turn; an _auth costs AUTH_US of work
  *                                    first (a master's RSA). On SIGTERM prints
  *                                    "master auth A other O".
- *   zfleet pub EP MAX_MS             a PUB (backlog 1000) reading commands on
+ *   zfleet pub EP MAX_MS             a PUB (backlog 1000, ZMTP heartbeats every
+ *                                    10 s with a 30 s timeout, as a Salt 3008
+ *                                    master's publisher and saltrelay-down
+ *                                    by default) reading commands on
  *                                    stdin: "bcast P SIZE" ([broadcast, payload]),
  *                                    "job P N SIZE" (N copies [topic_i,
  *                                    payload] and a syndic copy), each
@@ -341,6 +344,10 @@ static int run_pub(const char *ep, long max_ms)
     void *pub = zmq_socket(ctx, ZMQ_PUB);
     set_int(pub, ZMQ_BACKLOG, 1000);
     set_int(pub, ZMQ_SNDHWM, 0);
+    /* like saltrelay-down's: libzmq's timer work for them grows with the
+     * number of connections (poller_base_t::cancel_timer walks every timer) */
+    set_int(pub, ZMQ_HEARTBEAT_IVL, 10000);
+    set_int(pub, ZMQ_HEARTBEAT_TIMEOUT, 30000);
     if (zmq_bind(pub, ep) < 0) {
         fprintf(stderr, "zfleet pub: bind %s: %s\n", ep, zmq_strerror(zmq_errno()));
         return 1;
