@@ -119,7 +119,7 @@ def settle(pid, max_s=300):
     """Seconds until PID is idle (under 5 % of a core for a second), at most
     MAX_S: after N subscribers left, saltrelay-down's publication thread is
     busy in libzmq removing their subscriptions (XPUB), which would otherwise
-    be measured as the request path's time (docs/performance.md)."""
+    be measured as the request path's time (docs/performance-history.md)."""
     t0 = last_t = time.monotonic()
     last = cpu_s(pid)
     while time.monotonic() - t0 < max_s:
@@ -241,7 +241,7 @@ def master_reached(master_ep, relay):
     """Through the relay, a storm starts once saltrelay-up's REQ sockets are
     connected to the test master it just started: it measures the request
     path, not their reconnect interval (up to 1 s; the 4-5 s "regression"
-    once blamed on 156753f was this, at 5 s then, docs/performance.md)."""
+    once blamed on 156753f was this, at 5 s then, docs/performance-history.md)."""
     if relay:
         h.wait_until(lambda: established(int(master_ep.rsplit(":", 1)[1])) >= 1, 30, "saltrelay-up connected")
         time.sleep(1.2)

@@ -339,7 +339,7 @@ def test_stop_timeout_part_stuck(tmp):
     """Issue 9: a part that cannot stop in time does not keep the process
     alive. The publication output is kept inside one send (pub_slow_wait 1 h)
     by a SIGSTOPped subscriber, as a thread inside libzmq's XPUB is after a
-    mass unsubscribe (docs/performance.md): SIGTERM with stop_timeout 2 s ends
+    mass unsubscribe (docs/performance-history.md): SIGTERM with stop_timeout 2 s ends
     the process, exit 1, with one line naming the part (the old code waited
     for the send: an hour). The restart resumes from the cursor saved while it
     ran: the subscriber, continued, gets every publication, in order, repeats
