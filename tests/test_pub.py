@@ -855,8 +855,9 @@ def test_up_late_reply_resent_stored_once(tmp):
     mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
     up = h.Daemon("up", tmp, "up", metrics=True, cluster=CLUSTER, redis=proxy.url(), master_publish=mom_pub,
                   master_ret="tcp://127.0.0.1:%d" % h.free_port()).start()
-    # the store script's answer "stored": {1, id, serial}
-    proxy.hold(b"*3\r\n:1\r\n$", 4, count=1, replies=True)
+    # the store script's answer for a batch of k all stored: k verdicts "1"
+    for k in range(1, n + 1):
+        proxy.hold(b"$%d\r\n%s\r\n" % (k, b"1" * k), 4, count=1, replies=True)
     t0 = time.monotonic()
     h.zpub(mom_pub, "--gen", n, "--size", 64)
     h.wait_until(lambda: primary.cli("XLEN", STREAM) == str(n), 10, "the publications stored")
