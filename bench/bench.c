@@ -248,7 +248,7 @@ static void report(const struct opts *o, double xadd, const struct result *rf, c
     printf("%-8s flood: %9.0f msg/s (pipelined, %d per round trip)\n", "xadd", xadd, XADD_BATCH);
     print_path("zmq", zf, zp);
     print_path("relay", rf, rp);
-    printf("ratios:  relay/xadd throughput %.0f %% (aim >= 40 %%), relay/zmq throughput %.0f %%\n",
+    printf("ratios:  relay/xadd throughput %.0f %% (aim >= 75 %%, idle machine, issue 21), relay/zmq throughput %.0f %%\n",
            100 * relay_tp / xadd, zmq_tp > 0 ? 100 * relay_tp / zmq_tp : 0);
     printf("         p99 added by the relay over direct zmq at %ld msg/s: %.3f ms (aim <= 2 ms)\n", o->rate,
            rp->p99 - zp->p99);
