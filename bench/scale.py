@@ -10,8 +10,10 @@ against a direct baseline. Prints, relay next to baseline and their ratio:
             the first broadcast after the minions connected (for a plain PUB
             it includes taking their N subscriptions, which a PUB does only
             inside its next send; saltrelay-down's XPUB has taken them
-            already), and the median over BROADCASTS more, each sent once
-            the one before reached all N (what a publication costs at steady
+            already), and the median over BROADCASTS more, sent N/10,000 s
+            apart (at least 0.2 s: several times one fan-out on an idle
+            machine; one still under way shows as a longer time), each
+            timed to its last of N (what a publication costs at steady
             state: issue 21's figure)
   job       zmq_filtering job on N topics (+ syndic copy): send to the last
             minion; stream entries and bytes it added (relay only)
