@@ -201,10 +201,11 @@ def pub_round(build, pub, sub_ep, n, around_job=None, size=500, fanout_only=Fals
         last, got = phase_last(lines, 2, n)
         res["job"] = last - sent_job if got == n else float("nan")
         res["got"] = got
-    each = []
+    each, res["fanout_got"] = [], [phase_last(lines, 1, n)[1]]
     for p, t in zip(range(FIRST_PHASE, FIRST_PHASE + BROADCASTS), sent_more):
         last, got_p = phase_last(lines, p, n)
         each.append(last - t if got_p == n else float("inf"))
+        res["fanout_got"].append(got_p)
     res["fanout_each"] = sorted(each)
     res["fanout_median"] = statistics.median(each)
     return res
@@ -353,6 +354,10 @@ def report_fanout(res, n, size=500):
     print("fan-out to all %d, each of the %d broadcasts (ms): baseline %s; relay %s" %
           (n, BROADCASTS, " ".join("%.0f" % x for x in b["fanout_each"]),
            " ".join("%.0f" % x for x in r["fanout_each"])))
+    for name, x in (("baseline", b), ("relay", r)):
+        if min(x["fanout_got"]) < n:  # a broadcast that missed some: how many it reached, in sending order
+            print("%s: subscribers reached by each broadcast (the first, then the timed ones): %s" %
+                  (name, " ".join(str(g) for g in x["fanout_got"])))
     print("RSS: saltrelay-down %.1f MB, plain PUB with %d connections %.1f MB" % (r["rss"], n, b["rss"]))
     for line in r.get("perf", []):
         print("  perf (saltrelay-down, during the %d broadcasts): %s" % (BROADCASTS, line.strip()))
