@@ -23,8 +23,10 @@ against a direct baseline. Prints, relay next to baseline and their ratio:
             time to 50/99/100 % and _auth processed by the master
   rss       saltrelay-down and saltrelay-up resident memory vs the plain PUB's
 
-  bench/scale.py BUILD_DIR [--minions N] [--auth-us US] [--check] [--fanout] [--perf]
+  bench/scale.py BUILD_DIR [--minions N] [--auth-us US] [--check] [--fanout] [--perf] [--down KEY=VALUE]
 --fanout runs the connect and fan-out rows only (a minute at 10,000);
+--down sets a saltrelay-down config key for the relay run (e.g.
+zmq_heartbeat_ivl=0: ZMTP heartbeats off);
 --perf samples saltrelay-down (perf record) during the timed broadcasts and
 prints its profile's top.
 --check exits 1 if a ratio misses the issue's aims (the CI smoke test,
@@ -272,16 +274,16 @@ def metric(port, name):
     return int(m.group(1)) if m else 0
 
 
-def run(build, n, auth_us, fanout_only=False, perf=False):
+def run(build, n, auth_us, fanout_only=False, perf=False, down_opts=None):
     tmp = tempfile.mkdtemp(prefix="saltrelay-scale-")
     try:
-        return run_in(tmp, build, n, auth_us, fanout_only, perf)
+        return run_in(tmp, build, n, auth_us, fanout_only, perf, down_opts or {})
     finally:
         h.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_in(tmp, build, n, auth_us, fanout_only, perf):
+def run_in(tmp, build, n, auth_us, fanout_only, perf, down_opts):
     ep = lambda: "tcp://127.0.0.1:%d" % h.free_port()  # noqa: E731
     res = {}
     # baseline: minions on a plain PUB, requests straight to the test master
@@ -303,7 +305,7 @@ def run_in(tmp, build, n, auth_us, fanout_only, perf):
     os.makedirs(os.path.join(tmp, "state"))
     down = h.Daemon("down", tmp, "down", cluster=CLUSTER, redis=redis.url, datacenter="dc1",
                     publish_bind=dc_pub, ret_bind=dc_ret, state_dir=os.path.join(tmp, "state"),
-                    metrics_bind="127.0.0.1:%d" % mport).start()
+                    metrics_bind="127.0.0.1:%d" % mport, **down_opts).start()
     pub = Pub(build, mom_pub)
     h.wait_until(lambda: established(int(mom_pub.rsplit(":", 1)[1])) >= 1, 30, "saltrelay-up's SUB connected")
 
@@ -433,15 +435,20 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--fanout", action="store_true")
     ap.add_argument("--perf", action="store_true")
+    ap.add_argument("--down", action="append", default=[], metavar="KEY=VALUE",
+                    help="a saltrelay-down config key for the relay run (repeatable)")
     a = ap.parse_args()
     use_build(a.build)
+    if a.down:
+        print("saltrelay-down with: %s" % ", ".join(a.down))
     with open(os.path.join(a.build, "CMakeCache.txt")) as f:
         if a.check and "SALTRELAY_SANITIZE:BOOL=ON" in f.read():
             print("skipped: sanitizer build")
             return
     for attempt in (1, 2) if a.check else (1,):
         try:
-            res = run(os.path.abspath(a.build), a.minions, a.auth_us, a.fanout, a.perf)
+            res = run(os.path.abspath(a.build), a.minions, a.auth_us, a.fanout, a.perf,
+                      dict(kv.split("=", 1) for kv in a.down))
             fails = (report_fanout if a.fanout else report)(res, a.minions, *(() if a.fanout else (a.auth_us,)))
         finally:
             h.cleanup()
