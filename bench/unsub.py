@@ -20,7 +20,7 @@ For each it prints:
   bench/unsub.py BUILD_DIR [--minions N] [--stop-timeout S] [--perf]
 --perf samples saltrelay-down for 3 s of its busy time (perf record) and
 prints where the time goes. Not a CI test: a measurement for
-docs/performance.md ("mass unsubscribe")."""
+docs/performance-history.md ("mass unsubscribe")."""
 
 import argparse
 import os
@@ -216,7 +216,7 @@ def report(res, n, stop_timeout):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="what a mass unsubscribe costs (docs/performance.md)")
+    ap = argparse.ArgumentParser(description="what a mass unsubscribe costs (docs/performance-history.md)")
     ap.add_argument("build", help="a build directory (release)")
     ap.add_argument("--minions", type=int, default=2500, help="N (the cost grows with N squared)")
     ap.add_argument("--stop-timeout", type=float, default=0, help="saltrelay-down's stop_timeout (s)")

@@ -22,11 +22,22 @@
  *                                    turn; an _auth costs AUTH_US of work
  *                                    first (a master's RSA). On SIGTERM prints
  *                                    "master auth A other O".
- *   zfleet pub EP MAX_MS             a PUB (backlog 1000) reading commands on
+ *   zfleet pub EP MAX_MS             a PUB (backlog 1000, ZMTP heartbeats every
+ *                                    10 s with a 30 s timeout, as a Salt 3008
+ *                                    master's publisher and saltrelay-down
+ *                                    by default) reading commands on
  *                                    stdin: "bcast P SIZE" ([broadcast, payload]),
  *                                    "job P N SIZE" (N copies [topic_i,
  *                                    payload] and a syndic copy), each
- *                                    printing "sent P at T".
+ *                                    printing "sent P at T"; "stamped N RATE
+ *                                    SIZE" (N [broadcast, payload] at RATE a
+ *                                    second, each payload carrying its send
+ *                                    time: for zfleet lat), printing "sent
+ *                                    N at T" at the end.
+ *   zfleet lat N MAX_MS EP...        one SUB socket per EP (subscribed to
+ *                                    "broadcast") receives N stamped
+ *                                    publications each; prints per EP "lat
+ *                                    EP got K p50 MS p99 MS max MS".
  * The file descriptor limit is raised to the hard limit first. */
 #include <signal.h>
 #include <stdio.h>
@@ -308,11 +319,47 @@ static void send_copy(void *pub, const char *topic, size_t tl, const char *paylo
 
 /* No socket monitor here: libzmq's I/O thread blocks once 1,000 unread
  * events queue up, which would throttle a connect storm. */
+static long long wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+#define STAMP_PHASE 0xfe /* the first payload byte of a stamped publication */
+
+/* N stamped broadcasts at RATE a second: [phase][send time, us][index][padding]. */
+static void send_stamped(void *pub, long n, long rate, long size)
+{
+    char *payload = malloc((size_t)size);
+    memset(payload, 'x', (size_t)size);
+    payload[0] = (char)STAMP_PHASE;
+    long long t0 = wall_us();
+    for (long i = 0; i < n; i++) {
+        long long due = t0 + i * 1000000LL / rate, now = wall_us();
+        if (due > now) {
+            struct timespec d = {(time_t)((due - now) / 1000000), (long)((due - now) % 1000000) * 1000};
+            nanosleep(&d, NULL);
+        }
+        long long t = wall_us();
+        memcpy(payload + 1, &t, sizeof t);
+        memcpy(payload + 9, &i, sizeof i);
+        send_copy(pub, "broadcast", 9, payload, (size_t)size);
+    }
+    free(payload);
+    printf("sent %ld at %lld\n", n, wall_ms());
+}
+
 static int pub_command(void *pub, const char *line)
 {
-    long a = 0, b = 0;
+    long a = 0, b = 0, c = 0;
     int p = 0;
     char topic[41];
+    if (sscanf(line, "stamped %ld %ld %ld", &a, &b, &c) == 3 && a > 0 && b > 0 && c >= 17) {
+        send_stamped(pub, a, b, c);
+        fflush(stdout);
+        return 0;
+    }
     if (sscanf(line, "bcast %d %ld", &p, &a) == 2 || sscanf(line, "job %d %ld %ld", &p, &b, &a) == 3) {
         char *payload = malloc((size_t)a + 1);
         memset(payload, 'x', (size_t)a);
@@ -341,6 +388,10 @@ static int run_pub(const char *ep, long max_ms)
     void *pub = zmq_socket(ctx, ZMQ_PUB);
     set_int(pub, ZMQ_BACKLOG, 1000);
     set_int(pub, ZMQ_SNDHWM, 0);
+    /* like saltrelay-down's: libzmq's timer work for them grows with the
+     * number of connections (poller_base_t::cancel_timer walks every timer) */
+    set_int(pub, ZMQ_HEARTBEAT_IVL, 10000);
+    set_int(pub, ZMQ_HEARTBEAT_TIMEOUT, 30000);
     if (zmq_bind(pub, ep) < 0) {
         fprintf(stderr, "zfleet pub: bind %s: %s\n", ep, zmq_strerror(zmq_errno()));
         return 1;
@@ -355,6 +406,71 @@ static int run_pub(const char *ep, long max_ms)
     set_int(pub, ZMQ_LINGER, 2000);
     zmq_close(pub);
     zmq_ctx_term(ctx);
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* One SUB per endpoint; the latency of every stamped publication each gets. */
+static int run_lat(long n, long max_ms, int neps, char **eps)
+{
+    void *ctx = new_ctx(neps);
+    void **s = calloc((size_t)neps, sizeof *s);
+    zmq_pollitem_t *it = calloc((size_t)neps, sizeof *it);
+    double **lat = calloc((size_t)neps, sizeof *lat);
+    long *got = calloc((size_t)neps, sizeof *got), done = 0;
+    for (int i = 0; i < neps; i++) {
+        s[i] = zmq_socket(ctx, ZMQ_SUB);
+        zmq_setsockopt(s[i], ZMQ_SUBSCRIBE, "broadcast", 9);
+        set_int(s[i], ZMQ_RCVHWM, 0);
+        zmq_connect(s[i], eps[i]);
+        it[i] = (zmq_pollitem_t){s[i], 0, ZMQ_POLLIN, 0};
+        lat[i] = calloc((size_t)n, sizeof **lat);
+    }
+    printf("lat connecting %d\n", neps);
+    fflush(stdout);
+    long long until = wall_ms() + max_ms;
+    char buf[64];
+    while (!stop && done < neps && wall_ms() < until) {
+        if (zmq_poll(it, neps, 100) <= 0)
+            continue;
+        for (int i = 0; i < neps; i++) {
+            while (it[i].revents & ZMQ_POLLIN) {
+                int more = 1, part = 0, r = -1;
+                while (more) {
+                    r = zmq_recv(s[i], buf, sizeof buf, ZMQ_DONTWAIT);
+                    if (r < 0)
+                        break;
+                    part++;
+                    size_t ml = sizeof more;
+                    zmq_getsockopt(s[i], ZMQ_RCVMORE, &more, &ml);
+                }
+                if (r < 0)
+                    break;
+                long long sent;
+                memcpy(&sent, buf + 1, sizeof sent);
+                if (part == 2 && r >= 17 && (unsigned char)buf[0] == STAMP_PHASE && got[i] < n) {
+                    lat[i][got[i]++] = (double)(wall_us() - sent) / 1000.0;
+                    done += got[i] == n;
+                }
+            }
+        }
+    }
+    for (int i = 0; i < neps; i++) {
+        long k = got[i];
+        qsort(lat[i], (size_t)k, sizeof **lat, cmp_double);
+        printf("lat %s got %ld p50 %.3f p99 %.3f max %.3f\n", eps[i], k, k ? lat[i][k / 2] : -1.0,
+               k ? lat[i][(k * 99) / 100 < k ? (k * 99) / 100 : k - 1] : -1.0, k ? lat[i][k - 1] : -1.0);
+        set_int(s[i], ZMQ_LINGER, 0);
+        zmq_close(s[i]);
+        free(lat[i]);
+    }
+    zmq_ctx_term(ctx);
+    free(s), free(it), free(lat), free(got);
     return 0;
 }
 
@@ -374,6 +490,8 @@ int main(int argc, char **argv)
         return run_master(argv[2], atol(argv[3]), atol(argv[4]));
     if (!strcmp(cmd, "pub") && argc == 4)
         return run_pub(argv[2], atol(argv[3]));
-    fprintf(stderr, "usage: zfleet sub|req|auth|master|pub ... (see the top of bench/zfleet.c)\n");
+    if (!strcmp(cmd, "lat") && argc >= 5)
+        return run_lat(atol(argv[2]), atol(argv[3]), argc - 4, argv + 4);
+    fprintf(stderr, "usage: zfleet sub|req|auth|master|pub|lat ... (see the top of bench/zfleet.c)\n");
     return 2;
 }

@@ -13,10 +13,14 @@
 
 /* Publication stream (stream mode), written by saltrelay-up. */
 #define key_pub_stream(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pub", cluster)
-/* Last serial given to a publication (pubstore.h). */
+/* Last serial given to a publication by saltrelay-ups before issue 21 (read once
+ * by the store script where its index is missing, pubstore.h). */
 #define key_pub_serial(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubserial", cluster)
-/* "Publication HASH is stored" (pubstore.h), expires after pub_dedup_window. */
-#define key_pub_seen(buf, cluster, hash) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubseen:%s", cluster, hash)
+/* The store script's index of what the stream holds (pubstore.h): a hash
+ * (top, serial, b0, b1) and two sets of hashes, one per time bucket; never
+ * replicated, rebuilt from the stream where missing. */
+#define key_pub_index(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubidx", cluster)
+#define key_pub_index_set(buf, cluster, n) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubidx:%d", cluster, n)
 /* Publication channel (channel mode). */
 #define key_pub_channel(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubch", cluster)
 /* Everything a DC writes is under a key of its own (req:<dc>, reqhi:<dc>,

@@ -67,6 +67,133 @@ int pubrec_range_one(const redisReply *r, struct pubrec *rec, const char **why)
     return -1;
 }
 
+/* LEB128: 7 bits a byte, low first. */
+static size_t leb128_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static char *leb128_put(char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (char)(0x80 | (v & 0x7f));
+        v >>= 7;
+    }
+    *p++ = (char)v;
+    return p;
+}
+
+/* A length at *P (before END), at most LIMIT. -1 if malformed. */
+static int leb128_get(const unsigned char **p, const unsigned char *end, size_t limit, size_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; *p < end && shift < 63; shift += 7) {
+        unsigned char b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            if (v > limit)
+                return -1;
+            *out = (size_t)v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+#define V3_TAG 0x30
+#define V3_TOPICS 0x08
+
+size_t pubrec_v3_size(const struct pubrec *rec)
+{
+    if (rec->nframes < 1 || rec->nframes > PUBREC_MAX_FRAMES || (rec->topics && rec->nframes != 1))
+        return 0;
+    size_t n = 1 + PUBREC_HASH_LEN;
+    if (rec->topics)
+        n += leb128_size(rec->topics_len) + rec->topics_len;
+    for (size_t i = 0; i < rec->nframes; i++)
+        n += (i + 1 < rec->nframes ? leb128_size(rec->len[i]) : 0) + rec->len[i];
+    return n;
+}
+
+void pubrec_v3_write(const struct pubrec *rec, const unsigned char *hash, char *out)
+{
+    char *p = out;
+    *p++ = (char)(V3_TAG | (rec->topics ? V3_TOPICS : 0) | (rec->nframes - 1));
+    if (rec->topics)
+        p = leb128_put(p, rec->topics_len);
+    for (size_t i = 0; i + 1 < rec->nframes; i++)
+        p = leb128_put(p, rec->len[i]);
+    if (rec->topics) {
+        memcpy(p, rec->topics, rec->topics_len);
+        p += rec->topics_len;
+    }
+    for (size_t i = 0; i < rec->nframes; i++) {
+        memcpy(p, rec->frame[i], rec->len[i]);
+        p += rec->len[i];
+    }
+    memcpy(p, hash, PUBREC_HASH_LEN);
+}
+
+/* Version 3: the one field NAME (the serial), VALUE (the record). */
+static int from_v3(const redisReply *name, const redisReply *value, struct pubrec *rec, const char **why)
+{
+    const unsigned char *p = (const unsigned char *)value->str, *end;
+    if (decimal_parse(name->str, name->len, &rec->serial) < 0) {
+        *why = "missing or bad serial";
+        return -1;
+    }
+    if (value->len < 1 + PUBREC_HASH_LEN || (p[0] & 0xf0) != V3_TAG) {
+        *why = "unknown record version";
+        return -1;
+    }
+    end = p + value->len - PUBREC_HASH_LEN; /* the hash is last */
+    int topics = p[0] & V3_TOPICS;
+    size_t nframes = (size_t)(p[0] & 7) + 1, lens = nframes - 1 + (topics ? 1 : 0), len[PUBREC_MAX_FRAMES + 1];
+    if (topics && nframes != 1) {
+        *why = "version 2 needs exactly a topic list and a payload";
+        return -1;
+    }
+    rec->version = 3;
+    rec->hash = (const char *)end;
+    rec->hashlen = PUBREC_HASH_LEN;
+    p++;
+    size_t sum = 0;
+    for (size_t i = 0; i < lens; i++) {
+        if (leb128_get(&p, end, (size_t)(end - p), &len[i]) < 0) {
+            *why = "field list is missing or truncated";
+            return -1;
+        }
+        sum += len[i]; /* each at most the value's length: no overflow */
+    }
+    if (sum > (size_t)(end - p)) {
+        *why = "field list is missing or truncated";
+        return -1;
+    }
+    len[lens] = (size_t)(end - p) - sum;
+    size_t k = 0;
+    if (topics) {
+        if (topiclist_count((const char *)p, len[0]) < 0) {
+            *why = "bad topic list";
+            return -1;
+        }
+        rec->topics = (const char *)p;
+        rec->topics_len = len[0];
+        p += len[k++];
+    }
+    for (size_t i = 0; i < nframes; i++, k++) {
+        rec->frame[i] = (const char *)p;
+        rec->len[i] = len[k];
+        p += len[k];
+    }
+    rec->nframes = nframes;
+    return 0;
+}
+
 int pubrec_from_entry(const redisReply *entry, struct pubrec *rec, const char **why)
 {
     memset(rec, 0, sizeof *rec);
@@ -82,7 +209,7 @@ int pubrec_from_entry(const redisReply *entry, struct pubrec *rec, const char **
         return -1;
     }
     const redisReply *f = entry->element[1];
-    if (f->type != REDIS_REPLY_ARRAY || f->elements % 2 || f->elements < 6) {
+    if (f->type != REDIS_REPLY_ARRAY || f->elements % 2 || (f->elements < 6 && f->elements != 2)) {
         *why = "field list is missing or truncated";
         return -1;
     }
@@ -91,11 +218,14 @@ int pubrec_from_entry(const redisReply *entry, struct pubrec *rec, const char **
             *why = "field is not a string";
             return -1;
         }
+    if (f->elements == 2)
+        return from_v3(f->element[0], f->element[1], rec, why);
     int v2 = is_str(f->element[0], "v") && is_str(f->element[1], "2");
     if (!v2 && (!is_str(f->element[0], "v") || !is_str(f->element[1], "1"))) {
         *why = "unknown record version";
         return -1;
     }
+    rec->version = v2 ? 2 : 1;
     if (!is_str(f->element[2], "s") || decimal_parse(f->element[3]->str, f->element[3]->len, &rec->serial) < 0) {
         *why = "missing or bad serial";
         return -1;
@@ -190,6 +320,7 @@ int pubrec_unpack(const char *buf, size_t len, struct pubrec *rec, const char **
         goto out;
     rec->serial = a[1].via.u64;
     rec->id.ms = a[2].via.u64;
+    rec->version = (int)a[0].via.u64;
     size_t first = 3;
     if (a[0].via.u64 == 2) {
         *why = "version 2 needs exactly a topic list and a payload";

@@ -4,16 +4,28 @@
  *
  * Stream mode, one entry per record, stored by saltrelay-up's store script
  * (pubstore.h: ID and serial chosen by Redis, stored once whichever
- * saltrelay-up instance sends it first):
- *     v 1 s <serial> h <hash> f0 <frame> [f1 <frame> ...]
- *     v 2 s <serial> h <hash> t <topics> f0 <payload>
- * "s" is a serial number that grows by one per record; a jump tells
- * saltrelay-down how many entries were trimmed before it read them. "h"
- * (the SHA-1 of the record's fields after it) is optional: entries written
- * by older saltrelay-ups, and pubrec_xadd_argv (tests, and the store
- * script's field list), have none. A
- * version-2 record stands for the messages [topic, payload], one per topic of
- * the topic list (topiclist.h), in order.
+ * saltrelay-up instance sends it first). Version 3, what it writes: ONE
+ * field, as few bytes as a stream entry can be, since every byte of it
+ * crosses every DC's WAN link:
+ *     <serial> <record>
+ * the name the serial in decimal, the value
+ *     byte 0   0x30 | 0x08 with a topic list | (frames - 1)
+ *     then     LEB128 lengths: the topic list's (if any), then every frame's
+ *              but the last
+ *     then     the topic list, then the frames
+ *     last     the hash (pubhash.h), PUBREC_HASH_LEN bytes; at the end, where
+ *              Lua's string hash (it samples every 33rd byte of a long
+ *              string, the last one included) sees it: payloads that differ
+ *              only in their first bytes would otherwise all collide in the
+ *              store script's string table.
+ * Versions 1 and 2 (older saltrelay-ups; pubrec_xadd_argv for tests):
+ *     v 1 s <serial> [h <hash>] f0 <frame> [f1 <frame> ...]
+ *     v 2 s <serial> [h <hash>] t <topics> f0 <payload>
+ * with a SHA-1 as 40 hex digits. The serial grows by one per record; a jump
+ * tells saltrelay-down how many entries were trimmed before it read them. A
+ * record with a topic list (version 2, or 3 with the flag) stands for the
+ * messages [topic, payload], one per topic of the list (topiclist.h), in
+ * order.
  *
  * Channel mode, one PUBLISH per record: a msgpack array
  *     [1, serial, wall_ms, bin frame0, bin frame1, ...]
@@ -29,6 +41,7 @@
 #include "streamid.h"
 
 #define PUBREC_MAX_FRAMES 8
+#define PUBREC_HASH_LEN 12 /* version 3: bytes of the hash (pubhash.h) */
 
 struct pubrec {
     struct streamid id; /* stream mode; in channel mode {wall_ms, 0} */
@@ -39,8 +52,9 @@ struct pubrec {
     /* version 2: the topic list (topiclist.h); then nframes is 1 (the payload) */
     const char *topics;
     size_t topics_len;
-    const char *hash; /* "h" (stream mode), NULL if absent */
+    const char *hash; /* stream mode: the hash (hex in versions 1 and 2, raw in 3), NULL if absent */
     size_t hashlen;
+    int version;      /* as decoded: 1, 2 or 3 */
 };
 
 /* Fill ARGV/ARGVLEN (room for PUBREC_ARGC_MAX) for XADD of REC to KEY.
@@ -54,6 +68,13 @@ struct pubrec_scratch {
 };
 int pubrec_xadd_argv(const struct pubrec *rec, const char *key, long long maxlen,
                      struct pubrec_scratch *scratch, const char **argv, size_t *argvlen);
+
+/* Version 3: the record's value (the serial is its field's name, given by
+ * the store script). Its size, or 0 if REC cannot be one (no frame, too many,
+ * a topic list with more than one frame); write it to OUT (that many bytes)
+ * with HASH (PUBREC_HASH_LEN bytes). */
+size_t pubrec_v3_size(const struct pubrec *rec);
+void pubrec_v3_write(const struct pubrec *rec, const unsigned char *hash, char *out);
 
 /* Decode one stream entry (a 2-element array: ID, field list) from an XREAD
  * reply. Returns 0, or -1 with a reason that names what was wrong. */

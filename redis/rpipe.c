@@ -139,6 +139,21 @@ int rpipe_append_argv(struct rpipe *p, uint64_t tag, int argc, const char **argv
     return RPIPE_OK;
 }
 
+int rpipe_append_formatted(struct rpipe *p, uint64_t tag, const char *cmd, size_t len)
+{
+    if (!rpipe_room(p, 1, len))
+        return RPIPE_FULL;
+    redisContext *c = context(p);
+    if (!c)
+        return RPIPE_DOWN;
+    if (redisAppendFormattedCommand(c, cmd, len) != REDIS_OK) {
+        fail(p, "out of memory appending a command");
+        return RPIPE_DOWN;
+    }
+    appended(p, c, tag, len);
+    return RPIPE_OK;
+}
+
 int rpipe_append(struct rpipe *p, uint64_t tag, const char *fmt, ...)
 {
     char *cmd;
@@ -148,16 +163,7 @@ int rpipe_append(struct rpipe *p, uint64_t tag, const char *fmt, ...)
     va_end(ap);
     if (len < 0)
         return RPIPE_DOWN;
-    int rc = RPIPE_FULL;
-    redisContext *c = NULL;
-    if (rpipe_room(p, 1, (size_t)len))
-        rc = (c = context(p)) ? RPIPE_OK : RPIPE_DOWN;
-    if (rc == RPIPE_OK && redisAppendFormattedCommand(c, cmd, (size_t)len) != REDIS_OK) {
-        fail(p, "out of memory appending a command");
-        rc = RPIPE_DOWN;
-    }
-    if (rc == RPIPE_OK)
-        appended(p, c, tag, (size_t)len);
+    int rc = rpipe_append_formatted(p, tag, cmd, (size_t)len);
     redisFreeCommand(cmd);
     return rc;
 }

@@ -49,6 +49,8 @@ void rpipe_destroy(struct rpipe **pp);
  * RPIPE_DOWN (no connection; rconn_retry_in_ms says when to try again). */
 int rpipe_append_argv(struct rpipe *p, uint64_t tag, int argc, const char **argv, const size_t *argvlen);
 int rpipe_append(struct rpipe *p, uint64_t tag, const char *fmt, ...);
+/* A command already in Redis's protocol (LEN bytes, copied). */
+int rpipe_append_formatted(struct rpipe *p, uint64_t tag, const char *cmd, size_t len);
 /* Would NCMDS commands of BYTES in all be taken now? (To append a group of
  * commands whole, or none of it.) */
 int rpipe_room(const struct rpipe *p, size_t ncmds, size_t bytes);

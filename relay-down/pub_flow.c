@@ -17,6 +17,10 @@
 #define QUIET_MS 200      /* send queues empty this long, nothing handed: all has left */
 #define SWEEP_EVERY_MS 20 /* a sweep checks the send queues not yet seen empty this often */
 #define FDS_MAX 1000000   /* subscriber connections watched; more cannot be open anyway */
+/* Send queues looked at (one ioctl each) per sweep check and per quiet-rule
+ * call, at most: a scan of 10,000 queues right after a broadcast took the
+ * CPU the I/O thread needed to write it (both resume where they stopped). */
+#define SCAN_FDS_MAX 1024
 /* During a slow episode a full queue may be the slow subscriber's for good,
  * or another's for a moment: each message still waits this long, so the
  * others are not dropped for (delivery is paced to ~200 messages a second
@@ -363,7 +367,8 @@ static void release(struct pub_flow *f, long long cut)
 }
 
 /* One step of the sweeps (pub_flow.h); only while records wait (each
- * check costs an ioctl per connection not yet seen empty). */
+ * check costs an ioctl per connection not yet seen empty, at most
+ * SCAN_FDS_MAX of them, the next check going on from there). */
 static void sweep(struct pub_flow *f, long long now)
 {
     if (f->cut && now >= f->cut_at) {
@@ -373,11 +378,18 @@ static void sweep(struct pub_flow *f, long long now)
     if (now - f->sweep_checked < SWEEP_EVERY_MS)
         return;
     f->sweep_checked = now;
-    for (size_t i = 0; i < f->nfds; i++)
-        if (!f->fd_seen[i] && queue_empty(f->fds[i])) {
+    size_t budget = SCAN_FDS_MAX;
+    for (size_t k = 0; k < f->nfds && budget && f->nseen < f->nfds; k++) {
+        size_t i = (f->sweep_pos + k) % f->nfds;
+        if (f->fd_seen[i])
+            continue;
+        budget--;
+        f->sweep_pos = i;
+        if (queue_empty(f->fds[i])) {
             f->fd_seen[i] = 1;
             f->nseen++;
         }
+    }
     if (f->nseen < f->nfds || f->cut)
         return;
     if (f->sweep_start) { /* every queue was empty at some check since the sweep began */
@@ -390,6 +402,24 @@ static void sweep(struct pub_flow *f, long long now)
     f->nseen = 0;
 }
 
+/* The quiet rule's scan, resumable: 1 once a pass found every send queue
+ * empty (up to SCAN_FDS_MAX a call, from where the last call stopped), 0
+ * while the pass goes on, -1 at a queue that is not empty (the next pass
+ * starts with it: while the DC is busy, one ioctl). */
+static int quiet_pass(struct pub_flow *f)
+{
+    for (size_t budget = SCAN_FDS_MAX; f->quiet_checked < f->nfds && budget; budget--) {
+        f->quiet_pos %= f->nfds;
+        if (!queue_empty(f->fds[f->quiet_pos])) {
+            f->quiet_checked = 0;
+            return -1;
+        }
+        f->quiet_pos++;
+        f->quiet_checked++;
+    }
+    return f->quiet_checked >= f->nfds;
+}
+
 int pub_flow_settle(struct pub_flow *f, long long now)
 {
     if (f->n == 0)
@@ -397,10 +427,19 @@ int pub_flow_settle(struct pub_flow *f, long long now)
     sweep(f, now);
     if (f->n == 0)
         return 1;
-    int empty = queues_empty(f);
-    if (!empty || f->quiet_since == 0 || f->quiet_msgs != f->msgs) { /* (re)start the quiet period */
+    if (f->quiet_msgs != f->msgs) { /* something was handed: start over */
         f->quiet_msgs = f->msgs;
-        f->quiet_since = empty ? now : 0;
+        f->quiet_since = 0;
+        f->quiet_checked = 0;
+    }
+    int pass = quiet_pass(f);
+    if (pass <= 0) {
+        f->quiet_since = pass < 0 ? 0 : f->quiet_since;
+        return 0;
+    }
+    f->quiet_checked = 0; /* the next pass */
+    if (f->quiet_since == 0) { /* every queue empty: the quiet period begins */
+        f->quiet_since = now;
         return 0;
     }
     if (now - f->quiet_since < QUIET_MS)

@@ -86,6 +86,8 @@ struct pub_flow {
     int *fds;                      /* subscriber connections (monitor events) */
     unsigned char *fd_seen;        /* fds[i]'s send queue was seen empty in this sweep */
     size_t nfds, fdcap, nseen;
+    size_t sweep_pos;              /* where the sweep's next check begins */
+    size_t quiet_pos, quiet_checked; /* the quiet rule's pass: where it goes on, queues seen empty in it */
     long long sweep_start, sweep_checked; /* monotonic */
     long long cut;                 /* > 0: records handed by then have left, once the clock reads CUT_AT */
     long long cut_at;

@@ -221,7 +221,7 @@ static int handle_entry(struct pub_output *p, const redisReply *e)
         pub_flow_handed(&p->flow, id, p->serial);
         return 0;
     }
-    int again = rec.hash && pubseen_check(p->seen, rec.hash, rec.hashlen) == 1;
+    int again = rec.hash && pubseen_check(p->seen, rec.hash, rec.hashlen, rec.version == 3) == 1;
     if (again && !p->dup_run++)
         log_warn("skipping publications delivered already under other IDs (re-sent after a Redis failover; "
                  "counted in pub_duplicates_skipped_total)");

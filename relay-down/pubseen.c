@@ -21,8 +21,20 @@ void pubseen_free(struct pubseen *ps)
     free(ps);
 }
 
-/* The first 16 hex digits as a key; 0 if they are not hex. */
-static uint64_t key_of(const char *hex, size_t len)
+/* The first 8 raw bytes as a key. */
+static uint64_t key_of_raw(const char *raw, size_t len)
+{
+    if (len < 8)
+        return 0;
+    uint64_t k = 0;
+    for (size_t i = 0; i < 8; i++)
+        k = k << 8 | (unsigned char)raw[i];
+    return k ? k : 1;
+}
+
+/* The first 16 hex digits as a key (the same as the raw bytes they spell);
+ * 0 if they are not hex. */
+static uint64_t key_of_hex(const char *hex, size_t len)
 {
     if (len < 16)
         return 0;
@@ -60,9 +72,9 @@ static void unindex(struct pubseen *ps, uint64_t k)
     }
 }
 
-int pubseen_check(struct pubseen *ps, const char *hex, size_t len)
+int pubseen_check(struct pubseen *ps, const char *hash, size_t len, int raw)
 {
-    uint64_t k = key_of(hex, len);
+    uint64_t k = raw ? key_of_raw(hash, len) : key_of_hex(hash, len);
     if (!k)
         return -1;
     if (ps->slot[find(ps, k)])

@@ -1,12 +1,13 @@
 /* pubseen.h -- the publications this saltrelay-down delivered lately, by the
- * hash saltrelay-up's store script puts in each entry ("h", pubstore.h).
+ * hash each entry carries (pubrec.h: raw in version 3, hex in "h" before).
  *
  * After a Redis failover saltrelay-up re-sends to the new primary what the
  * old one had not confirmed; the new primary stores each under a new ID,
  * after this DC's cursor, also one this DC had already delivered from its
  * replica before the replica re-attached to the new primary. Those are
- * recognised here and skipped. Bounded: the last PUBSEEN_MAX hashes (64 bits
- * of each), in a ring with an open-addressing index; 1.5 MiB. */
+ * recognised here and skipped. Bounded: the last PUBSEEN_MAX hashes (their
+ * first 64 bits, the same for the hex and the raw form of one hash), in a
+ * ring with an open-addressing index; 1.5 MiB. */
 #ifndef SALTRELAY_PUBSEEN_H
 #define SALTRELAY_PUBSEEN_H
 
@@ -19,8 +20,9 @@ struct pubseen;
 
 struct pubseen *pubseen_new(void);
 void pubseen_free(struct pubseen *ps);
-/* HEX is an entry's "h" (LEN bytes). 1: delivered lately (skip it); 0: not
- * seen, now remembered; -1: not a hash (ignored: deliver). */
-int pubseen_check(struct pubseen *ps, const char *hex, size_t len);
+/* HASH is an entry's hash (LEN bytes), RAW (version 3) or hex. 1: delivered
+ * lately (skip it); 0: not seen, now remembered; -1: not a hash (ignored:
+ * deliver). */
+int pubseen_check(struct pubseen *ps, const char *hash, size_t len, int raw);
 
 #endif

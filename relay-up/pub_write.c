@@ -1,7 +1,9 @@
 /* pub_write.c -- publication intake's writer (see pub_write.h, and
  * pub_intake.c for the whole): the buffered messages go to Redis through the
- * Redis pipeline (rpipe.h), each reply taken for the oldest slot in flight,
- * and with pub_wait_replicas a WAIT after each write. */
+ * Redis pipeline (rpipe.h): in stream mode a batch of slots per call of the
+ * store script (pubstore.h), tagged with its number of slots, in channel
+ * mode one PUBLISH per slot; each reply taken for the oldest slots in
+ * flight, and with pub_wait_replicas a WAIT after each write. */
 #include "pub_write.h"
 
 #include <stdlib.h>
@@ -16,6 +18,9 @@
 #define REPLY_TIMEOUT_MS 2000 /* no reply for that long (+ pub_wait_timeout): the connection is dead */
 #define PIPE_BYTES (16 << 20) /* formatted commands in flight at once (one larger goes alone) */
 #define CMD_ROOM 1024       /* a command's formatted size beyond its frames and topics, at most */
+/* Store script calls awaiting their replies at once: enough to keep Redis
+ * busy; past it the ring fills meanwhile and the next call takes more. */
+#define BATCHES_IN_FLIGHT 4
 
 /* Stream mode: the store script on this connection (a new primary after a
  * failover, or one whose script cache was flushed, does not have it). */
@@ -29,38 +34,79 @@ static int script_ready(struct pub_write *w)
     return 1;
 }
 
-static int append_one(struct pub_write *w, struct pub_slot *s)
+/* Slot S as a record (its frames stay where they are). */
+static void slot_record(struct pub_slot *s, struct pubrec *rec)
 {
-    struct pubrec rec = {.id = {(uint64_t)s->recv_ms, 0}, .nframes = s->nframes};
+    *rec = (struct pubrec){.id = {(uint64_t)s->recv_ms, 0}, .nframes = s->nframes};
     for (size_t i = 0; i < s->nframes; i++) {
-        rec.frame[i] = zmq_msg_data(pub_slot_frame(s, i));
-        rec.len[i] = zmq_msg_size(pub_slot_frame(s, i));
+        rec->frame[i] = zmq_msg_data(pub_slot_frame(s, i));
+        rec->len[i] = zmq_msg_size(pub_slot_frame(s, i));
     }
     if (s->topics) { /* merged copies: the payload once, the topics in a list */
-        rec.topics = s->topics->buf;
-        rec.topics_len = s->topics->len;
-        rec.frame[0] = rec.frame[1];
-        rec.len[0] = rec.len[1];
-        rec.nframes = 1;
+        rec->topics = s->topics->buf;
+        rec->topics_len = s->topics->len;
+        rec->frame[0] = rec->frame[1];
+        rec->len[0] = rec->len[1];
+        rec->nframes = 1;
     }
-    if (!w->channel_mode)
-        return pubstore_append(&w->store, w->pipe, 0, &rec);
+}
+
+/* Channel mode: one PUBLISH of slot S. */
+static int publish_one(struct pub_write *w, struct pub_slot *s)
+{
+    struct pubrec rec;
+    slot_record(s, &rec);
     rec.serial = s->serial ? s->serial : w->serial + 1;
     size_t len;
     char *buf = pubrec_pack(&rec, &len);
-    int rc = rpipe_append(w->pipe, 0, "PUBLISH %s %b", w->key, buf, len);
+    int rc = rpipe_append(w->pipe, 1, "PUBLISH %s %b", w->key, buf, len);
     free(buf);
     if (rc == RPIPE_OK && !s->serial)
         s->serial = ++w->serial;
     return rc;
 }
 
-/* Classify one reply. 1: stored, 0: already there, -1: refused. */
-static int judge_reply(const struct pub_write *w, const redisReply *r)
+static int waiting_mode(const struct pub_write *w)
 {
-    if (w->channel_mode)
-        return r->type != REDIS_REPLY_ERROR ? 1 : -1;
-    return pubstore_judge(r);
+    return !w->channel_mode && w->cfg->pub_wait_replicas > 0;
+}
+
+/* Stream mode: the slots from SENT on (fewer than READY), up to a batch,
+ * in one call of the store script, tagged with their number. How many went. */
+static size_t append_batch(struct pub_write *w, size_t ready)
+{
+    struct pubstore_batch *b = &w->pending;
+    pubstore_batch_begin(&w->store, b);
+    size_t k = 0;
+    for (; w->sent + k < ready && k < PUBSTORE_BATCH_MAX; k++) {
+        struct pubrec rec;
+        slot_record(pub_ring_at(w->ring, w->sent + k), &rec);
+        size_t cost = pubstore_batch_cost(&rec);
+        if ((k && b->len + cost > PUBSTORE_BATCH_BYTES) ||
+            !rpipe_room(w->pipe, 1 + (size_t)waiting_mode(w), b->len + cost) || pubstore_batch_add(b, &rec) < 0)
+            break;
+    }
+    if (!k || pubstore_batch_send(b, w->pipe, k) != RPIPE_OK)
+        return 0;
+    for (size_t i = 0; i < k; i++)
+        pub_ring_at(w->ring, w->sent + i)->written = 1;
+    return k;
+}
+
+/* Channel mode: slot SENT alone. 1 if it went. */
+static size_t append_one(struct pub_write *w)
+{
+    struct pub_slot *s = pub_ring_at(w->ring, w->sent);
+    size_t room = pub_slot_bytes(s) + (s->topics ? s->topics->len : 0) + CMD_ROOM;
+    if (!rpipe_room(w->pipe, 1, room))
+        return 0;
+    int resent = s->written && !s->refused;
+    if (publish_one(w, s) != RPIPE_OK)
+        return 0;
+    if (resent)
+        metric_add(M_PUB_RESENT, 1); /* its PUBLISH may have been delivered: no dedup on a channel */
+    s->written = 1;
+    return 1;
 }
 
 /* Nothing in flight any more: what was written and not confirmed is sent
@@ -72,20 +118,15 @@ static void forget_in_flight(struct pub_write *w)
     w->wait_owed = 0;
 }
 
-static int waiting_mode(const struct pub_write *w)
-{
-    return !w->channel_mode && w->cfg->pub_wait_replicas > 0;
-}
-
-/* After the slots just written: WAIT for the replicas, one reply to come.
+/* After the commands just written: WAIT for the replicas, one reply to come.
  * While the replicas do not confirm, WAIT only looks (1 ms): a replica that
  * is gone must not cost pub_wait_timeout per write. */
-static void append_wait(struct pub_write *w, size_t slots)
+static void append_wait(struct pub_write *w, size_t cmds)
 {
     long long ms = w->unconfirmed || w->cfg->pub_wait_timeout_ms < 1 ? 1 : w->cfg->pub_wait_timeout_ms;
     /* WAIT n 0 would never return; room for it was kept by pub_write_more */
     rpipe_append(w->pipe, 0, "WAIT %lld %lld", w->cfg->pub_wait_replicas, ms);
-    w->batch = slots;
+    w->batch = cmds;
     w->wait_owed = 1;
 }
 
@@ -109,7 +150,8 @@ static size_t ready_slots(const struct pub_write *w)
 
 /* Append the buffered messages not yet in flight while the pipeline takes
  * them (keeping room for the WAIT after them), and write what the socket
- * takes. */
+ * takes. Stream mode: batches, at most BATCHES_IN_FLIGHT awaiting replies;
+ * under a flood the ring fills meanwhile and the next batch is larger. */
 void pub_write_more(struct pub_write *w)
 {
     size_t ready = ready_slots(w);
@@ -119,21 +161,16 @@ void pub_write_more(struct pub_write *w)
      * one, which is when the script may be missing) */
     if (!rpipe_inflight(w->pipe) && (!rconn_get(w->rc) || !script_ready(w)))
         return;
-    size_t first = w->sent;
-    for (; w->sent < ready; w->sent++) {
-        struct pub_slot *s = pub_ring_at(w->ring, w->sent);
-        size_t room = pub_slot_bytes(s) + (s->topics ? s->topics->len : 0) + CMD_ROOM;
-        if (!rpipe_room(w->pipe, 1 + (size_t)waiting_mode(w), room))
+    size_t cmds = 0;
+    while (w->sent < ready && (w->channel_mode || rpipe_inflight(w->pipe) < BATCHES_IN_FLIGHT)) {
+        size_t k = w->channel_mode ? append_one(w) : append_batch(w, ready);
+        if (!k)
             break;
-        int resent = s->written && w->channel_mode && !s->refused;
-        if (append_one(w, s) != RPIPE_OK)
-            break;
-        if (resent)
-            metric_add(M_PUB_RESENT, 1); /* its PUBLISH may have been delivered: no dedup on a channel */
-        s->written = 1;
+        w->sent += k;
+        cmds++;
     }
-    if (waiting_mode(w) && w->sent > first)
-        append_wait(w, w->sent - first);
+    if (waiting_mode(w) && cmds)
+        append_wait(w, cmds);
     rpipe_io(w->pipe);
 }
 
@@ -174,26 +211,51 @@ static int wait_due(const struct pub_write *w)
     return w->wait_owed && w->batch == 0;
 }
 
-/* A stored (or already stored) slot: forgotten, or held for its WAIT. */
-static void slot_done(struct pub_write *w)
+/* K stored (or already stored) slots, one command's: forgotten, or held for
+ * their WAIT. */
+static void slots_done(struct pub_write *w, size_t k)
 {
     if (!w->wait_owed) {
-        pop_head(w);
-        w->sent--;
+        for (; k; k--, w->sent--)
+            pop_head(w);
         return;
     }
-    w->held++;
+    w->held += k;
     w->batch--;
 }
 
-/* A reply for the oldest slot in flight (or the WAIT after it). A refusal
- * keeps it and every later slot buffered for a retry in a second; the
- * replies already on their way (later slots, WAITs) are read and ignored (a
- * stored one is found stored by the script at the retry). */
+/* The verdicts of a reply for K slots ('1' stored, '0' already stored), or
+ * NULL: refused. */
+static const char *verdicts(const struct pub_write *w, const redisReply *r, size_t k)
+{
+    if (!w->channel_mode)
+        return pubstore_verdicts(r, k);
+    return r->type != REDIS_REPLY_ERROR ? "1" : NULL;
+}
+
+/* A refusal: the oldest slot in flight and every later one stay buffered for
+ * a retry in a second; the replies already on their way (later commands,
+ * WAITs) are read and ignored (a stored one is found stored by the script
+ * at the retry). */
+static void refused(struct pub_write *w, const redisReply *r)
+{
+    pub_ring_at(w->ring, w->held)->refused = 1;
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
+        w->loaded = 0; /* SCRIPT FLUSH: load it again */
+    if (!w->refusing)
+        log_error("redis refuses publications (%s); keeping them buffered and retrying",
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    w->refusing = 1;
+    w->retry_at = clock_mono_ms() + 1000;
+    w->skip = rpipe_inflight(w->pipe);
+    forget_in_flight(w);
+}
+
+/* A reply for the oldest command in flight: TAG slots (or the WAIT after
+ * them). */
 static void on_reply(void *arg, uint64_t tag, redisReply *r)
 {
     struct pub_write *w = arg;
-    (void)tag;
     if (!r) { /* lost with the connection: what was in flight or held stays buffered */
         forget_in_flight(w);
         w->skip = 0;
@@ -203,29 +265,29 @@ static void on_reply(void *arg, uint64_t tag, redisReply *r)
         rpipe_fail(w->pipe, "the server is no longer the primary (READONLY)");
         return;
     }
-    int verdict = w->skip || wait_due(w) ? 0 : judge_reply(w, r);
     if (w->skip) {
         w->skip--;
-    } else if (wait_due(w)) {
-        handle_wait(w, r);
-    } else if (verdict < 0) {
-        pub_ring_at(w->ring, w->held)->refused = 1;
-        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
-            w->loaded = 0; /* SCRIPT FLUSH: load it again */
-        if (!w->refusing)
-            log_error("redis refuses publications (%s); keeping them buffered and retrying",
-                      r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        w->refusing = 1;
-        w->retry_at = clock_mono_ms() + 1000;
-        w->skip = w->sent - w->held - 1 + (size_t)w->wait_owed;
-        forget_in_flight(w);
-    } else {
-        metric_add(verdict ? stored_metric(w, r) : M_PUB_DUP_SKIPPED, 1);
-        slot_done(w);
-        if (w->refusing)
-            log_info("redis accepts publications again");
-        w->refusing = 0;
+        return;
     }
+    if (wait_due(w)) {
+        handle_wait(w, r);
+        return;
+    }
+    const char *v = verdicts(w, r, (size_t)tag);
+    if (!v) {
+        refused(w, r);
+        return;
+    }
+    int64_t stored = 0;
+    for (size_t i = 0; i < tag; i++)
+        stored += v[i] == '1';
+    if (stored)
+        metric_add(stored_metric(w, r), stored);
+    metric_add(M_PUB_DUP_SKIPPED, (int64_t)tag - stored);
+    slots_done(w, (size_t)tag);
+    if (w->refusing)
+        log_info("redis accepts publications again");
+    w->refusing = 0;
 }
 
 /* Move publications towards Redis: replies first (they free ring slots). */
@@ -263,4 +325,5 @@ void pub_write_fini(struct pub_write *w)
 {
     rpipe_destroy(&w->pipe);
     rconn_destroy(&w->rc);
+    pubstore_batch_free(&w->pending);
 }

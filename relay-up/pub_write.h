@@ -1,6 +1,7 @@
 /* pub_write.h -- publication intake's writer (pub_write.c): the ring's
- * publications (pub_ring.h) written to Redis through the Redis pipeline,
- * each reply taken for the oldest slot in flight, and with
+ * publications (pub_ring.h) written to Redis through the Redis pipeline (in
+ * stream mode a batch per call of the store script), each reply taken for
+ * the oldest slots in flight, and with
  * pub_wait_replicas a WAIT after each write. What Redis stored is popped
  * from the ring. */
 #ifndef SALTRELAY_PUB_WRITE_H
@@ -23,6 +24,7 @@ struct pub_write {
     struct rpipe *pipe;
     char key[KEY_MAX]; /* channel mode: the channel */
     struct pubstore store; /* stream mode */
+    struct pubstore_batch pending; /* stream mode: the call being built (its buffer kept) */
     unsigned loaded;   /* rconn generation the store script was loaded on */
     uint64_t serial;   /* channel mode: the last serial given */
     size_t sent;       /* slots from the head written to Redis (replies awaited, or held) */
@@ -33,7 +35,7 @@ struct pub_write {
      * still here, re-sent to the new primary (whose store script skips what
      * it has). */
     size_t held;
-    size_t batch;   /* script replies still to come before the WAIT reply */
+    size_t batch;   /* script replies (commands) still to come before the WAIT reply */
     int wait_owed;  /* a WAIT reply is to come */
     int refusing;      /* Redis answers XADD with an error (log once) */
     int unreceived;    /* channel mode: the last PUBLISH reached no saltrelay-down (log once) */

@@ -206,7 +206,7 @@ static void stop_parts(int sfd, struct part **parts, size_t n)
     }
     /* exit() then waits in zmq_ctx_term until libzmq closed every socket;
      * past every linger that only costs time (N^2 with N filtered
-     * subscribers still connected: docs/performance.md) */
+     * subscribers still connected: docs/performance-history.md) */
     stopguard_waiting_for("ZeroMQ closing its sockets", 0);
     stopguard_limit(STOPGUARD_CLOSE_MS);
 }

@@ -43,7 +43,7 @@ static void log_end(const char *what, int status)
                   what, bound_ms / 1000.0);
     else if (atomic_load(&limited))
         log_warn("%s still going %d s after every part stopped (libzmq removing many subscribers, "
-                 "docs/performance.md): exiting without waiting for it, every socket's linger has passed",
+                 "docs/performance-history.md): exiting without waiting for it, every socket's linger has passed",
                  what, STOPGUARD_CLOSE_MS / 1000);
     else
         log_warn("%s did not end within stop_timeout (%.0f s) after every part stopped: exiting without "

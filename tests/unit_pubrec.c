@@ -3,6 +3,7 @@
  * RESP bytes with hiredis's reader, as saltrelay-down gets them), and the
  * channel-mode msgpack record. Frames are arbitrary bytes: not UTF-8, NUL,
  * empty. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,6 +182,105 @@ static void expect_bad(redisReply *e, const char *want, const char *label)
     int rc = pubrec_from_entry(e, &rec, &why); /* before WHY is read */
     CHECK_REFUSED(rc, why, want, label);
     CHECK_INT(rec.nframes, 0);
+    freeReplyObject(e);
+}
+
+/* Version 3: the one field <serial> <record> as the store script writes it. */
+static redisReply *v3_entry(const char *name, const char *value, size_t len)
+{
+    struct resp r = {0};
+    resp_array(&r, 2);
+    resp_str(&r, "1700000000123-9");
+    resp_array(&r, 2);
+    resp_str(&r, name);
+    resp_bulk(&r, value, len);
+    redisReply *e = unit_resp(r.buf, r.len);
+    resp_free(&r);
+    return e;
+}
+
+static const unsigned char hash12[PUBREC_HASH_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0xff};
+
+static void v3_round_trip(const struct pubrec *in)
+{
+    size_t size = pubrec_v3_size(in);
+    CHECK(size > PUBREC_HASH_LEN);
+    char *value = malloc(size);
+    pubrec_v3_write(in, hash12, value);
+    char name[24];
+    snprintf(name, sizeof name, "%llu", (unsigned long long)in->serial);
+    redisReply *e = v3_entry(name, value, size);
+    struct pubrec out;
+    const char *why = NULL;
+    if (pubrec_from_entry(e, &out, &why) != 0)
+        unit_fail(__FILE__, __LINE__, "%zu frames: decoding failed: %s", in->nframes, why);
+    CHECK_INT(out.version, 3);
+    CHECK_MEM(out.hash, out.hashlen, hash12, PUBREC_HASH_LEN);
+    CHECK_MEM(out.topics, out.topics_len, in->topics, in->topics_len);
+    check_same(in, &out);
+    freeReplyObject(e);
+    free(value);
+}
+
+UNIT_TEST(v3_round_trip_binary_empty_and_long_frames)
+{
+    for (size_t n = 1; n <= PUBREC_MAX_FRAMES; n++) {
+        struct pubrec in = sample(n);
+        v3_round_trip(&in);
+    }
+    static char big[70000]; /* lengths of three LEB128 bytes */
+    memset(big, 'x', sizeof big);
+    struct pubrec two = {.serial = 1, .nframes = 2, .frame = {big, "tail"}, .len = {sizeof big, 4}};
+    v3_round_trip(&two);
+    static const char topics[] = "\x06syndic\x09" "broadcast";
+    struct pubrec merged = {.serial = 2, .nframes = 1, .frame = {f_bin}, .len = {sizeof f_bin - 1},
+                            .topics = topics, .topics_len = sizeof topics - 1};
+    v3_round_trip(&merged);
+    struct pubrec none = sample(0), nine = sample(PUBREC_MAX_FRAMES);
+    nine.nframes = PUBREC_MAX_FRAMES + 1;
+    merged.nframes = 2;
+    CHECK_INT(pubrec_v3_size(&none), 0);
+    CHECK_INT(pubrec_v3_size(&nine), 0);
+    CHECK_INT(pubrec_v3_size(&merged), 0);
+}
+
+/* A version-3 value: the tag byte, REST, then the 12 hash bytes. */
+static void expect_bad_v3(const char *name, unsigned char tag, const char *rest, size_t restlen, const char *want,
+                          const char *label)
+{
+    char value[64];
+    value[0] = (char)tag;
+    memcpy(value + 1, rest, restlen);
+    memcpy(value + 1 + restlen, hash12, PUBREC_HASH_LEN);
+    expect_bad(v3_entry(name, value, 1 + PUBREC_HASH_LEN + restlen), want, label);
+}
+
+UNIT_TEST(v3_entry_malformed)
+{
+    const char *cut = "field list is missing or truncated";
+    expect_bad_v3("x", 0x30, "p", 1, "missing or bad serial", "serial not a number");
+    expect_bad_v3("", 0x30, "p", 1, "missing or bad serial", "empty serial");
+    expect_bad_v3("18446744073709551616", 0x30, "p", 1, "missing or bad serial", "serial past 64 bits");
+    expect_bad_v3("1", 0x20, "p", 1, "unknown record version", "version 2 tag");
+    expect_bad_v3("1", 0x40, "p", 1, "unknown record version", "version 4 tag");
+    expect_bad(v3_entry("1", "\x30" "0123456789a", 12), "unknown record version", "hash cut short");
+    expect_bad_v3("1", 0x39, "\x01" "ab", 3, "version 2 needs exactly a topic list and a payload", "topics, 2 frames");
+    expect_bad_v3("1", 0x31, "", 0, cut, "no length for frame 0");
+    expect_bad_v3("1", 0x31, "\x80", 1, cut, "length cut short");
+    expect_bad_v3("1", 0x31, "\x05" "ab", 3, cut, "frame 0 past the end");
+    expect_bad_v3("1", 0x32, "\x01\x02" "ab", 4, cut, "frames past the end");
+    expect_bad_v3("1", 0x31, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 10, cut, "length of 64 bits");
+    expect_bad_v3("1", 0x38, "\x00" "p", 2, "bad topic list", "empty topic list");
+    expect_bad_v3("1", 0x38, "\x02\x05" "ap", 4, "bad topic list", "topic cut short");
+    /* what is well formed: an empty last frame, a one-byte record */
+    struct pubrec rec;
+    const char *why = NULL;
+    char value[1 + PUBREC_HASH_LEN] = {0x30};
+    redisReply *e = v3_entry("7", value, sizeof value);
+    CHECK_INT(pubrec_from_entry(e, &rec, &why), 0);
+    CHECK_INT(rec.serial, 7);
+    CHECK_INT(rec.nframes, 1);
+    CHECK_INT(rec.len[0], 0);
     freeReplyObject(e);
 }
 

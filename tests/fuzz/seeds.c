@@ -77,6 +77,24 @@ static void seed_batch(struct out *o, struct batch *b)
     resp_free(&b->entries);
 }
 
+/* REC also as the store script writes it (version 3, pubrec.h). */
+static void seed_v3(struct out *o, const struct pubrec *rec)
+{
+    static const unsigned char hash[PUBREC_HASH_LEN] = {0xde, 0xad, 0xbe, 0xef};
+    size_t size = pubrec_v3_size(rec);
+    char *value = malloc(size ? size : 1), id[STREAMID_STRLEN], serial[24];
+    if (!size || !value) {
+        free(value);
+        return;
+    }
+    pubrec_v3_write(rec, hash, value);
+    snprintf(serial, sizeof serial, "%llu", (unsigned long long)rec->serial);
+    const char *argv[] = {"XADD", o->pub.key, streamid_format(rec->id, id), serial, value};
+    size_t argvlen[] = {4, strlen(o->pub.key), strlen(id), strlen(serial), size};
+    seed_entry(o, &o->pub, 5, argv, argvlen);
+    free(value);
+}
+
 /* A [topic, payload] publication also as a merged record (version 2): its
  * topic and a syndic copy. */
 static void seed_merged(struct out *o, const struct pubrec *two)
@@ -92,6 +110,7 @@ static void seed_merged(struct out *o, const struct pubrec *two)
     int argc = pubrec_xadd_argv(&rec, o->pub.key, 100000, &s, argv, argvlen);
     if (argc > 0)
         seed_entry(o, &o->pub, argc, argv, argvlen);
+    seed_v3(o, &rec);
     char *packed = pubrec_pack(&rec, &len);
     write_seed(o, "channel", packed, len);
     free(packed);
@@ -111,6 +130,7 @@ static void on_pub(const struct wire_record *w, void *arg)
     size_t argvlen[PUBREC_ARGC_MAX], len;
     struct pubrec_scratch s;
     seed_entry(o, &o->pub, pubrec_xadd_argv(&rec, o->pub.key, 100000, &s, argv, argvlen), argv, argvlen);
+    seed_v3(o, &rec);
     char *packed = pubrec_pack(&rec, &len);
     write_seed(o, "channel", packed, len);
     free(packed);
