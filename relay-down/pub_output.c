@@ -14,7 +14,8 @@
  * ignore a jid they have already run) but never skips what ZeroMQ still held; a clean stop waits up to pub_drain_timeout for the
  * subscribers to take it all. A subscriber whose queue stays full loses
  * publications, counted (pub_flow.h: deliver or count). After a restart the backlog is held until as many
- * subscribers as were connected before are back, or subscriber_grace passed:
+ * subscribers as were connected before are back with as many subscriptions
+ * (pub_subs.h; however late they come), or subscriber_grace passed:
  * a PUB socket drops what it sends to nobody. A publication delivered lately
  * that comes again under a new ID (re-sent by saltrelay-up after a Redis
  * failover) is skipped and counted (pubseen.h).

@@ -63,10 +63,16 @@ class Cluster:
     def subscribers(self, dc):
         return int(read_state(self.dcs[dc].state).get("subscribers", 0))
 
+    def subscriptions(self, dc):
+        return int(read_state(self.dcs[dc].state).get("subscriptions", 0))
+
     def subscribe(self, dc, *opts, expect=1):
+        """A subscriber (zsub OPTS), once saltrelay-down counts EXPECT
+        subscribers and holds this one's subscriptions (pub.state)."""
+        want = self.subscriptions(dc) + max(1, opts.count("--topic"))
         s = h.Sub(self.dcs[dc].endpoint, *opts)
-        h.wait_until(lambda: self.subscribers(dc) >= expect, 10, "%s subscriber connected" % dc)
-        time.sleep(0.2)  # the subscription message follows the handshake
+        h.wait_until(lambda: self.subscribers(dc) >= expect and self.subscriptions(dc) >= want, 10,
+                     "%s subscriber connected and subscribed" % dc)
         return s
 
 
