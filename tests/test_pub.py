@@ -672,6 +672,16 @@ def test_backlog_held_for_late_subscriptions(tmp):
                        "the subscriber whose subscription came late")
 
 
+def test_resp_command_nil_reply(tmp):
+    """The tests' resp_command (harness.py) returns a nil bulk reply ($-1)
+    at once; it used to wait for a body of -1 + 2 bytes that never comes."""
+    r = h.Redis(tmp)
+    with socket.create_connection(("127.0.0.1", r.port), timeout=5) as sock:
+        h.check(h.resp_command(sock, b"GET", b"missing") == b"$-1\r\n", "nil reply")
+        h.check(h.resp_command(sock, b"SET", b"k", b"v" * 100000).startswith(b"+OK"), "SET")
+        h.check(h.resp_command(sock, b"GET", b"k") == b"$100000\r\n" + b"v" * 100000 + b"\r\n", "bulk reply")
+
+
 def test_redis_acl_user(tmp):
     """redis://user:password@host logs in as that ACL user; a wrong password
     is logged as a refused login and retried, never a crash."""
