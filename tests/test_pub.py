@@ -68,8 +68,8 @@ class Cluster:
 
     def subscribe(self, dc, *opts, expect=1):
         """A subscriber (zsub OPTS), once saltrelay-down counts EXPECT
-        subscribers and holds this one's subscriptions (pub.state)."""
-        want = self.subscriptions(dc) + max(1, opts.count("--topic"))
+        subscribers and enough subscriptions for this one's (pub.state)."""
+        want = expect - 1 + max(1, opts.count("--topic"))  # the others hold one at least
         s = h.Sub(self.dcs[dc].endpoint, *opts)
         h.wait_until(lambda: self.subscribers(dc) >= expect and self.subscriptions(dc) >= want, 10,
                      "%s subscriber connected and subscribed" % dc)
