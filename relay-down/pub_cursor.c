@@ -22,7 +22,7 @@ static void note_state_result(struct pub_output *p, int rc)
 
 /* Overwrite the state file's older slot (a pwrite, see statefile.h); with
  * SYNC also make it durable. Called once per batch, and when the number of
- * subscribers changes. */
+ * subscribers or of their subscriptions changes. */
 void cursor_save(struct pub_output *p, int sync)
 {
     char text[200], id[STREAMID_STRLEN];
@@ -107,6 +107,7 @@ int cursor_load(struct pub_output *p)
         p->serial = n;
     if (statefile_get(text, "subscribers", v, sizeof v) == 0 && decimal_parse(v, strlen(v), &n) == 0)
         p->expected = n > 1000000 ? 1000000 : (int)n;
+    p->expected_subs = (unsigned long)p->expected; /* a state file without the line: one each at least */
     if (statefile_get(text, "subscriptions", v, sizeof v) == 0 && decimal_parse(v, strlen(v), &n) == 0)
         p->expected_subs = n > PUB_SUBS_MAX ? PUB_SUBS_MAX : (unsigned long)n;
     p->holding = p->expected > 0;
