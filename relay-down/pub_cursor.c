@@ -22,14 +22,16 @@ static void note_state_result(struct pub_output *p, int rc)
 
 /* Overwrite the state file's older slot (a pwrite, see statefile.h); with
  * SYNC also make it durable. Called once per batch, and when the number of
- * subscribers changes. */
+ * subscribers or of their subscriptions changes. */
 void cursor_save(struct pub_output *p, int sync)
 {
-    char text[160], id[STREAMID_STRLEN];
+    char text[200], id[STREAMID_STRLEN];
     int subscribers = p->holding && p->expected > p->subscribers ? p->expected : p->subscribers;
-    snprintf(text, sizeof text, "cursor %s\nserial %llu\nsubscribers %d\n",
+    unsigned long subs = p->holding && p->expected_subs > p->subs.live ? p->expected_subs : p->subs.live;
+    snprintf(text, sizeof text, "cursor %s\nserial %llu\nsubscribers %d\nsubscriptions %lu\n",
              p->have_saved ? streamid_format(p->saved, id) : "none", (unsigned long long)p->saved_serial,
-             subscribers);
+             subscribers, subs);
+    p->saved_subs = p->subs.live;
     note_state_result(p, statefile_save(&p->sf, text, sync));
     p->unsynced = !sync;
     if (sync)
@@ -55,6 +57,12 @@ void cursor_save_left(struct pub_output *p)
     p->saved = l->id;
     p->saved_serial = l->serial;
     cursor_save(p, 0);
+}
+
+void cursor_save_subs(struct pub_output *p)
+{
+    if (p->subs.live != p->saved_subs)
+        cursor_save(p, 0);
 }
 
 /* Once a second: make the last save durable against power loss. */
@@ -99,6 +107,9 @@ int cursor_load(struct pub_output *p)
         p->serial = n;
     if (statefile_get(text, "subscribers", v, sizeof v) == 0 && decimal_parse(v, strlen(v), &n) == 0)
         p->expected = n > 1000000 ? 1000000 : (int)n;
+    p->expected_subs = (unsigned long)p->expected; /* a state file without the line: one each at least */
+    if (statefile_get(text, "subscriptions", v, sizeof v) == 0 && decimal_parse(v, strlen(v), &n) == 0)
+        p->expected_subs = n > PUB_SUBS_MAX ? PUB_SUBS_MAX : (unsigned long)n;
     p->holding = p->expected > 0;
     cursor_publish(p, 0);
     return 0;

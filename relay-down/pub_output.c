@@ -14,7 +14,8 @@
  * ignore a jid they have already run) but never skips what ZeroMQ still held; a clean stop waits up to pub_drain_timeout for the
  * subscribers to take it all. A subscriber whose queue stays full loses
  * publications, counted (pub_flow.h: deliver or count). After a restart the backlog is held until as many
- * subscribers as were connected before are back, or subscriber_grace passed:
+ * subscribers as were connected before are back with as many subscriptions
+ * (pub_subs.h; however late they come), or subscriber_grace passed:
  * a PUB socket drops what it sends to nobody. A publication delivered lately
  * that comes again under a new ID (re-sent by saltrelay-up after a Redis
  * failover) is skipped and counted (pubseen.h).
@@ -77,27 +78,27 @@ static void take_monitor_events(struct pub_output *p)
 }
 
 /* After a restart: hold the backlog until as many subscribers as before are
- * back (plus SETTLE_MS for their subscriptions), or subscriber_grace passed. */
+ * back with as many subscriptions as they held (each sent after its
+ * connection's handshake, however late ZeroMQ or the subscriber gets the
+ * CPU), or subscriber_grace passed. */
 static void start_hold(struct pub_output *p)
 {
     if (p->expected <= 0)
         return;
     p->hold_until = clock_mono_ms() + p->cfg->subscriber_grace_ms;
-    log_info("holding publications until %d subscriber(s) reconnect (at most %.0f s)", p->expected,
-             p->cfg->subscriber_grace_ms / 1000.0);
+    log_info("holding publications until %d subscriber(s) reconnect with %lu subscription(s) (at most %.0f s)",
+             p->expected, p->expected_subs, p->cfg->subscriber_grace_ms / 1000.0);
 }
 
 /* One turn of the hold: ends it when its time has come. */
 static void hold_turn(struct pub_output *p)
 {
-    long long now = clock_mono_ms();
-    if (!p->settle_until && p->subscribers >= p->expected)
-        p->settle_until = now + SETTLE_MS;
-    if (p->settle_until ? now < p->settle_until : now < p->hold_until)
+    int back = p->subscribers >= p->expected && p->subs.live >= p->expected_subs;
+    if (!back && clock_mono_ms() < p->hold_until)
         return;
     p->holding = 0;
-    log_info("delivering: %d subscriber(s) connected%s", p->subscribers,
-             p->subscribers < p->expected ? " (grace period over)" : "");
+    log_info("delivering: %d subscriber(s) connected, %lu subscription(s)%s", p->subscribers, p->subs.live,
+             back ? "" : " (grace period over)");
 }
 
 static void send_frames(struct pub_output *p, const struct pubrec *rec)
@@ -402,6 +403,7 @@ static int pub_output_open(void *self, const struct config *cfg)
     if (!p->rc || !p->pub || !p->seen)
         return -1;
     pub_subs_init(&p->subs);
+    pub_subs_socket(zsock_resolve(p->pub));
     dcsock_setup(p->pub, p->cfg);
     pub_flow_socket(&p->flow, zsock_resolve(p->pub));
     zsock_set_linger(p->pub, 2000);
@@ -461,7 +463,7 @@ static void pub_output_wait(void *self, struct part_poll *w, int stopping)
     if (stopping)
         part_poll_timeout(w, 20); /* the drain looks at the send queues */
     else if (p->holding)
-        part_poll_timeout(w, p->settle_until ? p->settle_until - clock_mono_ms() : 100);
+        part_poll_timeout(w, 100);
     else if (clock_mono_ms() < p->read_retry_at)
         part_poll_timeout(w, p->read_retry_at - clock_mono_ms());
     else
@@ -479,6 +481,7 @@ static void pub_output_turn(void *self, const struct part_poll *w)
         pub_subs_drain(&p->subs, zsock_resolve(p->pub));
     if (p->holding) {
         hold_turn(p);
+        cursor_save_subs(p);
         return;
     }
     if (p->channel_mode)
@@ -491,6 +494,7 @@ static void pub_output_turn(void *self, const struct part_poll *w)
     take_monitor_events(p);
     pub_flow_settle(&p->flow, clock_mono_ms());
     cursor_save_left(p);
+    cursor_save_subs(p);
     if (clock_mono_ms() - p->synced_at > SYNC_EVERY_MS)
         cursor_sync(p);
 }

@@ -22,7 +22,6 @@
 #define SETTLE_BLOCK_MS 50 /* XREAD block while sent records are not yet known sent */
 #define READ_RETRY_MS 1000 /* after an error reply to XREAD */
 #define SYNC_EVERY_MS 1000 /* fsync of the state file, for power loss */
-#define SETTLE_MS 200      /* lets reconnected subscribers send their subscriptions */
 #define SAVE_EVERY_MS 1      /* within a batch: a kill repeats what ZeroMQ held and at most 1 ms more */
 #define TURN_BUDGET_MS 1000 /* a batch's sends (waiting for slow subscribers) stop after this; the rest is read again */
 
@@ -45,8 +44,9 @@ struct pub_output {
     struct streamid saved;
     uint64_t saved_serial;
     int subscribers, expected;
-    int holding; /* before the hold ends, save at least EXPECTED subscribers */
-    long long hold_until, settle_until; /* monotonic; settle_until 0 until all are back */
+    unsigned long expected_subs, saved_subs; /* subscriptions held before the restart; as last saved */
+    int holding; /* before the hold ends, save at least EXPECTED subscribers and EXPECTED_SUBS */
+    long long hold_until; /* monotonic */
     int loaded;  /* the state file was read: only then may it be overwritten */
     struct statefile sf;  /* state_dir/pub.state, open for the daemon's life */
     int unsynced;         /* saved since the last fdatasync */
@@ -71,6 +71,8 @@ void cursor_save(struct pub_output *p, int sync);
 void cursor_sent(struct pub_output *p);
 /* Save the newest record known to have left ZeroMQ (pub_flow.h), if it moved. */
 void cursor_save_left(struct pub_output *p);
+/* Save the subscriptions held (for the hold after a restart), if they changed. */
+void cursor_save_subs(struct pub_output *p);
 /* Once a second: make the last save durable against power loss. */
 void cursor_sync(struct pub_output *p);
 /* Export the cursor for the DC report; NOW_WALL 0 when nothing was delivered. */

@@ -1,7 +1,8 @@
-/* pub_subs.c -- see pub_subs.h. A non-verbose XPUB hands over a topic's
- * subscription (0x01 + topic) when the first subscriber asks for it and its
- * unsubscription (0x00 + topic) when the last one leaves or disconnects, so
- * a set of topics is enough. The XPUB socket updates its own filter and
+/* pub_subs.c -- see pub_subs.h. The XPUB is verboser: it hands over every
+ * subscriber's subscription (0x01 + topic) and every unsubscription (0x00 +
+ * topic, also one per subscription of a subscriber that disconnects), so a
+ * topic stays in the set while some subscriber holds it (counted) and LIVE
+ * counts the subscriptions held. The XPUB socket updates its own filter and
  * queues these messages in the same step, so after a drain the set matches
  * what ZeroMQ itself would deliver to: skipping changes nothing a minion
  * receives. */
@@ -21,10 +22,20 @@ void pub_subs_init(struct pub_subs *s)
 
 void pub_subs_free(struct pub_subs *s) { strset_free(&s->set); }
 
+void pub_subs_socket(void *xpub)
+{
+    int on = 1;
+    zmq_setsockopt(xpub, ZMQ_XPUB_VERBOSER, &on, sizeof on);
+}
+
 static void note(struct pub_subs *s, const unsigned char *m, size_t len)
 {
     if (len < 1 || m[0] > 1)
         return; /* not a subscription */
+    if (m[0] == 1)
+        s->live++;
+    else
+        s->live -= s->live > 0;
     if (len - 1 > STRSET_MAX_LEN) { /* longer than any topic we skip; pub_subs_class must know of it */
         if (m[0] == 1)
             s->long_subs++;
@@ -35,11 +46,11 @@ static void note(struct pub_subs *s, const unsigned char *m, size_t len)
     const char *topic = (const char *)m + 1;
     size_t tlen = len - 1;
     if (m[0] == 0) {
-        if (strset_remove(&s->set, topic, tlen) == 1)
+        if (strset_unref(&s->set, topic, tlen) == 1)
             s->by_len[tlen]--;
         return;
     }
-    int r = strset_add(&s->set, topic, tlen);
+    int r = strset_ref(&s->set, topic, tlen);
     if (r == 1)
         s->by_len[tlen]++;
     if (r < 0 && !s->overflow)

@@ -15,10 +15,13 @@ struct pub_subs {
     unsigned long by_len[STRSET_MAX_LEN + 1]; /* subscriptions of each length */
     int overflow; /* could not track every subscription: skip nothing */
     unsigned long long_subs; /* subscriptions longer than STRSET_MAX_LEN (not in SET) */
+    unsigned long live; /* subscriptions held by the connected subscribers, one per subscriber and topic */
 };
 
 void pub_subs_init(struct pub_subs *s);
 void pub_subs_free(struct pub_subs *s);
+/* Make the XPUB socket report every subscriber's (un)subscriptions (verboser). */
+void pub_subs_socket(void *xpub);
 /* Read every subscription message waiting on the XPUB socket; how many. */
 int pub_subs_drain(struct pub_subs *s, void *xpub);
 /* The class of a message on TOPIC (pub_class.h): the length of the longest

@@ -10,6 +10,7 @@
 struct strset_slot {
     uint64_t hash;
     unsigned char *str; /* [0] = length, then the bytes; NULL = empty slot */
+    size_t refs;        /* strset_ref's count; 1 for strset_add */
 };
 
 static uint64_t hash_of(const char *s, size_t len)
@@ -70,9 +71,33 @@ int strset_add(struct strset *s, const char *str, size_t len)
         return -1;
     e[0] = (unsigned char)len;
     memcpy(e + 1, str, len);
-    s->slot[find(s, h, str, len)] = (struct strset_slot){h, e};
+    s->slot[find(s, h, str, len)] = (struct strset_slot){h, e, 1};
     s->count++;
     return 1;
+}
+
+int strset_ref(struct strset *s, const char *str, size_t len)
+{
+    if (s->cap && len <= STRSET_MAX_LEN) {
+        struct strset_slot *e = &s->slot[find(s, hash_of(str, len), str, len)];
+        if (e->str) {
+            e->refs++;
+            return 0;
+        }
+    }
+    return strset_add(s, str, len);
+}
+
+int strset_unref(struct strset *s, const char *str, size_t len)
+{
+    if (!s->count || len > STRSET_MAX_LEN)
+        return -1;
+    struct strset_slot *e = &s->slot[find(s, hash_of(str, len), str, len)];
+    if (!e->str)
+        return -1;
+    if (--e->refs > 0)
+        return 0;
+    return strset_remove(s, str, len);
 }
 
 int strset_has(const struct strset *s, const char *str, size_t len)

@@ -19,7 +19,12 @@ struct strset {
 void strset_init(struct strset *s, size_t max);
 /* 1 added, 0 already there, -1 refused (too long, full, out of memory). */
 int strset_add(struct strset *s, const char *str, size_t len);
-/* 1 removed, 0 was not there. */
+/* Counted membership (saltrelay-down's subscriptions, one per subscriber
+ * holding it): 1 added, 0 already there (one more reference), -1 refused. */
+int strset_ref(struct strset *s, const char *str, size_t len);
+/* One reference less: 1 removed (it was the last), 0 still there, -1 was not there. */
+int strset_unref(struct strset *s, const char *str, size_t len);
+/* 1 removed (whatever its references), 0 was not there. */
 int strset_remove(struct strset *s, const char *str, size_t len);
 int strset_has(const struct strset *s, const char *str, size_t len);
 /* Empty the set; a large table is given back. */

@@ -352,11 +352,14 @@ def zpub(endpoint, *opts, timeout=300):
 
 def resp_command(sock, *args):
     """One Redis command (bytes arguments) on an open socket; the reply's raw
-    bytes (a bulk reply read whole)."""
+    bytes (a bulk reply read whole; a nil one, $-1, has no body)."""
     sock.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
     data = sock.recv(65536)
+    while data and b"\r\n" not in data:  # the first line may come in pieces
+        data += sock.recv(65536)
     if data.startswith(b"$"):
-        need = int(data[1:data.index(b"\r\n")]) + data.index(b"\r\n") + 4
+        size = int(data[1:data.index(b"\r\n")])
+        need = data.index(b"\r\n") + 2 + (size + 2 if size >= 0 else 0)
         while len(data) < need:
             data += sock.recv(65536)
     return data

@@ -417,8 +417,15 @@ def test_cut_off_dc_catches_up_and_gc(tmp):
     first = os.readlink(os.path.join(s.dcs["dc1"].target, "current"))
     s.replica.cli("replicaof", "no", "one")
     for n in range(2, 7):
-        write(os.path.join(s.src, "files/big.bin"), rnd.randbytes(2 * CHUNK + 100))
-        write(os.path.join(s.src, "top.sls"), b"base: {} # %d\n" % n)
+        # both writes before saltrelay-up's next scan, so that each n is one version: a scan that fell
+        # between them (200 ms after the first event; a loaded host can take longer between two writes)
+        # published the tree as it was, one version more, and the versions kept were not 4, 5 and 6
+        os.kill(s.up.proc.pid, signal.SIGSTOP)
+        try:
+            write(os.path.join(s.src, "files/big.bin"), rnd.randbytes(2 * CHUNK + 100))
+            write(os.path.join(s.src, "top.sls"), b"base: {} # %d\n" % n)
+        finally:
+            os.kill(s.up.proc.pid, signal.SIGCONT)
         s.up.wait_log("published version %d:" % n, 30)
         s.wait_mirrored("dc2", snapshot(s.src))
     h.check(os.readlink(os.path.join(s.dcs["dc1"].target, "current")) == first, "dc1 moved while cut off")

@@ -67,6 +67,25 @@ UNIT_TEST(malformed_lists)
     CHECK_INT(topiclist_count("\x03" "abc" "\x01" "x", 6), 2);
 }
 
+UNIT_TEST(strset_counted_refs)
+{
+    /* saltrelay-down's subscriptions (pub_subs.c): a topic stays while any subscriber holds it */
+    struct strset s;
+    strset_init(&s, 2);
+    CHECK_INT(strset_ref(&s, "a", 1), 1);
+    CHECK_INT(strset_ref(&s, "a", 1), 0);
+    CHECK_INT(strset_ref(&s, "", 0), 1);
+    CHECK_INT(strset_ref(&s, "b", 1), -1); /* the bound */
+    CHECK_INT(strset_unref(&s, "a", 1), 0);
+    CHECK_INT(strset_has(&s, "a", 1), 1);
+    CHECK_INT(strset_unref(&s, "a", 1), 1);
+    CHECK_INT(strset_has(&s, "a", 1), 0);
+    CHECK_INT(strset_unref(&s, "a", 1), -1);
+    CHECK_INT(strset_unref(&s, "", 0), 1);
+    CHECK_INT(s.count, 0);
+    strset_free(&s);
+}
+
 UNIT_TEST(strset_add_remove_has)
 {
     struct strset s;
