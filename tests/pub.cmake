@@ -13,3 +13,10 @@ saltrelay_pytest(test_pub
   test_up_sigkill_loses_only_unstored test_grace_period_expires test_channel_mode_no_replay
   test_redis_refuses_writes test_replica_down_delays test_state_dir_lost_starts_at_end
   test_redis_restart_without_persistence test_stopped_subscriber_drops_only_its_own test_mom_back_resubscribed)
+# Alone (RUN_SERIAL): during a slow subscriber's episode, a subscriber whose
+# queue stays full for 5 ms loses too, counted (failure-semantics.md, "a
+# subscriber too slow"); the live subscriber of this test keeps up only if
+# saltrelay-down's and its own ZeroMQ I/O threads get the CPU. Side by side
+# at load 8-10 the live one lost 316 and 1,250 of 4,000 (counted: the
+# documented behaviour, not what this test checks).
+set_tests_properties(test_pub.test_stopped_subscriber_drops_only_its_own PROPERTIES RUN_SERIAL TRUE)
