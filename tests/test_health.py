@@ -144,8 +144,9 @@ def test_replica_link_broken_while_idle(tmp):
     naming dc1 only, and back to 0 after the repair; a publication made while
     broken reaches dc1 after the repair."""
     c = Cluster(tmp, up=dict(status_warn_replication=3, status_crit_replication=6))
-    h.wait_until(lambda: c.status()[0] == 0 and c.report("dc1").get("heartbeat_ms", "0") != "0", 15,
-                 "both DCs ok, dc1 seeing heartbeats")
+    # both listed: a DC joins the DC set with its first report after it serves
+    h.wait_until(lambda: c.status()[0] == 0 and c.report("dc1").get("heartbeat_ms", "0") != "0" and
+                 set(c.status_json()[1]) == {"dc1", "dc2"}, 15, "both DCs listed and ok, dc1 seeing heartbeats")
     rc, dcs = c.status_json()
     d1, d2 = dcs["dc1"], dcs["dc2"]
     h.check(d1["source_replica"] == 1 and d1["link_up"] == 1 and d1["source_up"] == 1 and d1["repl_delay_ms"] < 1500,
