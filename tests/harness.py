@@ -228,6 +228,7 @@ class Daemon:
             for k, v in cfg.items():
                 f.write("%s: %s\n" % (k, v))
         self.proc = None
+        self.env = None  # the process environment (None: this one's)
         self._log = None
         self._since = 0  # where this incarnation's part of the (appended) log begins
 
@@ -238,7 +239,7 @@ class Daemon:
                     "--errors-for-leak-kinds=definite"] + argv
         self._log = open(self.log_path, "a")
         self._since = self._log.tell()
-        self.proc = spawn(argv, stderr=self._log, stdout=self._log)
+        self.proc = spawn(argv, stderr=self._log, stdout=self._log, env=self.env)
         if wait_ready:
             self.wait_log(READY, 30)
         return self
