@@ -61,6 +61,7 @@ def parse_args(argv):
     a.add_argument("--dir", help="where to run (kept); default a new directory under /tmp")
     a.add_argument("--keep", action="store_true", help="keep the directory when the check passes")
     a.add_argument("--plan-only", action="store_true", help="print the fault schedule of the seed and exit")
+    a.add_argument("--release-only", action="store_true", help="skip (exit 0) in the sanitizer build")
     return a.parse_args(argv)
 
 
@@ -138,7 +139,7 @@ def run(args):
     obs = Observer(topo, hist)
     stop_sup, stop_tree = threading.Event(), threading.Event()
     gap = tuple(float(x) for x in args.gap.split(","))
-    ok = False
+    ok, rc = False, 2
     t_begin = time.monotonic()
     print("campaign seed %d, %.1f min, in %s (build %s)" % (args.seed, args.minutes, tmp, h.BUILD), flush=True)
     try:
@@ -176,21 +177,29 @@ def run(args):
         topo.cleanup()
         hist.close()
     if not ok:
+        topo.release(keep=True)
         print("the run did not finish; files kept in %s" % tmp)
         return 2
-    n = merge(tmp, topo, os.path.join(tmp, "history.jsonl"))
-    print("ran %.0f s; history: %d lines in %s" % (time.monotonic() - t_begin, n,
-                                                  os.path.join(tmp, "history.jsonl")), flush=True)
-    rc = check.main([os.path.join(tmp, "history.jsonl")])
-    if rc == 0 and not args.keep and not args.dir:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
+    try:
+        n = merge(tmp, topo, os.path.join(tmp, "history.jsonl"))
+        print("ran %.0f s; history: %d lines in %s" % (time.monotonic() - t_begin, n,
+                                                      os.path.join(tmp, "history.jsonl")), flush=True)
+        rc = check.main([os.path.join(tmp, "history.jsonl")])
+    finally:
+        keep = rc != 0 or args.keep or args.dir
+        topo.release(keep=keep)
+    if keep:
         print("files kept in %s" % tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return rc
 
 
 def main(argv=None):
     args = parse_args(argv if argv is not None else sys.argv[1:])
+    if args.release_only and h.sanitized():
+        print("skipped: the sanitizer build runs the other seed only")
+        return 0
     if args.plan_only:
         faults, cps = plan(args.seed, args.minutes * 60, args.storm, args.calm,
                            tuple(float(x) for x in args.gap.split(",")), args.max_concurrent)

@@ -4,6 +4,7 @@
 docs/return-path.md and docs/filesync.md.
 
     python3 tests/campaign/check.py HISTORY.jsonl     exit 1 on a broken promise
+    python3 tests/campaign/check.py --explain HISTORY.jsonl   also each excused loss
     python3 tests/campaign/check.py --self-test       planted anomalies must be caught
 
 It prints the table (faults by kind, what was checked, anomalies by class)
@@ -26,12 +27,15 @@ delivered. A publication the reference subscriber lacks is excused only by:
                 after the 1 s hold of a newly connected instance), the time
                 it was SIGSTOPped not counted ("the few not yet written to
                 Redis: lost"; "what only a killed instance had received");
-  failover      a Redis primary switch followed within 60 s while a
-                saltrelay-up that held it logged its publications
-                unconfirmed ("not confirmed by pub_wait_replicas replicas
-                within pub_wait_timeout; going on" until "confirmed ...
-                again"): "A WAIT that times out forgets them all the same:
-                only a failover within the timeout is covered";
+  failover      a saltrelay-up that held it wrote it to a primary that the
+                next switch (within 60 s) replaced, while that up logged its
+                publications unconfirmed ("not confirmed by
+                pub_wait_replicas replicas within pub_wait_timeout; going
+                on" until "confirmed ... again"): "A WAIT that times out
+                forgets them all the same: only a failover within the
+                timeout is covered". Not what went to a primary no switch
+                replaced (an up that reconnected to a stale one): "writes
+                after it are not lost on the old primary";
   expired       the DC logged skipping publications older than
                 replay_max_age after it (counted in pub_expired_total);
   gap           the DC logged entries trimmed before it read them;
@@ -92,6 +96,7 @@ import sys
 import tempfile
 
 AROUND_BEFORE, AROUND_AFTER = 15.0, 5.0
+MASTER = "mymaster"  # topology.MASTER
 KEEP = 3  # tree generations the source keeps (topology.TreeSource.KEEP)
 
 
@@ -231,7 +236,9 @@ class Checker:
         self.procs = topo.get("procs", {})
         self.max_age = topo.get("replay_max_age", 60)
         self.table = collections.OrderedDict()
+        self.front = {str(p): n for n, p in topo.get("redis_front", {}).items()}
         self.ref_reordered = {}
+        self.excused = []  # (w, text) of each loss a documented case allows
         self._proc_lifetimes()
         self._switches()
 
@@ -273,24 +280,32 @@ class Checker:
         return [(l[3], l[4]) for l in self.lives.get(name, []) if l[4] != "running"]
 
     def _switches(self):
-        """Primary switches: when most Sentinels first named a new primary."""
-        self.switch_times = []
+        """Primary switches of our master, (w, old node, new node): the first
+        Sentinel to announce each (+switch-master), or failing that the
+        moment most Sentinels named a new primary."""
+        front = {str(p): n for n, p in self.h.meta.get("topology", {}).get("redis_front", {}).items()}
+        seen = []
+        for w, s, msg in self.h.slog:
+            f = msg.split()
+            if len(f) == 6 and f[0] == "+switch-master" and f[1] == MASTER:
+                old, new = front.get(f[3], f[3]), front.get(f[5], f[5])
+                if not any(o == old and n == new and w - t < 30 for t, o, n in seen):
+                    seen.append((w, old, new))
         views, cur = {}, None
         for w, s, p in self.h.sview:
             views[s] = p
-            counts = collections.Counter(views.values())
-            top, n = counts.most_common(1)[0]
+            top, n = collections.Counter(views.values()).most_common(1)[0]
             if n >= 2 and top != cur:
-                if cur is not None:
-                    self.switch_times.append((w, cur, top))
+                if cur is not None and not any(o == cur and nn == top and abs(w - t) < 30 for t, o, nn in seen):
+                    seen.append((w, cur, top))
                 cur = top
-        for w, s, msg in self.h.slog:
-            if msg.startswith("+switch-master"):
-                self.switch_times.append((w, None, None))
-        self.switch_times.sort()
+        self.switch_times = sorted(seen)
 
     def switch_within(self, t0, t1):
         return any(t0 <= w <= t1 for w, _, _ in self.switch_times)
+
+    def next_switch(self, w, within=60):
+        return next(((t, o, n) for t, o, n in self.switch_times if w - 0.5 <= t <= w + within), None)
 
     # ---- faults
 
@@ -310,7 +325,7 @@ class Checker:
         lines = [self.describe_fault(s, e, r) for s, e, r in self.fault_list()
                  if overlaps(s - AROUND_AFTER, e + AROUND_BEFORE, w, w)]
         lines += ["%7.1f          primary switch %s -> %s" % (self.rel(t), a, b)
-                  for t, a, b in self.switch_times if a and abs(t - w) <= AROUND_BEFORE]
+                  for t, a, b in self.switch_times if abs(t - w) <= AROUND_BEFORE]
         return lines or ["(no fault within %.0f s)" % AROUND_BEFORE]
 
     # ---- the saltrelay-ups' side: who held a publication
@@ -323,6 +338,8 @@ class Checker:
             for inc, pid, start, end, how in self.lives.get(name, []):
                 logs = [(w, m) for w, p, lvl, m in self.h.logs.get(name, []) if p == pid]
                 conn, down, unconf = Intervals(), Intervals(), Intervals()
+                target = []  # (w, the Redis node its publication connection reached, None while down)
+                learned = []  # when it heard of a switch (+switch-master)
                 c_at = d_at = u_at = None
                 lost_at_term = False
                 for w, m in logs:
@@ -333,14 +350,20 @@ class Checker:
                         c_at = None
                     elif m.startswith("redis primary (publications)") and "connection lost" in m:
                         d_at = w
-                    elif m.startswith("redis primary (publications)") and "connected again" in m and d_at:
-                        down.add(d_at, w)
-                        d_at = None
+                        target.append((w, None))
+                    elif m.startswith("redis primary (publications) at") and ": connected" in m:
+                        port = re.search(r"\(127\.0\.0\.1:(\d+)\)", m)
+                        target.append((w, self.front.get(port.group(1)) if port else None))
+                        if d_at is not None:
+                            down.add(d_at, w)
+                            d_at = None
                     elif m.startswith("publications not confirmed by pub_wait_replicas"):
                         u_at = w - 1.5  # the first WAIT timed out pub_wait_timeout (1 s) before
                     elif m.startswith("publications are confirmed by the replicas again") and u_at is not None:
                         unconf.add(u_at, w)
                         u_at = None
+                    elif m.startswith("sentinels switched master '%s'" % MASTER):
+                        learned.append(w)
                     elif m.startswith("stopping with") and "(lost)" in m:
                         lost_at_term = True
                 if c_at is not None:
@@ -351,6 +374,7 @@ class Checker:
                     unconf.add(u_at, end)
                 died = end if how in ("kill", "crash") or lost_at_term else None
                 self.up_lives.append({"name": name, "pid": pid, "conn": conn.freeze(), "down": down.freeze(),
+                                      "target": target, "learned": learned,
                                       "unconf": unconf.freeze(), "died": died, "end": end,
                                       "stopped": self.stopped[name]})
 
@@ -378,9 +402,32 @@ class Checker:
             return "mom-loss"
         if not any(self.stored_by(u, w) for u in hs):
             return "mom-loss"
-        if any(u["unconf"].hit(w) for u in hs) and self.switch_within(w, w + 60):
+        if any(self.lost_in_failover(u, w) for u in hs):
             return "failover"
         return None
+
+    @staticmethod
+    def wrote_to(u, w):
+        """(the Redis node up life U wrote a publication received at W to, when
+        its connection there began): the one it reached then, or next."""
+        before = [(t, n) for t, n in u["target"] if t <= w]
+        if before and before[-1][1]:
+            return before[-1][1], before[-1][0]
+        return next(((n, t) for t, n in u["target"] if t > w and n), (None, None))
+
+    def lost_in_failover(self, u, w):
+        """Whether up life U, unconfirmed at W, wrote the publication to a
+        primary that a switch replaced without U knowing yet: it connected
+        there before it heard of that switch."""
+        if not u["unconf"].hit(w):
+            return False
+        node, since = self.wrote_to(u, w)
+        for t, old, new in self.switch_times:
+            if old == node and since - 60 <= t <= w + 60:
+                heard = next((l for l in u["learned"] if l >= t - 1), None)
+                if heard is None or since < heard:
+                    return True
+        return False
 
     # ---- one DC's saltrelay-down: episodes from its log
 
@@ -473,6 +520,7 @@ class Checker:
                 why = self.excuse_dc(q, w, ref, facts, times)
             if why:
                 excused[why] += 1
+                self.excused.append((w, "%s: publication %d sent at %.1f not delivered: %s" % (dc, q, self.rel(w), why)))
                 continue
             promised[q] = first_seen.get(q)
             where = "start" if lo is None or q < lo else ("end" if q > hi else "middle")
@@ -737,7 +785,7 @@ class Checker:
         self.table["faults injected"] = sum(kinds.values())
         self.table["  by kind"] = dict(sorted(kinds.items()))
         self.table["  skipped (target busy or unresolved)"] = len(self.h.skipped)
-        self.table["  primary switches"] = len([t for t in self.switch_times if t[1]])
+        self.table["  primary switches"] = len(self.switch_times)
 
     def run(self):
         self.faults_table()
@@ -748,8 +796,17 @@ class Checker:
         return self.a
 
 
-def report(checker, out=sys.stdout):
+def report(checker, out=sys.stdout, explain=False):
     a = checker.a
+    if explain:
+        print("== excused losses, with the faults around the first of each run", file=out)
+        last = None
+        for w, text in sorted(checker.excused):
+            print(" - %s" % text, file=out)
+            if last is None or w - last > 5:
+                for line in checker.around(w):
+                    print("     %s" % line, file=out)
+            last = w
     print("== campaign seed %s, %s min: %s" % (checker.h.meta.get("seed"), checker.h.meta.get("minutes"),
                                                checker.h.meta.get("build")), file=out)
     for k, v in checker.table.items():
@@ -862,12 +919,14 @@ def self_test():
 def main(argv):
     if argv and argv[0] == "--self-test":
         return self_test()
+    explain = bool(argv) and argv[0] == "--explain"
+    argv = argv[1:] if explain else argv
     if len(argv) != 1:
-        print("usage: check.py HISTORY.jsonl | --self-test", file=sys.stderr)
+        print("usage: check.py [--explain] HISTORY.jsonl | --self-test", file=sys.stderr)
         return 2
     c = Checker(History(argv[0]))
     c.run()
-    return report(c)
+    return report(c, explain=explain)
 
 
 if __name__ == "__main__":

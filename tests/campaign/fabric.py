@@ -53,7 +53,10 @@ class Fabric:
 
     def links_of(self, spec):
         """The links a fault on SPEC hits: "dc1" (a DC's WAN: its links to
-        every core host), "ca-cb" (one pair), "isolate:ca" (a host from all)."""
+        every core host), "ca-cb" (one pair), "ca-cb,ca-dc1" (pairs),
+        "isolate:ca" (a host from all)."""
+        if "," in spec:
+            return [l for part in spec.split(",") for l in self.links_of(part)]
         if spec.startswith("isolate:"):
             h = spec.split(":", 1)[1]
             return [self.link(h, o) for o in HOSTS if o != h]

@@ -14,14 +14,15 @@ import signal
 import threading
 import time
 
-from topology import DCS, MASTER, resp
+from topology import DCS, DECOY, MASTER, resp
 
 PROCESS_TARGETS = (["up0", "up1", "down-dc1", "down-dc2", "mom", "redis:primary", "redis:replica", "redis:Rdc1",
                     "redis:Rdc2", "sentinel:s-mom", "sentinel:s-ca", "sentinel:s-cb"] +
                    ["sub-%s-%s" % (dc, s) for dc in DCS for s in ("syndic", "m0", "m1")])
 SUB_TARGETS = [t for t in PROCESS_TARGETS if t.startswith("sub-")]
 KINDS = [("kill", 22), ("stop", 18), ("term", 7), ("wan", 20), ("core", 8), ("failover", 5), ("late_sentinel", 4),
-         ("disk", 6), ("slow", 6)]
+         ("lonely", 3), ("decoy_failover", 2), ("disk", 6), ("slow", 6)]
+LINK_MODES = [("cut", 3), ("partition", 3), ("stall", 2), ("drop", 2)]
 
 
 def _pick(rng, items):
@@ -47,7 +48,9 @@ def make_fault(rng, kind, disks):
         return {"target": t, "restart_after": ra, "span": ra + 2}
     if kind == "stop":
         t = _pick(rng, PROCESS_TARGETS)
-        d = round(u(0.5, 12 if t in SUB_TARGETS else 8), 2)
+        # a saltrelay-up now and then past the tree lease (10 s); a minion up to 12 s
+        hi = 12 if t in SUB_TARGETS else (15 if t.startswith("up") and rng.random() < 0.3 else 8)
+        d = round(u(0.5, hi), 2)
         return {"target": t, "dur": d, "span": d}
     if kind == "term":
         t = _pick(rng, [x for x in PROCESS_TARGETS if x not in SUB_TARGETS])
@@ -56,7 +59,7 @@ def make_fault(rng, kind, disks):
     if kind in ("wan", "core"):
         spec = _pick(rng, list(DCS)) if kind == "wan" else _pick(
             rng, ["isolate:primary", "isolate:replica", "mom-primary", "primary-replica", "mom-replica"])
-        mode = _weighted(rng, [("cut", 3), ("partition", 3), ("stall", 2)] + ([("latency", 2)] if kind == "wan" else []))
+        mode = _weighted(rng, LINK_MODES + ([("latency", 2)] if kind == "wan" else []))
         f = {"target": "link:" + spec, "mode": mode}
         if mode == "cut":
             f.update(dur=0, span=1)
@@ -69,6 +72,15 @@ def make_fault(rng, kind, disks):
         return f
     if kind == "failover":
         return {"target": "sentinel:" + _pick(rng, ["s-mom", "s-ca", "s-cb"]), "span": 6}
+    if kind == "lonely":
+        # the primary loses every replica at once (its links to their hosts
+        # dropped), the saltrelay-ups still reach it; then it dies
+        d = round(u(4, 10), 2)
+        return {"target": "link:lonely", "mode": "drop", "dur": d, "span": d + 3,
+                "kill_at": round(u(1, d - 1), 2)}
+    if kind == "decoy_failover":
+        # another master the same Sentinels watch, whose name starts with ours
+        return {"target": "sentinel:" + _pick(rng, ["s-mom", "s-ca", "s-cb"]), "span": 4}
     if kind == "late_sentinel":
         d = round(u(4, 10), 2)
         return {"target": "sentinel:" + _pick(rng, ["s-mom", "s-ca", "s-cb"]), "dur": d, "span": d,
@@ -159,6 +171,8 @@ class Nemesis:
         p, r = self._primary(), self._core_replica()
         if not p or not r:
             return None
+        if spec == "lonely":
+            return ",".join("%s-%s" % (p.host, h) for h in (r.host,) + DCS)
         return spec.replace("primary", p.host).replace("replica", r.host)
 
     def _resolve(self, f):
@@ -170,6 +184,8 @@ class Nemesis:
                 return None
             links = self.topo.fabric.links_of(spec)
             names = {"link:" + "|".join(k) for k, l in self.topo.fabric.links.items() if l in links}
+            if f["kind"] == "lonely":
+                names.add(self._primary().name)
             return spec, names
         if t.startswith("disk:"):
             return t, {t}
@@ -235,6 +251,14 @@ class Nemesis:
     def _do_wan(self, f, spec):
         links = self.topo.fabric.links_of(spec)
         mode = f["mode"]
+        if mode == "drop":  # noticed at once: every connection reset, then nothing gets through
+            for link in links:
+                link.stall()
+                link.cut()
+            self._sleep(f["dur"])
+            for link in links:
+                link.resume()
+            return
         if mode == "cut":
             for link in links:
                 link.cut()
@@ -255,6 +279,23 @@ class Nemesis:
             link.resume()
 
     _do_core = _do_wan
+
+    def _do_lonely(self, f, spec):
+        prim = self._primary()
+        killer = threading.Thread(target=self._kill_later, args=(prim, f["kill_at"], 3.0), daemon=True)
+        killer.start()
+        self._do_wan(f, spec)
+        killer.join()
+
+    def _kill_later(self, p, at, restart_after):
+        self._sleep(at)
+        p.kill9()
+        self._sleep(restart_after)
+        p.start()
+
+    def _do_decoy_failover(self, f, s):
+        r = resp(s.port, "SENTINEL", "FAILOVER", DECOY, timeout=2)
+        self.hist.add("failover_cmd", s=s.name, master=DECOY, reply=str(r))
 
     def _do_failover(self, f, s):
         r = resp(s.port, "SENTINEL", "FAILOVER", MASTER, timeout=2)

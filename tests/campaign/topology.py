@@ -28,6 +28,7 @@ import harness as h
 from fabric import HOSTS, Fabric
 
 MASTER = "mymaster"
+DECOY = MASTER + "-cache"  # another master the same Sentinels watch, its name starting with ours
 CLUSTER = "camp"
 DCS = ("dc1", "dc2")
 REQUEST_TIMEOUT = 10   # both daemons' request_timeout, seconds
@@ -207,10 +208,26 @@ class _Port:
         self.port = port
 
 
+class DecoyNode(Proc):
+    """A Redis of another master (DECOY) that the same Sentinels watch; no
+    saltrelay process may ever follow its failovers."""
+
+    kind = "decoy"
+
+    def __init__(self, topo, name, host, primary=None):
+        super().__init__(topo, name, host)
+        self.r = h.Redis(topo.redis_dir, "decoy-" + name, start=False, replicaof=primary and primary.r,
+                         extra=["--protected-mode", "no"])
+
+    def _spawn(self):
+        self.r.start()
+        self.proc = self.r.proc
+
+
 class SentinelNode(Proc):
     kind = "sentinel"
 
-    def __init__(self, topo, name, host, primary):
+    def __init__(self, topo, name, host, primary, decoy):
         super().__init__(topo, name, host)
         self.dir = os.path.join(topo.tmp, "sentinel-" + name)
         os.makedirs(self.dir)
@@ -224,6 +241,8 @@ class SentinelNode(Proc):
                     "sentinel failover-timeout %s 4000\n" %
                     (self.port, self.dir, self.log_path(), HOSTS[host], self.front.port, MASTER, primary.front.port,
                      MASTER, MASTER))
+            f.write("sentinel monitor %s 127.0.0.1 %d 2\nsentinel down-after-milliseconds %s 2000\n"
+                    "sentinel failover-timeout %s 4000\n" % (DECOY, decoy.r.port, DECOY, DECOY))
 
     def log_path(self):
         return os.path.join(self.dir, "sentinel.log")
@@ -421,12 +440,13 @@ class Topology:
 
     def sentinels_agree(self):
         for s in self.sentinels():
-            r = resp(s.port, "SENTINEL", "master", MASTER)
-            if not isinstance(r, list):
-                return False
-            f = dict(zip(r[::2], r[1::2]))
-            if f.get("num-slaves") != "3" or f.get("num-other-sentinels") != "2":
-                return False
+            for master, replicas in ((MASTER, "3"), (DECOY, "1")):
+                r = resp(s.port, "SENTINEL", "master", master)
+                if not isinstance(r, list):
+                    return False
+                f = dict(zip(r[::2], r[1::2]))
+                if f.get("num-slaves") != replicas or f.get("num-other-sentinels") != "2":
+                    return False
         return True
 
     # ---- bring-up
@@ -446,8 +466,11 @@ class Topology:
                 n.start()
         h.wait_until(lambda: resp(a.r.port, "INFO", "replication") and
                      "connected_slaves:3" in resp(a.r.port, "INFO", "replication"), 30, "3 replicas of A")
+        decoy = self.add(DecoyNode(self, "X0", "ca"))
+        decoy.start()
+        self.add(DecoyNode(self, "X1", "cb", primary=decoy)).start()
         for name, host in (("s-mom", "mom"), ("s-ca", "ca"), ("s-cb", "cb")):
-            self.add(SentinelNode(self, name, host, a)).start()
+            self.add(SentinelNode(self, name, host, a, decoy)).start()
         h.wait_until(self.sentinels_agree, 60, "the Sentinels to know each other and the 3 replicas")
         self.build_relay()
 
@@ -551,7 +574,7 @@ class Topology:
 
     def stop_all(self):
         """SIGTERM every daemon (their exit status is recorded), then the rest."""
-        order = ["reqs", "sub", "down", "up", "mom", "sentinel", "redis"]
+        order = ["reqs", "sub", "down", "up", "mom", "sentinel", "redis", "decoy"]
         for kind in order:
             for p in self.procs.values():
                 if p.kind == kind:
@@ -559,6 +582,8 @@ class Topology:
                     p.term(timeout=90 if kind in ("up", "down") else 20)
 
     def cleanup(self):
+        """End every process (SIGCONT first: a stopped one would not die) and
+        every proxy; the tmpfs stay until release()."""
         for p in self.procs.values():
             p.want = False
             try:
@@ -569,11 +594,11 @@ class Topology:
                 pass
         h.cleanup()
         self.fabric.close()
-        for n in self.redis_nodes():  # their logs outlive the tmpfs
-            try:
-                shutil.copy(os.path.join(n.r.dir, "redis.log"), os.path.join(self.tmp, "redis-%s.log" % n.name))
-            except OSError:
-                pass
+
+    def release(self, keep):
+        """Unmount the tmpfs; with KEEP, Redis' files are copied out first."""
+        if keep and self.disks.get(("redis", "data")):
+            shutil.copytree(self.redis_dir, os.path.join(self.tmp, "redis-kept"), dirs_exist_ok=True)
         for d in self.disks.values():
             d.clear()
             d.unmount()
