@@ -282,24 +282,28 @@ class Checker:
     def _switches(self):
         """Primary switches of our master, (w, old node, new node): the first
         Sentinel to announce each (+switch-master), or failing that the
-        moment most Sentinels named a new primary."""
+        moment most Sentinels named a new primary; the same switch seen again
+        (other Sentinels, the majority view) within 30 s is one."""
         front = {str(p): n for n, p in self.h.meta.get("topology", {}).get("redis_front", {}).items()}
-        seen = []
+        cand = []
         for w, s, msg in self.h.slog:
             f = msg.split()
             if len(f) == 6 and f[0] == "+switch-master" and f[1] == MASTER:
-                old, new = front.get(f[3], f[3]), front.get(f[5], f[5])
-                if not any(o == old and n == new and w - t < 30 for t, o, n in seen):
-                    seen.append((w, old, new))
+                cand.append((w, front.get(f[3], f[3]), front.get(f[5], f[5])))
         views, cur = {}, None
         for w, s, p in self.h.sview:
             views[s] = p
             top, n = collections.Counter(views.values()).most_common(1)[0]
             if n >= 2 and top != cur:
-                if cur is not None and not any(o == cur and nn == top and abs(w - t) < 30 for t, o, nn in seen):
-                    seen.append((w, cur, top))
+                if cur is not None:
+                    cand.append((w, cur, top))
                 cur = top
-        self.switch_times = sorted(seen)
+        self.switch_times = []
+        for w, old, new in sorted(cand):
+            last = self.switch_times[-1] if self.switch_times else None
+            if last and last[1:] == (old, new) and w - last[0] < 30:
+                continue
+            self.switch_times.append((w, old, new))
 
     def switch_within(self, t0, t1):
         return any(t0 <= w <= t1 for w, _, _ in self.switch_times)

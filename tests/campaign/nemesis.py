@@ -73,10 +73,11 @@ def make_fault(rng, kind, disks):
     if kind == "failover":
         return {"target": "sentinel:" + _pick(rng, ["s-mom", "s-ca", "s-cb"]), "span": 6}
     if kind == "lonely":
-        # the primary loses every replica at once (its links to their hosts
-        # dropped), the saltrelay-ups still reach it; then it dies
+        # the primary loses every replica at once (its link to the core
+        # replica dropped, both DC replicas SIGKILLed) while every relay still
+        # reaches it; then it dies and the stale core replica is promoted
         d = round(u(4, 10), 2)
-        return {"target": "link:lonely", "mode": "drop", "dur": d, "span": d + 3,
+        return {"target": "link:primary-replica", "mode": "drop", "dur": d, "span": d + 3,
                 "kill_at": round(u(1, d - 1), 2)}
     if kind == "decoy_failover":
         # another master the same Sentinels watch, whose name starts with ours
@@ -171,8 +172,6 @@ class Nemesis:
         p, r = self._primary(), self._core_replica()
         if not p or not r:
             return None
-        if spec == "lonely":
-            return ",".join("%s-%s" % (p.host, h) for h in (r.host,) + DCS)
         return spec.replace("primary", p.host).replace("replica", r.host)
 
     def _resolve(self, f):
@@ -185,7 +184,7 @@ class Nemesis:
             links = self.topo.fabric.links_of(spec)
             names = {"link:" + "|".join(k) for k, l in self.topo.fabric.links.items() if l in links}
             if f["kind"] == "lonely":
-                names.add(self._primary().name)
+                names |= {self._primary().name} | {"R" + dc for dc in DCS}
             return spec, names
         if t.startswith("disk:"):
             return t, {t}
@@ -282,10 +281,15 @@ class Nemesis:
 
     def _do_lonely(self, f, spec):
         prim = self._primary()
+        replicas = [self.topo.procs["R" + dc] for dc in DCS]
+        for r in replicas:
+            r.kill9()
         killer = threading.Thread(target=self._kill_later, args=(prim, f["kill_at"], 3.0), daemon=True)
         killer.start()
         self._do_wan(f, spec)
         killer.join()
+        for r in replicas:
+            r.start()
 
     def _kill_later(self, p, at, restart_after):
         self._sleep(at)
