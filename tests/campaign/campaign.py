@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -169,6 +170,8 @@ def run(args):
         ok = True
     except KeyboardInterrupt:
         print("interrupted: cleaning up", flush=True)
+    except Exception:
+        traceback.print_exc()
     finally:
         nem.stop.set()
         stop_tree.set()

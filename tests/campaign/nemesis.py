@@ -73,12 +73,14 @@ def make_fault(rng, kind, disks):
     if kind == "failover":
         return {"target": "sentinel:" + _pick(rng, ["s-mom", "s-ca", "s-cb"]), "span": 6}
     if kind == "lonely":
-        # the primary loses every replica at once (its link to the core
-        # replica dropped, both DC replicas SIGKILLed) while every relay still
-        # reaches it; then it dies and the stale core replica is promoted
+        # the MoM pauses (requests wait, read and pending), the primary loses
+        # every replica at once (its link to the core replica dropped, both DC
+        # replicas SIGKILLed) while every relay still reaches it, the MoM goes
+        # on; then the primary dies and the core replica, stale since, is
+        # promoted
         d = round(u(4, 10), 2)
-        return {"target": "link:primary-replica", "mode": "drop", "dur": d, "span": d + 3,
-                "kill_at": round(u(1, d - 1), 2)}
+        return {"target": "link:primary-replica", "mode": "drop", "dur": d, "span": d + 6,
+                "kill_at": round(u(1, d - 1), 2), "mom_pause": 2.5}
     if kind == "decoy_failover":
         # another master the same Sentinels watch, whose name starts with ours
         return {"target": "sentinel:" + _pick(rng, ["s-mom", "s-ca", "s-cb"]), "span": 4}
@@ -184,7 +186,7 @@ class Nemesis:
             links = self.topo.fabric.links_of(spec)
             names = {"link:" + "|".join(k) for k, l in self.topo.fabric.links.items() if l in links}
             if f["kind"] == "lonely":
-                names |= {self._primary().name} | {"R" + dc for dc in DCS}
+                names |= {self._primary().name, "mom"} | {"R" + dc for dc in DCS}
             return spec, names
         if t.startswith("disk:"):
             return t, {t}
@@ -280,12 +282,15 @@ class Nemesis:
     _do_core = _do_wan
 
     def _do_lonely(self, f, spec):
-        prim = self._primary()
+        prim, mom = self._primary(), self.topo.procs["mom"]
         replicas = [self.topo.procs["R" + dc] for dc in DCS]
+        mom.sigstop()
+        self._sleep(f["mom_pause"])
         for r in replicas:
             r.kill9()
         killer = threading.Thread(target=self._kill_later, args=(prim, f["kill_at"], 3.0), daemon=True)
         killer.start()
+        threading.Timer(0.5, mom.sigcont).start()
         self._do_wan(f, spec)
         killer.join()
         for r in replicas:

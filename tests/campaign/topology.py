@@ -465,7 +465,7 @@ class Topology:
             if n is not a:
                 n.start()
         h.wait_until(lambda: resp(a.r.port, "INFO", "replication") and
-                     "connected_slaves:3" in resp(a.r.port, "INFO", "replication"), 30, "3 replicas of A")
+                     "connected_slaves:3" in resp(a.r.port, "INFO", "replication"), 60, "3 replicas of A")
         decoy = self.add(DecoyNode(self, "X0", "ca"))
         decoy.start()
         self.add(DecoyNode(self, "X1", "cb", primary=decoy)).start()
