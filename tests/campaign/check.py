@@ -58,6 +58,10 @@ A publication received twice by a subscriber is allowed only as
                 logged its drain incomplete, or any restart while a
                 subscriber was congested) came between the two copies
                 ("what ZeroMQ may still hold is sent twice");
+  failover-resend  a primary switch and a saltrelay-down restart both came
+                between them (the re-sent copies come back under new IDs; "a
+                saltrelay-down restarted during the failover has forgotten
+                them");
   split-merge   a targeted (per-minion) job received while two ups were
                 connected ("two saltrelay-ups cutting a zmq_filtering run
                 differently deliver the shared copies twice");
@@ -85,7 +89,9 @@ checkpoint it holds the newest generation made 15 s before: else
 TREE-STUCK; at the end exactly the source's: else TREE-NOT-CONVERGED.
 
 Processes. A saltrelay daemon that exits unasked is CRASH; a SIGTERM that
-does not end in exit 0 is UNCLEAN-STOP; any sanitizer report is SANITIZER."""
+does not end in exit 0 is UNCLEAN-STOP, unless it logged that a part did
+not stop within stop_timeout and exited 1 (documented); any sanitizer
+report is SANITIZER."""
 
 import bisect
 import collections
@@ -239,6 +245,7 @@ class Checker:
         self.front = {str(p): n for n, p in topo.get("redis_front", {}).items()}
         self.ref_reordered = {}
         self.excused = []  # (w, text) of each loss a documented case allows
+        self.slow_stops = 0
         self._proc_lifetimes()
         self._switches()
 
@@ -411,26 +418,38 @@ class Checker:
         return None
 
     @staticmethod
-    def wrote_to(u, w):
-        """(the Redis node up life U wrote a publication received at W to, when
-        its connection there began): the one it reached then, or next."""
-        before = [(t, n) for t, n in u["target"] if t <= w]
-        if before and before[-1][1]:
-            return before[-1][1], before[-1][0]
-        return next(((n, t) for t, n in u["target"] if t > w and n), (None, None))
+    def writes(u, w):
+        """Where up life U wrote a publication received at W: [(node, when
+        its connection there began, when it wrote)]. The node its publication
+        connection reached then (or next, if it had none); and if that
+        connection ended within pub_wait_timeout (+ 0.5 s) the publication may
+        still have waited behind a WAIT there, and was re-sent to the next."""
+        tgt = u["target"]
+        i = max((k for k, (t, n) in enumerate(tgt) if t <= w), default=-1)
+        if i < 0 or tgt[i][1] is None:
+            i = next((k for k in range(i + 1, len(tgt)) if tgt[k][1]), None)
+            if i is None:
+                return []
+        out = [(tgt[i][1], tgt[i][0], max(w, tgt[i][0]))]
+        end = next((t for t, n in tgt[i + 1:]), None)
+        if end is not None and end <= max(w, tgt[i][0]) + 1.5:
+            nxt = next(((n, t) for t, n in tgt[i + 1:] if n), None)
+            if nxt:
+                out.append((nxt[0], nxt[1], nxt[1]))
+        return out
 
     def lost_in_failover(self, u, w):
-        """Whether up life U, unconfirmed at W, wrote the publication to a
-        primary that a switch replaced without U knowing yet: it connected
-        there before it heard of that switch."""
-        if not u["unconf"].hit(w):
-            return False
-        node, since = self.wrote_to(u, w)
-        for t, old, new in self.switch_times:
-            if old == node and since - 60 <= t <= w + 60:
-                heard = next((l for l in u["learned"] if l >= t - 1), None)
-                if heard is None or since < heard:
-                    return True
+        """Whether up life U wrote the publication received at W, unconfirmed,
+        to a primary that a switch replaced without U knowing yet (it
+        connected there before it heard of that switch)."""
+        for node, since, wrote in self.writes(u, w):
+            if not u["unconf"].hit(wrote):
+                continue
+            for t, old, new in self.switch_times:
+                if old == node and since - 60 <= t <= wrote + 60:
+                    heard = next((l for l in u["learned"] if l >= t - 1), None)
+                    if heard is None or since < heard:
+                        return True
         return False
 
     # ---- one DC's saltrelay-down: episodes from its log
@@ -651,6 +670,8 @@ class Checker:
         for t, how, drain_incomplete in restarts:
             if a <= t <= b and (how in ("kill", "crash") or drain_incomplete or congested.hit(t - 30, t)):
                 return "replay"
+        if any(a <= t <= b for t, _, _ in restarts) and self.switch_within(a - 5, b):
+            return "failover-resend"
         w, tps = self.h.pubs.get(q, (None, []))
         if w is not None and "syndic" in tps and len(self.holders(w)) >= 2:
             return "split-merge"
@@ -774,11 +795,18 @@ class Checker:
             terms = [r for r in recs if r["e"] == "term"]
             for t in terms:
                 ex = next((r for r in recs if r["e"] == "exit" and r["w"] >= t["w"]), None)
-                if kind in ("up", "down") and (ex is None or ex.get("rc") != 0):
-                    self.a.add("UNCLEAN-STOP", t["w"], "%s (pid %s): SIGTERM ended with status %s" %
-                               (name, t["pid"], ex and ex.get("rc")))
+                if kind not in ("up", "down") or (ex and ex.get("rc") == 0):
+                    continue
+                timed_out = any(p == t["pid"] and "did not stop within stop_timeout" in m
+                                for w, p, lvl, m in self.h.logs.get(name, []))
+                if timed_out and ex and ex.get("rc") == 1:
+                    self.slow_stops += 1  # documented: one line names the part, exit 1
+                    continue
+                self.a.add("UNCLEAN-STOP", t["w"], "%s (pid %s): SIGTERM ended with status %s" %
+                           (name, t["pid"], ex and ex.get("rc")))
         for w, line in self.h.sanitizer:
             self.a.add("SANITIZER", w, line)
+        self.table["stops past stop_timeout (exit 1, documented)"] = self.slow_stops
 
     # ---- all
 

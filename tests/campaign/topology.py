@@ -455,7 +455,7 @@ class Topology:
         # Redis on a tmpfs: fsync always costs nothing there, so a disk shared
         # with other work cannot stall a primary past down-after-milliseconds
         self.redis_dir = os.path.join(self.tmp, "redis")
-        self.disks[("redis", "data")] = Disk(self.redis_dir, "1g")
+        self.disks[("redis", "data")] = Disk(self.redis_dir, "4g")
         a = self.add(RedisNode(self, "A", "ca"))
         self.add(RedisNode(self, "B", "cb"))
         for dc in DCS:
