@@ -267,21 +267,7 @@ class Daemon:
         """The running daemon's counters and gauges from GET /metrics, by name
         without the saltrelay_ prefix (labelled series are left out)."""
         check(self.metrics_port, "%s was started without metrics" % self.name)
-        with socket.create_connection(("127.0.0.1", self.metrics_port), timeout=5) as s:
-            s.sendall(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        body = data.decode(errors="replace").split("\r\n\r\n", 1)[-1]
-        out = {}
-        for line in body.splitlines():
-            name, _, value = line.partition(" ")
-            if name.startswith("saltrelay_") and "{" not in name:
-                out[name[len("saltrelay_"):]] = float(value)
-        return out
+        return scrape_metrics(self.metrics_port)
 
     def instance_name(self):
         """saltrelay-up: the name its running incarnation logged (runtime/instance.h)."""
@@ -297,6 +283,27 @@ class Daemon:
         """SIGTERM; returns the exit status."""
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
+
+
+def scrape_metrics(port, timeout=5):
+    """GET /metrics on PORT: the unlabelled saltrelay_* series by name without
+    the prefix. OSError if it does not answer within TIMEOUT."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    body = data.decode(errors="replace").split("\r\n\r\n", 1)[-1]
+    out = {}
+    for line in body.splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith("saltrelay_") and "{" not in name:
+            out[name[len("saltrelay_"):]] = float(value)
+    return out
 
 
 class Sub:

@@ -38,7 +38,9 @@ delivered. A publication the reference subscriber lacks is excused only by:
                 after it are not lost on the old primary";
   expired       the DC logged skipping publications older than
                 replay_max_age after it (counted in pub_expired_total);
-  gap           the DC logged entries trimmed before it read them;
+  gap           the DC logged entries trimmed before it read them, and the
+                MoM published more than 90 % of stream_maxlen (else no trim
+                happened, and the serial jump has another cause);
   slow          the DC's saltrelay-down was in a slow-subscriber episode when
                 it would have sent it ("one momentarily 5 ms behind meanwhile
                 loses too, counted").
@@ -422,8 +424,9 @@ class Checker:
         """Where up life U wrote a publication received at W: [(node, when
         its connection there began, when it wrote)]. The node its publication
         connection reached then (or next, if it had none); and if that
-        connection ended within pub_wait_timeout (+ 0.5 s) the publication may
-        still have waited behind a WAIT there, and was re-sent to the next."""
+        connection ended within 3.5 s (no reply for 2 s + pub_wait_timeout
+        fails it) the publication may still have waited for a reply or
+        behind a WAIT there, and was re-sent to the next."""
         tgt = u["target"]
         i = max((k for k, (t, n) in enumerate(tgt) if t <= w), default=-1)
         if i < 0 or tgt[i][1] is None:
@@ -432,7 +435,7 @@ class Checker:
                 return []
         out = [(tgt[i][1], tgt[i][0], max(w, tgt[i][0]))]
         end = next((t for t, n in tgt[i + 1:]), None)
-        if end is not None and end <= max(w, tgt[i][0]) + 1.5:
+        if end is not None and end <= max(w, tgt[i][0]) + 3.5:
             nxt = next(((n, t) for t, n in tgt[i + 1:] if n), None)
             if nxt:
                 out.append((nxt[0], nxt[1], nxt[1]))
@@ -492,6 +495,9 @@ class Checker:
         self._up_facts()
         quiet = h.marks.get("final", self.end)
         pubs = {q: v for q, v in h.pubs.items() if self.t0 <= v[0] <= quiet}
+        # a gap is a trim only once the stream can hold no more (about
+        # stream_maxlen); before, a serial jump is something else
+        self.trimmed = len(h.pubs) > 0.9 * self.h.meta.get("topology", {}).get("stream_maxlen", 100000)
         self.table["publications sent by the MoM"] = len(pubs)
         self.table["  of them targeted (per-minion copies + syndic)"] = sum(1 for v in pubs.values()
                                                                            if "syndic" in v[1])
@@ -562,9 +568,10 @@ class Checker:
         for t in facts["expired"]:
             if t >= w + self.max_age - 5:
                 return "expired"
-        for t in facts["gap"]:
-            if t >= w:
-                return "gap"
+        if self.trimmed:
+            for t in facts["gap"]:
+                if t >= w:
+                    return "gap"
         # when the DC would have sent it: between its neighbours' deliveries
         i = bisect.bisect_left(times, q, key=lambda x: x[1])
         t_prev = max((t for t, _ in times[max(0, i - 50):i]), default=w)

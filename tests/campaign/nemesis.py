@@ -330,6 +330,8 @@ class Nemesis:
     def _do_disk(self, f, name):
         dc, which = name[5:].split("/")
         disk = self.topo.disks[(dc, which)]
-        disk.fill()
-        self._sleep(f["dur"])
-        disk.clear()
+        try:
+            disk.fill()
+            self._sleep(f["dur"])
+        finally:
+            disk.clear()

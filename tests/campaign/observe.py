@@ -8,8 +8,9 @@ daemons' and Sentinels' logs become history lines too ("log", "slog")."""
 import datetime
 import os
 import re
-import socket
 import threading
+
+import harness as h
 
 from topology import DCS, check_gen_dir, resp
 
@@ -87,28 +88,11 @@ class Observer:
 
 
 def scrape(port, timeout=0.5):
-    """Unlabelled saltrelay_* series of GET /metrics, without the prefix."""
+    """The daemon's metrics, or None if it does not answer (stopped, restarting)."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            s.sendall(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError:
+        return h.scrape_metrics(port, timeout)
+    except (OSError, ValueError):
         return None
-    out = {}
-    for line in data.decode(errors="replace").split("\r\n\r\n", 1)[-1].splitlines():
-        name, _, value = line.partition(" ")
-        if name.startswith("saltrelay_") and "{" not in name:
-            try:
-                out[name[len("saltrelay_"):]] = float(value)
-            except ValueError:
-                pass
-    return out
 
 
 def tree_snapshot(target):

@@ -307,16 +307,17 @@ class Disk:
         self.filler = os.path.join(path, ".campaign-filler")
 
     def fill(self):
+        """Write the filler until the file system says ENOSPC (unbuffered:
+        a buffered close would fail on the full disk, and leave it full)."""
         if not self.mounted:
             return False
-        with open(self.filler, "ab") as f:
-            block = b"\0" * 65536
-            try:
+        try:
+            with open(self.filler, "ab", buffering=0) as f:
+                block = b"\0" * 65536
                 for _ in range(100000):
                     f.write(block)
-                    f.flush()
-            except OSError:
-                pass
+        except OSError:
+            pass
         return True
 
     def clear(self):
@@ -548,7 +549,7 @@ class Topology:
                 for p in self.procs.values() if p.kind == "sub"}
         return {"procs": {p.name: {"kind": p.kind, "host": p.host} for p in self.procs.values()},
                 "subs": subs, "dcs": list(DCS), "request_timeout": REQUEST_TIMEOUT, "auth_timeout": AUTH_TIMEOUT,
-                "replay_max_age": REPLAY_MAX_AGE, "pub_wait_replicas": PUB_WAIT_REPLICAS,
+                "replay_max_age": REPLAY_MAX_AGE, "pub_wait_replicas": PUB_WAIT_REPLICAS, "stream_maxlen": 100000,
                 "minions": {dc: self.minions(dc) for dc in DCS},
                 "disks": {"%s/%s" % k: d.mounted for k, d in self.disks.items()},
                 "redis_front": {n.name: n.front.port for n in self.redis_nodes()}}

@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #include "camplog.h"
+#include "campzmq.h"
 
 static volatile sig_atomic_t stop, quiet;
 static void on_term(int sig) { (void)sig; stop = 1; }
@@ -109,25 +110,13 @@ static void publish(void *pub, FILE *log, long seq, double targeted, size_t size
 static int read_monitor(void *mon, FILE *log)
 {
     int delta = 0;
-    for (;;) {
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
-            return delta;
-        }
-        uint16_t what;
-        memcpy(&what, zmq_msg_data(&ev), sizeof what);
-        zmq_msg_close(&ev);
-        zmq_msg_init(&addr);
-        zmq_msg_recv(&addr, mon, 0);
-        zmq_msg_close(&addr);
-        const char *name = what == ZMQ_EVENT_ACCEPTED ? "accepted" : "disconnected";
+    for (int what; (what = camp_monitor_next(mon));) {
         delta += what == ZMQ_EVENT_ACCEPTED ? 1 : -1;
         camplog_begin(log, "mconn", stamp_now());
-        fprintf(log, ",\"e\":\"%s\"", name);
+        fprintf(log, ",\"e\":\"%s\"", what == ZMQ_EVENT_ACCEPTED ? "accepted" : "disconnected");
         camplog_end(log);
     }
+    return delta;
 }
 
 static void answer_due(void *ret, FILE *log, struct held *q, size_t *head, size_t *n, double now)
@@ -150,17 +139,7 @@ static void take_request(void *ret, FILE *log, struct held *q, size_t head, size
                          uint64_t *rnd)
 {
     zmq_msg_t m[3];
-    size_t k = 0;
-    int more = 1;
-    while (more) {
-        zmq_msg_t *cur = &m[k < 3 ? k : 2];
-        if (k >= 3)
-            zmq_msg_close(cur);
-        zmq_msg_init(cur);
-        zmq_msg_recv(cur, ret, 0);
-        more = zmq_msg_more(cur);
-        k++;
-    }
+    size_t k = camp_recv(ret, m, 3);
     struct stamp s = stamp_now();
     char rid[96] = "?";
     if (k == 3)
@@ -179,8 +158,7 @@ static void take_request(void *ret, FILE *log, struct held *q, size_t head, size
         snprintf(h->rid, sizeof h->rid, "%s", rid);
         (*n)++;
     }
-    for (size_t i = 0; i < k && i < 3; i++)
-        zmq_msg_close(&m[i]);
+    camp_close(m, k, 3);
 }
 
 int main(int argc, char **argv)

@@ -18,6 +18,7 @@
 #include <zmq.h>
 
 #include "camplog.h"
+#include "campzmq.h"
 
 static volatile sig_atomic_t stop, slow;
 static void on_term(int sig) { (void)sig; stop = 1; }
@@ -33,38 +34,15 @@ static void event(FILE *log, const char *name, const char *what)
 
 static void read_monitor(void *mon, FILE *log, const char *name)
 {
-    for (;;) {
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
-            return;
-        }
-        uint16_t what;
-        memcpy(&what, zmq_msg_data(&ev), sizeof what);
-        zmq_msg_close(&ev);
-        zmq_msg_init(&addr);
-        zmq_msg_recv(&addr, mon, 0);
-        zmq_msg_close(&addr);
+    for (int what; (what = camp_monitor_next(mon));)
         event(log, name, what == ZMQ_EVENT_CONNECTED ? "connected" : "disconnected");
-    }
 }
 
 /* One message: its number and topic to the history. */
 static void take(void *sub, FILE *log, const char *name)
 {
     zmq_msg_t f[4];
-    size_t n = 0;
-    int more = 1;
-    while (more) {
-        zmq_msg_t *cur = &f[n < 4 ? n : 3];
-        if (n >= 4)
-            zmq_msg_close(cur);
-        zmq_msg_init(cur);
-        zmq_msg_recv(cur, sub, 0);
-        more = zmq_msg_more(cur);
-        n++;
-    }
+    size_t n = camp_recv(sub, f, 4);
     struct stamp s = stamp_now();
     zmq_msg_t *payload = &f[n >= 2 ? 1 : 0];
     char seq[32] = "-1", topic[13] = "";
@@ -80,8 +58,7 @@ static void take(void *sub, FILE *log, const char *name)
     camplog_begin(log, "d", s);
     fprintf(log, ",\"s\":\"%s\",\"q\":%s,\"tp\":\"%s\",\"f\":%zu", name, seq, topic, n);
     camplog_end(log);
-    for (size_t i = 0; i < n && i < 4; i++)
-        zmq_msg_close(&f[i]);
+    camp_close(f, n, 4);
 }
 
 int main(int argc, char **argv)
