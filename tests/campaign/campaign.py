@@ -214,6 +214,7 @@ def main(argv=None):
     def on_term(sig, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)  # also when started with SIGINT ignored (a shell's background job)
     faulthandler.register(signal.SIGUSR2)  # kill -USR2: where every thread is
     return run(args)
 
