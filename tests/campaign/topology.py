@@ -486,7 +486,7 @@ class Topology:
         self.add(ToolProc(self, "mom", "mom", "mom", lambda inc: [
             h.tool("campmom"), "--pub", self.mom_pub, "--ret", self.mom_ret, "--log", mom_log,
             "--rate", self.rate, "--first", inc * 10000000, "--seed", self.seed * 1000 + inc,
-            "--topics", ",".join(topics), "--targeted", 0.3, "--size", 300, "--delay-ms", 30])).start()
+            "--topics", ",".join(topics), "--targeted", 0.3, "--size", 1200, "--delay-ms", 30])).start()
         self.src = TreeSource(self, os.path.join(self.tmp, "srv"), random.Random(self.seed * 7 + 1))
         self.src.step()
         for i in range(2):
@@ -536,7 +536,7 @@ class Topology:
             for t in topics:
                 argv += ["--topic", t]
             if short != "ref":
-                argv += ["--rcvhwm", 100, "--rcvbuf", 16384, "--slow-ms", 40]
+                argv += ["--rcvhwm", 100, "--rcvbuf", 16384, "--slow-ms", 150]
             p = self.add(ToolProc(self, "sub-%s-%s" % (dc, short), dc, "sub", lambda inc, argv=argv: argv))
             p.topics = [t[:12] for t in topics]
             p.sub_name = name
