@@ -501,6 +501,7 @@ class Checker:
         self.table["publications sent by the MoM"] = len(pubs)
         self.table["  of them targeted (per-minion copies + syndic)"] = sum(1 for v in pubs.values()
                                                                            if "syndic" in v[1])
+        self.table["messages delivered to the minions (each checked)"] = sum(len(v) for v in h.deliv.values())
         promised_all = {}
         for dc in self.h.meta.get("topology", {}).get("dcs", []):
             subs = {s: v for s, v in self.subs.items() if v["dc"] == dc}
@@ -888,12 +889,26 @@ def synthetic(path, plant=None):
              "down-dc2": {"kind": "down"}}
     procs.update({v["proc"]: {"kind": "sub"} for v in subs.values()})
     add("run", 999.0, seed=0, minutes=0, build="synthetic",
-        topology={"subs": subs, "procs": procs, "dcs": ["dc1", "dc2"], "request_timeout": 10, "replay_max_age": 60})
+        topology={"subs": subs, "procs": procs, "dcs": ["dc1", "dc2"], "request_timeout": 10, "replay_max_age": 60,
+                  "redis_front": {"A": 1, "B": 2}})
     for i, p in enumerate(sorted(procs)):
         add("proc", 999.0 + i / 100, p=p, kind=procs[p]["kind"], e="start", inc=0, pid=100 + i)
     for i, u in enumerate(("up0", "up1")):
-        add("log", 999.5, p=u, pid=100 + sorted(procs).index(u), lvl="info", msg="MoM publish port tcp://x: connected")
+        pid = 100 + sorted(procs).index(u)
+        add("log", 999.5, p=u, pid=pid, lvl="info", msg="MoM publish port tcp://x: connected")
+        add("log", 999.6, p=u, pid=pid, lvl="info",
+            msg="redis primary (publications) at master 'mymaster' (127.0.0.1:1) via sentinel: connected")
+        if plant and plant.startswith("failover"):  # A replaced by B at 1012 s; the ups hear of it at once
+            add("slog", 1012.0, s="s1", msg="+switch-master mymaster 127.0.0.1 1 127.0.0.1 2")
+            add("log", 1012.0, p=u, pid=pid, lvl="info",
+                msg="sentinels switched master 'mymaster' to 127.0.0.1:2 (+switch-master): connections move there")
+        if plant == "failover-unconfirmed":
+            add("log", 1011.0, p=u, pid=pid, lvl="warning",
+                msg="publications not confirmed by pub_wait_replicas replicas within pub_wait_timeout; going on")
     add("start", 1000.0)
+    if plant == "uncounted":  # a stopped minion loses 10, and nothing counts them
+        add("proc", 1009.5, p="sub-dc1-m0", kind="sub", e="stop", inc=0, pid=1)
+        add("proc", 1011.5, p="sub-dc1-m0", kind="sub", e="cont", inc=0, pid=1)
     for dcsub in subs:
         add("sev", 1000.0, s=dcsub, e="connected")
     for q in range(200):
@@ -906,7 +921,11 @@ def synthetic(path, plant=None):
                     continue
                 if plant == "loss" and s == "dc1/ref" and q == 50:
                     continue
+                if plant and plant.startswith("failover") and s.endswith("/ref") and q in (101, 102):
+                    continue  # written to A just before the switch
                 if plant == "sub-loss" and s == "dc1/m0" and q == 60:
+                    continue
+                if plant == "uncounted" and s == "dc1/m0" and 100 <= q < 110:
                     continue
                 t = w + 0.01
                 if plant == "reorder" and s == "dc2/ref" and q in (70, 71):
@@ -921,11 +940,15 @@ def synthetic(path, plant=None):
         if plant == "twice" and n == 30:
             add("mreq", w + 0.5, r=rid)
         o = "mismatch" if plant == "mismatch" and n == 40 else "ok"
+        o = "timeout" if plant == "timeout" and n == 50 else o
         add("rq", w + 0.02, r=rid, dc="dc1", c=0, n=n, a=1, au=0, ws=w, ms=w, o=o)
     add("src", 1001.0, gens=[1, 2, 3])
     for dc in ("dc1", "dc2"):
         bad = ["gen-2: salt/f1.sls differs"] if plant == "torn" and dc == "dc2" else []
         add("tree", 1005.0, dc=dc, v="3-x", gens=[1, 2, 3], bad=bad)
+        if plant == "tree-back" and dc == "dc1":
+            add("tree", 1006.0, dc=dc, v="2-x", gens=[0, 1, 2], bad=[])
+            add("tree", 1007.0, dc=dc, v="3-x", gens=[1, 2, 3], bad=[])
         add("tree_final", 1030.0, dc=dc, v="3-x", gens=[1, 2, 3], bad=[])
     add("src_final", 1030.0, gens=[1, 2, 3])
     add("final", 1030.0)
@@ -939,7 +962,9 @@ def self_test():
     """Each planted anomaly must be found, in its class, and nothing in the
     clean history."""
     cases = {None: None, "loss": "LOST", "sub-loss": "LOST-AT-SUBSCRIBER", "dup": "DUPLICATE",
-             "reorder": "REORDERED", "twice": "TWICE", "mismatch": "MISMATCH", "torn": "TORN"}
+             "reorder": "REORDERED", "twice": "TWICE", "mismatch": "MISMATCH", "torn": "TORN",
+             "uncounted": "UNCOUNTED", "timeout": "FAILED-WITHOUT-FAULT", "tree-back": "TREE-BACK",
+             "failover-confirmed": "LOST", "failover-unconfirmed": None}
     failed = 0
     with tempfile.TemporaryDirectory() as d:
         for plant, cls in cases.items():
@@ -947,7 +972,8 @@ def self_test():
             synthetic(path, plant)
             c = Checker(History(path))
             found = c.run().items
-            ok = (not found) if cls is None else (set(found) == {cls} and len(found[cls]) == 1)
+            want = 4 if plant == "failover-confirmed" else 1  # two publications, two DCs
+            ok = (not found) if cls is None else (set(found) == {cls} and len(found[cls]) == want)
             print("%-10s -> %-40s %s" % (plant or "clean", ", ".join("%s %d" % (k, len(v)) for k, v in found.items())
                                          or "no anomaly", "ok" if ok else "WRONG (want %s)" % cls))
             failed += not ok
