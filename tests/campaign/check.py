@@ -72,7 +72,8 @@ one was delivered is REORDERED (the stream keeps the MoM's order; one
 subscriber's deliveries are in stream order).
 At each checkpoint (the end of a calm, no fault for its length) every
 publication promised to a DC and sent 10 s before it was delivered there
-before it, else BEHIND.
+before it, else BEHIND (unless the DC's replica link was down meanwhile:
+a resync or a reconfiguration after a switch, which the docs call a delay).
 
 Requests. Each attempt of a request client has its own id. The MoM
 receiving an attempt twice is TWICE (at most once towards the MoM, WAIT on:
@@ -81,7 +82,8 @@ id at the MoM that no client sent is PHANTOM. An attempt that times out is
 counted by where it got (at the MoM or not); one that timed out with no
 fault on its path ([start - 1 s, end + 8 s] of any fault but minions', full
 disks and Sentinel-only ones, and the other DC's saltrelay-down; any primary
-switch +-8 s) is FAILED-WITHOUT-FAULT.
+switch +-8 s; any replica's link down, + 8 s: requests wait for WAIT) is
+FAILED-WITHOUT-FAULT.
 
 Trees. A DC's sync_target/current always holds complete generations
 (each directory of the source is moved in whole and carries a MANIFEST),
@@ -250,6 +252,7 @@ class Checker:
         self.slow_stops = 0
         self._proc_lifetimes()
         self._switches()
+        self._replica_links()
 
     def rel(self, w):
         return w - self.t0
@@ -283,6 +286,29 @@ class Checker:
             if stop_at is not None:
                 self.stopped[name].add(stop_at, self.end + 1e6)
             self.stopped[name].freeze()
+
+    def _replica_links(self):
+        """Per Redis node, when it was a replica whose link to its primary
+        was not up (a resync, a reconfiguration after a switch), or dead."""
+        self.link_down = collections.defaultdict(Intervals)
+        down_at = {}
+        for r in self.h.roles:
+            n, w = r["r"], r["w"]
+            bad = r.get("role") == "slave" and r.get("link") != "up"
+            if bad and n not in down_at:
+                down_at[n] = w
+            elif not bad and n in down_at:
+                self.link_down[n].add(down_at.pop(n), w)
+        for n, w in down_at.items():
+            self.link_down[n].add(w, self.end + 1e6)
+        for name, lives in self.lives.items():
+            if self.procs.get(name, {}).get("kind") == "redis":
+                for i, (inc, pid, start, end, how) in enumerate(lives):
+                    if how != "running":
+                        nxt = lives[i + 1][2] if i + 1 < len(lives) else self.end + 1e6
+                        self.link_down[name].add(end, nxt)
+        for iv in self.link_down.values():
+            iv.freeze()
 
     def restarts(self, name):
         """Times a process ended (each is followed by a restart or the end)."""
@@ -688,6 +714,8 @@ class Checker:
     def check_checkpoints(self, pubs, promised_all):
         for cp in self.h.checkpoints:
             for dc, promised in promised_all.items():
+                if self.link_down["R" + dc].hit(cp - 15, cp):
+                    continue  # its replica was resyncing or away: delayed, as the docs say
                 late = [q for q, t in promised.items() if pubs[q][0] <= cp - 10 and t is not None and t > cp]
                 if late:
                     self.a.add("BEHIND", cp, "%s: at the checkpoint %d promised publications sent 10 s before it "
@@ -708,6 +736,9 @@ class Checker:
             d.add(s - 1, e + 8)
         for t, _, _ in self.switch_times:
             d.add(t - 8, t + 8)
+        for iv in self.link_down.values():  # WAIT waits for every replica (pub_wait_replicas)
+            for a, b in iv.spans:
+                d.add(a - 1, b + 8)
         for name, lives in self.lives.items():
             for inc, pid, start, end, how in lives:
                 if how == "crash":
