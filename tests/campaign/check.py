@@ -5,6 +5,7 @@ docs/return-path.md and docs/filesync.md.
 
     python3 tests/campaign/check.py HISTORY.jsonl     exit 1 on a broken promise
     python3 tests/campaign/check.py --explain HISTORY.jsonl   also each excused loss
+    python3 tests/campaign/check.py --markdown HISTORY.jsonl  the figures as failure-semantics.md shows them
     python3 tests/campaign/check.py --self-test       planted anomalies must be caught
 
 It prints the table (faults by kind, what was checked, anomalies by class)
@@ -904,6 +905,40 @@ def report(checker, out=sys.stdout, explain=False):
     return 1 if a.count() else 0
 
 
+def markdown(checker, out=sys.stdout):
+    """The run's figures as the table docs/failure-semantics.md shows."""
+    t, rows = checker.table, []
+    kinds = sorted(t.get("  by kind", {}).items(), key=lambda kv: -kv[1])
+    rows.append(("faults injected", "%d (%s)" % (t["faults injected"], ", ".join("%s %d" % kv for kv in kinds))))
+    rows.append(("primary switches (failovers)", t["  primary switches"]))
+    rows.append(("publications sent by the MoM (of them targeted)", "%d (%d)" % (
+        t["publications sent by the MoM"], t["  of them targeted (per-minion copies + syndic)"])))
+    rows.append(("messages delivered to the minions, each checked", t["messages delivered to the minions (each checked)"]))
+    for dc in checker.h.meta.get("topology", {}).get("dcs", []):
+        rows.append(("%s: promised; LOST (start/middle/end)" % dc, "%s; %s" % (
+            t["%s: publications promised (delivered at the reference subscriber)" % dc].split()[0],
+            t["%s: LOST (start/middle/end)" % dc])))
+        ex = t["%s: not delivered, excused (documented)" % dc]
+        rows.append(("%s: not delivered, as documented" % dc,
+                     ", ".join("%s %d" % kv for kv in ex.items()) if ex else 0))
+        dups = collections.Counter()
+        for k, v in t.items():
+            if k.startswith(dc + "/") and k.endswith("duplicates by class") and isinstance(v, dict):
+                dups.update(v)
+        rows.append(("%s: duplicates at its minions, by class" % dc, ", ".join("%s %d" % kv for kv in dups.items()) or 0))
+        rows.append(("%s: reordered at its reference minion" % dc, t.get("%s/ref: REORDERED" % dc, 0)))
+    rows.append(("request attempts", "%d: %s" % (t["request attempts"], ", ".join("%s %d" % kv for kv in t["  outcomes"].items()))))
+    rows.append(("request attempts received twice by the MoM", t["  attempts the MoM received twice"]))
+    rows.append(("tree generations; snapshots checked", "%s; %s" % (t["tree generations made by the source"],
+                                                                     t["tree snapshots checked"])))
+    rows.append(("anomalies by class", ", ".join("%s %d" % (k, len(v)) for k, v in sorted(checker.a.items.items()))
+                 or "none"))
+    print("| %s | |\n|---|---|" % ("seed %s, %s min" % (checker.h.meta.get("seed"), checker.h.meta.get("minutes"))),
+          file=out)
+    for a, b in rows:
+        print("| %s | %s |" % (a, b), file=out)
+
+
 # ---------------------------------------------------------------- self-test
 
 def synthetic(path, plant=None):
@@ -1015,14 +1050,17 @@ def self_test():
 def main(argv):
     if argv and argv[0] == "--self-test":
         return self_test()
-    explain = bool(argv) and argv[0] == "--explain"
-    argv = argv[1:] if explain else argv
+    flag = argv[0] if argv and argv[0] in ("--explain", "--markdown") else None
+    argv = argv[1:] if flag else argv
     if len(argv) != 1:
-        print("usage: check.py [--explain] HISTORY.jsonl | --self-test", file=sys.stderr)
+        print("usage: check.py [--explain | --markdown] HISTORY.jsonl | --self-test", file=sys.stderr)
         return 2
     c = Checker(History(argv[0]))
     c.run()
-    return report(c, explain=explain)
+    if flag == "--markdown":
+        markdown(c)
+        return 1 if c.a.count() else 0
+    return report(c, explain=flag == "--explain")
 
 
 if __name__ == "__main__":
