@@ -49,6 +49,23 @@ from observe import Observer, daemon_log_records, sentinel_log_records  # noqa: 
 from topology import History, Topology  # noqa: E402
 
 
+# What a run adds to its faulted part at most: the bring-up (about 10 s when
+# the machine is idle, a minute at worst), the quiet end (--final, the
+# clients' 40 s drain, 10 s), SIGTERM to every daemon one after another
+# (each normally well under a second) and the check. Past it the run hangs:
+# it is ended and cleaned up (CI's ctest TIMEOUT is longer, so the campaign's
+# own cleanup, which unmounts its tmpfs, is what ends a hung CI run).
+TIME_LIMIT_EXTRA = 420
+
+
+class TimeLimit(KeyboardInterrupt):
+    pass
+
+
+def on_time_limit(sig, frame):
+    raise TimeLimit
+
+
 def parse_args(argv):
     a = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     a.add_argument("--seed", type=int, required=True)
@@ -63,6 +80,9 @@ def parse_args(argv):
     a.add_argument("--keep", action="store_true", help="keep the directory when the check passes")
     a.add_argument("--plan-only", action="store_true", help="print the fault schedule of the seed and exit")
     a.add_argument("--release-only", action="store_true", help="skip (exit 0) in the sanitizer build")
+    a.add_argument("--time-limit", type=float,
+                   help="seconds after which the run is ended and cleaned up, failed (exit 2); "
+                        "default: the faulted part plus %d s" % TIME_LIMIT_EXTRA)
     return a.parse_args(argv)
 
 
@@ -168,11 +188,16 @@ def run(args):
         for line in h.sanitizer_reports(tmp):
             hist.add("sanitizer", line=line[:500])
         ok = True
+    except TimeLimit:
+        print("time limit reached: the run hangs; cleaning up", flush=True)
+        traceback.print_exc()
+        faulthandler.dump_traceback()
     except KeyboardInterrupt:
         print("interrupted: cleaning up", flush=True)
     except Exception:
         traceback.print_exc()
     finally:
+        signal.alarm(0)  # the cleanup below is bounded itself and must not be cut short
         nem.stop.set()
         stop_tree.set()
         stop_sup.set()
@@ -215,6 +240,8 @@ def main(argv=None):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)  # also when started with SIGINT ignored (a shell's background job)
+    signal.signal(signal.SIGALRM, on_time_limit)
+    signal.alarm(int(args.time_limit or args.minutes * 60 + TIME_LIMIT_EXTRA))
     faulthandler.register(signal.SIGUSR2)  # kill -USR2: where every thread is
     return run(args)
 
