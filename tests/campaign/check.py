@@ -6,6 +6,7 @@ docs/return-path.md and docs/filesync.md.
     python3 tests/campaign/check.py HISTORY.jsonl     exit 1 on a broken promise
     python3 tests/campaign/check.py --explain HISTORY.jsonl   also each excused loss
     python3 tests/campaign/check.py --markdown HISTORY.jsonl  the figures as failure-semantics.md shows them
+    python3 tests/campaign/check.py --known=REORDERED,TREE-BACK HISTORY.jsonl  (CI: see KNOWN below)
     python3 tests/campaign/check.py --self-test       planted anomalies must be caught
 
 It prints the table (faults by kind, what was checked, anomalies by class)
@@ -96,7 +97,14 @@ TREE-STUCK; at the end exactly the source's: else TREE-NOT-CONVERGED.
 Processes. A saltrelay daemon that exits unasked is CRASH; a SIGTERM that
 does not end in exit 0 is UNCLEAN-STOP, unless it logged that a part did
 not stop within stop_timeout and exited 1 (documented); any sanitizer
-report is SANITIZER."""
+report is SANITIZER.
+
+KNOWN. With --known CLASS,... an anomaly of such a class that follows a
+primary switch by at most 60 s is listed apart as known (the mechanisms
+docs/failure-semantics.md lists as "found by the campaign and not fixed
+yet" all follow a failover) and does not fail the check; the same class
+anywhere else still does. For the short CI campaign only: a long run is
+judged without it."""
 
 import bisect
 import collections
@@ -107,6 +115,7 @@ import sys
 import tempfile
 
 AROUND_BEFORE, AROUND_AFTER = 15.0, 5.0
+KNOWN_AFTER_SWITCH = 60.0
 MASTER = "mymaster"  # topology.MASTER
 KEEP = 3  # tree generations the source keeps (topology.TreeSource.KEEP)
 
@@ -859,12 +868,20 @@ class Checker:
         self.table["  skipped (target busy or unresolved)"] = len(self.h.skipped)
         self.table["  primary switches"] = len(self.switch_times)
 
-    def run(self):
+    def run(self, known=()):
         self.faults_table()
         self.check_publications()
         self.check_requests()
         self.check_trees()
         self.check_processes()
+        self.known = {}
+        for cls in known:
+            items = self.a.items.pop(cls, [])
+            rest = [(w, t) for w, t in items if not self.switch_within(w - KNOWN_AFTER_SWITCH, w)]
+            if rest:
+                self.a.items[cls] = rest
+            if len(rest) < len(items):
+                self.known[cls] = len(items) - len(rest)
         return self.a
 
 
@@ -887,6 +904,9 @@ def report(checker, out=sys.stdout, explain=False):
         print("%-72s %s" % (k, v), file=out)
     print("anomalies (broken promises) by class: %s" %
           (", ".join("%s %d" % (c, len(v)) for c, v in sorted(a.items.items())) or "none"), file=out)
+    if checker.known:
+        print("known, after a switch (--known; docs/failure-semantics.md, not fixed yet): %s" %
+              ", ".join("%s %d" % kv for kv in sorted(checker.known.items())), file=out)
     for cls, items in sorted(a.items.items()):
         items.sort()
         print("\n== %s: %d" % (cls, len(items)), file=out)
@@ -944,7 +964,7 @@ def markdown(checker, out=sys.stdout):
 def synthetic(path, plant=None):
     """A small clean history (two DCs, 200 publications, 100 requests, a
     tree), with one anomaly planted: PLANT names it."""
-    recs = []
+    recs, plant = [], plant or ""
 
     def add(k, w, **kw):
         recs.append(dict({"k": k, "w": w}, **kw))
@@ -972,6 +992,8 @@ def synthetic(path, plant=None):
             add("log", 1011.0, p=u, pid=pid, lvl="warning",
                 msg="publications not confirmed by pub_wait_replicas replicas within pub_wait_timeout; going on")
     add("start", 1000.0)
+    if plant == "reorder-after-switch":  # A replaced by B at 1005 s, the reorder at 1007 s
+        add("slog", 1005.0, s="s1", msg="+switch-master mymaster 127.0.0.1 1 127.0.0.1 2")
     if plant == "uncounted":  # a stopped minion loses 10, and nothing counts them
         add("proc", 1009.5, p="sub-dc1-m0", kind="sub", e="stop", inc=0, pid=1)
         add("proc", 1011.5, p="sub-dc1-m0", kind="sub", e="cont", inc=0, pid=1)
@@ -987,14 +1009,14 @@ def synthetic(path, plant=None):
                     continue
                 if plant == "loss" and s == "dc1/ref" and q == 50:
                     continue
-                if plant and plant.startswith("failover") and s.endswith("/ref") and q in (101, 102):
+                if plant.startswith("failover") and s.endswith("/ref") and q in (101, 102):
                     continue  # written to A just before the switch
                 if plant == "sub-loss" and s == "dc1/m0" and q == 60:
                     continue
                 if plant == "uncounted" and s == "dc1/m0" and 100 <= q < 110:
                     continue
                 t = w + 0.01
-                if plant == "reorder" and s == "dc2/ref" and q in (70, 71):
+                if plant.startswith("reorder") and s == "dc2/ref" and q in (70, 71):
                     t = w + (0.11 if q == 70 else -0.09)
                 add("d", t, s=s, q=q, tp=tp)
                 if plant == "dup" and s == "dc2/ref" and q == 81:
@@ -1030,16 +1052,20 @@ def self_test():
     cases = {None: None, "loss": "LOST", "sub-loss": "LOST-AT-SUBSCRIBER", "dup": "DUPLICATE",
              "reorder": "REORDERED", "twice": "TWICE", "mismatch": "MISMATCH", "torn": "TORN",
              "uncounted": "UNCOUNTED", "timeout": "FAILED-WITHOUT-FAULT", "tree-back": "TREE-BACK",
-             "failover-confirmed": "LOST", "failover-unconfirmed": None}
+             "failover-confirmed": "LOST", "failover-unconfirmed": None,
+             # --known REORDERED sets aside only a reorder that follows a switch
+             "reorder-known": "REORDERED", "reorder-after-switch": None}
     failed = 0
     with tempfile.TemporaryDirectory() as d:
         for plant, cls in cases.items():
+            plant = plant or ""
             path = os.path.join(d, "h.jsonl")
             synthetic(path, plant)
             c = Checker(History(path))
-            found = c.run().items
+            found = c.run(known=("REORDERED",) if plant.startswith("reorder-") else ()).items
             want = 4 if plant == "failover-confirmed" else 1  # two publications, two DCs
             ok = (not found) if cls is None else (set(found) == {cls} and len(found[cls]) == want)
+            ok = ok and (c.known == {"REORDERED": 1}) == (plant == "reorder-after-switch")
             print("%-10s -> %-40s %s" % (plant or "clean", ", ".join("%s %d" % (k, len(v)) for k, v in found.items())
                                          or "no anomaly", "ok" if ok else "WRONG (want %s)" % cls))
             failed += not ok
@@ -1050,13 +1076,16 @@ def self_test():
 def main(argv):
     if argv and argv[0] == "--self-test":
         return self_test()
+    known = [a.split("=", 1)[1] for a in argv if a.startswith("--known=")]
+    argv = [a for a in argv if not a.startswith("--known=")]
     flag = argv[0] if argv and argv[0] in ("--explain", "--markdown") else None
     argv = argv[1:] if flag else argv
     if len(argv) != 1:
-        print("usage: check.py [--explain | --markdown] HISTORY.jsonl | --self-test", file=sys.stderr)
+        print("usage: check.py [--explain | --markdown] [--known=CLASS,...] HISTORY.jsonl | --self-test",
+              file=sys.stderr)
         return 2
     c = Checker(History(argv[0]))
-    c.run()
+    c.run(known=[k for arg in known for k in arg.split(",") if k])
     if flag == "--markdown":
         markdown(c)
         return 1 if c.a.count() else 0
