@@ -285,19 +285,26 @@ class Daemon:
         return self.proc.wait(timeout=timeout)
 
 
-def scrape_metrics(port, timeout=5):
-    """GET /metrics on PORT: the unlabelled saltrelay_* series by name without
-    the prefix. OSError if it does not answer within TIMEOUT."""
+def http_get(port, path, timeout=5):
+    """(status, body) of GET PATH on 127.0.0.1:PORT (the daemons' metrics and
+    health endpoint). OSError if it does not answer within TIMEOUT."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.settimeout(timeout)
-        s.sendall(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        s.sendall(b"GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" % path.encode())
         data = b""
         while True:
             chunk = s.recv(65536)
             if not chunk:
                 break
             data += chunk
-    body = data.decode(errors="replace").split("\r\n\r\n", 1)[-1]
+    head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def scrape_metrics(port, timeout=5):
+    """GET /metrics on PORT: the unlabelled saltrelay_* series by name without
+    the prefix. OSError if it does not answer within TIMEOUT."""
+    _, body = http_get(port, "/metrics", timeout)
     out = {}
     for line in body.splitlines():
         name, _, value = line.partition(" ")

@@ -23,6 +23,7 @@
 #include <zmq.h>
 
 #include "camplog.h"
+#include "reqsock.h"
 
 #define MAX_CLIENTS 64
 
@@ -48,16 +49,6 @@ static long inc, timeout_ms = 13000, auth_timeout_ms = 7000;
 static int tries = 3;
 static double auth_frac = 0.1, pause_lo = 0.2, pause_hi = 1.0;
 static uint64_t rnd = 1;
-
-static void *new_sock(void)
-{
-    void *s = zmq_socket(ctx, ZMQ_REQ);
-    int zero = 0, ivl = 100;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-    zmq_connect(s, ep);
-    return s;
-}
 
 static void build(struct client *c, int idx)
 {
@@ -149,7 +140,7 @@ static void on_timeout(struct client *c, int idx, double now)
 {
     log_attempt(c, idx, "timeout");
     zmq_close(c->sock);
-    c->sock = new_sock();
+    c->sock = req_socket(ctx, ep);
     if (c->attempt < tries && !stop) {
         c->attempt++;
         send_attempt(c, idx);
@@ -203,7 +194,7 @@ int main(int argc, char **argv)
     ctx = zmq_ctx_new();
     double now = stamp_now().m;
     for (int i = 0; i < n; i++) {
-        cl[i].sock = new_sock();
+        cl[i].sock = req_socket(ctx, ep);
         cl[i].next_start = now + camp_uniform(&rnd, 0, pause_hi);
     }
     while (!stop) {
