@@ -154,6 +154,9 @@ def final(topo, hist, obs, stop_tree, quiet):
 
 
 def run(args):
+    if args.dir and os.path.isdir(args.dir) and os.listdir(args.dir):
+        print("%s is not empty: every history file is appended to, so a run needs a new directory" % args.dir)
+        return 2
     tmp = args.dir or tempfile.mkdtemp(prefix="saltrelay-campaign-%d-" % args.seed)
     os.makedirs(tmp, exist_ok=True)
     hist = History(os.path.join(tmp, "campaign.jsonl"))
