@@ -10,7 +10,14 @@ connection to a target port, and the test can make the link bad:
   meanwhile loses it, after the server executed the command);
 * cut(): reset every connection (RST, as a router dropping state);
 * partition(seconds): forward nothing for SECONDS (nothing is lost yet; new
-  connections are taken but not connected), then reset every connection.
+  connections are taken but not connected), then reset every connection;
+* stall() ... resume(): forward nothing meanwhile, then go on where it
+  stopped (a link that stops without dropping any connection).
+
+These faults belong to a Link. A proxy is one link by default; with LINK_OF
+each connection crosses the Link that LINK_OF names for its client's address
+(the random-fault campaign, tests/campaign/fabric.py, gives each pair of
+hosts its own link and tells hosts apart by their loopback source address).
 
 Threads, one per direction of each connection; every wait is bounded."""
 
@@ -37,17 +44,72 @@ def _reset(sock):
         pass
 
 
-class FaultProxy:
-    def __init__(self, target_port, target_host="127.0.0.1"):
-        self.target = (target_host, target_port)
+def _reset_pairs(pairs):
+    for pair in pairs:
+        for s in pair:
+            if s is not None:
+                _reset(s)
+
+
+class Link:
+    """The faults of one link, suffered by every connection that crosses it."""
+
+    def __init__(self):
         self.latency = 0.0
         self.holds = []  # [pattern bytes, seconds, chunks left, client-to-server]
         self.lock = threading.Lock()
         self.conns = []  # [client socket, server socket or None]
         self.flowing = threading.Event()
         self.flowing.set()
-        self.closed = False
         self.cuts = 0
+
+    def hold(self, pattern, seconds, count=1, replies=False):
+        with self.lock:
+            self.holds.append([pattern, seconds, count, not replies])
+
+    def cut(self):
+        """Reset every connection now."""
+        with self.lock:
+            conns, self.conns = self.conns, []
+            self.cuts += 1
+        _reset_pairs(conns)
+
+    def stall(self):
+        """Forward nothing (and connect nothing new) until resume()."""
+        self.flowing.clear()
+
+    def resume(self):
+        self.flowing.set()
+
+    def partition(self, seconds):
+        """Forward nothing for SECONDS, then reset every connection."""
+        self.stall()
+        time.sleep(seconds)
+        self.cut()
+        self.resume()
+
+    def partition_async(self, seconds):
+        t = threading.Thread(target=self.partition, args=(seconds,), daemon=True)
+        t.start()
+        return t
+
+    def _delay(self, data, upstream):
+        d = self.latency
+        with self.lock:
+            for h in self.holds:
+                if h[2] > 0 and h[3] == upstream and h[0] in data:
+                    h[2] -= 1
+                    d = max(d, h[1])
+        return d
+
+
+class FaultProxy(Link):
+    def __init__(self, target_port, target_host="127.0.0.1", link_of=None):
+        super().__init__()
+        self.target = (target_host, target_port)
+        self.link_of = link_of or (lambda addr: self)
+        self.closed = False
+        self.pairs = []  # every connection of this proxy, whichever link it crosses
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -60,55 +122,34 @@ class FaultProxy:
     def url(self, scheme="redis"):
         return "%s://127.0.0.1:%d" % (scheme, self.port)
 
-    def hold(self, pattern, seconds, count=1, replies=False):
-        with self.lock:
-            self.holds.append([pattern, seconds, count, not replies])
-
-    def cut(self):
-        """Reset every connection now."""
-        with self.lock:
-            conns, self.conns = self.conns, []
-            self.cuts += 1
-        for pair in conns:
-            for s in pair:
-                if s is not None:
-                    _reset(s)
-
-    def partition(self, seconds):
-        """Forward nothing for SECONDS, then reset every connection."""
-        self.flowing.clear()
-        time.sleep(seconds)
-        self.cut()
-        self.flowing.set()
-
-    def partition_async(self, seconds):
-        t = threading.Thread(target=self.partition, args=(seconds,), daemon=True)
-        t.start()
-        return t
-
     def close(self):
         self.closed = True
         self.flowing.set()
-        self.cut()
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        _reset_pairs(pairs)
         self.thread.join(timeout=5)
         self.listener.close()
 
     def _accept_loop(self):
         while not self.closed:
             try:
-                client, _ = self.listener.accept()
+                client, addr = self.listener.accept()
             except socket.timeout:
                 continue
             except OSError:
                 return
+            link = self.link_of(addr)
             pair = [client, None]
+            with link.lock:
+                link.conns.append(pair)
             with self.lock:
-                self.conns.append(pair)
-            threading.Thread(target=self._connect, args=(pair,), daemon=True).start()
+                self.pairs = [p for p in self.pairs if p[0].fileno() >= 0 or (p[1] and p[1].fileno() >= 0)] + [pair]
+            threading.Thread(target=self._connect, args=(pair, link), daemon=True).start()
 
-    def _connect(self, pair):
+    def _connect(self, pair, link):
         # a partition also stalls new connections (the SYN got through, nothing else)
-        while not self.flowing.wait(0.2):
+        while not link.flowing.wait(0.2):
             if self.closed:
                 return
         try:
@@ -117,24 +158,16 @@ class FaultProxy:
         except OSError:
             _reset(pair[0])
             return
-        with self.lock:
-            if pair not in self.conns:  # cut meanwhile
+        with link.lock:
+            if pair not in link.conns:  # cut meanwhile
                 _reset(server)
                 return
             pair[1] = server
-        threading.Thread(target=self._pump, args=(pair[0], server, True), daemon=True).start()
-        threading.Thread(target=self._pump, args=(server, pair[0], False), daemon=True).start()
+        threading.Thread(target=self._pump, args=(pair, True, link), daemon=True).start()
+        threading.Thread(target=self._pump, args=(pair, False, link), daemon=True).start()
 
-    def _delay(self, data, upstream):
-        d = self.latency
-        with self.lock:
-            for h in self.holds:
-                if h[2] > 0 and h[3] == upstream and h[0] in data:
-                    h[2] -= 1
-                    d = max(d, h[1])
-        return d
-
-    def _pump(self, src, dst, upstream):
+    def _pump(self, pair, upstream, link):
+        src, dst = pair if upstream else pair[::-1]
         while True:
             try:
                 data = src.recv(CHUNK)
@@ -142,10 +175,10 @@ class FaultProxy:
                 data = b""
             if not data:
                 break
-            d = self._delay(data, upstream)
+            d = link._delay(data, upstream)
             if d:
                 time.sleep(d)
-            while not self.flowing.wait(0.2):
+            while not link.flowing.wait(0.2):
                 if self.closed:
                     break
             try:
@@ -157,3 +190,9 @@ class FaultProxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        # the other direction ends too (its recv sees the shutdown); each
+        # closes what it read from, so no descriptor outlives the connection
+        src.close()
+        with link.lock:
+            if pair in link.conns:
+                link.conns.remove(pair)

@@ -228,6 +228,7 @@ class Daemon:
             for k, v in cfg.items():
                 f.write("%s: %s\n" % (k, v))
         self.proc = None
+        self.env = None  # the process environment (None: this one's)
         self._log = None
         self._since = 0  # where this incarnation's part of the (appended) log begins
 
@@ -238,7 +239,7 @@ class Daemon:
                     "--errors-for-leak-kinds=definite"] + argv
         self._log = open(self.log_path, "a")
         self._since = self._log.tell()
-        self.proc = spawn(argv, stderr=self._log, stdout=self._log)
+        self.proc = spawn(argv, stderr=self._log, stdout=self._log, env=self.env)
         if wait_ready:
             self.wait_log(READY, 30)
         return self
@@ -266,21 +267,7 @@ class Daemon:
         """The running daemon's counters and gauges from GET /metrics, by name
         without the saltrelay_ prefix (labelled series are left out)."""
         check(self.metrics_port, "%s was started without metrics" % self.name)
-        with socket.create_connection(("127.0.0.1", self.metrics_port), timeout=5) as s:
-            s.sendall(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        body = data.decode(errors="replace").split("\r\n\r\n", 1)[-1]
-        out = {}
-        for line in body.splitlines():
-            name, _, value = line.partition(" ")
-            if name.startswith("saltrelay_") and "{" not in name:
-                out[name[len("saltrelay_"):]] = float(value)
-        return out
+        return scrape_metrics(self.metrics_port)
 
     def instance_name(self):
         """saltrelay-up: the name its running incarnation logged (runtime/instance.h)."""
@@ -296,6 +283,34 @@ class Daemon:
         """SIGTERM; returns the exit status."""
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
+
+
+def http_get(port, path, timeout=5):
+    """(status, body) of GET PATH on 127.0.0.1:PORT (the daemons' metrics and
+    health endpoint). OSError if it does not answer within TIMEOUT."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(b"GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" % path.encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def scrape_metrics(port, timeout=5):
+    """GET /metrics on PORT: the unlabelled saltrelay_* series by name without
+    the prefix. OSError if it does not answer within TIMEOUT."""
+    _, body = http_get(port, "/metrics", timeout)
+    out = {}
+    for line in body.splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith("saltrelay_") and "{" not in name:
+            out[name[len("saltrelay_"):]] = float(value)
+    return out
 
 
 class Sub:

@@ -9,7 +9,6 @@ import ctypes
 import os
 import re
 import signal
-import socket
 import sys
 import time
 
@@ -23,18 +22,9 @@ OPERATIONS = os.path.join(h.REPO, "docs", "operations.md")
 def http_get(port, path):
     """(status, body) of GET PATH on 127.0.0.1:PORT; (0, "") if nothing answers."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.sendall(b"GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" % path.encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+        return h.http_get(port, path)
     except OSError:
         return 0, ""
-    head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
-    return int(head.split()[1]), body
 
 
 def families(port):

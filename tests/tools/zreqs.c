@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "lines.h"
+#include "reqsock.h"
 
 struct req { char *hex, *expect; };
 struct client {
@@ -28,16 +29,6 @@ static long long now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void *new_sock(void *ctx, const char *ep)
-{
-    void *s = zmq_socket(ctx, ZMQ_REQ);
-    int zero = 0, ivl = 100;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-    zmq_connect(s, ep);
-    return s;
 }
 
 static int nibble(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
@@ -92,7 +83,7 @@ int main(int argc, char **argv)
     zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, 4096);
     long long start = now_us();
     for (long k = 0; k < nclients; k++) {
-        cl[k].sock = new_sock(ctx, argv[1]);
+        cl[k].sock = req_socket(ctx, argv[1]);
         if (cl[k].n) send_next(&cl[k]);
     }
     zmq_pollitem_t *items = calloc((size_t)nclients, sizeof *items);
@@ -122,7 +113,7 @@ int main(int argc, char **argv)
                 match ? ok++ : bad++;
             } else if (now - c->sent_us > (abandon >= 0 && !strcmp(c->r[c->next].expect, "-") ? abandon : timeout) * 1000LL) {
                 zmq_close(c->sock); /* a REQ socket without its reply is of no more use */
-                c->sock = new_sock(ctx, argv[1]);
+                c->sock = req_socket(ctx, argv[1]);
                 verdict = "timeout";
                 lost++;
             }
