@@ -51,6 +51,7 @@ struct tree_apply {
     tree_id seen; /* SHA-1 of the last head record applied or refused */
     int have_seen;
     char cur_name[TREE_NAME_MAX];
+    uint64_t cur_version, cur_created_ms; /* of the head applied by this run (0: none yet) */
     struct tree_manifest cur;
     char *cur_raw;
     size_t cur_len;
@@ -196,6 +197,8 @@ static void switched(struct tree_apply *a)
     memset(&t->m, 0, sizeof t->m);
     t->raw = NULL;
     snprintf(a->cur_name, sizeof a->cur_name, "%s", t->name);
+    a->cur_version = t->h.version;
+    a->cur_created_ms = t->h.created_ms;
     memcpy(a->seen, t->id, TREE_ID_LEN);
     a->have_seen = 1;
     show_version(a->cur_name);
@@ -281,6 +284,24 @@ static void attempt_start(struct tree_apply *a, struct tree_head *h, const tree_
         attempt_over(a, res, why);
 }
 
+/* H is older than the head this run applied, in number and in time: a
+ * failover lost the newer head (the promoted replica had not received it),
+ * so current stays until the publisher writes a new one. A lower number
+ * made later is applied: Redis lost its keys and numbering began again. */
+static int went_back(struct tree_apply *a, const struct tree_head *h, const tree_id id)
+{
+    if (!a->cur_created_ms || h->version >= a->cur_version || h->created_ms >= a->cur_created_ms)
+        return 0;
+    memcpy(a->seen, id, TREE_ID_LEN);
+    a->have_seen = 1;
+    metric_add(M_TREE_OLDER_HEADS, 1);
+    log_warn("tree sync: the head names version %llu, older than %s/current (version %llu, made %llu ms "
+             "later): a failover lost the newer head; current stays until a newer version is published",
+             (unsigned long long)h->version, a->cfg->sync_target, (unsigned long long)a->cur_version,
+             (unsigned long long)(a->cur_created_ms - h->created_ms));
+    return 1;
+}
+
 /* The head record RAW (LEN bytes), whose SHA-1 is ID. */
 static void handle_head(struct tree_apply *a, const char *raw, size_t len, const tree_id id)
 {
@@ -289,6 +310,8 @@ static void handle_head(struct tree_apply *a, const char *raw, size_t len, const
     char name[TREE_NAME_MAX];
     if (tree_head_decode(raw, len, &h, &why) < 0)
         refuse(a, id, "the head record", why);
+    else if (went_back(a, &h, id))
+        ;
     else if (!strcmp(tree_version_name(&h, name), a->cur_name) && a->cur_raw &&
              tree_head_names(&h, a->cur_raw, a->cur_len)) {
         memcpy(a->seen, id, TREE_ID_LEN);

@@ -112,6 +112,8 @@
     X(TREE_SKIPPED, "tree_skipped_entries_total", "counter", 1,                                    \
       "Source entries not carried: symlinks, special files, unreadable or bad names")              \
     X(TREE_APPLIED, "tree_versions_applied_total", "counter", 2, "Tree versions switched to current") \
+    X(TREE_OLDER_HEADS, "tree_older_heads_total", "counter", 2,                                    \
+      "Tree heads not applied: older than current in number and time (a failover lost a newer head)") \
     X(TREE_APPLIED_AT_MS, "tree_applied_at_milliseconds", "gauge", 2, "Wall time current last switched") \
     X(TREE_BAD_CHUNKS, "tree_bad_chunks_total", "counter", 3, "Content chunks whose SHA-1 or length did not match") \
     X(TREE_FETCHED_BYTES, "tree_fetched_bytes_total", "counter", 2, "Content bytes read from Redis to build versions") \

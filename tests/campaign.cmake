@@ -15,7 +15,7 @@ set_target_properties(srcbind PROPERTIES PREFIX "lib")
 # broken promise. The second seed runs in the release build only: the
 # sanitizer build is several times slower and the suite stays under 30 min.
 # Known mechanisms (docs/failure-semantics.md, "found by the campaign and not
-# fixed yet": REORDERED, TREE-BACK after a failover) are set aside only within
+# fixed yet": REORDERED, and TREE-BACK after a saltrelay-down restart, after a failover) are set aside only within
 # 60 s after a primary switch (check.py --known); remove them here when fixed.
 # The campaign ends and cleans up a hung run itself (--time-limit, by default
 # its minutes + 420 s, here 480 s: processes, proxies, its tmpfs), before

@@ -263,6 +263,40 @@ def test_dc_keeps_newest_versions(tmp):
         s.wait_mirrored(dc, snapshot(s.src), timeout=5)  # current still whole
 
 
+def test_older_head_not_applied(tmp):
+    """A failover that loses the newest tree head (the DC's replica had it,
+    the promoted replica not) leaves an older head: dc2's current stays the
+    newer version (never goes back: the campaign's TREE-BACK), the older head
+    is counted and logged once, and the next version published is applied.
+    (A lower number made later, after Redis lost its keys, is applied:
+    test_dc_keeps_newest_versions.) Old code: current went back to version 1."""
+    s = Sync(tmp, dcs=("dc2",), down={"metrics": True})  # dc2 reads the primary, where the head is set
+    d = s.dcs["dc2"]
+    for n in (1, 2):
+        write(os.path.join(s.src, "top.sls"), b"base: {} # %d\n" % n)
+        if n == 1:
+            s.start_up()
+        s.up.wait_log("published version %d:" % n, 30)
+        s.wait_mirrored("dc2", snapshot(s.src))
+    newer = snapshot(s.src)
+    s.up.proc.send_signal(signal.SIGSTOP)  # its next scan must not write a head meanwhile
+    try:
+        s.primary.cli("COPY", "saltrelay:{%s}:tree:v:1" % CLUSTER, HEAD, "REPLACE")  # what the failover left
+        older = "older than %s/current" % d.target
+        h.wait_until(lambda: older in d.log() or d.log().count("/current is version") > 2, 10,
+                     "dc2 to read the older head")
+        time.sleep(1)  # two more looks at the head (every 0.5 s)
+        h.check(snapshot(os.path.realpath(os.path.join(d.target, "current"))) == newer,
+                "dc2's current went back to version 1")
+        h.check(d.metrics().get("tree_older_heads_total") == 1, "the older head not counted once")
+        h.check(d.log().count(older) == 1, "the older head not logged once")
+    finally:
+        s.up.proc.send_signal(signal.SIGCONT)
+    write(os.path.join(s.src, "top.sls"), b"base: {} # 3\n")
+    s.up.wait_log("published version 3:", 30)
+    s.wait_mirrored("dc2", snapshot(s.src))
+
+
 def test_full_disk_clears(tmp):
     """Issue 18 item 5: sync_target on a 6 MiB tmpfs. A 7 MiB version cannot
     be built (one warning naming the system's reason, not one per retry);
