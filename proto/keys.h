@@ -21,6 +21,9 @@
  * replicated, rebuilt from the stream where missing. */
 #define key_pub_index(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubidx", cluster)
 #define key_pub_index_set(buf, cluster, n) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubidx:%d", cluster, n)
+/* Hash of the saltrelay-ups waiting for the publication before their next
+ * (pubstore.h; not replicated). */
+#define key_pub_order(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:puborder", cluster)
 /* Publication channel (channel mode). */
 #define key_pub_channel(buf, cluster) snprintf(buf, KEY_MAX, "saltrelay:{%s}:pubch", cluster)
 /* Everything a DC writes is under a key of its own (req:<dc>, reqhi:<dc>,

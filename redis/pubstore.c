@@ -6,12 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "clock.h"
 #include "log.h"
 #include "pubhash.h"
 #include "rconn.h"
 
 /* KEYS and the index as in pubstore.h. ARGV: maxlen (0 = none), window ms,
- * then one version-3 record per publication (its hash its last 12 bytes).
+ * the predecessor's hash ("" = none), the first publication's receive time
+ * (wall ms), the caller's token, then one version-3 record per publication
+ * (its hash its last 12 bytes). The waiters' hash: token -> "<first> <now>",
+ * an entry not renewed for 500 ms is gone.
  * string.format('%d'): Lua 5.1 would print a number above 1e14 as "1e+14".
  * Versions 1 and 2 (older saltrelay-ups) carry a serial ("s") and a SHA-1,
  * not the hash of pubhash.h: only their serial is read. */
@@ -64,15 +70,46 @@ static const char script[] =
     "    if #es > 0 then top = es[#es][1]; from = '(' .. top end\n"
     "  until #es < 1000\n"
     "end\n"
-    "local n, hs, dup = #ARGV - 2, {}, {}\n"
-    "for i = 1, n do hs[i] = string.sub(ARGV[i + 2], -HL) end\n"
+    "local n, hs, dup = #ARGV - 5, {}, {}\n"
+    "for i = 1, n do hs[i] = string.sub(ARGV[i + 5], -HL) end\n"
+    "local pred = ARGV[3] ~= '' and ARGV[3] or nil\n"
+    "if pred then hs[n + 1] = pred end\n"
     "for _, bucket in ipairs({b, b - 1}) do\n"
     "  local p = bucket % 2 + 1\n"
-    "  if n > 0 and held[p] == bucket then\n"
+    "  if #hs > 0 and held[p] == bucket then\n"
     "    flush(p)\n"
     "    local m = redis.call('SMISMEMBER', sets[p], unpack(hs))\n"
-    "    for i = 1, n do if m[i] == 1 then dup[hs[i]] = true end end\n"
+    "    for i = 1, #hs do if m[i] == 1 then dup[hs[i]] = true end end\n"
     "  end\n"
+    "end\n"
+    "local function save()\n"
+    "  flush(1)\n"
+    "  flush(2)\n"
+    "  if top then\n"
+    "    redis.call('HSET', KEYS[3], 'top', top, 'serial', string.format('%d', serial), 'b0', held[1], 'b1', held[2])\n"
+    "  end\n"
+    "end\n"
+    "local function oldest_of_waiters()\n"
+    "  local first, others, go = tonumber(ARGV[4]), false, true\n"
+    "  local ws = redis.call('HGETALL', KEYS[6])\n"
+    "  for i = 1, #ws, 2 do\n"
+    "    local f, at = string.match(ws[i + 1], '^(%d+) (%d+)$')\n"
+    "    if not at or tonumber(at) < now - 500 then\n"
+    "      redis.call('HDEL', KEYS[6], ws[i])\n"
+    "    elseif ws[i] ~= ARGV[5] then\n"
+    "      others = true\n"
+    "      if tonumber(f) < first then go = false end\n"
+    "    end\n"
+    "  end\n"
+    "  return others and go\n"
+    "end\n"
+    "if pred and not dup[pred] then\n"
+    "  if not oldest_of_waiters() then\n"
+    "    redis.call('HSET', KEYS[6], ARGV[5], ARGV[4] .. ' ' .. string.format('%d', now))\n"
+    "    save()\n"
+    "    return 'W'\n"
+    "  end\n"
+    "  redis.call('HDEL', KEYS[6], ARGV[5])\n"
     "end\n"
     "redis.set_repl(redis.REPL_ALL)\n"
     "local out, stored = {}, 0\n"
@@ -81,7 +118,7 @@ static const char script[] =
     "    out[i] = '0'\n"
     "  else\n"
     "    serial = serial + 1\n"
-    "    top = redis.call('XADD', KEYS[1], '*', string.format('%d', serial), ARGV[i + 2])\n"
+    "    top = redis.call('XADD', KEYS[1], '*', string.format('%d', serial), ARGV[i + 5])\n"
     "    dup[hs[i]] = true\n"
     "    stored = stored + 1\n"
     "    out[i] = '1'\n"
@@ -90,11 +127,7 @@ static const char script[] =
     "if stored > 0 and ARGV[1] ~= '0' then redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[1]) end\n"
     "redis.set_repl(redis.REPL_NONE)\n"
     "for i = 1, n do if out[i] == '1' then index(hs[i], b) end end\n"
-    "flush(1)\n"
-    "flush(2)\n"
-    "if top then\n"
-    "  redis.call('HSET', KEYS[3], 'top', top, 'serial', string.format('%d', serial), 'b0', held[1], 'b1', held[2])\n"
-    "end\n"
+    "save()\n"
     "return table.concat(out)\n";
 
 #define HEAD_ROOM 16 /* "*<argc>\r\n", written last, right before the arguments */
@@ -107,6 +140,8 @@ void pubstore_init(struct pubstore *ps, const char *cluster, long long maxlen, l
     key_pub_index(ps->keys[2], cluster);
     key_pub_index_set(ps->keys[3], cluster, 0);
     key_pub_index_set(ps->keys[4], cluster, 1);
+    key_pub_order(ps->keys[5], cluster);
+    snprintf(ps->token, sizeof ps->token, "%llx", (unsigned long long)clock_wall_ms() ^ ((unsigned long long)getpid() << 40));
     snprintf(ps->maxlen, sizeof ps->maxlen, "%lld", maxlen > 0 ? maxlen : 0);
     snprintf(ps->window, sizeof ps->window, "%lld", window_ms > 0 ? window_ms : 1);
 }
@@ -168,7 +203,8 @@ static void put_arg(struct pubstore_batch *b, const char *s)
     b->len += l + 2;
 }
 
-void pubstore_batch_begin(const struct pubstore *ps, struct pubstore_batch *b)
+void pubstore_batch_begin(const struct pubstore *ps, struct pubstore_batch *b, const unsigned char *pred,
+                          long long first_ms)
 {
     b->len = HEAD_ROOM;
     b->count = 0;
@@ -178,11 +214,20 @@ void pubstore_batch_begin(const struct pubstore *ps, struct pubstore_batch *b)
     }
     put_arg(b, "EVALSHA");
     put_arg(b, ps->sha);
-    put_arg(b, "5");
-    for (int i = 0; i < 5; i++)
+    put_arg(b, "6");
+    for (int i = 0; i < 6; i++)
         put_arg(b, ps->keys[i]);
     put_arg(b, ps->maxlen);
     put_arg(b, ps->window);
+    size_t pl = pred ? PUBREC_HASH_LEN : 0;
+    put_len(b, pl);
+    memcpy(b->buf + b->len, pred ? (const char *)pred : "", pl);
+    memcpy(b->buf + b->len + pl, "\r\n", 2);
+    b->len += pl + 2;
+    char first[24];
+    snprintf(first, sizeof first, "%lld", first_ms);
+    put_arg(b, first);
+    put_arg(b, ps->token);
 }
 
 size_t pubstore_batch_cost(const struct pubrec *rec)
@@ -190,12 +235,11 @@ size_t pubstore_batch_cost(const struct pubrec *rec)
     return pubrec_v3_size(rec) + 32;
 }
 
-int pubstore_batch_add(struct pubstore_batch *b, const struct pubrec *rec)
+int pubstore_batch_add(struct pubstore_batch *b, const struct pubrec *rec, unsigned char hash[PUBREC_HASH_LEN])
 {
     size_t size = pubrec_v3_size(rec);
     if (!b->len || !size || reserve(b, size + 32) < 0)
         return -1;
-    unsigned char hash[PUBREC_HASH_LEN];
     pubhash(rec, hash);
     put_len(b, size);
     pubrec_v3_write(rec, hash, b->buf + b->len);
@@ -208,7 +252,7 @@ int pubstore_batch_add(struct pubstore_batch *b, const struct pubrec *rec)
 int pubstore_batch_send(struct pubstore_batch *b, struct rpipe *p, uint64_t tag)
 {
     char head[HEAD_ROOM + 1];
-    int hl = snprintf(head, sizeof head, "*%zu\r\n", 10 + b->count);
+    int hl = snprintf(head, sizeof head, "*%zu\r\n", 14 + b->count);
     size_t at = HEAD_ROOM - (size_t)hl;
     memcpy(b->buf + at, head, (size_t)hl);
     return rpipe_append_formatted(p, tag, b->buf + at, b->len - at);
@@ -218,6 +262,11 @@ void pubstore_batch_free(struct pubstore_batch *b)
 {
     free(b->buf);
     memset(b, 0, sizeof *b);
+}
+
+int pubstore_waits(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING && r->len == 1 && r->str[0] == 'W';
 }
 
 const char *pubstore_verdicts(const redisReply *r, size_t n)

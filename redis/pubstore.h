@@ -12,10 +12,19 @@
  *                                      entry it covers), serial (the last given),
  *                                      b0, b1 (the time bucket each set holds)
  *   KEYS[4] saltrelay:{C}:pubidx:0, KEYS[5] ...:1   the index's sets of hashes
+ *   KEYS[6] saltrelay:{C}:puborder     the instances waiting for a predecessor
  * A publication is known by its hash (pubhash.h), the last bytes of its
  * version-3 record (pubrec.h), so the stream itself says what it holds.
  *
- * Per call: the index is brought up to the stream (below); the batch's hashes
+ * Per call: the index is brought up to the stream (below); when the caller
+ * names the publication it received right before the batch (its
+ * predecessor) and the index does not hold it, nothing is stored and the
+ * reply is "W": the caller waits for another instance to store it first
+ * (its own write of it went to a primary that a failover replaced), so that
+ * the stream keeps the MoM's order. When every instance lost its
+ * predecessor, the one holding the oldest publication (the batch's first
+ * receive time, registered by each waiter) goes first; a lone waiter gives
+ * up after a while (the caller sends no predecessor). Then the batch's hashes
  * are looked up in the sets of the current time bucket and the one before
  * (bucket = TIME / pub_dedup_window: whatever was stored within the window is
  * found, what is older than two windows is forgotten); each one not found
@@ -51,7 +60,8 @@ struct rconn;
 
 struct pubstore {
     char sha[41]; /* the script's digest, for EVALSHA ("" until loaded) */
-    char keys[5][KEY_MAX];
+    char keys[6][KEY_MAX];
+    char token[24]; /* this process among the waiters (below) */
     char maxlen[24], window[24];
 };
 
@@ -68,17 +78,22 @@ void pubstore_init(struct pubstore *ps, const char *cluster, long long maxlen, l
 /* SCRIPT LOAD on RC's current connection (do it on every new connection: a
  * new primary after a failover may not have it). 0, or -1 (logged). */
 int pubstore_load(struct pubstore *ps, struct rconn *rc);
-/* An empty batch (the script must be loaded). */
-void pubstore_batch_begin(const struct pubstore *ps, struct pubstore_batch *b);
-/* Add REC to the batch. 0, or -1 (no memory, or not a record: then nothing
- * was added). */
-int pubstore_batch_add(struct pubstore_batch *b, const struct pubrec *rec);
+/* An empty batch (the script must be loaded) whose first publication,
+ * received at FIRST_MS (wall), follows the one hashed PRED (PUBREC_HASH_LEN
+ * bytes), or NULL: store whatever the index holds. */
+void pubstore_batch_begin(const struct pubstore *ps, struct pubstore_batch *b, const unsigned char *pred,
+                          long long first_ms);
+/* Add REC to the batch; its hash goes to HASH. 0, or -1 (no memory, or not a
+ * record: then nothing was added). */
+int pubstore_batch_add(struct pubstore_batch *b, const struct pubrec *rec, unsigned char hash[PUBREC_HASH_LEN]);
 /* The bytes REC would add to a batch. */
 size_t pubstore_batch_cost(const struct pubrec *rec);
 /* Append the batch to pipeline P with TAG: RPIPE_OK or the refusal. */
 int pubstore_batch_send(struct pubstore_batch *b, struct rpipe *p, uint64_t tag);
 void pubstore_batch_free(struct pubstore_batch *b);
 
+/* Did the script answer "W" (the batch's predecessor is not stored)? */
+int pubstore_waits(const redisReply *r);
 /* The script's reply to a batch of N: its verdicts, one character per
  * publication ('1' stored, '0' already stored), or NULL for an error reply
  * (Redis refused: the caller retries) or a reply of the wrong shape. */

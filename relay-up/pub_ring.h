@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "pubrec.h"
 #include "strset.h"
 #include "topiclist.h"
 
@@ -23,6 +24,7 @@ struct pub_slot {
     zmq_msg_t *more; /* PUBREC_MAX_FRAMES - PUB_INLINE_FRAMES, or NULL */
     struct topiclist *topics; /* merged copies: every topic, frame[1] the payload */
     long long recv_ms;
+    unsigned char hash[PUBREC_HASH_LEN]; /* stream mode: its record's, from its first write */
     uint64_t serial; /* channel mode: given at its first PUBLISH, kept for a retry */
     unsigned char nframes;
     unsigned char written; /* sent to Redis once (maybe stored): it takes no more copies */

@@ -21,6 +21,12 @@
 /* Store script calls awaiting their replies at once: enough to keep Redis
  * busy; past it the ring fills meanwhile and the next call takes more. */
 #define BATCHES_IN_FLIGHT 4
+/* A batch whose predecessor Redis lacks is tried again every ORDER_RETRY_MS
+ * for up to ORDER_WAIT_MS: long enough for another instance, reconnecting to
+ * the new primary too, to re-send what it still holds; a lone instance (or a
+ * predecessor lost by all) pays it once per such failover. */
+#define ORDER_RETRY_MS 20
+#define ORDER_WAIT_MS 2000
 
 /* Stream mode: the store script on this connection (a new primary after a
  * failover, or one whose script cache was flushed, does not have it). */
@@ -71,19 +77,40 @@ static int waiting_mode(const struct pub_write *w)
     return !w->channel_mode && w->cfg->pub_wait_replicas > 0;
 }
 
+/* The hash of the slot before slot SENT (one in flight, or the newest
+ * stored), or NULL: none received within half the dedup window (the index
+ * no longer holds older ones), or the wait for it ran out. */
+static const unsigned char *order_pred(struct pub_write *w)
+{
+    const unsigned char *h = w->last_hash;
+    long long ms = w->last_ms;
+    if (w->sent) {
+        struct pub_slot *s = pub_ring_at(w->ring, w->sent - 1);
+        h = s->hash;
+        ms = s->recv_ms;
+    }
+    if (w->order_since && clock_mono_ms() - w->order_since >= ORDER_WAIT_MS) {
+        w->order_forced = 1;
+        return NULL;
+    }
+    return ms && clock_wall_ms() - ms < w->cfg->pub_dedup_window_ms / 2 ? h : NULL;
+}
+
 /* Stream mode: the slots from SENT on (fewer than READY), up to a batch,
  * in one call of the store script, tagged with their number. How many went. */
 static size_t append_batch(struct pub_write *w, size_t ready)
 {
     struct pubstore_batch *b = &w->pending;
-    pubstore_batch_begin(&w->store, b);
+    pubstore_batch_begin(&w->store, b, order_pred(w), pub_ring_at(w->ring, w->sent)->recv_ms);
     size_t k = 0;
     for (; w->sent + k < ready && k < PUBSTORE_BATCH_MAX; k++) {
+        struct pub_slot *s = pub_ring_at(w->ring, w->sent + k);
         struct pubrec rec;
-        slot_record(pub_ring_at(w->ring, w->sent + k), &rec);
+        slot_record(s, &rec);
         size_t cost = pubstore_batch_cost(&rec);
         if ((k && b->len + cost > PUBSTORE_BATCH_BYTES) ||
-            !rpipe_room(w->pipe, 1 + (size_t)waiting_mode(w), b->len + cost) || pubstore_batch_add(b, &rec) < 0)
+            !rpipe_room(w->pipe, 1 + (size_t)waiting_mode(w), b->len + cost) ||
+            pubstore_batch_add(b, &rec, s->hash) < 0)
             break;
     }
     if (!k || pubstore_batch_send(b, w->pipe, k) != RPIPE_OK)
@@ -133,6 +160,11 @@ static void append_wait(struct pub_write *w, size_t cmds)
 /* The oldest slot is done with (stored): popped from the ring. */
 static void pop_head(struct pub_write *w)
 {
+    struct pub_slot *s = pub_ring_at(w->ring, 0);
+    if (!w->channel_mode) {
+        memcpy(w->last_hash, s->hash, sizeof w->last_hash);
+        w->last_ms = s->recv_ms;
+    }
     pub_ring_pop(w->ring);
     w->join_from -= w->join_from > 0;
 }
@@ -251,6 +283,36 @@ static void refused(struct pub_write *w, const redisReply *r)
     forget_in_flight(w);
 }
 
+/* "W": the batch's predecessor is not in Redis (this instance's write of it
+ * went to a primary a failover replaced). It and every later slot stay
+ * buffered and go again in ORDER_RETRY_MS, while another instance may store
+ * the predecessor first; the replies already on their way are read and
+ * ignored, as after a refusal. */
+static void wait_for_order(struct pub_write *w)
+{
+    long long now = clock_mono_ms();
+    if (!w->order_since)
+        w->order_since = now;
+    w->retry_at = now + ORDER_RETRY_MS;
+    w->skip = rpipe_inflight(w->pipe);
+    forget_in_flight(w);
+}
+
+/* A batch stored after a wait for its predecessor: the wait's one line. */
+static void order_done(struct pub_write *w)
+{
+    double s = (double)(clock_mono_ms() - w->order_since) / 1000;
+    metric_add(w->order_forced ? M_PUB_ORDER_GIVEN_UP : M_PUB_ORDER_WAITED, 1);
+    if (w->order_forced)
+        log_warn("publications: the one before the next to store reached no primary that still holds it, "
+                 "from any instance, within %.1f s (lost in a failover); storing on", s);
+    else
+        log_info("publications: waited %.1f s for another instance to store the ones before ours "
+                 "(ours went to a primary a failover replaced): the stream keeps the MoM's order", s);
+    w->order_since = 0;
+    w->order_forced = 0;
+}
+
 /* A reply for the oldest command in flight: TAG slots (or the WAIT after
  * them). */
 static void on_reply(void *arg, uint64_t tag, redisReply *r)
@@ -273,6 +335,10 @@ static void on_reply(void *arg, uint64_t tag, redisReply *r)
         handle_wait(w, r);
         return;
     }
+    if (!w->channel_mode && pubstore_waits(r)) {
+        wait_for_order(w);
+        return;
+    }
     const char *v = verdicts(w, r, (size_t)tag);
     if (!v) {
         refused(w, r);
@@ -285,6 +351,8 @@ static void on_reply(void *arg, uint64_t tag, redisReply *r)
         metric_add(stored_metric(w, r), stored);
     metric_add(M_PUB_DUP_SKIPPED, (int64_t)tag - stored);
     slots_done(w, (size_t)tag);
+    if (w->order_since)
+        order_done(w);
     if (w->refusing)
         log_info("redis accepts publications again");
     w->refusing = 0;

@@ -46,6 +46,14 @@ struct pub_write {
      * join_until (monotonic ms) */
     size_t join_from;
     long long join_until;
+    /* Order across a failover that lost this instance's newest stores while
+     * another instance still holds them: each batch names the slot before it
+     * (pubstore.h); while Redis lacks that one ("W") the batch waits for the
+     * other instance to store it, up to ORDER_WAIT_MS, then goes without. */
+    unsigned char last_hash[PUBREC_HASH_LEN]; /* the newest slot popped (stored) */
+    long long last_ms;     /* its recv_ms (wall); 0: none yet */
+    long long order_since; /* monotonic: this wait's first "W"; 0: not waiting */
+    int order_forced;      /* the wait ran out: batches went without their predecessor */
 };
 
 /* Write RING's publications to CFG's Redis. 0, or -1 (no memory);

@@ -22,6 +22,11 @@
       "Channel mode: publications no saltrelay-down was subscribed to (lost)")                   \
     X(PUB_UNCONFIRMED, "pub_unconfirmed_total", "counter", 1,                                     \
       "Publications stored but not confirmed by pub_wait_replicas replicas within pub_wait_timeout") \
+    X(PUB_ORDER_WAITED, "pub_order_waits_total", "counter", 1,                                   \
+      "Stores that waited for another instance to store first the publications before them (this " \
+      "instance's copies lost in a failover)")                                                   \
+    X(PUB_ORDER_GIVEN_UP, "pub_order_given_up_total", "counter", 1,                               \
+      "Such waits that ran out (2 s): no instance stored the publication before; stored on")      \
     X(PUB_RESENT, "pub_resent_total", "counter", 1,                                               \
       "Channel mode: publications published again after a lost connection (a DC may get them twice)") \
     X(PUB_MERGED, "pub_merged_copies_total", "counter", 1,                                        \

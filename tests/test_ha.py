@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -950,6 +951,48 @@ def test_rejoin_hold_keeps_order(tmp):
     h.check(am["pub_in_messages_total"] < n, "A missed nothing while cut: the test shows nothing")
     h.check(sorted(got) == list(range(n)), "dc1: %d of %d publications, not each once" % (len(got), n))
     check_exactly_once(got, n, "dc1 (reordered: %s)" % moved)
+
+
+STREAM_NUMBERS = ("local out = {} for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do "
+                  "out[#out + 1] = string.sub(e[2][2], 2, 11) end return out")
+
+
+def test_failover_lost_newest_keeps_order(tmp):
+    """The campaign's reorder (seed 7, 883 s): a failover loses the newest
+    publications B stored (here: the primary SIGKILLed, no persistence,
+    restarted empty) while A, whose link to Redis is 0.05 s long, still
+    holds the last of them unconfirmed. Both re-send what they hold: B only
+    the ones received since, A those before too. The store script finds the
+    one before B's first missing and answers "W": B waits for A to store
+    the older ones first, so the stream keeps the MoM's order. (The old
+    code stored B's newest at once, A's older ones after them.)"""
+    n, rate = 1600, 200
+    primary = h.Redis(tmp, "primary")
+    mom_pub = "tcp://127.0.0.1:%d" % h.free_port()
+    redis_link = FaultProxy(primary.port)
+    redis_link.latency = 0.05  # A's lag: its replies (the stored ones popped) come 0.1 s after B's
+    common = dict(cluster=CLUSTER, master_publish=mom_pub, master_ret="tcp://127.0.0.1:%d" % h.free_port())
+    a = h.Daemon("up", tmp, "up-a", metrics=True, redis=redis_link.url(), **common).start()
+    b = h.Daemon("up", tmp, "up-b", metrics=True, redis=primary.url, **common).start()
+    pub = h.spawn([h.tool("zpub"), mom_pub, "--gen", n, "--size", 200, "--rate", rate, "--subscribers", 2])
+    h.wait_until(lambda: b.metrics()["pub_stored_total"] >= n // 2, 30, "half the publications stored")
+    primary.stop(signal.SIGKILL)  # what B stored is gone; A holds its last 0.1 s
+    primary.start()
+    pub.wait(timeout=60)
+    h.wait_until(lambda: a.metrics()["pub_buffered"] == 0 and b.metrics()["pub_buffered"] == 0, 30,
+                 "both instances stored all")
+    got = [int(x) for x in primary.cli("EVAL", STREAM_NUMBERS, 1, STREAM, raw=True).split()]
+    am, bm = a.metrics(), b.metrics()
+    print("after the restart the stream holds %d publications, %d..%d; B waited %s times (gave up %s), "
+          "A %s times" % (len(got), got[0], got[-1], bm.get("pub_order_waits_total"), bm.get("pub_order_given_up_total"),
+                          am.get("pub_order_waits_total")))
+    back = [(i, got[i - 1], g) for i, g in enumerate(got) if i and g < got[i - 1]][:5]
+    h.check(not back, "the stream went back (position, before, after): %s" % back)
+    h.check(len(set(got)) == len(got), "a publication stored twice")
+    h.check(got[-1] == n - 1 and len(got) == got[-1] - got[0] + 1,
+            "publications missing after the restart: %d of %d..%d" % (len(got), got[0], got[-1]))
+    h.check(bm.get("pub_order_given_up_total") == 0 and am.get("pub_order_given_up_total") == 0,
+            "a wait ran out although A held the one before")
 
 
 def test_filtered_run_cut_differently(tmp):
