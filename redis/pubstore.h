@@ -21,7 +21,8 @@
  * predecessor) and the index does not hold it, nothing is stored and the
  * reply is "W": the caller waits for another instance to store it first
  * (its own write of it went to a primary that a failover replaced), so that
- * the stream keeps the MoM's order. When every instance lost its
+ * the stream keeps the MoM's order; unless the index holds one of the
+ * batch's (another instance is past it already). When every instance lost its
  * predecessor, the one holding the oldest publication (the batch's first
  * receive time, registered by each waiter) goes first; a lone waiter gives
  * up after a while (the caller sends no predecessor). Then the batch's hashes

@@ -307,8 +307,8 @@ static void order_done(struct pub_write *w)
         log_warn("publications: the one before the next to store reached no primary that still holds it, "
                  "from any instance, within %.1f s (lost in a failover); storing on", s);
     else
-        log_info("publications: waited %.1f s for another instance to store the ones before ours "
-                 "(ours went to a primary a failover replaced): the stream keeps the MoM's order", s);
+        log_info("publications: a failover lost the one before our next; waited %.1f s so that the "
+                 "instance holding the oldest stored first: the stream keeps the MoM's order", s);
     w->order_since = 0;
     w->order_forced = 0;
 }
