@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
+#include "statefile.h"
 #include "tree_build.h"
 #include "treefetch.h"
 
@@ -28,6 +29,9 @@
 #define SLICE_MS 100  /* of building per loop turn */
 #define WRITE_STEP 16 /* chunks fetched at a time (4 MiB) */
 #define REDIS_TIMEOUT_MS 5000
+/* In state_dir: the version current holds and its head's creation time, so
+ * that a restart still refuses a head older than current (went_back). */
+#define HEAD_FILE "tree.head"
 
 /* The version being built, over as many loop turns as it takes. */
 struct attempt {
@@ -51,7 +55,7 @@ struct tree_apply {
     tree_id seen; /* SHA-1 of the last head record applied or refused */
     int have_seen;
     char cur_name[TREE_NAME_MAX];
-    uint64_t cur_version, cur_created_ms; /* of the head applied by this run (0: none yet) */
+    uint64_t cur_version, cur_created_ms; /* of current's head (0: unknown) */
     struct tree_manifest cur;
     char *cur_raw;
     size_t cur_len;
@@ -64,6 +68,38 @@ struct tree_apply {
 static void show_version(const char *name)
 {
     metric_set(M_TREE_VERSION, *name ? (int64_t)strtoull(name, NULL, 10) : 0);
+}
+
+/* Current's head time, kept in state_dir by the run that applied it: 0, or
+ * -1 when the file names another version or cannot be read. */
+static int load_head_time(struct tree_apply *a)
+{
+    char text[256], name[TREE_NAME_MAX], ms[24];
+    long n = statefile_read(a->cfg->state_dir, HEAD_FILE, text, sizeof text);
+    if (n <= 0 || !*a->cur_name)
+        return n == 0 ? 0 : -1;
+    char *end = NULL;
+    if (statefile_get(text, "version", name, sizeof name) < 0 || strcmp(name, a->cur_name) != 0 ||
+        statefile_get(text, "created_ms", ms, sizeof ms) < 0)
+        return -1;
+    unsigned long long created = strtoull(ms, &end, 10);
+    if (end == ms || *end)
+        return -1;
+    a->cur_version = strtoull(a->cur_name, NULL, 10);
+    a->cur_created_ms = created;
+    return 0;
+}
+
+/* Keep current's head time for the next run (a kill only needs the rename;
+ * a file lost with the host costs what it cost before: one older head). */
+static void save_head_time(struct tree_apply *a)
+{
+    char text[256];
+    snprintf(text, sizeof text, "version %s\ncreated_ms %llu\n", a->cur_name,
+             (unsigned long long)a->cur_created_ms);
+    if (statefile_write(a->cfg->state_dir, HEAD_FILE, text, 0) < 0)
+        log_warn("tree sync: cannot keep %s/%s (%s): a restart may apply an older head once",
+                 a->cfg->state_dir, HEAD_FILE, strerror(errno));
 }
 
 static int tree_apply_open(void *self, const struct config *cfg)
@@ -80,6 +116,9 @@ static int tree_apply_open(void *self, const struct config *cfg)
     metric_set(M_TREE_BYTES, (int64_t)a->cur.bytes);
     metric_set(M_TREE_SYNC, 1);
     log_info("tree sync: keeping %s/current (now %s)", cfg->sync_target, *a->cur_name ? a->cur_name : "none");
+    if (load_head_time(a) < 0)
+        log_warn("tree sync: %s/%s does not name current's head; a head older than current may be applied once",
+                 cfg->state_dir, HEAD_FILE);
     return a->rc ? 0 : -1;
 }
 
@@ -199,6 +238,7 @@ static void switched(struct tree_apply *a)
     snprintf(a->cur_name, sizeof a->cur_name, "%s", t->name);
     a->cur_version = t->h.version;
     a->cur_created_ms = t->h.created_ms;
+    save_head_time(a);
     memcpy(a->seen, t->id, TREE_ID_LEN);
     a->have_seen = 1;
     show_version(a->cur_name);
@@ -284,7 +324,8 @@ static void attempt_start(struct tree_apply *a, struct tree_head *h, const tree_
         attempt_over(a, res, why);
 }
 
-/* H is older than the head this run applied, in number and in time: a
+/* H is older than current's head (applied by this run, or by one before:
+ * HEAD_FILE), in number and in time: a
  * failover lost the newer head (the promoted replica had not received it),
  * so current stays until the publisher writes a new one. A lower number
  * made later is applied: Redis lost its keys and numbering began again. */
