@@ -8,7 +8,9 @@
  * The set of stored chunk ids is kept in memory (loaded from the chunks set
  * at start) so content already in Redis is never sent again, and so is the
  * set of ids each kept version needs, for collection. After any Redis
- * failure both are loaded again: what was written is not known.
+ * failure, and on a new connection (a failover's new primary may lack
+ * chunks the old one had), both are loaded again: what was written is not
+ * known.
  *
  * The lease fences the writes that could harm another publisher: the version
  * record and head, and every delete (collection), run in Lua scripts that do
@@ -69,6 +71,7 @@ struct tree_store {
     const struct config *cfg;
     struct rconn *rc;
     int loaded;
+    unsigned loaded_gen; /* the connection (rconn_generation) it was loaded on */
     zhashx_t *stored; /* hex id -> PRESENT: chunks in Redis */
     uint64_t head_version;
     struct kept kept[TREE_KEPT_IN_REDIS + 1]; /* newest first */
@@ -90,6 +93,14 @@ static void kept_free(struct kept *k)
     zhashx_destroy(&k->ids);
     free(k->mchunk);
     memset(k, 0, sizeof *k);
+}
+
+/* A new connection since the load (perhaps to a new primary after a
+ * failover, which may lack what the old one held): what was learnt of
+ * Redis no longer holds. */
+static int connection_changed(const struct tree_store *st)
+{
+    return st->loaded && rconn_generation(st->rc) != st->loaded_gen;
 }
 
 static void forget(struct tree_store *st)
@@ -190,7 +201,7 @@ static int flush(struct tree_store *st)
 static int append(struct tree_store *st, size_t bytes, const char *fmt, ...)
 {
     redisContext *c = rconn_get(st->rc);
-    if (!c)
+    if (!c || connection_changed(st))
         return -1;
     va_list ap;
     va_start(ap, fmt);
@@ -241,7 +252,7 @@ static int gc_flush(struct tree_store *st, struct gc *g)
         len[i] = strlen(argv[i]);
     g->nkeys = g->nids = 0;
     redisContext *c = rconn_get(st->rc);
-    if (!c || redisAppendCommandArgv(c, (int)n, argv, len) != REDIS_OK)
+    if (!c || connection_changed(st) || redisAppendCommandArgv(c, (int)n, argv, len) != REDIS_OK)
         return -1;
     st->pending++;
     return st->pending >= 2 * FLUSH_COMMANDS ? flush(st) : 0;
@@ -347,6 +358,7 @@ static int load(struct tree_store *st)
     if (rc < 0)
         return -1;
     st->loaded = 1;
+    st->loaded_gen = rconn_generation(st->rc);
     log_info("tree sync: Redis holds version %llu (%zu kept, %zu chunks)", (unsigned long long)st->head_version,
              st->nkept, zhashx_size(st->stored));
     return 0;
@@ -505,6 +517,8 @@ static enum tree_store_result job_failed(struct tree_store *st, enum tree_store_
 
 enum tree_store_result tree_store_begin(struct tree_store *st, const char *root, struct tree_manifest *m)
 {
+    if (connection_changed(st))
+        forget(st);
     if ((!st->loaded && load(st) < 0) || job_start(st, root, m) < 0) {
         tree_manifest_free(m);
         return job_failed(st, TREE_STORE_RETRY);

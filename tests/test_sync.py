@@ -313,6 +313,43 @@ def older_head_case(tmp, restart):
     s.wait_mirrored("dc2", snapshot(s.src))
 
 
+def test_new_primary_lacking_chunks(tmp):
+    """A failover's new primary may lack chunks the old one held (written
+    after the replication it got) while the publisher's lease, replicated
+    earlier, survived: here the chunk of b.sls is deleted and the
+    publisher's connections killed (a new connection, same lease). The next
+    version keeps b.sls: the publisher must find on its new connection that
+    the chunk is missing and store it again, so dc2, started afterwards
+    with no tree, applies the version.
+    (Old code kept what it knew of Redis across a new connection while the
+    lease held: the version named a chunk Redis lacked and every DC refused
+    it, "a chunk is missing in Redis", until a write happened to fail: the
+    campaign's tree sync held up after a failover.)"""
+    s = Sync(tmp, dcs=("dc2",), start_dcs=False)  # dc2 reads the primary; it starts with no tree
+    a, b = os.path.join(s.src, "a.sls"), os.path.join(s.src, "b.sls")
+    write(a, b"a: 1\n")
+    write(b, b"b: %s\n" % b"x" * 1000)
+    s.start_up()
+    s.up.wait_log("published version 1:", 30)
+    chunk = "saltrelay:{%s}:tree:c:%s" % (CLUSTER, hashlib.sha1(open(b, "rb").read()).hexdigest())
+    h.check(s.primary.cli("EXISTS", chunk) == "1", "b.sls is not the chunk the test expects: %s" % chunk)
+    s.up.proc.send_signal(signal.SIGSTOP)
+    try:
+        s.primary.cli("DEL", chunk)
+        s.primary.cli("SREM", "saltrelay:{%s}:tree:chunks" % CLUSTER, chunk.rsplit(":", 1)[1])
+        s.primary.cli("CLIENT", "KILL", "TYPE", "normal")  # every client: the publisher's connections too
+    finally:
+        s.up.proc.send_signal(signal.SIGCONT)
+    # the lease check finds the connection gone (not a write: a failed write made the old code read Redis again)
+    s.up.wait_log("the publisher's lease cannot be checked", 15)
+    s.up.wait_log("this instance publishes the tree", 15, count=2)
+    write(a, b"a: 2\n")
+    s.up.wait_log("published version 2:", 30)
+    s.dcs["dc2"].start()
+    s.wait_mirrored("dc2", snapshot(s.src), timeout=30)
+    h.check(s.primary.cli("EXISTS", chunk) == "1", "b.sls's chunk not stored again")
+
+
 def test_full_disk_clears(tmp):
     """Issue 18 item 5: sync_target on a 6 MiB tmpfs. A 7 MiB version cannot
     be built (one warning naming the system's reason, not one per retry);
