@@ -81,7 +81,7 @@ def parse_args(argv):
     a.add_argument("--plan-only", action="store_true", help="print the fault schedule of the seed and exit")
     a.add_argument("--release-only", action="store_true", help="skip (exit 0) in the sanitizer build")
     a.add_argument("--known", default="",
-                   help="anomaly classes set aside after a switch (check.py --known; the short CI runs)")
+                   help="anomaly classes set aside after a switch (check.py --known)")
     a.add_argument("--time-limit", type=float,
                    help="seconds after which the run is ended and cleaned up, failed (exit 2); "
                         "default: the faulted part plus %d s" % TIME_LIMIT_EXTRA)

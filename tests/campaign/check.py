@@ -106,8 +106,8 @@ KNOWN. With --known CLASS,... an anomaly of such a class that follows a
 primary switch by at most 60 s is listed apart as known (the mechanisms
 docs/failure-semantics.md lists as "found by the campaign and not fixed
 yet" all follow a failover) and does not fail the check; the same class
-anywhere else still does. For the short CI campaign only: a long run is
-judged without it."""
+anywhere else still does. For a short campaign in CI while such a
+mechanism is open (none is now); a long run is judged without it."""
 
 import bisect
 import collections
