@@ -198,14 +198,15 @@ static void put_len(struct pubstore_batch *b, size_t len)
     b->len = (size_t)(p - b->buf);
 }
 
-static void put_arg(struct pubstore_batch *b, const char *s)
+static void put_bytes(struct pubstore_batch *b, const void *s, size_t l)
 {
-    size_t l = strlen(s);
     put_len(b, l);
     memcpy(b->buf + b->len, s, l);
     memcpy(b->buf + b->len + l, "\r\n", 2);
     b->len += l + 2;
 }
+
+static void put_arg(struct pubstore_batch *b, const char *s) { put_bytes(b, s, strlen(s)); }
 
 void pubstore_batch_begin(const struct pubstore *ps, struct pubstore_batch *b, const unsigned char *pred,
                           long long first_ms)
@@ -223,11 +224,7 @@ void pubstore_batch_begin(const struct pubstore *ps, struct pubstore_batch *b, c
         put_arg(b, ps->keys[i]);
     put_arg(b, ps->maxlen);
     put_arg(b, ps->window);
-    size_t pl = pred ? PUBREC_HASH_LEN : 0;
-    put_len(b, pl);
-    memcpy(b->buf + b->len, pred ? (const char *)pred : "", pl);
-    memcpy(b->buf + b->len + pl, "\r\n", 2);
-    b->len += pl + 2;
+    put_bytes(b, pred ? (const void *)pred : "", pred ? PUBREC_HASH_LEN : 0);
     char first[24];
     snprintf(first, sizeof first, "%lld", first_ms);
     put_arg(b, first);
