@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "rconn.h"
 #include "statefile.h"
+#include "streamid.h"
 #include "tree_build.h"
 #include "treefetch.h"
 
@@ -78,12 +79,10 @@ static int load_head_time(struct tree_apply *a)
     long n = statefile_read(a->cfg->state_dir, HEAD_FILE, text, sizeof text);
     if (n <= 0 || !*a->cur_name)
         return n == 0 ? 0 : -1;
-    char *end = NULL;
+    uint64_t created;
     if (statefile_get(text, "version", name, sizeof name) < 0 || strcmp(name, a->cur_name) != 0 ||
-        statefile_get(text, "created_ms", ms, sizeof ms) < 0)
-        return -1;
-    unsigned long long created = strtoull(ms, &end, 10);
-    if (end == ms || *end)
+        statefile_get(text, "created_ms", ms, sizeof ms) < 0 || decimal_parse(ms, strlen(ms), &created) < 0 ||
+        created > (uint64_t)clock_wall_ms() + 86400000) /* not from a future a clock step could explain */
         return -1;
     a->cur_version = strtoull(a->cur_name, NULL, 10);
     a->cur_created_ms = created;

@@ -281,6 +281,27 @@ def test_older_head_not_applied_after_restart(tmp):
     older_head_case(tmp, restart=True)
 
 
+def test_tree_head_file_refused(tmp):
+    """state_dir/tree.head is input from a file: a time that is not a
+    plain number (here "-1", which strtoull would have read as 2^64 - 1 and
+    so refused every head of a lower number) is refused with one warning,
+    and the tree goes on as without the file."""
+    s = Sync(tmp, dcs=("dc2",))
+    d = s.dcs["dc2"]
+    write(os.path.join(s.src, "top.sls"), b"base: {} # 1\n")
+    s.start_up()
+    s.up.wait_log("published version 1:", 30)
+    s.wait_mirrored("dc2", snapshot(s.src))
+    d.kill9()
+    name = os.path.basename(os.path.realpath(os.path.join(d.target, "current")))
+    write(os.path.join(tmp, "state-dc2", "tree.head"), b"version %s\ncreated_ms -1\n" % name.encode())
+    d.start()
+    d.wait_log("tree.head does not name current's head", 10)
+    write(os.path.join(s.src, "top.sls"), b"base: {} # 2\n")
+    s.up.wait_log("published version 2:", 30)
+    s.wait_mirrored("dc2", snapshot(s.src))
+
+
 def older_head_case(tmp, restart):
     s = Sync(tmp, dcs=("dc2",), down={"metrics": True})  # dc2 reads the primary, where the head is set
     d = s.dcs["dc2"]
