@@ -71,30 +71,44 @@ static void show_version(const char *name)
     metric_set(M_TREE_VERSION, *name ? (int64_t)strtoull(name, NULL, 10) : 0);
 }
 
-/* Current's head time, kept in state_dir by the run that applied it: 0, or
- * -1 when the file names another version or cannot be read. */
+/* The head time TEXT gives for version NAME under keys V and MS: 0 and
+ * *CREATED, or -1 (another version, or not a plain number). */
+static int head_time_of(const char *text, const char *v, const char *ms, const char *name, uint64_t *created)
+{
+    char got[TREE_NAME_MAX], num[24];
+    return statefile_get(text, v, got, sizeof got) == 0 && strcmp(got, name) == 0 &&
+                   statefile_get(text, ms, num, sizeof num) == 0 && decimal_parse(num, strlen(num), created) == 0 &&
+                   *created <= (uint64_t)clock_wall_ms() + 86400000 /* not from a future a clock step explains */
+               ? 0
+               : -1;
+}
+
+/* Current's head time, kept in state_dir: 0, or -1 when the file names
+ * neither current nor the version before it, or cannot be read. */
 static int load_head_time(struct tree_apply *a)
 {
-    char text[256], name[TREE_NAME_MAX], ms[24];
+    char text[512];
+    uint64_t created;
     long n = statefile_read(a->cfg->state_dir, HEAD_FILE, text, sizeof text);
     if (n <= 0 || !*a->cur_name)
         return n == 0 ? 0 : -1;
-    uint64_t created;
-    if (statefile_get(text, "version", name, sizeof name) < 0 || strcmp(name, a->cur_name) != 0 ||
-        statefile_get(text, "created_ms", ms, sizeof ms) < 0 || decimal_parse(ms, strlen(ms), &created) < 0 ||
-        created > (uint64_t)clock_wall_ms() + 86400000) /* not from a future a clock step could explain */
+    if (head_time_of(text, "version", "created_ms", a->cur_name, &created) < 0 &&
+        head_time_of(text, "previous", "previous_created_ms", a->cur_name, &created) < 0)
         return -1;
     a->cur_version = strtoull(a->cur_name, NULL, 10);
     a->cur_created_ms = created;
     return 0;
 }
 
-/* Keep current's head time for the next run (a kill only needs the rename;
- * a file lost with the host costs what it cost before: one older head). */
+/* Before current becomes the attempt's version: its head time, and
+ * current's as the previous, so that whenever a kill comes (before or after
+ * the switch) the file names what current holds. A file lost with the host
+ * costs what it cost before: one older head applied. */
 static void save_head_time(struct tree_apply *a)
 {
-    char text[256];
-    snprintf(text, sizeof text, "version %s\ncreated_ms %llu\n", a->cur_name,
+    char text[512];
+    snprintf(text, sizeof text, "version %s\ncreated_ms %llu\nprevious %s\nprevious_created_ms %llu\n",
+             a->t.name, (unsigned long long)a->t.h.created_ms, *a->cur_name ? a->cur_name : "none",
              (unsigned long long)a->cur_created_ms);
     if (statefile_write(a->cfg->state_dir, HEAD_FILE, text, 0) < 0)
         log_warn("tree sync: cannot keep %s/%s (%s): a restart may apply an older head once",
@@ -237,7 +251,6 @@ static void switched(struct tree_apply *a)
     snprintf(a->cur_name, sizeof a->cur_name, "%s", t->name);
     a->cur_version = t->h.version;
     a->cur_created_ms = t->h.created_ms;
-    save_head_time(a);
     memcpy(a->seen, t->id, TREE_ID_LEN);
     a->have_seen = 1;
     show_version(a->cur_name);
@@ -293,6 +306,8 @@ static void build_slice(struct tree_apply *a)
         tree_build_complete(t->b) ? TREE_FETCH_OK : build_files(a, clock_mono_ms() + SLICE_MS, &why);
     if (res == TREE_FETCH_OK && t->next < t->m.nfiles && !tree_build_complete(t->b))
         return; /* more next turn */
+    if (res == TREE_FETCH_OK)
+        save_head_time(a);
     if (res == TREE_FETCH_OK && tree_build_commit(t->b) < 0) {
         a->err = errno;
         why = "cannot switch sync_target/current";
